@@ -1,0 +1,666 @@
+//! Typed wrappers for every hook tool a Kubernetes charm uses.
+//!
+//! Each method builds the exact command line (always `--format=json` where the tool has it),
+//! runs it through the [`ToolRunner`], and parses the answer. Relation data is sent as JSON on
+//! stdin (`--file -`), secret values through 0600 temporary files (`key#file=`), so neither ends
+//! up on a command line.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::sync::{Arc, OnceLock};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::context::RelationId;
+use crate::error::{HookToolError, RedactedCommand};
+use crate::runner::{ProcessRunner, ToolRunner};
+use crate::secrets::{
+    NewSecret, RawSecretInfo, ReadMode, SecretContent, SecretInfo, SecretRef, SecretUpdate, SecretUri,
+};
+use crate::status::{Status, StatusTarget};
+
+pub type Result<T> = std::result::Result<T, HookToolError>;
+
+/// A relation databag key → value map.
+pub type Databag = BTreeMap<String, String>;
+
+/// Which bag of a relation to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bag {
+    /// This unit's own bag.
+    Unit,
+    /// This application's bag (leader only).
+    App,
+}
+
+/// Severity for `juju-log --log-level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warning,
+    Error,
+}
+
+impl LogLevel {
+    fn as_arg(self) -> &'static str {
+        match self {
+            Self::Debug => "DEBUG",
+            Self::Info => "INFO",
+            Self::Warning => "WARNING",
+            Self::Error => "ERROR",
+        }
+    }
+}
+
+/// A port for open-port / close-port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Port {
+    Tcp(u16),
+    Udp(u16),
+    Icmp,
+}
+
+impl Port {
+    fn as_arg(self) -> String {
+        match self {
+            Self::Tcp(port) => format!("{port}/tcp"),
+            Self::Udp(port) => format!("{port}/udp"),
+            Self::Icmp => "icmp".into(),
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        if text == "icmp" {
+            return Some(Self::Icmp);
+        }
+        let (port, protocol) = text.split_once('/').unwrap_or((text, "tcp"));
+        let port = port.parse().ok()?;
+        match protocol {
+            "tcp" => Some(Self::Tcp(port)),
+            "udp" => Some(Self::Udp(port)),
+            _ => None,
+        }
+    }
+}
+
+/// The addresses `network-get` reports for a binding.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+pub struct NetworkInfo {
+    #[serde(rename = "bind-addresses", default)]
+    pub bind_addresses: Vec<BindAddress>,
+    #[serde(rename = "ingress-addresses", default)]
+    pub ingress_addresses: Vec<String>,
+    #[serde(rename = "egress-subnets", default)]
+    pub egress_subnets: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+pub struct BindAddress {
+    #[serde(rename = "interface-name", default)]
+    pub interface_name: String,
+    #[serde(default)]
+    pub addresses: Vec<InterfaceAddress>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+pub struct InterfaceAddress {
+    /// `value` on current agents, `address` on older ones.
+    #[serde(alias = "address", default)]
+    pub value: String,
+    #[serde(default)]
+    pub cidr: String,
+}
+
+/// Typed access to the hook tools of one hook invocation.
+#[derive(Clone)]
+pub struct HookTools {
+    runner: Arc<dyn ToolRunner + Send + Sync>,
+    leader: OnceLock<bool>,
+}
+
+impl std::fmt::Debug for HookTools {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HookTools").field("leader", &self.leader.get()).finish_non_exhaustive()
+    }
+}
+
+impl Default for HookTools {
+    fn default() -> Self {
+        Self::new(ProcessRunner)
+    }
+}
+
+impl HookTools {
+    /// Tools run through `runner` (use [`HookTools::default`] for the real ones on `PATH`).
+    pub fn new(runner: impl ToolRunner + Send + Sync + 'static) -> Self {
+        Self::from_shared(Arc::new(runner))
+    }
+
+    pub fn from_shared(runner: Arc<dyn ToolRunner + Send + Sync>) -> Self {
+        Self { runner, leader: OnceLock::new() }
+    }
+
+    /// The runner, to share with the logging layer.
+    pub fn runner(&self) -> Arc<dyn ToolRunner + Send + Sync> {
+        Arc::clone(&self.runner)
+    }
+
+    /// Runs `tool args...` and returns stdout; non-zero exit becomes a classified error.
+    pub fn run(&self, tool: &str, args: &[String], stdin: Option<&[u8]>) -> Result<String> {
+        let command = || RedactedCommand::new(tool, args);
+        let output =
+            self.runner.run(tool, args, stdin).map_err(|source| HookToolError::spawn(command(), source))?;
+        if output.code != 0 {
+            let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+            return Err(HookToolError::failed(command(), tool, output.code, stderr));
+        }
+        String::from_utf8(output.stdout)
+            .map_err(|_| HookToolError::Output { command: command(), reason: "output is not UTF-8".into() })
+    }
+
+    fn run_json<T: DeserializeOwned>(&self, tool: &str, args: &[String]) -> Result<T> {
+        let stdout = self.run(tool, args, None)?;
+        serde_json::from_str(&stdout).map_err(|error| HookToolError::Output {
+            command: RedactedCommand::new(tool, args),
+            reason: error.to_string(),
+        })
+    }
+
+    // ---- relations -------------------------------------------------------------------------
+
+    /// `relation-ids`: the live relations of an endpoint, sorted.
+    pub fn relation_ids(&self, endpoint: &str) -> Result<Vec<RelationId>> {
+        let ids: Vec<String> = self.run_json("relation-ids", &args(["--format=json", endpoint]))?;
+        let mut parsed = Vec::with_capacity(ids.len());
+        for id in ids {
+            let relation = id.parse().or_else(|_| id.parse::<u32>().map(|n| RelationId::new(endpoint, n)));
+            parsed.push(relation.map_err(|_| HookToolError::Output {
+                command: RedactedCommand::new("relation-ids", &args([endpoint])),
+                reason: format!("invalid relation id {id:?}"),
+            })?);
+        }
+        parsed.sort();
+        Ok(parsed)
+    }
+
+    /// `relation-list`: the remote units currently in the relation.
+    pub fn relation_list(&self, relation: &RelationId) -> Result<Vec<String>> {
+        self.run_json("relation-list", &args(["--format=json", "-r", &relation.to_string()]))
+    }
+
+    /// `relation-list --app`: the remote application's name (it may be an offer alias).
+    pub fn relation_remote_app(&self, relation: &RelationId) -> Result<Option<String>> {
+        self.run_json("relation-list", &args(["--format=json", "-r", &relation.to_string(), "--app"]))
+    }
+
+    /// `relation-get --app - <app>`: an application bag (`{}` when empty).
+    pub fn relation_get_app(&self, relation: &RelationId, app: &str) -> Result<Databag> {
+        self.relation_get(relation, app, true)
+    }
+
+    /// `relation-get - <unit>`: a unit bag (`{}` when empty).
+    pub fn relation_get_unit(&self, relation: &RelationId, unit: &str) -> Result<Databag> {
+        self.relation_get(relation, unit, false)
+    }
+
+    fn relation_get(&self, relation: &RelationId, target: &str, app: bool) -> Result<Databag> {
+        let mut argv = args(["--format=json", "-r", &relation.to_string()]);
+        if app {
+            argv.push("--app".into());
+        }
+        argv.extend(args(["-", target]));
+        let bag: Option<Databag> = self.run_json("relation-get", &argv)?;
+        Ok(bag.unwrap_or_default())
+    }
+
+    /// `relation-set --file -`: writes the given keys; an empty value deletes its key.
+    /// Nothing is sent for an empty map.
+    pub fn relation_set(&self, relation: &RelationId, bag: Bag, data: &Databag) -> Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let mut argv = args(["-r", &relation.to_string()]);
+        if bag == Bag::App {
+            argv.push("--app".into());
+        }
+        argv.extend(args(["--file", "-"]));
+        let body = serde_json::to_vec(data).expect("a string map always serialises");
+        self.run("relation-set", &argv, Some(&body)).map(drop)
+    }
+
+    // ---- config, leadership, status ----------------------------------------------------------
+
+    /// `config-get`: every option that has a value or a default.
+    pub fn config_get(&self) -> Result<serde_json::Map<String, Value>> {
+        let config: Option<serde_json::Map<String, Value>> =
+            self.run_json("config-get", &args(["--format=json"]))?;
+        Ok(config.unwrap_or_default())
+    }
+
+    /// `is-leader`, asked once per hook and remembered (Juju guarantees it for 30 s).
+    pub fn is_leader(&self) -> Result<bool> {
+        if let Some(leader) = self.leader.get() {
+            return Ok(*leader);
+        }
+        let leader = self.run_json("is-leader", &args(["--format=json"]))?;
+        Ok(*self.leader.get_or_init(|| leader))
+    }
+
+    /// `status-set` for the unit or (leader only) the application.
+    pub fn status_set(&self, target: StatusTarget, status: &Status) -> Result<()> {
+        let application = format!("--application={}", target == StatusTarget::Application);
+        self.run("status-set", &args([&application, status.kind.as_str(), "--", &status.message]), None)
+            .map(drop)
+    }
+
+    /// `status-get` for this unit: its current status.
+    pub fn status_get(&self) -> Result<Status> {
+        #[derive(Deserialize)]
+        struct Raw {
+            status: String,
+            #[serde(default)]
+            message: String,
+        }
+        let raw: Raw =
+            self.run_json("status-get", &args(["--format=json", "--include-data", "--application=false"]))?;
+        Ok(Status::parse(&raw.status, raw.message))
+    }
+
+    /// `application-version-set`, shown in `juju status`.
+    pub fn application_version_set(&self, version: &str) -> Result<()> {
+        self.run("application-version-set", &args(["--", version]), None).map(drop)
+    }
+
+    /// `juju-log`, split into chunks Juju accepts.
+    pub fn juju_log(&self, level: LogLevel, message: &str) -> Result<()> {
+        const CHUNK: usize = 100_000;
+        let mut rest = message;
+        loop {
+            let mut cut = rest.len().min(CHUNK);
+            while !rest.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let (chunk, tail) = rest.split_at(cut);
+            self.run("juju-log", &args(["--log-level", level.as_arg(), "--", chunk]), None)?;
+            if tail.is_empty() {
+                return Ok(());
+            }
+            rest = tail;
+        }
+    }
+
+    // ---- actions -----------------------------------------------------------------------------
+
+    /// `action-get`: the action's parameters as a JSON object.
+    pub fn action_get(&self) -> Result<serde_json::Map<String, Value>> {
+        let params: Option<serde_json::Map<String, Value>> =
+            self.run_json("action-get", &args(["--format=json"]))?;
+        Ok(params.unwrap_or_default())
+    }
+
+    /// `action-set key=value...`; dotted keys build nested results.
+    pub fn action_set(&self, results: &BTreeMap<String, String>) -> Result<()> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let argv: Vec<String> = results.iter().map(|(key, value)| format!("{key}={value}")).collect();
+        self.run("action-set", &argv, None).map(drop)
+    }
+
+    /// `action-fail`: marks the action failed with a message (the hook itself still succeeds).
+    pub fn action_fail(&self, message: &str) -> Result<()> {
+        self.run("action-fail", &args(["--", message]), None).map(drop)
+    }
+
+    /// `action-log`: a progress message shown immediately.
+    pub fn action_log(&self, message: &str) -> Result<()> {
+        self.run("action-log", &args(["--", message]), None).map(drop)
+    }
+
+    // ---- secrets -----------------------------------------------------------------------------
+
+    /// `secret-add`; returns the new secret's URI.
+    pub fn secret_add(&self, secret: &NewSecret) -> Result<SecretUri> {
+        let files = ContentFiles::write("secret-add", &secret.content)?;
+        let mut argv = metadata_args(&secret.label, &secret.description, &secret.expire, &secret.rotate);
+        argv.push(format!("--owner={}", secret.owner.as_arg()));
+        argv.extend(files.args());
+        let stdout = self.run("secret-add", &argv, None)?;
+        SecretUri::parse(&stdout).ok_or_else(|| HookToolError::Output {
+            command: RedactedCommand::new("secret-add", &argv),
+            reason: format!("not a secret URI: {:?}", stdout.trim()),
+        })
+    }
+
+    /// `secret-get`: the content of a secret this unit owns or was granted.
+    pub fn secret_get(&self, secret: &SecretRef, mode: ReadMode) -> Result<SecretContent> {
+        let mut argv = args(["--format=json"]);
+        match secret {
+            SecretRef::Id(id) => argv.push(id.to_string()),
+            SecretRef::Label(label) => argv.extend(args(["--label", label])),
+            SecretRef::IdWithLabel(id, label) => argv.extend(args([id.as_str(), "--label", label])),
+        }
+        match mode {
+            ReadMode::Tracked => {}
+            ReadMode::Refresh => argv.push("--refresh".into()),
+            ReadMode::Peek => argv.push("--peek".into()),
+        }
+        let content: Option<BTreeMap<String, String>> = self.run_json("secret-get", &argv)?;
+        Ok(content.unwrap_or_default().into_iter().map(|(k, v)| (k, SecretString::from(v))).collect())
+    }
+
+    /// `secret-set`: new content (a new revision) and/or metadata.
+    pub fn secret_set(&self, id: &SecretUri, update: &SecretUpdate) -> Result<()> {
+        let empty = SecretContent::new();
+        let files = ContentFiles::write("secret-set", update.content.as_ref().unwrap_or(&empty))?;
+        let mut argv = vec![id.to_string()];
+        argv.extend(metadata_args(&update.label, &update.description, &update.expire, &update.rotate));
+        argv.extend(files.args());
+        self.run("secret-set", &argv, None).map(drop)
+    }
+
+    /// `secret-grant`: lets the relation's remote application (or one of its units) read it.
+    pub fn secret_grant(&self, id: &SecretUri, relation: &RelationId, unit: Option<&str>) -> Result<()> {
+        let mut argv = args([id.as_str(), "--relation", &relation.id.to_string()]);
+        if let Some(unit) = unit {
+            argv.extend(args(["--unit", unit]));
+        }
+        self.run("secret-grant", &argv, None).map(drop)
+    }
+
+    /// `secret-revoke`: withdraws a grant made with [`HookTools::secret_grant`].
+    pub fn secret_revoke(&self, id: &SecretUri, relation: &RelationId, unit: Option<&str>) -> Result<()> {
+        let mut argv = args([id.as_str(), "--relation", &relation.id.to_string()]);
+        if let Some(unit) = unit {
+            argv.extend(args(["--unit", unit]));
+        }
+        self.run("secret-revoke", &argv, None).map(drop)
+    }
+
+    /// `secret-remove`: all revisions, or just one.
+    pub fn secret_remove(&self, id: &SecretUri, revision: Option<u64>) -> Result<()> {
+        let mut argv = vec![id.to_string()];
+        if let Some(revision) = revision {
+            argv.extend(args(["--revision", &revision.to_string()]));
+        }
+        self.run("secret-remove", &argv, None).map(drop)
+    }
+
+    /// `secret-ids`: the secrets this unit (or, as leader, its application) owns.
+    pub fn secret_ids(&self) -> Result<Vec<SecretUri>> {
+        let ids: Option<Vec<String>> = self.run_json("secret-ids", &args(["--format=json"]))?;
+        Ok(ids.unwrap_or_default().iter().filter_map(|id| SecretUri::parse(id)).collect())
+    }
+
+    /// `secret-info-get`: owner-side metadata, by URI or owner label.
+    pub fn secret_info_get(&self, secret: &SecretRef) -> Result<SecretInfo> {
+        let mut argv = args(["--format=json"]);
+        match secret {
+            SecretRef::Id(id) | SecretRef::IdWithLabel(id, _) => argv.push(id.to_string()),
+            SecretRef::Label(label) => argv.extend(args(["--label", label])),
+        }
+        let infos: BTreeMap<String, RawSecretInfo> = self.run_json("secret-info-get", &argv)?;
+        let (id, raw) = infos.into_iter().next().ok_or_else(|| HookToolError::Output {
+            command: RedactedCommand::new("secret-info-get", &argv),
+            reason: "empty answer".into(),
+        })?;
+        let id = SecretUri::parse(&id).ok_or_else(|| HookToolError::Output {
+            command: RedactedCommand::new("secret-info-get", &argv),
+            reason: format!("not a secret id: {id:?}"),
+        })?;
+        Ok(SecretInfo {
+            id,
+            revision: raw.revision,
+            label: raw.label,
+            owner: raw.owner.unwrap_or_default(),
+            description: raw.description,
+            rotation: raw.rotation,
+            expiry: raw.expiry,
+        })
+    }
+
+    // ---- unit state --------------------------------------------------------------------------
+
+    /// `state-get <key>`: one value of the unit's controller-side store.
+    pub fn state_get(&self, key: &str) -> Result<Option<String>> {
+        self.run_json("state-get", &args(["--format=json", key]))
+    }
+
+    /// `state-get`: the whole store.
+    pub fn state_get_all(&self) -> Result<BTreeMap<String, String>> {
+        let all: Option<BTreeMap<String, String>> = self.run_json("state-get", &args(["--format=json"]))?;
+        Ok(all.unwrap_or_default())
+    }
+
+    /// `state-set --file -`.
+    pub fn state_set(&self, values: &BTreeMap<String, String>) -> Result<()> {
+        if values.is_empty() {
+            return Ok(());
+        }
+        let body = serde_json::to_vec(values).expect("a string map always serialises");
+        self.run("state-set", &args(["--file", "-"]), Some(&body)).map(drop)
+    }
+
+    /// `state-delete <key>`.
+    pub fn state_delete(&self, key: &str) -> Result<()> {
+        self.run("state-delete", &args([key]), None).map(drop)
+    }
+
+    // ---- network and ports -------------------------------------------------------------------
+
+    pub fn open_port(&self, port: Port) -> Result<()> {
+        self.run("open-port", &[port.as_arg()], None).map(drop)
+    }
+
+    pub fn close_port(&self, port: Port) -> Result<()> {
+        self.run("close-port", &[port.as_arg()], None).map(drop)
+    }
+
+    /// `opened-ports`: what is open now (this hook's pending changes excluded, as in Juju).
+    pub fn opened_ports(&self) -> Result<Vec<Port>> {
+        let ports: Option<Vec<String>> = self.run_json("opened-ports", &args(["--format=json"]))?;
+        Ok(ports.unwrap_or_default().iter().filter_map(|p| Port::parse(p)).collect())
+    }
+
+    /// `network-get <binding>`.
+    pub fn network_get(&self, binding: &str, relation: Option<&RelationId>) -> Result<NetworkInfo> {
+        let mut argv = args(["--format=json"]);
+        if let Some(relation) = relation {
+            argv.extend(args(["-r", &relation.to_string()]));
+        }
+        argv.push(binding.to_string());
+        self.run_json("network-get", &argv)
+    }
+
+    /// `goal-state`: the units and relations Juju is converging to (raw JSON).
+    pub fn goal_state(&self) -> Result<Value> {
+        self.run_json("goal-state", &args(["--format=json"]))
+    }
+}
+
+fn args<const N: usize>(items: [&str; N]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+fn metadata_args(
+    label: &Option<String>,
+    description: &Option<String>,
+    expire: &Option<String>,
+    rotate: &Option<String>,
+) -> Vec<String> {
+    let mut argv = Vec::new();
+    for (flag, value) in
+        [("--label", label), ("--description", description), ("--expire", expire), ("--rotate", rotate)]
+    {
+        if let Some(value) = value {
+            argv.push(format!("{flag}={value}"));
+        }
+    }
+    argv
+}
+
+/// Secret values written to private temporary files for `key#file=` arguments; the directory
+/// and files are removed when this is dropped.
+struct ContentFiles {
+    dir: Option<tempfile::TempDir>,
+    keys: Vec<String>,
+}
+
+impl ContentFiles {
+    fn write(tool: &str, content: &SecretContent) -> Result<Self> {
+        if content.is_empty() {
+            return Ok(Self { dir: None, keys: Vec::new() });
+        }
+        let prepare = |source| HookToolError::Prepare { tool: tool.to_string(), source };
+        let dir = tempfile::Builder::new().prefix("juju-secret-").tempdir().map_err(prepare)?;
+        for (key, value) in content {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(dir.path().join(key))
+                .map_err(prepare)?;
+            file.write_all(value.expose_secret().as_bytes()).map_err(prepare)?;
+        }
+        Ok(Self { dir: Some(dir), keys: content.keys().cloned().collect() })
+    }
+
+    fn args(&self) -> Vec<String> {
+        let Some(dir) = &self.dir else { return Vec::new() };
+        self.keys.iter().map(|key| format!("{key}#file={}", dir.path().join(key).display())).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::ToolOutput;
+    use crate::status::StatusKind;
+    use std::sync::Mutex;
+
+    /// One recorded call: tool, argv, stdin, and the `key#file=` contents at call time.
+    type Call = (String, Vec<String>, Option<Vec<u8>>, Vec<(String, String)>);
+
+    /// Records every call and answers from a script keyed by tool name.
+    #[derive(Default)]
+    struct Recorder {
+        calls: Mutex<Vec<Call>>,
+        answers: Mutex<BTreeMap<String, ToolOutput>>,
+    }
+
+    impl Recorder {
+        fn answer(self, tool: &str, code: i32, stdout: &str, stderr: &str) -> Self {
+            let output = ToolOutput { code, stdout: stdout.into(), stderr: stderr.into() };
+            self.answers.lock().unwrap().insert(tool.into(), output);
+            self
+        }
+    }
+
+    impl ToolRunner for Recorder {
+        fn run(&self, tool: &str, args: &[String], stdin: Option<&[u8]>) -> std::io::Result<ToolOutput> {
+            // Capture what the `key#file=` files hold at call time (they vanish afterwards).
+            let files = args
+                .iter()
+                .filter_map(|a| a.split_once("#file="))
+                .map(|(k, path)| (k.to_string(), std::fs::read_to_string(path).unwrap()))
+                .collect();
+            self.calls.lock().unwrap().push((tool.into(), args.to_vec(), stdin.map(<[u8]>::to_vec), files));
+            Ok(self.answers.lock().unwrap().get(tool).cloned().unwrap_or_default())
+        }
+    }
+
+    fn tools(recorder: Recorder) -> (HookTools, Arc<Recorder>) {
+        let shared = Arc::new(recorder);
+        (HookTools::from_shared(shared.clone()), shared)
+    }
+
+    #[test]
+    fn relation_set_sends_json_on_stdin_and_skips_empty_maps() {
+        let (hook_tools, recorder) = tools(Recorder::default());
+        let relation = RelationId::new("matrix-auth", 4);
+        hook_tools.relation_set(&relation, Bag::App, &Databag::new()).unwrap();
+        assert!(recorder.calls.lock().unwrap().is_empty());
+        let data = Databag::from([("homeserver".into(), "https://m.example".into())]);
+        hook_tools.relation_set(&relation, Bag::App, &data).unwrap();
+        let calls = recorder.calls.lock().unwrap();
+        let (tool, argv, stdin, _) = &calls[0];
+        assert_eq!(tool, "relation-set");
+        assert_eq!(argv, &args(["-r", "matrix-auth:4", "--app", "--file", "-"]));
+        let sent: Databag = serde_json::from_slice(stdin.as_ref().unwrap()).unwrap();
+        assert_eq!(sent, data);
+    }
+
+    #[test]
+    fn secret_values_travel_in_private_files_not_argv() {
+        let recorder = Recorder::default().answer("secret-add", 0, "secret:coj8mulh8b41e8nv6p90\n", "");
+        let (hook_tools, recorder) = tools(recorder);
+        let secret = NewSecret {
+            content: SecretContent::from([("shared-secret-content".into(), SecretString::from("s3cr3t"))]),
+            label: Some("shared-secret".into()),
+            ..NewSecret::default()
+        };
+        let uri = hook_tools.secret_add(&secret).unwrap();
+        assert_eq!(uri.as_str(), "secret:coj8mulh8b41e8nv6p90");
+        let calls = recorder.calls.lock().unwrap();
+        let (_, argv, _, files) = &calls[0];
+        assert!(argv.iter().all(|a| !a.contains("s3cr3t")), "{argv:?}");
+        assert!(argv.contains(&"--label=shared-secret".to_string()));
+        assert!(argv.contains(&"--owner=application".to_string()));
+        assert_eq!(files, &vec![("shared-secret-content".to_string(), "s3cr3t".to_string())]);
+        let path = argv.iter().find_map(|a| a.split_once("#file=")).unwrap().1;
+        assert!(!std::path::Path::new(path).exists(), "temporary secret file left behind");
+    }
+
+    #[test]
+    fn failures_carry_command_code_and_classified_kind() {
+        let recorder = Recorder::default().answer("secret-get", 1, "", "ERROR secret \"x\" not found\n");
+        let (hook_tools, _) = tools(recorder);
+        let error =
+            hook_tools.secret_get(&SecretRef::Label("shared-secret".into()), ReadMode::Peek).unwrap_err();
+        assert!(error.is_secret_not_found());
+        assert!(error.to_string().contains("secret-get --format=json --label shared-secret --peek"));
+    }
+
+    #[test]
+    fn leadership_is_asked_once_per_hook() {
+        let (hook_tools, recorder) = tools(Recorder::default().answer("is-leader", 0, "true\n", ""));
+        assert!(hook_tools.is_leader().unwrap());
+        assert!(hook_tools.is_leader().unwrap());
+        assert_eq!(recorder.calls.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn parses_json_answers() {
+        let recorder = Recorder::default()
+            .answer("relation-ids", 0, "[\"matrix-auth:9\",\"matrix-auth:3\"]\n", "")
+            .answer("relation-get", 0, "null\n", "")
+            .answer(
+                "secret-info-get",
+                0,
+                "{\"coj8mulh8b41e8nv6p90\":{\"revision\":2,\"label\":\"l\",\"owner\":\"application\"}}",
+                "",
+            )
+            .answer("opened-ports", 0, "[\"8080/tcp\",\"53/udp\",\"icmp\"]", "");
+        let (hook_tools, _) = tools(recorder);
+        let ids = hook_tools.relation_ids("matrix-auth").unwrap();
+        assert_eq!(ids, vec![RelationId::new("matrix-auth", 3), RelationId::new("matrix-auth", 9)]);
+        assert!(hook_tools.relation_get_app(&ids[0], "irc").unwrap().is_empty());
+        let info = hook_tools.secret_info_get(&SecretRef::Label("l".into())).unwrap();
+        assert_eq!((info.id.as_str(), info.revision), ("secret:coj8mulh8b41e8nv6p90", 2));
+        assert_eq!(hook_tools.opened_ports().unwrap(), vec![Port::Tcp(8080), Port::Udp(53), Port::Icmp]);
+    }
+
+    #[test]
+    fn status_set_passes_message_after_double_dash() {
+        let (hook_tools, recorder) = tools(Recorder::default());
+        let status = Status::new(StatusKind::Blocked, "-x: invalid configuration");
+        hook_tools.status_set(StatusTarget::Unit, &status).unwrap();
+        let calls = recorder.calls.lock().unwrap();
+        assert_eq!(calls[0].1, args(["--application=false", "blocked", "--", "-x: invalid configuration"]));
+    }
+}
