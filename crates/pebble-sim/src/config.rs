@@ -1,0 +1,130 @@
+//! How a simulated Pebble is set up: socket, container root, service and exec modes.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Everything [`crate::PebbleSim::start`] needs.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Unix socket the API is served on (created on start, removed on stop).
+    pub socket: PathBuf,
+    /// Container filesystem root: container path `/data/x` lives at `root/data/x`.
+    pub root: PathBuf,
+    /// How services are run.
+    pub services: ServiceMode,
+    /// How exec commands are run.
+    pub exec: ExecMode,
+    /// Rewrites of `argv[0]` (container path → host path) for spawned services and exec commands.
+    pub command_map: BTreeMap<String, PathBuf>,
+}
+
+impl SimConfig {
+    /// Simulated services, scripted-only exec and an empty command map.
+    pub fn new(socket: impl Into<PathBuf>, root: impl Into<PathBuf>) -> Self {
+        Self {
+            socket: socket.into(),
+            root: root.into(),
+            services: ServiceMode::default(),
+            exec: ExecMode::default(),
+            command_map: BTreeMap::new(),
+        }
+    }
+}
+
+/// How services of the plan are run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceMode {
+    /// No process: a start succeeds at once and the service is `active`, unless `argv[0]` of
+    /// its command is listed in `failing_commands`, in which case the start fails as
+    /// "exited quickly with code 1" and the service is left in `backoff`.
+    Simulated { failing_commands: Vec<String> },
+    /// Really spawn each service command as a host process (`argv[0]` rewritten through
+    /// [`SimConfig::command_map`]), supervised like Pebble does.
+    Process,
+}
+
+impl Default for ServiceMode {
+    fn default() -> Self {
+        Self::Simulated {
+            failing_commands: Vec::new(),
+        }
+    }
+}
+
+/// How `POST /v1/exec` commands run. Rules given to [`crate::PebbleSim::script_exec`] always
+/// take precedence.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ExecMode {
+    /// Only scripted rules answer; any other command fails like a missing executable.
+    #[default]
+    Scripted,
+    /// Commands without a matching rule run on the host.
+    Host,
+}
+
+/// A scripted answer for exec commands whose argv starts with `argv_prefix`.
+///
+/// When several rules match, the longest prefix wins; among equal prefixes the latest added.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ExecRule {
+    pub argv_prefix: Vec<String>,
+    pub exit_code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// Read stdin until the client ends it before answering (so it shows in the exec log).
+    pub read_stdin: bool,
+}
+
+impl ExecRule {
+    /// A rule answering exit code 0 with no output.
+    pub fn new<I, S>(argv_prefix: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            argv_prefix: argv_prefix.into_iter().map(Into::into).collect(),
+            exit_code: 0,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            read_stdin: false,
+        }
+    }
+
+    pub fn exit_code(mut self, code: i32) -> Self {
+        self.exit_code = code;
+        self
+    }
+
+    pub fn stdout(mut self, out: impl Into<Vec<u8>>) -> Self {
+        self.stdout = out.into();
+        self
+    }
+
+    pub fn stderr(mut self, err: impl Into<Vec<u8>>) -> Self {
+        self.stderr = err.into();
+        self
+    }
+
+    pub fn read_stdin(mut self) -> Self {
+        self.read_stdin = true;
+        self
+    }
+
+    pub(crate) fn matches(&self, argv: &[String]) -> bool {
+        argv.starts_with(&self.argv_prefix)
+    }
+}
+
+impl std::fmt::Debug for ExecRule {
+    // Scripted output may stand for secrets (tokens printed by a tool): show sizes only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecRule")
+            .field("argv_prefix", &self.argv_prefix)
+            .field("exit_code", &self.exit_code)
+            .field("stdout_len", &self.stdout.len())
+            .field("stderr_len", &self.stderr.len())
+            .field("read_stdin", &self.read_stdin)
+            .finish()
+    }
+}
