@@ -108,16 +108,3 @@ pub(crate) fn protocol(request: &str, what: impl std::fmt::Display) -> Error {
     Error::Protocol(format!("{request}: {what}"))
 }
 
-/// Describes a JSON error by position only: serde messages can quote the offending value,
-/// which may be secret.
-pub(crate) fn json_error(request: &str, err: &serde_json::Error) -> Error {
-    protocol(
-        request,
-        format_args!(
-            "malformed JSON ({:?} error at line {} column {})",
-            err.classify(),
-            err.line(),
-            err.column()
-        ),
-    )
-}

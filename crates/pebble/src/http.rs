@@ -228,15 +228,22 @@ pub(crate) fn target(path: &str, params: &[(&str, &str)]) -> String {
         target.push(if index == 0 { '?' } else { '&' });
         target.push_str(key);
         target.push('=');
-        percent_encode(value, &mut target);
+        percent_encode(value, b"/", &mut target);
     }
     target
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters and `/`.
-pub(crate) fn percent_encode(value: &str, out: &mut String) {
+/// `value` percent-encoded as one path segment (`/` encoded too).
+pub(crate) fn path_segment(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    percent_encode(value, b"", &mut out);
+    out
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters and `keep`.
+fn percent_encode(value: &str, keep: &[u8], out: &mut String) {
     for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) || keep.contains(&byte) {
             out.push(char::from(byte));
         } else {
             let _ = write!(out, "%{byte:02X}");
@@ -371,8 +378,7 @@ mod tests {
             target("/v1/files", &[("action", "list"), ("path", "/data/a b&c"), ("pattern", "*.yaml")]),
             "/v1/files?action=list&path=/data/a%20b%26c&pattern=%2A.yaml"
         );
-        let mut out = String::new();
-        percent_encode("é,+", &mut out);
-        assert_eq!(out, "%C3%A9%2C%2B");
+        assert_eq!(path_segment("12"), "12");
+        assert_eq!(path_segment("../é,+"), "..%2F%C3%A9%2C%2B");
     }
 }

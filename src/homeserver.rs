@@ -1,0 +1,357 @@
+//! Renders Synapse's whole configuration, `/data/homeserver.yaml` and `/data/log.config`,
+//! from the typed configuration and the application secrets. The output depends on nothing
+//! else, so the same inputs always give the same bytes.
+
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::app_secrets::AppSecrets;
+use crate::config::{InviteChecker, SynapseConfig};
+use crate::workload::{signing_key_path, DATA_DIR, HTTP_PORT, LOG_CONFIG_PATH};
+
+/// Port of the main process's replication listener.
+const REPLICATION_PORT: u16 = 8035;
+/// Port of the Prometheus metrics listener.
+const METRICS_PORT: u16 = 9000;
+/// The Synapse module the `invite_checker_*` options configure.
+const INVITE_CHECKER_MODULE: &str = "synapse_invite_checker.InviteChecker";
+
+/// `homeserver.yaml`, keys in a fixed order.
+#[derive(Serialize)]
+struct Homeserver<'a> {
+    server_name: &'a str,
+    public_baseurl: String,
+    pid_file: String,
+    listeners: Vec<Listener>,
+    database: Database,
+    log_config: &'a str,
+    media_store_path: String,
+    max_upload_size: &'a str,
+    enable_registration: bool,
+    registration_shared_secret: &'a str,
+    macaroon_secret_key: &'a str,
+    form_secret: &'a str,
+    report_stats: bool,
+    signing_key_path: String,
+    trusted_key_servers: Vec<TrustedKeyServer<'a>>,
+    suppress_key_server_warning: bool,
+    enable_metrics: bool,
+    serve_server_wellknown: bool,
+    forgotten_room_retention_period: &'a str,
+    media_retention: MediaRetention<'a>,
+    delete_stale_devices_after: &'a str,
+    rc_joins: RcJoins,
+    allow_public_rooms_over_federation: bool,
+    block_non_admin_invites: bool,
+    enable_room_list_search: bool,
+    password_config: PasswordConfig,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    federation_domain_whitelist: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip_range_whitelist: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit_remote_rooms: Option<LimitRemoteRooms>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    room_list_publication_rules: Option<Vec<PublicationRule<'a>>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    modules: Vec<Module<'a>>,
+}
+
+#[derive(Serialize)]
+struct Listener {
+    port: u16,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    tls: bool,
+    x_forwarded: bool,
+    bind_addresses: [&'static str; 1],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    resources: Vec<Resource>,
+}
+
+#[derive(Serialize)]
+struct Resource {
+    names: Vec<&'static str>,
+    compress: bool,
+}
+
+#[derive(Serialize)]
+struct Database {
+    name: &'static str,
+    args: DatabaseArgs,
+}
+
+#[derive(Serialize)]
+struct DatabaseArgs {
+    database: String,
+}
+
+#[derive(Serialize)]
+struct TrustedKeyServer<'a> {
+    server_name: &'a str,
+}
+
+#[derive(Serialize)]
+struct MediaRetention<'a> {
+    local_media_lifetime: &'a str,
+    remote_media_lifetime: &'a str,
+}
+
+#[derive(Serialize)]
+struct RcJoins {
+    remote: RateLimit,
+}
+
+#[derive(Serialize)]
+struct RateLimit {
+    per_second: f64,
+    burst_count: u32,
+}
+
+#[derive(Serialize)]
+struct PasswordConfig {
+    enabled: bool,
+}
+
+#[derive(Serialize)]
+struct LimitRemoteRooms {
+    enabled: bool,
+    complexity: f64,
+}
+
+#[derive(Serialize)]
+struct PublicationRule<'a> {
+    user_id: &'a str,
+    alias: &'static str,
+    room_id: &'static str,
+    action: &'static str,
+}
+
+#[derive(Serialize)]
+struct Module<'a> {
+    module: &'static str,
+    config: InviteCheckerConfig<'a>,
+}
+
+#[derive(Serialize)]
+struct InviteCheckerConfig<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    blocklist_allowlist_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    policy_room_ids: &'a [String],
+}
+
+/// Renders `/data/homeserver.yaml`.
+pub fn homeserver_yaml(config: &SynapseConfig, secrets: &AppSecrets) -> String {
+    let document = Homeserver {
+        server_name: &config.server_name,
+        public_baseurl: config.public_baseurl(),
+        pid_file: format!("{DATA_DIR}/homeserver.pid"),
+        listeners: listeners(),
+        database: Database {
+            name: "sqlite3",
+            args: DatabaseArgs { database: format!("{DATA_DIR}/homeserver.db") },
+        },
+        log_config: LOG_CONFIG_PATH,
+        media_store_path: format!("{DATA_DIR}/media"),
+        max_upload_size: "50M",
+        enable_registration: false,
+        registration_shared_secret: secrets.registration_shared_secret.expose_secret(),
+        macaroon_secret_key: secrets.macaroon_secret_key.expose_secret(),
+        form_secret: secrets.form_secret.expose_secret(),
+        report_stats: config.report_stats,
+        signing_key_path: signing_key_path(&config.server_name),
+        trusted_key_servers: config
+            .trusted_key_servers
+            .iter()
+            .map(|server_name| TrustedKeyServer { server_name })
+            .collect(),
+        suppress_key_server_warning: true,
+        enable_metrics: true,
+        serve_server_wellknown: true,
+        forgotten_room_retention_period: "28d",
+        media_retention: MediaRetention { local_media_lifetime: "28d", remote_media_lifetime: "14d" },
+        delete_stale_devices_after: "1y",
+        rc_joins: RcJoins {
+            remote: RateLimit {
+                per_second: config.rc_joins_remote_per_second,
+                burst_count: config.rc_joins_remote_burst_count,
+            },
+        },
+        allow_public_rooms_over_federation: config.allow_public_rooms_over_federation,
+        block_non_admin_invites: config.block_non_admin_invites,
+        enable_room_list_search: config.enable_room_list_search,
+        password_config: PasswordConfig { enabled: config.enable_password_config },
+        federation_domain_whitelist: config.federation_domain_whitelist.as_deref(),
+        ip_range_whitelist: config.ip_range_whitelist.as_deref(),
+        limit_remote_rooms: config
+            .limit_remote_rooms_complexity
+            .map(|complexity| LimitRemoteRooms { enabled: true, complexity }),
+        room_list_publication_rules: config.publish_rooms_allowlist.as_deref().map(publication_rules),
+        modules: config.invite_checker.iter().map(invite_checker_module).collect(),
+    };
+    safe_yaml::to_string(&document).expect("string-keyed data always serialises")
+}
+
+/// The client and federation listener (behind a proxy that sets `X-Forwarded-For`), the
+/// replication listener and the metrics listener.
+fn listeners() -> Vec<Listener> {
+    let resource = |name, compress| Resource { names: vec![name], compress };
+    vec![
+        Listener {
+            port: HTTP_PORT,
+            kind: "http",
+            tls: false,
+            x_forwarded: true,
+            bind_addresses: ["::"],
+            resources: vec![resource("client", true), resource("federation", false)],
+        },
+        Listener {
+            port: REPLICATION_PORT,
+            kind: "http",
+            tls: false,
+            x_forwarded: false,
+            bind_addresses: ["::"],
+            resources: vec![resource("replication", false)],
+        },
+        Listener {
+            port: METRICS_PORT,
+            kind: "metrics",
+            tls: false,
+            x_forwarded: false,
+            bind_addresses: ["::"],
+            resources: Vec::new(),
+        },
+    ]
+}
+
+/// Allow each listed user to publish any room, then deny everybody else.
+fn publication_rules(users: &[String]) -> Vec<PublicationRule<'_>> {
+    let rule = |user_id, action| PublicationRule { user_id, alias: "*", room_id: "*", action };
+    users.iter().map(|user| rule(user.as_str(), "allow")).chain([rule("*", "deny")]).collect()
+}
+
+fn invite_checker_module(checker: &InviteChecker) -> Module<'_> {
+    Module {
+        module: INVITE_CHECKER_MODULE,
+        config: InviteCheckerConfig {
+            blocklist_allowlist_url: checker.blocklist_allowlist_url.as_deref(),
+            policy_room_ids: &checker.policy_room_ids,
+        },
+    }
+}
+
+/// Renders `/data/log.config`: Python logging to the console, which Pebble collects.
+pub fn log_config() -> String {
+    let document = json!({
+        "version": 1,
+        "formatters": {
+            "precise": {
+                "format": "%(asctime)s - %(name)s - %(lineno)d - %(levelname)s - %(request)s - %(message)s"
+            }
+        },
+        "handlers": {
+            "console": {"class": "logging.StreamHandler", "formatter": "precise"}
+        },
+        "loggers": {
+            "synapse.storage.SQL": {"level": "INFO"}
+        },
+        "root": {"level": "INFO", "handlers": ["console"]},
+        "disable_existing_loggers": false
+    });
+    safe_yaml::to_string(&document).expect("JSON values always serialise")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Map, Value};
+
+    fn config(options: Value) -> SynapseConfig {
+        let mut map: Map<String, Value> = options.as_object().cloned().unwrap_or_default();
+        map.entry("server_name").or_insert_with(|| json!("example.com"));
+        SynapseConfig::from_options(&map).unwrap()
+    }
+
+    fn render(options: Value) -> (Value, AppSecrets) {
+        let secrets = AppSecrets::generate("example.com");
+        let yaml = homeserver_yaml(&config(options), &secrets);
+        (safe_yaml::from_str(&yaml).unwrap(), secrets)
+    }
+
+    #[test]
+    fn renders_the_template_and_fixed_keys() {
+        let (document, secrets) = render(json!({}));
+        assert_eq!(document["server_name"], "example.com");
+        assert_eq!(document["public_baseurl"], "https://example.com");
+        assert_eq!(document["pid_file"], "/data/homeserver.pid");
+        assert_eq!(document["database"], json!({"name": "sqlite3", "args": {"database": "/data/homeserver.db"}}));
+        assert_eq!(document["log_config"], "/data/log.config");
+        assert_eq!(document["media_store_path"], "/data/media");
+        assert_eq!(document["max_upload_size"], "50M");
+        assert_eq!(document["enable_registration"], false);
+        assert_eq!(document["signing_key_path"], "/data/example.com.signing.key");
+        assert_eq!(document["trusted_key_servers"], json!([{"server_name": "matrix.org"}]));
+        assert_eq!(document["suppress_key_server_warning"], true);
+        assert_eq!(document["enable_metrics"], true);
+        assert_eq!(document["serve_server_wellknown"], true);
+        assert_eq!(document["forgotten_room_retention_period"], "28d");
+        assert_eq!(document["media_retention"], json!({"local_media_lifetime": "28d", "remote_media_lifetime": "14d"}));
+        assert_eq!(document["delete_stale_devices_after"], "1y");
+        assert_eq!(document["rc_joins"], json!({"remote": {"per_second": 0.01, "burst_count": 10}}));
+        assert_eq!(document["registration_shared_secret"], secrets.registration_shared_secret.expose_secret());
+        assert_eq!(document["macaroon_secret_key"], secrets.macaroon_secret_key.expose_secret());
+        assert_eq!(document["form_secret"], secrets.form_secret.expose_secret());
+        let listeners = document["listeners"].as_array().unwrap();
+        let main = &listeners[0];
+        assert_eq!((main["port"].as_u64(), main["type"].as_str()), (Some(8008), Some("http")));
+        assert_eq!(main["x_forwarded"], true);
+        assert_eq!(main["resources"][0]["names"], json!(["client"]));
+        assert_eq!(main["resources"][1]["names"], json!(["federation"]));
+        assert_eq!(listeners[1]["port"], 8035);
+        assert_eq!(listeners[1]["resources"][0]["names"], json!(["replication"]));
+        assert_eq!(listeners[2], json!({"port": 9000, "type": "metrics", "tls": false, "x_forwarded": false, "bind_addresses": ["::"]}));
+        for absent in ["federation_domain_whitelist", "ip_range_whitelist", "limit_remote_rooms", "room_list_publication_rules", "modules"] {
+            assert!(document.get(absent).is_none(), "{absent} rendered by default");
+        }
+    }
+
+    #[test]
+    fn rendering_is_deterministic() {
+        let secrets = AppSecrets::generate("example.com");
+        let config = config(json!({"publish_rooms_allowlist": "a:example.com", "ip_range_whitelist": "10.0.0.0/8"}));
+        assert_eq!(homeserver_yaml(&config, &secrets), homeserver_yaml(&config, &secrets));
+    }
+
+    #[test]
+    fn publication_rules_allow_listed_users_then_deny_all() {
+        let (document, _) = render(json!({"publish_rooms_allowlist": "alice:example.com,bob:example.com"}));
+        assert_eq!(
+            document["room_list_publication_rules"],
+            json!([
+                {"user_id": "@alice:example.com", "alias": "*", "room_id": "*", "action": "allow"},
+                {"user_id": "@bob:example.com", "alias": "*", "room_id": "*", "action": "allow"},
+                {"user_id": "*", "alias": "*", "room_id": "*", "action": "deny"},
+            ])
+        );
+    }
+
+    #[test]
+    fn invite_checker_options_become_one_module() {
+        let (document, _) = render(json!({"invite_checker_blocklist_allowlist_url": "https://example.com/list.json"}));
+        assert_eq!(
+            document["modules"],
+            json!([{"module": "synapse_invite_checker.InviteChecker", "config": {"blocklist_allowlist_url": "https://example.com/list.json"}}])
+        );
+    }
+
+    #[test]
+    fn log_config_logs_to_the_console() {
+        let document: Value = safe_yaml::from_str(&log_config()).unwrap();
+        assert_eq!(document["version"], 1);
+        assert_eq!(document["root"]["handlers"], json!(["console"]));
+        assert_eq!(document["handlers"]["console"]["class"], "logging.StreamHandler");
+        assert_eq!(document["disable_existing_loggers"], false);
+    }
+}

@@ -1,0 +1,85 @@
+//! The Synapse workload container: its names and paths, and the files the charm writes into it.
+
+use std::fmt;
+
+/// The workload container (metadata.yaml) and its Pebble service and layer.
+pub const CONTAINER: &str = "synapse";
+pub const SERVICE: &str = "synapse";
+pub const LAYER_LABEL: &str = "synapse";
+
+/// Synapse's data directory (the `data` storage) and the files the charm renders into it.
+pub const DATA_DIR: &str = "/data";
+pub const CONFIG_PATH: &str = "/data/homeserver.yaml";
+pub const LOG_CONFIG_PATH: &str = "/data/log.config";
+/// Where a new homeserver.yaml is checked before it replaces the running one.
+pub const CANDIDATE_CONFIG_PATH: &str = "/data/homeserver.yaml.candidate";
+
+/// The `synapse` user and group of the upstream rock and the official image.
+pub const SYNAPSE_UID: u32 = 991;
+pub const SYNAPSE_GID: u32 = 991;
+
+/// The client and federation listener, also the Kubernetes service port.
+pub const HTTP_PORT: u16 = 8008;
+
+/// The signing key file Synapse reads for `server_name`.
+pub fn signing_key_path(server_name: &str) -> String {
+    format!("{DATA_DIR}/{server_name}.signing.key")
+}
+
+/// A file the charm writes into the container, owned by the synapse user.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ContainerFile {
+    pub path: String,
+    pub content: Vec<u8>,
+    /// Secret-bearing files are written with mode 0600 and never printed.
+    pub secret: bool,
+}
+
+impl ContainerFile {
+    pub fn public(path: impl Into<String>, content: impl Into<Vec<u8>>) -> Self {
+        Self { path: path.into(), content: content.into(), secret: false }
+    }
+
+    pub fn secret(path: impl Into<String>, content: impl Into<Vec<u8>>) -> Self {
+        Self { path: path.into(), content: content.into(), secret: true }
+    }
+
+    /// The file mode: 0600 for secret-bearing files, 0644 otherwise.
+    pub fn permissions(&self) -> u32 {
+        if self.secret {
+            0o600
+        } else {
+            0o644
+        }
+    }
+}
+
+impl fmt::Debug for ContainerFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut debug = f.debug_struct("ContainerFile");
+        debug.field("path", &self.path).field("secret", &self.secret);
+        if self.secret {
+            debug.field("content", &format_args!("<{} bytes redacted>", self.content.len()));
+        } else {
+            debug.field("content", &String::from_utf8_lossy(&self.content));
+        }
+        debug.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_files_are_private_and_hidden_from_debug() {
+        let key = ContainerFile::secret(signing_key_path("example.com"), "ed25519 a_abcd c2VjcmV0");
+        assert_eq!(key.path, "/data/example.com.signing.key");
+        assert_eq!(key.permissions(), 0o600);
+        let shown = format!("{key:?}");
+        assert!(!shown.contains("c2VjcmV0") && shown.contains("redacted"), "{shown}");
+        let log = ContainerFile::public(LOG_CONFIG_PATH, "version: 1\n");
+        assert_eq!(log.permissions(), 0o644);
+        assert!(format!("{log:?}").contains("version: 1"));
+    }
+}
