@@ -100,8 +100,13 @@ fn is_signing_key(line: &str) -> bool {
     let [algorithm, key_id, seed] = parts.as_slice() else { return false };
     let seed = seed.trim_end_matches('=');
     *algorithm == "ed25519"
-        && key_id.strip_prefix("a_").is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric()))
-        && STANDARD_NO_PAD.decode(seed).or_else(|_| STANDARD.decode(seed)).is_ok_and(|bytes| bytes.len() == 32)
+        && key_id
+            .strip_prefix("a_")
+            .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric()))
+        && STANDARD_NO_PAD
+            .decode(seed)
+            .or_else(|_| STANDARD.decode(seed))
+            .is_ok_and(|bytes| bytes.len() == 32)
 }
 
 #[cfg(test)]
@@ -149,7 +154,8 @@ mod tests {
     fn debug_output_hides_every_secret() {
         let secrets = AppSecrets::generate("example.com");
         let shown = format!("{secrets:?}");
-        for value in [&secrets.registration_shared_secret, &secrets.macaroon_secret_key, &secrets.signing_key] {
+        for value in [&secrets.registration_shared_secret, &secrets.macaroon_secret_key, &secrets.signing_key]
+        {
             assert!(!shown.contains(value.expose_secret()), "{shown}");
         }
     }

@@ -286,7 +286,10 @@ mod tests {
         assert_eq!(document["server_name"], "example.com");
         assert_eq!(document["public_baseurl"], "https://example.com");
         assert_eq!(document["pid_file"], "/data/homeserver.pid");
-        assert_eq!(document["database"], json!({"name": "sqlite3", "args": {"database": "/data/homeserver.db"}}));
+        assert_eq!(
+            document["database"],
+            json!({"name": "sqlite3", "args": {"database": "/data/homeserver.db"}})
+        );
         assert_eq!(document["log_config"], "/data/log.config");
         assert_eq!(document["media_store_path"], "/data/media");
         assert_eq!(document["max_upload_size"], "50M");
@@ -297,10 +300,16 @@ mod tests {
         assert_eq!(document["enable_metrics"], true);
         assert_eq!(document["serve_server_wellknown"], true);
         assert_eq!(document["forgotten_room_retention_period"], "28d");
-        assert_eq!(document["media_retention"], json!({"local_media_lifetime": "28d", "remote_media_lifetime": "14d"}));
+        assert_eq!(
+            document["media_retention"],
+            json!({"local_media_lifetime": "28d", "remote_media_lifetime": "14d"})
+        );
         assert_eq!(document["delete_stale_devices_after"], "1y");
         assert_eq!(document["rc_joins"], json!({"remote": {"per_second": 0.01, "burst_count": 10}}));
-        assert_eq!(document["registration_shared_secret"], secrets.registration_shared_secret.expose_secret());
+        assert_eq!(
+            document["registration_shared_secret"],
+            secrets.registration_shared_secret.expose_secret()
+        );
         assert_eq!(document["macaroon_secret_key"], secrets.macaroon_secret_key.expose_secret());
         assert_eq!(document["form_secret"], secrets.form_secret.expose_secret());
         let listeners = document["listeners"].as_array().unwrap();
@@ -311,8 +320,17 @@ mod tests {
         assert_eq!(main["resources"][1]["names"], json!(["federation"]));
         assert_eq!(listeners[1]["port"], 8035);
         assert_eq!(listeners[1]["resources"][0]["names"], json!(["replication"]));
-        assert_eq!(listeners[2], json!({"port": 9000, "type": "metrics", "tls": false, "x_forwarded": false, "bind_addresses": ["::"]}));
-        for absent in ["federation_domain_whitelist", "ip_range_whitelist", "limit_remote_rooms", "room_list_publication_rules", "modules"] {
+        assert_eq!(
+            listeners[2],
+            json!({"port": 9000, "type": "metrics", "tls": false, "x_forwarded": false, "bind_addresses": ["::"]})
+        );
+        for absent in [
+            "federation_domain_whitelist",
+            "ip_range_whitelist",
+            "limit_remote_rooms",
+            "room_list_publication_rules",
+            "modules",
+        ] {
             assert!(document.get(absent).is_none(), "{absent} rendered by default");
         }
     }
@@ -320,7 +338,8 @@ mod tests {
     #[test]
     fn rendering_is_deterministic() {
         let secrets = AppSecrets::generate("example.com");
-        let config = config(json!({"publish_rooms_allowlist": "a:example.com", "ip_range_whitelist": "10.0.0.0/8"}));
+        let config =
+            config(json!({"publish_rooms_allowlist": "a:example.com", "ip_range_whitelist": "10.0.0.0/8"}));
         assert_eq!(homeserver_yaml(&config, &secrets), homeserver_yaml(&config, &secrets));
     }
 
@@ -339,7 +358,8 @@ mod tests {
 
     #[test]
     fn invite_checker_options_become_one_module() {
-        let (document, _) = render(json!({"invite_checker_blocklist_allowlist_url": "https://example.com/list.json"}));
+        let (document, _) =
+            render(json!({"invite_checker_blocklist_allowlist_url": "https://example.com/list.json"}));
         assert_eq!(
             document["modules"],
             json!([{"module": "synapse_invite_checker.InviteChecker", "config": {"blocklist_allowlist_url": "https://example.com/list.json"}}])

@@ -1,1 +1,27 @@
-fn main() {}
+//! The Synapse charm: one binary for every hook and action Juju dispatches.
+//!
+//! `charm` routes the event; a reconcile reads [`state`], decides in [`reconcile`] what
+//! Synapse's container should hold ([`config`], [`homeserver`], [`layer`], [`app_secrets`])
+//! and makes it so in [`apply`], reporting one [`status`].
+
+mod app_secrets;
+mod apply;
+mod charm;
+mod config;
+mod homeserver;
+mod layer;
+mod reconcile;
+mod state;
+mod status;
+mod workload;
+
+use anyhow::Context as _;
+use juju::{HookContext, HookTools};
+
+fn main() -> anyhow::Result<()> {
+    let context = HookContext::from_env().context("cannot read the hook context")?;
+    let tools = HookTools::default();
+    juju::log::init(&tools);
+    charm::run(&context, &tools)
+        .inspect_err(|error| tracing::error!("{} failed: {error:#}", context.hook_name()))
+}

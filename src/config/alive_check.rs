@@ -78,8 +78,19 @@ mod tests {
     #[test]
     fn rejects_malformed_values() {
         for bad in [
-            "", "2m,5", "2m,5,20s,1", "2x,5,20s", "2m,0,20s", "2m,-1,20s", "2m,five,20s", "m,5,20s", "2m,5,2m",
-            "20s,5,2m", "0s,1,0s", "1.5m,5,20s", "2m,5,",
+            "",
+            "2m,5",
+            "2m,5,20s,1",
+            "2x,5,20s",
+            "2m,0,20s",
+            "2m,-1,20s",
+            "2m,five,20s",
+            "m,5,20s",
+            "2m,5,2m",
+            "20s,5,2m",
+            "0s,1,0s",
+            "1.5m,5,20s",
+            "2m,5,",
         ] {
             assert!(bad.parse::<AliveCheck>().is_err(), "{bad:?}");
         }

@@ -181,7 +181,15 @@ impl Reader<'_> {
             .split(',')
             .map(str::trim)
             .filter(|entry| !entry.is_empty())
-            .map(|entry| if entry.starts_with(prefix) { entry.to_string() } else { format!("{prefix}{entry}") })
+            .map(
+                |entry| {
+                    if entry.starts_with(prefix) {
+                        entry.to_string()
+                    } else {
+                        format!("{prefix}{entry}")
+                    }
+                },
+            )
             .collect();
         if !entries.iter().all(|entry| valid(entry)) {
             return self.reject(name);
@@ -257,13 +265,13 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(config.server_name, "example.com");
-        assert_eq!(
-            config.publish_rooms_allowlist.unwrap(),
-            ["@alice:example.com", "@bob:example.com"]
-        );
+        assert_eq!(config.publish_rooms_allowlist.unwrap(), ["@alice:example.com", "@bob:example.com"]);
         assert_eq!(
             config.invite_checker,
-            Some(InviteChecker { blocklist_allowlist_url: None, policy_room_ids: vec!["!abc:example.com".into()] })
+            Some(InviteChecker {
+                blocklist_allowlist_url: None,
+                policy_room_ids: vec!["!abc:example.com".into()]
+            })
         );
         assert_eq!(config.federation_domain_whitelist, None);
         assert_eq!(config.public_baseurl, None);
@@ -312,7 +320,9 @@ mod tests {
                 "workers_ignore_list",
             ]
         );
-        assert!(error.to_string().starts_with("invalid configuration: server_name, public_baseurl, enable_mjolnir"));
+        assert!(error
+            .to_string()
+            .starts_with("invalid configuration: server_name, public_baseurl, enable_mjolnir"));
     }
 
     #[test]
@@ -327,8 +337,9 @@ mod tests {
         assert_eq!(config.limit_remote_rooms_complexity, Some(1.0));
         assert_eq!(config.rc_joins_remote_per_second, 2.0);
         assert_eq!(config.rc_joins_remote_burst_count, 0);
-        assert_eq!(parse(json!({"server_name": "a.b", "rc_joins_remote_burst_count": 1.5})).unwrap_err().options, [
-            "rc_joins_remote_burst_count"
-        ]);
+        assert_eq!(
+            parse(json!({"server_name": "a.b", "rc_joins_remote_burst_count": 1.5})).unwrap_err().options,
+            ["rc_joins_remote_burst_count"]
+        );
     }
 }

@@ -21,9 +21,9 @@ pub fn is_dns_name(text: &str) -> bool {
 /// as used for domains other servers resolve.
 pub fn is_domain(text: &str) -> bool {
     is_dns_name(text)
-        && text.rsplit_once('.').is_some_and(|(_, tld)| {
-            tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic())
-        })
+        && text
+            .rsplit_once('.')
+            .is_some_and(|(_, tld)| tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic()))
 }
 
 /// A Matrix server name: a DNS name, an IPv4 address or a bracketed IPv6 address, with an
@@ -35,13 +35,15 @@ pub fn is_server_name(text: &str) -> bool {
             _ => return false,
         },
         None => match text.rsplit_once(':') {
-            Some((host, port)) => (host, &text[host.len()..]),
+            Some((host, _)) => (host, &text[host.len()..]),
             None => (text, ""),
         },
     };
     let port_ok = match port.strip_prefix(':') {
         Some(digits) => {
-            !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && digits.parse::<u16>().is_ok_and(|p| p > 0)
+            !digits.is_empty()
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && digits.parse::<u16>().is_ok_and(|p| p > 0)
         }
         None => port.is_empty(),
     };
@@ -121,12 +123,23 @@ mod tests {
 
     #[test]
     fn server_names() {
-        for good in ["example.com", "matrix.example.com:8448", "localhost", "10.0.0.1:80", "[::1]:8448", "[fd00::1]"]
+        for good in
+            ["example.com", "matrix.example.com:8448", "localhost", "10.0.0.1:80", "[::1]:8448", "[fd00::1]"]
         {
             assert!(is_server_name(good), "{good}");
         }
-        for bad in ["", "exa mple.com", "-a.com", "a..com", "a.com:", "a.com:0", "a.com:65536", "[::1", "[x]:1", "a_b.com"]
-        {
+        for bad in [
+            "",
+            "exa mple.com",
+            "-a.com",
+            "a..com",
+            "a.com:",
+            "a.com:0",
+            "a.com:65536",
+            "[::1",
+            "[x]:1",
+            "a_b.com",
+        ] {
             assert!(!is_server_name(bad), "{bad}");
         }
     }

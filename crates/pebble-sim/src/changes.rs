@@ -223,13 +223,6 @@ impl Changes {
         self.changes.values()
     }
 
-    /// The change holding task `task_id`.
-    pub fn change_of_task(&self, task_id: u64) -> Option<&Change> {
-        self.changes
-            .values()
-            .find(|c| c.tasks.iter().any(|t| t.id == task_id))
-    }
-
     pub fn set_doing(&mut self, task_id: u64) {
         self.update(task_id, |task| task.status = Status::Doing);
     }

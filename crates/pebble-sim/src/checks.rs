@@ -363,3 +363,12 @@ async fn probe_http(url: &str, headers: &std::collections::BTreeMap<String, Stri
         Err(format!("non-20x status code {}", response.status().as_u16()))
     }
 }
+
+/// Stops every probe loop (shutdown or container restart).
+pub fn stop_all(state: &mut State) {
+    for runtime in state.checks.values_mut() {
+        if let Some(token) = runtime.runner.take() {
+            token.cancel();
+        }
+    }
+}

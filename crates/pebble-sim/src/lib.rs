@@ -1,1 +1,36 @@
-//! TODO
+//! A simulated Pebble: the Pebble REST API (as documented in the team's `pebble-api.md`)
+//! served on a unix socket from a background thread, for charm tests and benchmarks.
+//!
+//! Container paths map under a root directory; services are simulated or run as host
+//! processes; exec commands answer from scripted rules or run on the host. Tests start a
+//! [`PebbleSim`], talk to its socket like to Pebble, and inspect what happened.
+//!
+//! `GET /v1/x-sim/requests` is a simulator-only endpoint (not part of Pebble) listing the
+//! requests answered so far.
+
+mod api;
+mod changes;
+mod checks;
+mod command;
+mod config;
+mod duration;
+mod error;
+mod exec;
+mod files;
+mod handle;
+mod notices;
+mod plan;
+mod response;
+mod server;
+mod services;
+mod signals;
+mod state;
+mod timefmt;
+
+pub use config::{ExecMode, ExecRule, ServiceMode, SimConfig};
+pub use error::SimError;
+pub use exec::ExecRecord;
+pub use files::fsops::{FileKind, FileMeta};
+pub use handle::PebbleSim;
+pub use services::ServiceStatus;
+pub use state::RequestRecord;

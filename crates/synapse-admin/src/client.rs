@@ -58,7 +58,11 @@ impl AdminClient {
     }
 
     /// A client with explicit connect and whole-request timeouts.
-    pub fn with_timeouts(base_url: &str, connect_timeout: Duration, request_timeout: Duration) -> Result<Self> {
+    pub fn with_timeouts(
+        base_url: &str,
+        connect_timeout: Duration,
+        request_timeout: Duration,
+    ) -> Result<Self> {
         Ok(AdminClient { transport: Transport::new(base_url, connect_timeout, request_timeout)? })
     }
 
@@ -159,7 +163,10 @@ impl AdminClient {
             Err(error) => return Err(error),
         };
         // Reading the admin flag is itself an admin-only call.
-        let mut request = Request::new(Method::Get, format!("/_synapse/admin/v1/users/{}/admin", encode_path_segment(&user_id)));
+        let mut request = Request::new(
+            Method::Get,
+            format!("/_synapse/admin/v1/users/{}/admin", encode_path_segment(&user_id)),
+        );
         request.token = Some(token);
         match self.transport.send(&request).map_err(Error::from) {
             Ok(body) => Ok(decode::<Answer>(&request, &body)?.admin),
@@ -170,7 +177,8 @@ impl AdminClient {
 
     /// What the admin API knows about `user`; [`Error::UserNotFound`] if there is no such user.
     pub fn get_user(&self, admin_token: &SecretString, user: &UserId) -> Result<UserInfo> {
-        let mut request = Request::new(Method::Get, format!("/_synapse/admin/v2/users/{}", user.path_segment()));
+        let mut request =
+            Request::new(Method::Get, format!("/_synapse/admin/v2/users/{}", user.path_segment()));
         request.token = Some(admin_token);
         let body = self.transport.send(&request).map_err(|failure| user_failure(failure, user))?;
         decode(&request, &body)
@@ -178,7 +186,8 @@ impl AdminClient {
 
     /// Grants or revokes server admin rights (`PUT /_synapse/admin/v1/users/<user_id>/admin`).
     pub fn set_admin(&self, admin_token: &SecretString, user: &UserId, admin: bool) -> Result<()> {
-        let mut request = Request::new(Method::Put, format!("/_synapse/admin/v1/users/{}/admin", user.path_segment()));
+        let mut request =
+            Request::new(Method::Put, format!("/_synapse/admin/v1/users/{}/admin", user.path_segment()));
         request.token = Some(admin_token);
         request.body = Some(json!({ "admin": admin }));
         self.transport.send(&request).map_err(|failure| user_failure(failure, user))?;
@@ -188,7 +197,8 @@ impl AdminClient {
     /// Deactivates `user`, also erasing their data (messages hidden from new room members,
     /// profile removed) when `erase` is set (`POST /_synapse/admin/v1/deactivate/<user_id>`).
     pub fn deactivate(&self, admin_token: &SecretString, user: &UserId, erase: bool) -> Result<()> {
-        let mut request = Request::new(Method::Post, format!("/_synapse/admin/v1/deactivate/{}", user.path_segment()));
+        let mut request =
+            Request::new(Method::Post, format!("/_synapse/admin/v1/deactivate/{}", user.path_segment()));
         request.token = Some(admin_token);
         request.body = Some(json!({ "erase": erase }));
         self.transport.send(&request).map_err(|failure| user_failure(failure, user))?;
@@ -196,10 +206,12 @@ impl AdminClient {
     }
 }
 
-/// Maps a failure of a call about `user`: 404 `M_NOT_FOUND` means the user does not exist.
+/// Maps a failure of a call about `user`: a 404 means the user does not exist.
 fn user_failure(failure: Failure, user: &UserId) -> Error {
     match failure {
-        Failure::Refused(refusal) if refusal.is_not_found() => Error::UserNotFound { user_id: user.to_string() },
+        Failure::Refused(refusal) if refusal.is_not_found() => {
+            Error::UserNotFound { user_id: user.to_string() }
+        }
         other => other.into(),
     }
 }

@@ -33,7 +33,7 @@ pub enum Error {
         /// The user id.
         user_id: String,
     },
-    /// The user the call is about does not exist (HTTP 404 `M_NOT_FOUND`).
+    /// The user the call is about does not exist (HTTP 404).
     #[error("user {user_id} does not exist")]
     UserNotFound {
         /// The user id.

@@ -14,11 +14,19 @@ pub(crate) struct RegistrationClaims<'a> {
 
 /// Lowercase hex HMAC-SHA1, keyed with the shared secret, over nonce, username, password and
 /// `admin` or `notadmin`, separated by NUL bytes.
-pub(crate) fn registration_mac(shared_secret: &SecretString, claims: &RegistrationClaims<'_>) -> SecretString {
+pub(crate) fn registration_mac(
+    shared_secret: &SecretString,
+    claims: &RegistrationClaims<'_>,
+) -> SecretString {
     let mut mac = Hmac::<Sha1>::new_from_slice(shared_secret.expose_secret().as_bytes())
         .expect("HMAC accepts keys of any length");
     let role: &[u8] = if claims.admin { b"admin" } else { b"notadmin" };
-    let fields = [claims.nonce.as_bytes(), claims.username.as_bytes(), claims.password.expose_secret().as_bytes(), role];
+    let fields = [
+        claims.nonce.as_bytes(),
+        claims.username.as_bytes(),
+        claims.password.expose_secret().as_bytes(),
+        role,
+    ];
     for (index, field) in fields.iter().enumerate() {
         if index > 0 {
             mac.update(b"\0");

@@ -61,10 +61,12 @@ impl Request<'_> {
 
     fn redact(&self, text: &str) -> String {
         let token = self.token.map(|token| token.expose_secret());
-        self.secrets.iter().copied().chain(token).filter(|secret| !secret.is_empty()).fold(
-            text.to_owned(),
-            |text, secret| text.replace(secret, REDACTED),
-        )
+        self.secrets
+            .iter()
+            .copied()
+            .chain(token)
+            .filter(|secret| !secret.is_empty())
+            .fold(text.to_owned(), |text, secret| text.replace(secret, REDACTED))
     }
 }
 
@@ -80,9 +82,11 @@ pub(crate) struct Refusal {
 }
 
 impl Refusal {
-    /// Whether the thing addressed does not exist (HTTP 404 `M_NOT_FOUND`).
+    /// Whether the thing addressed does not exist: HTTP 404, except `M_UNRECOGNIZED`, which
+    /// means the endpoint itself is unknown. (Synapse answers `M_NOT_FOUND` from most user
+    /// endpoints, but `M_UNKNOWN` "No row found" from `PUT .../admin`.)
     pub fn is_not_found(&self) -> bool {
-        self.status == 404 && self.errcode == "M_NOT_FOUND"
+        self.status == 404 && self.errcode != "M_UNRECOGNIZED"
     }
 }
 
@@ -169,7 +173,8 @@ impl Transport {
             }
             None => builder.body(()).map(|req| self.agent.run(req)),
         };
-        let protocol = |detail: String| Error::Protocol { request: request.label(), detail: request.redact(&detail) };
+        let protocol =
+            |detail: String| Error::Protocol { request: request.label(), detail: request.redact(&detail) };
         let mut response = sent
             .map_err(|err| protocol(format!("cannot build the request: {err}")))?
             .map_err(|err| self.transport_error(request, &url, err))?;
@@ -227,7 +232,12 @@ fn refusal(request: &Request<'_>, status: u16, body: &[u8]) -> Refusal {
         Ok(envelope) => (envelope.errcode, envelope.error),
         Err(_) => (String::new(), String::from_utf8_lossy(body).chars().take(MAX_ERROR_TEXT).collect()),
     };
-    Refusal { request: request.label(), status, errcode: request.redact(&errcode), error: request.redact(&error) }
+    Refusal {
+        request: request.label(),
+        status,
+        errcode: request.redact(&errcode),
+        error: request.redact(&error),
+    }
 }
 
 /// Decodes a success body. The error names the missing field or the position, never a value:
@@ -238,7 +248,12 @@ pub(crate) fn decode<T: DeserializeOwned>(request: &Request<'_>, body: &[u8]) ->
         let detail = if message.starts_with("missing field") {
             message
         } else {
-            format!("invalid JSON ({:?} error at line {} column {})", err.classify(), err.line(), err.column())
+            format!(
+                "invalid JSON ({:?} error at line {} column {})",
+                err.classify(),
+                err.line(),
+                err.column()
+            )
         };
         Error::Protocol { request: request.label(), detail }
     })
@@ -279,7 +294,9 @@ mod tests {
             ("http://local host", "not a URL"),
         ] {
             match validate_base_url(url) {
-                Err(Error::InvalidBaseUrl { reason: got, .. }) => assert!(got.contains(reason), "{url}: {got}"),
+                Err(Error::InvalidBaseUrl { reason: got, .. }) => {
+                    assert!(got.contains(reason), "{url}: {got}")
+                }
                 other => panic!("{url}: {other:?}"),
             }
         }
@@ -311,6 +328,16 @@ mod tests {
             error(502, "<html>bad gateway</html>"),
             Error::Api { status: 502, errcode, error, .. } if errcode.is_empty() && error == "<html>bad gateway</html>"
         ));
+    }
+
+    #[test]
+    fn a_404_is_not_found_unless_the_endpoint_is_unknown() {
+        let request = Request::new(Method::Get, "/x".to_owned());
+        let not_found = |status, body: &str| refusal(&request, status, body.as_bytes()).is_not_found();
+        assert!(not_found(404, r#"{"errcode":"M_NOT_FOUND","error":"User not found"}"#));
+        assert!(not_found(404, r#"{"errcode":"M_UNKNOWN","error":"No row found (users)"}"#));
+        assert!(!not_found(404, r#"{"errcode":"M_UNRECOGNIZED","error":"Unrecognized request"}"#));
+        assert!(!not_found(400, r#"{"errcode":"M_NOT_FOUND","error":"x"}"#));
     }
 
     #[test]

@@ -103,7 +103,8 @@ fn is_localpart_char(c: char) -> bool {
 /// Checks the spec's server name grammar: a DNS name, IPv4 address or bracketed IPv6
 /// address, optionally followed by `:` and a port of 1 to 5 digits.
 fn validate_server_name(server_name: &str) -> Result<(), Error> {
-    let invalid = |reason: &'static str| Error::InvalidServerName { server_name: server_name.to_owned(), reason };
+    let invalid =
+        |reason: &'static str| Error::InvalidServerName { server_name: server_name.to_owned(), reason };
     let port = match server_name.strip_prefix('[') {
         Some(rest) => {
             let (address, after) = rest.split_once(']').ok_or(invalid("the IPv6 address lacks its `]`"))?;
@@ -180,10 +181,14 @@ mod tests {
 
     #[test]
     fn server_names_follow_the_spec_grammar() {
-        for good in ["example.com", "localhost:8448", "1.2.3.4", "[::1]", "[1234:5678::abcd]:443", "test.local"] {
+        for good in
+            ["example.com", "localhost:8448", "1.2.3.4", "[::1]", "[1234:5678::abcd]:443", "test.local"]
+        {
             UserId::new("u", good).unwrap_or_else(|err| panic!("{good}: {err}"));
         }
-        for bad in ["", "exa mple.com", "example.com:", "example.com:123456", "[::1", "[::1]x", "[]", "a_b.com"] {
+        for bad in
+            ["", "exa mple.com", "example.com:", "example.com:123456", "[::1", "[::1]x", "[]", "a_b.com"]
+        {
             assert!(
                 matches!(UserId::new("u", bad), Err(Error::InvalidServerName { .. })),
                 "{bad:?} accepted"

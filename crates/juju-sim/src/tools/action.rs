@@ -45,7 +45,7 @@ pub(crate) const LOG: Tool = Tool {
     run: log,
 };
 
-fn running(call: &mut Call) -> Result<&mut ActionRun, Failure> {
+fn running<'c>(call: &'c mut Call) -> Result<&'c mut ActionRun, Failure> {
     call.ctx
         .hook
         .action

@@ -241,6 +241,7 @@ fn run(ctx: &mut HookContext, name: &str, args: &[String], stdin: &mut Stdin) ->
     let formats = tool.output.map_or(ALL_FORMATS, |(_, allowed)| allowed);
     let parsed = {
         let ctx: &HookContext = ctx;
+        let formats = tool.output.map(|_| formats);
         let mut validate = |flag: &'static str, value: &str| validate_flag(ctx, flag, value, formats);
         match flags::parse(&all_flags, args, &mut validate) {
             Ok(Outcome::Parsed(parsed)) => parsed,
@@ -294,12 +295,13 @@ fn error_output(code: i32, message: &str) -> ToolOutput {
     }
 }
 
-/// Checks typed flag values while parsing, as Go's `flag.Value.Set` does.
+/// Checks typed flag values while parsing, as Go's `flag.Value.Set` does. `formats` is `None`
+/// for tools whose `--format` is a deprecated free-form flag.
 fn validate_flag(
     ctx: &HookContext,
     flag: &str,
     value: &str,
-    formats: &[Format],
+    formats: Option<&[Format]>,
 ) -> Result<(), String> {
     match flag {
         "r" => {
@@ -308,7 +310,7 @@ fn validate_flag(
                 .map(|_| ())
                 .ok_or_else(|| "relation not found".to_owned())
         }
-        "format" => Format::parse(value, formats).map(|_| ()),
+        "format" => formats.map_or(Ok(()), |formats| Format::parse(value, formats).map(|_| ())),
         "revision" => value
             .parse::<i64>()
             .map(|_| ())

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
+use hyper::header::{HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
 use hyper::StatusCode;
 use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
@@ -110,8 +110,8 @@ pub fn upgrade(
     let mut response = hyper::Response::new(Full::new(Bytes::new()));
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = response.headers_mut();
-    headers.insert(UPGRADE, "websocket".parse().expect("static header"));
-    headers.insert(CONNECTION, "Upgrade".parse().expect("static header"));
+    headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
     if let Ok(value) = accept.parse() {
         headers.insert(SEC_WEBSOCKET_ACCEPT, value);
     }

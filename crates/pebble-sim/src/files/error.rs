@@ -33,15 +33,6 @@ impl FileError {
         }
     }
 
-    /// Wraps the message of an I/O failure in a prefix, keeping the kind.
-    pub fn io_prefixed(prefix: &str, op: &str, path: &str, error: &io::Error) -> Self {
-        let inner = Self::io(op, path, error);
-        Self {
-            kind: inner.kind,
-            message: format!("{prefix}: {}", inner.message),
-        }
-    }
-
     pub fn to_json(&self) -> Value {
         json!({"message": self.message, "kind": self.kind})
     }

@@ -92,12 +92,12 @@ pub struct Service {
 }
 
 impl Service {
-    /// Applies `other` on top of `self` with `override: merge` rules.
+    /// Applies `other` on top of `self` with `override: merge` rules (`override` itself stays
+    /// that of the entry merged into).
     pub fn merge(&mut self, other: &Service) {
         merge_opt(&mut self.summary, &other.summary);
         merge_opt(&mut self.description, &other.description);
         merge_opt(&mut self.startup, &other.startup);
-        merge_opt(&mut self.r#override, &other.r#override);
         merge_opt(&mut self.command, &other.command);
         self.after.extend(other.after.iter().cloned());
         self.before.extend(other.before.iter().cloned());
@@ -148,7 +148,6 @@ pub struct Check {
 
 impl Check {
     pub fn merge(&mut self, other: &Check) {
-        merge_opt(&mut self.r#override, &other.r#override);
         merge_opt(&mut self.level, &other.level);
         merge_opt(&mut self.startup, &other.startup);
         merge_opt(&mut self.period, &other.period);
@@ -249,7 +248,6 @@ pub struct LogTarget {
 
 impl LogTarget {
     pub fn merge(&mut self, other: &LogTarget) {
-        merge_opt(&mut self.r#override, &other.r#override);
         merge_opt(&mut self.r#type, &other.r#type);
         merge_opt(&mut self.location, &other.location);
         self.services.extend(other.services.iter().cloned());

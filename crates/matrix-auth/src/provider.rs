@@ -1,0 +1,469 @@
+//! The provider side (Synapse): read every relation once, then publish (leader) and turn the
+//! requirers' registrations into outcomes (every unit).
+//!
+//! [`ProviderState::read`] makes every hook-tool read of the hook; [`ProviderState::publish`]
+//! only writes what differs, and [`ProviderState::registrations`] is pure. A bad remote input
+//! never becomes an error: it is a [`RegistrationOutcome`] of its relation. Errors are hook-tool
+//! failures that say nothing about the remote side (tool missing, unexpected refusals).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use juju::{
+    Bag, Databag, Event, HookContext, HookToolError, HookTools, NewSecret, ReadMode, RedactedCommand,
+    RelationHook, RelationId, SecretContent, SecretRef, SecretUri, ToolErrorKind,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+use crate::conflict::{resolve_conflicts, Conflict};
+use crate::crypto::{self, CryptoError};
+use crate::data::{changed_entries, ProviderData};
+use crate::protocol::{
+    ENCRYPTION_KEY_CONTENT, ENCRYPTION_KEY_LABEL, REGISTRATION_KEY, SHARED_SECRET_CONTENT, SHARED_SECRET_LABEL,
+    V0_REGISTRATION_CONTENT, V0_REGISTRATION_SECRET_ID_KEY,
+};
+use crate::registration::{Registration, RegistrationError, MAX_REGISTRATION_BYTES};
+
+/// Longest token worth decrypting: the token of a [`MAX_REGISTRATION_BYTES`] text.
+const MAX_TOKEN_CHARS: usize = (MAX_REGISTRATION_BYTES + 16 + 57).div_ceil(3) * 4;
+
+/// Who this unit is and which relations to look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderContext {
+    pub endpoint: String,
+    pub local_app: String,
+    pub model_uuid: String,
+    /// The relation being broken in this hook: Juju may still list it, but it is gone.
+    pub broken: Option<RelationId>,
+}
+
+impl ProviderContext {
+    /// From the hook context; a `<endpoint>-relation-broken` event marks its relation broken.
+    pub fn from_hook(context: &HookContext, endpoint: &str) -> Self {
+        let broken = match &context.event {
+            Event::Relation(event) if event.hook == RelationHook::Broken && event.relation.endpoint == endpoint => {
+                Some(event.relation.clone())
+            }
+            _ => None,
+        };
+        Self {
+            endpoint: endpoint.to_string(),
+            local_app: context.app_name.clone(),
+            model_uuid: context.model_uuid.clone(),
+            broken,
+        }
+    }
+}
+
+/// Why a relation has no registration to use yet (nothing is wrong with it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotReady {
+    /// The requirer sent no registration (a unidirectional requirer such as maubot never does).
+    NoRegistration,
+    /// The remote application's name is not known (yet).
+    RemoteAppUnknown,
+    /// The encryption key secret does not exist yet (the leader creates it).
+    EncryptionKeyMissing,
+    /// The encryption key secret could not be read (the hook-tool error kind).
+    EncryptionKeyUnreadable(ToolErrorKind),
+    /// Our own encryption key is not a Fernet key (someone changed the secret).
+    EncryptionKeyMalformed,
+    /// A v0 requirer's registration secret does not exist or is not granted to us yet.
+    V0SecretNotVisible(ToolErrorKind),
+}
+
+impl fmt::Display for NotReady {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoRegistration => f.write_str("no registration sent"),
+            Self::RemoteAppUnknown => f.write_str("remote application unknown"),
+            Self::EncryptionKeyMissing => f.write_str("encryption key not created yet"),
+            Self::EncryptionKeyUnreadable(kind) => write!(f, "encryption key unreadable ({kind:?})"),
+            Self::EncryptionKeyMalformed => f.write_str("encryption key secret is malformed"),
+            Self::V0SecretNotVisible(kind) => write!(f, "registration secret not readable yet ({kind:?})"),
+        }
+    }
+}
+
+/// Why a relation's registration is refused (the requirer must change something).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// The token does not decrypt with our key (wrong key, tampered, not a token).
+    Undecryptable,
+    /// The token is longer than any registration of the allowed size could make.
+    TokenTooLarge,
+    /// The plaintext is not UTF-8.
+    NotUtf8,
+    /// The v0 `registration_secret_id` is not a secret URI.
+    BadV0SecretId,
+    /// The v0 secret lacks the `app-registration-content` key.
+    V0SecretWithoutRegistration,
+    /// Synapse would not load it.
+    Invalid(RegistrationError),
+    /// It clashes with the registration of an earlier relation.
+    Conflict { conflict: Conflict, with: RelationId },
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Undecryptable => f.write_str("registration does not decrypt with the provider's key"),
+            Self::TokenTooLarge => f.write_str("registration token is too large"),
+            Self::NotUtf8 => f.write_str("registration is not UTF-8"),
+            Self::BadV0SecretId => f.write_str("registration_secret_id is not a secret URI"),
+            Self::V0SecretWithoutRegistration => f.write_str("registration secret has no app-registration-content"),
+            Self::Invalid(error) => write!(f, "invalid registration: {error}"),
+            Self::Conflict { conflict, with } => write!(f, "{conflict} (with relation {})", with.id),
+        }
+    }
+}
+
+/// What became of one relation's registration.
+#[derive(Debug, Clone)]
+pub enum RegistrationOutcome {
+    Accepted(Registration),
+    NotReady(NotReady),
+    Rejected(Rejection),
+}
+
+/// What the requirer put in its application bag, with a v0 secret already fetched.
+#[derive(Debug, Clone)]
+enum Sent {
+    Nothing,
+    Token(String),
+    V0(Result<SecretString, V0Problem>),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum V0Problem {
+    BadId,
+    NotVisible(ToolErrorKind),
+    NoContent,
+}
+
+/// One live relation as this unit sees it.
+#[derive(Debug, Clone)]
+pub struct ProviderRelation {
+    pub id: RelationId,
+    pub remote_app: Option<String>,
+    sent: Sent,
+    /// This application's bag for the relation (read by the leader only).
+    own_bag: Option<Databag>,
+}
+
+/// One of the two secrets the provider owns, as `secret-info-get` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedSecret {
+    pub id: SecretUri,
+    /// Applications the secret is granted to (from the `access` entries Juju lists).
+    pub granted_to: BTreeSet<String>,
+}
+
+/// The provider-owned secrets (read by the leader only).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderSecrets {
+    pub shared_secret: Option<OwnedSecret>,
+    pub encryption_key: Option<OwnedSecret>,
+}
+
+enum Key {
+    Found(SecretString),
+    Missing,
+    Unreadable(ToolErrorKind),
+    NotNeeded,
+}
+
+/// Everything about the interface this hook needs, read in one go.
+pub struct ProviderState {
+    context: ProviderContext,
+    relations: Vec<ProviderRelation>,
+    key: Key,
+    /// `Some` on the leader.
+    secrets: Option<ProviderSecrets>,
+}
+
+impl fmt::Debug for ProviderState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderState")
+            .field("context", &self.context)
+            .field("relations", &self.relations)
+            .field("secrets", &self.secrets)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`ProviderState::publish`] changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishReport {
+    /// Labels of the secrets created.
+    pub created: Vec<&'static str>,
+    /// New grants: relation and secret label.
+    pub granted: Vec<(RelationId, &'static str)>,
+    /// Relations whose application bag was written.
+    pub updated: Vec<RelationId>,
+    /// Labels of the secrets removed because no relation is left.
+    pub removed: Vec<&'static str>,
+    /// Relations left alone because their remote application is unknown.
+    pub skipped: Vec<RelationId>,
+    /// The secrets do not exist and no shared secret value was given to create them.
+    pub waiting_for_shared_secret: bool,
+}
+
+/// The result of [`ProviderState::publish`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishOutcome {
+    /// Only the leader publishes; nothing was done.
+    NotLeader,
+    Published(PublishReport),
+}
+
+impl ProviderState {
+    /// Reads the relations of the endpoint (minus a broken one), each requirer bag, a v0
+    /// registration secret where one is referenced, and the encryption key by label (once,
+    /// only if some relation sent a token). The leader also reads its own bags and the
+    /// metadata of the two secrets.
+    pub fn read(tools: &HookTools, context: ProviderContext) -> Result<Self, HookToolError> {
+        let leader = tools.is_leader()?;
+        let mut relations = Vec::new();
+        for id in tools.relation_ids(&context.endpoint)? {
+            if context.broken.as_ref() == Some(&id) {
+                continue;
+            }
+            let remote_app = tolerate_gone(tools.relation_remote_app(&id))?.flatten();
+            let sent = match &remote_app {
+                Some(app) => read_sent(tools, &id, app)?,
+                None => Sent::Nothing,
+            };
+            let own_bag = if leader { Some(tolerate_gone(tools.relation_get_app(&id, &context.local_app))?.unwrap_or_default()) } else { None };
+            relations.push(ProviderRelation { id, remote_app, sent, own_bag });
+        }
+        let key = if relations.iter().any(|r| matches!(r.sent, Sent::Token(_))) { read_key(tools)? } else { Key::NotNeeded };
+        let secrets = if leader { Some(read_secrets(tools)?) } else { None };
+        Ok(Self { context, relations, key, secrets })
+    }
+
+    pub fn relations(&self) -> &[ProviderRelation] {
+        &self.relations
+    }
+
+    /// The provider secrets as the leader read them (`None` on other units).
+    pub fn secrets(&self) -> Option<&ProviderSecrets> {
+        self.secrets.as_ref()
+    }
+
+    /// Every relation's registration, decrypted, checked, and cross-checked in relation-id
+    /// order (an earlier relation wins a conflict).
+    pub fn registrations(&self) -> Vec<(RelationId, RegistrationOutcome)> {
+        let mut outcomes: BTreeMap<RelationId, RegistrationOutcome> = BTreeMap::new();
+        let mut candidates = Vec::new();
+        for relation in &self.relations {
+            match self.registration_of(relation) {
+                Ok(registration) => candidates.push((relation.id.clone(), registration)),
+                Err(outcome) => {
+                    outcomes.insert(relation.id.clone(), outcome);
+                }
+            }
+        }
+        candidates.sort_by(|a, b| a.0.cmp(&b.0));
+        for (id, result) in resolve_conflicts(candidates) {
+            let outcome = match result {
+                Ok(registration) => RegistrationOutcome::Accepted(registration),
+                Err((conflict, with)) => RegistrationOutcome::Rejected(Rejection::Conflict { conflict, with }),
+            };
+            outcomes.insert(id, outcome);
+        }
+        outcomes.into_iter().collect()
+    }
+
+    fn registration_of(&self, relation: &ProviderRelation) -> Result<Registration, RegistrationOutcome> {
+        let not_ready = RegistrationOutcome::NotReady;
+        let rejected = RegistrationOutcome::Rejected;
+        if relation.remote_app.is_none() {
+            return Err(not_ready(NotReady::RemoteAppUnknown));
+        }
+        let text = match &relation.sent {
+            Sent::Nothing => return Err(not_ready(NotReady::NoRegistration)),
+            Sent::V0(Ok(text)) => text.clone(),
+            Sent::V0(Err(V0Problem::BadId)) => return Err(rejected(Rejection::BadV0SecretId)),
+            Sent::V0(Err(V0Problem::NoContent)) => return Err(rejected(Rejection::V0SecretWithoutRegistration)),
+            Sent::V0(Err(V0Problem::NotVisible(kind))) => return Err(not_ready(NotReady::V0SecretNotVisible(*kind))),
+            Sent::Token(token) => {
+                let key = match &self.key {
+                    Key::Found(key) => key,
+                    Key::Missing | Key::NotNeeded => return Err(not_ready(NotReady::EncryptionKeyMissing)),
+                    Key::Unreadable(kind) => return Err(not_ready(NotReady::EncryptionKeyUnreadable(*kind))),
+                };
+                if token.len() > MAX_TOKEN_CHARS {
+                    return Err(rejected(Rejection::TokenTooLarge));
+                }
+                crypto::decrypt_string(key, token).map_err(|error| match error {
+                    CryptoError::MalformedKey => not_ready(NotReady::EncryptionKeyMalformed),
+                    CryptoError::InvalidToken => rejected(Rejection::Undecryptable),
+                    CryptoError::NotUtf8 => rejected(Rejection::NotUtf8),
+                })?
+            }
+        };
+        Registration::parse(text.expose_secret()).map_err(|error| rejected(Rejection::Invalid(error)))
+    }
+
+    /// Leader: makes sure both secrets exist (creating them only when `shared_secret` is
+    /// given, and never changing an existing one), grants them to every relation that lacks
+    /// a grant, and writes the changed keys of [`ProviderData`] to every relation. With no
+    /// relation left, removes both secrets.
+    pub fn publish(
+        &self,
+        tools: &HookTools,
+        homeserver: &str,
+        shared_secret: Option<&SecretString>,
+    ) -> Result<PublishOutcome, HookToolError> {
+        let Some(secrets) = &self.secrets else { return Ok(PublishOutcome::NotLeader) };
+        let mut report = PublishReport::default();
+        if self.relations.is_empty() {
+            for (label, secret) in [(SHARED_SECRET_LABEL, &secrets.shared_secret), (ENCRYPTION_KEY_LABEL, &secrets.encryption_key)] {
+                if let Some(secret) = secret {
+                    tools.secret_remove(&secret.id, None)?;
+                    report.removed.push(label);
+                }
+            }
+            return Ok(PublishOutcome::Published(report));
+        }
+        let mut shared = secrets.shared_secret.clone();
+        let mut key = secrets.encryption_key.clone();
+        if shared.is_none() || key.is_none() {
+            match shared_secret {
+                Some(value) => {
+                    if shared.is_none() {
+                        shared = Some(create(tools, SHARED_SECRET_LABEL, SHARED_SECRET_CONTENT, value.clone())?);
+                        report.created.push(SHARED_SECRET_LABEL);
+                    }
+                    if key.is_none() {
+                        key = Some(create(tools, ENCRYPTION_KEY_LABEL, ENCRYPTION_KEY_CONTENT, crypto::generate_key())?);
+                        report.created.push(ENCRYPTION_KEY_LABEL);
+                    }
+                }
+                None => report.waiting_for_shared_secret = true,
+            }
+        }
+        let canonical = |secret: &Option<OwnedSecret>| secret.as_ref().map(|s| s.id.canonical(&self.context.model_uuid));
+        let desired = ProviderData {
+            homeserver: homeserver.to_string(),
+            shared_secret_id: canonical(&shared),
+            encryption_key_secret_id: canonical(&key),
+        }
+        .to_databag();
+        for relation in &self.relations {
+            let Some(remote_app) = &relation.remote_app else {
+                report.skipped.push(relation.id.clone());
+                continue;
+            };
+            for (label, secret) in [(SHARED_SECRET_LABEL, &shared), (ENCRYPTION_KEY_LABEL, &key)] {
+                if let Some(secret) = secret.as_ref().filter(|s| !s.granted_to.contains(remote_app)) {
+                    tools.secret_grant(&secret.id, &relation.id, None)?;
+                    report.granted.push((relation.id.clone(), label));
+                }
+            }
+            let changes = changed_entries(relation.own_bag.as_ref().unwrap_or(&Databag::new()), &desired);
+            if !changes.is_empty() {
+                tools.relation_set(&relation.id, Bag::App, &changes)?;
+                report.updated.push(relation.id.clone());
+            }
+        }
+        Ok(PublishOutcome::Published(report))
+    }
+
+    /// Leader: withdraws both secrets from one relation where they are granted (Juju also
+    /// drops relation grants by itself when the relation goes). Returns the labels revoked.
+    pub fn revoke(&self, tools: &HookTools, relation: &RelationId) -> Result<Vec<&'static str>, HookToolError> {
+        let (Some(secrets), Some(remote_app)) =
+            (&self.secrets, self.relations.iter().find(|r| &r.id == relation).and_then(|r| r.remote_app.as_ref()))
+        else {
+            return Ok(Vec::new());
+        };
+        let mut revoked = Vec::new();
+        for (label, secret) in [(SHARED_SECRET_LABEL, &secrets.shared_secret), (ENCRYPTION_KEY_LABEL, &secrets.encryption_key)] {
+            if let Some(secret) = secret.as_ref().filter(|s| s.granted_to.contains(remote_app)) {
+                tools.secret_revoke(&secret.id, relation, None)?;
+                revoked.push(label);
+            }
+        }
+        Ok(revoked)
+    }
+}
+
+/// A relation that vanished mid-hook reads as absent, as ops treats it.
+fn tolerate_gone<T>(result: Result<T, HookToolError>) -> Result<Option<T>, HookToolError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(error) if error.is_relation_not_found() => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+fn is_remote_refusal(error: &HookToolError) -> bool {
+    matches!(error.kind(), ToolErrorKind::SecretNotFound | ToolErrorKind::PermissionDenied)
+}
+
+fn non_empty<'a>(bag: &'a Databag, key: &str) -> Option<&'a str> {
+    bag.get(key).map(|v| v.trim()).filter(|v| !v.is_empty())
+}
+
+fn read_sent(tools: &HookTools, relation: &RelationId, remote_app: &str) -> Result<Sent, HookToolError> {
+    let bag = tolerate_gone(tools.relation_get_app(relation, remote_app))?.unwrap_or_default();
+    if let Some(token) = non_empty(&bag, REGISTRATION_KEY) {
+        return Ok(Sent::Token(token.to_string()));
+    }
+    let Some(id) = non_empty(&bag, V0_REGISTRATION_SECRET_ID_KEY) else { return Ok(Sent::Nothing) };
+    let Some(id) = SecretUri::parse(id) else { return Ok(Sent::V0(Err(V0Problem::BadId))) };
+    Ok(Sent::V0(match tools.secret_get(&SecretRef::Id(id), ReadMode::Refresh) {
+        Ok(mut content) => content.remove(V0_REGISTRATION_CONTENT).ok_or(V0Problem::NoContent),
+        Err(error) if is_remote_refusal(&error) => Err(V0Problem::NotVisible(error.kind())),
+        Err(error) => return Err(error),
+    }))
+}
+
+fn read_key(tools: &HookTools) -> Result<Key, HookToolError> {
+    match tools.secret_get(&SecretRef::Label(ENCRYPTION_KEY_LABEL.into()), ReadMode::Tracked) {
+        Ok(mut content) => Ok(content.remove(ENCRYPTION_KEY_CONTENT).map_or(Key::Unreadable(ToolErrorKind::Other), Key::Found)),
+        Err(error) if error.is_secret_not_found() => Ok(Key::Missing),
+        Err(error) if error.is_permission_denied() => Ok(Key::Unreadable(error.kind())),
+        Err(error) => Err(error),
+    }
+}
+
+fn read_secrets(tools: &HookTools) -> Result<ProviderSecrets, HookToolError> {
+    Ok(ProviderSecrets { shared_secret: secret_info(tools, SHARED_SECRET_LABEL)?, encryption_key: secret_info(tools, ENCRYPTION_KEY_LABEL)? })
+}
+
+/// `secret-info-get --label`, keeping the `access` entries the framework's parser drops:
+/// view grants to `application-<name>` targets are the applications already granted.
+fn secret_info(tools: &HookTools, label: &str) -> Result<Option<OwnedSecret>, HookToolError> {
+    let argv = vec!["--format=json".to_string(), "--label".to_string(), label.to_string()];
+    let stdout = match tools.run("secret-info-get", &argv, None) {
+        Ok(stdout) => stdout,
+        Err(error) if error.is_secret_not_found() => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    let bad = |reason: &str| HookToolError::Output { command: RedactedCommand::new("secret-info-get", &argv), reason: reason.to_string() };
+    let parsed: serde_json::Map<String, Value> = serde_json::from_str(&stdout).map_err(|e| bad(&e.to_string()))?;
+    let (xid, info) = parsed.into_iter().next().ok_or_else(|| bad("empty answer"))?;
+    let id = SecretUri::parse(&xid).ok_or_else(|| bad("not a secret id"))?;
+    let granted_to = info
+        .get("access")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry.get("role").and_then(Value::as_str).is_none_or(|role| role == "view"))
+        .filter_map(|entry| entry.get("target")?.as_str()?.strip_prefix("application-").map(str::to_string))
+        .collect();
+    Ok(Some(OwnedSecret { id, granted_to }))
+}
+
+fn create(tools: &HookTools, label: &str, content_key: &str, value: SecretString) -> Result<OwnedSecret, HookToolError> {
+    let secret = NewSecret {
+        content: SecretContent::from([(content_key.to_string(), value)]),
+        label: Some(label.to_string()),
+        ..NewSecret::default()
+    };
+    Ok(OwnedSecret { id: tools.secret_add(&secret)?, granted_to: BTreeSet::new() })
+}

@@ -1,0 +1,242 @@
+//! `POST /v1/exec`: validates the request, resolves the command (scripted rule, host
+//! executable, or "cannot find executable"), creates the exec change and starts the session
+//! that waits for the websockets and runs the command.
+
+mod run;
+pub mod session;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::changes::TaskSpec;
+use crate::config::{ExecMode, ExecRule};
+use crate::files::owners::{Owner, OwnerRequest, UserDb};
+use crate::response::ApiError;
+use crate::state::Shared;
+
+/// An exec request as the simulator received it (for test assertions).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ExecRecord {
+    pub argv: Vec<String>,
+    /// Merged environment (service context, then request).
+    pub environment: BTreeMap<String, String>,
+    pub working_dir: Option<String>,
+    pub user_id: Option<u32>,
+    pub group_id: Option<u32>,
+    /// Bytes received on stdin (complete once the exec change is ready).
+    pub stdin: Vec<u8>,
+}
+
+impl std::fmt::Debug for ExecRecord {
+    // Environment values and stdin may carry secrets: show keys and sizes only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecRecord")
+            .field("argv", &self.argv)
+            .field("environment_keys", &self.environment.keys().collect::<Vec<_>>())
+            .field("working_dir", &self.working_dir)
+            .field("user_id", &self.user_id)
+            .field("group_id", &self.group_id)
+            .field("stdin_len", &self.stdin.len())
+            .finish()
+    }
+}
+
+/// The JSON body of `POST /v1/exec`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "kebab-case")]
+pub struct ExecRequest {
+    command: Vec<String>,
+    service_context: Option<String>,
+    environment: Option<BTreeMap<String, String>>,
+    working_dir: Option<String>,
+    timeout: Option<String>,
+    user_id: Option<u32>,
+    user: Option<String>,
+    group_id: Option<u32>,
+    group: Option<String>,
+    terminal: bool,
+    split_stderr: bool,
+}
+
+/// How the command will run.
+#[derive(Debug)]
+enum Program {
+    Scripted(ExecRule),
+    Host(PathBuf),
+}
+
+/// Everything the session needs to run the command.
+#[derive(Debug)]
+struct Prepared {
+    program: Program,
+    argv: Vec<String>,
+    environment: BTreeMap<String, String>,
+    working_dir: String,
+    owner: Option<Owner>,
+    timeout: Option<Duration>,
+    split_stderr: bool,
+    record_index: usize,
+}
+
+/// Validates the request and starts the exec; returns the change id and the result object.
+pub fn begin(shared: &Arc<Shared>, request: ExecRequest) -> Result<(u64, Value), ApiError> {
+    let argv0 = request
+        .command
+        .first()
+        .cloned()
+        .ok_or_else(|| ApiError::bad_request("must specify command"))?;
+    if request.terminal {
+        return Err(ApiError::bad_request(
+            "terminal mode is not supported by pebble-sim",
+        ));
+    }
+    let timeout = request
+        .timeout
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .map(crate::duration::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(format!("invalid timeout: {e}")))?;
+    let db = UserDb::load(&shared.root);
+    let mut state = shared.lock();
+    let context = match &request.service_context {
+        Some(name) => Some(
+            state
+                .plan
+                .combined()
+                .services
+                .get(name)
+                .cloned()
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!("cannot find service-context service {name:?}"))
+                })?,
+        ),
+        None => None,
+    };
+    let mut environment = context
+        .as_ref()
+        .map(|s| s.environment.clone())
+        .unwrap_or_default();
+    environment.extend(request.environment.clone().unwrap_or_default());
+    let own_owner = request.user_id.is_some()
+        || request.user.is_some()
+        || request.group_id.is_some()
+        || request.group.is_some();
+    let owner_request = match (&context, own_owner) {
+        (Some(service), false) => OwnerRequest {
+            user_id: service.user_id,
+            user: service.user.as_deref(),
+            group_id: service.group_id,
+            group: service.group.as_deref(),
+        },
+        _ => OwnerRequest {
+            user_id: request.user_id,
+            user: request.user.as_deref(),
+            group_id: request.group_id,
+            group: request.group.as_deref(),
+        },
+    };
+    let owner = db
+        .resolve(owner_request)
+        .map_err(|e| ApiError::bad_request(format!("cannot look up user and group: {e}")))?;
+    let working_dir = request
+        .working_dir
+        .clone()
+        .or_else(|| context.as_ref().and_then(|s| s.working_dir.clone()))
+        .unwrap_or_else(|| db.home(owner.as_ref().map_or(0, |o| o.uid)).unwrap_or_else(|| "/".to_owned()));
+    let rule = state
+        .exec_rules
+        .iter()
+        .rev()
+        .filter(|rule| rule.matches(&request.command))
+        .max_by_key(|rule| rule.argv_prefix.len())
+        .cloned();
+    let program = match rule {
+        Some(rule) => Program::Scripted(rule),
+        None if shared.exec_mode == ExecMode::Host => {
+            let path = environment.get("PATH").cloned().or_else(|| std::env::var("PATH").ok());
+            let found = find_executable(shared.map_command(&argv0), path.as_deref().unwrap_or(""));
+            Program::Host(found.ok_or_else(|| {
+                ApiError::bad_request(format!("cannot find executable {argv0:?}"))
+            })?)
+        }
+        None => {
+            return Err(ApiError::bad_request(format!(
+                "cannot find executable {argv0:?}"
+            )))
+        }
+    };
+    state.exec_log.push(ExecRecord {
+        argv: request.command.clone(),
+        environment: environment.clone(),
+        working_dir: Some(working_dir.clone()),
+        user_id: owner.as_ref().map(|o| o.uid),
+        group_id: owner.as_ref().map(|o| o.gid),
+        stdin: Vec::new(),
+    });
+    let record_index = state.exec_log.len() - 1;
+    let summary = format!("Execute command {argv0:?}");
+    let (change_id, task_ids) = state.changes.create(
+        "exec",
+        summary.clone(),
+        Vec::new(),
+        vec![TaskSpec {
+            kind: "exec",
+            summary,
+        }],
+    );
+    let task_id = task_ids[0];
+    let (slots, sockets) = session::Slots::new(request.split_stderr);
+    state.exec_sessions.insert(task_id, slots);
+    let abort = state
+        .changes
+        .get(change_id)
+        .map(|c| c.abort.clone())
+        .unwrap_or_default();
+    drop(state);
+    let result = json!({
+        "task-id": task_id.to_string(),
+        "environment": environment,
+        "working-dir": working_dir,
+    });
+    let prepared = Prepared {
+        program,
+        argv: request.command,
+        environment,
+        working_dir,
+        owner,
+        timeout,
+        split_stderr: request.split_stderr,
+        record_index,
+    };
+    tokio::spawn(run::session(
+        Arc::clone(shared),
+        task_id,
+        prepared,
+        sockets,
+        abort,
+    ));
+    Ok((change_id, result))
+}
+
+/// Resolves a program like Pebble does up front: a path must be an executable file, a bare
+/// name is searched in `PATH`.
+fn find_executable(program: &Path, path_var: &str) -> Option<PathBuf> {
+    let executable = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.components().count() > 1 || program.is_absolute() {
+        return executable(program).then(|| program.to_path_buf());
+    }
+    path_var
+        .split(':')
+        .filter(|dir| !dir.is_empty())
+        .map(|dir| Path::new(dir).join(program))
+        .find(|candidate| executable(candidate))
+}

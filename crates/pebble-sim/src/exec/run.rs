@@ -1,0 +1,344 @@
+//! An exec session: wait (at most 5 s) for the control/stdio[/stderr] websockets, run the
+//! command (scripted answer or host process), pump stdin/stdout/stderr over the websockets
+//! with `{"command":"end"}` markers, honour control signals and the timeout, and finish the
+//! exec task with its exit code.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use rustix::process::Signal;
+use serde_json::{json, Map, Value};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::{ChildStdin, Command};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::{timeout, timeout_at, Instant};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+use super::session::{Channel, WebSocket};
+use super::{Prepared, Program};
+use crate::config::ExecRule;
+use crate::files::paths::{clean_absolute, host_path};
+use crate::state::Shared;
+
+/// How long Pebble waits for the websockets before failing the exec.
+const CONNECT_WINDOW: Duration = Duration::from_secs(5);
+/// How long output may keep flowing after the process exited (grandchildren holding pipes).
+const DRAIN_WINDOW: Duration = Duration::from_secs(2);
+const END: &str = r#"{"command":"end"}"#;
+
+type Sink = SplitSink<WebSocket, Message>;
+type Stream = SplitStream<WebSocket>;
+
+struct Sockets {
+    control: WebSocket,
+    stdio: WebSocket,
+    stderr: Option<WebSocket>,
+}
+
+/// How the command ended.
+enum Outcome {
+    Exited(i32),
+    Failed(String),
+    Aborted,
+}
+
+pub(super) async fn session(
+    shared: Arc<Shared>,
+    task_id: u64,
+    prepared: Prepared,
+    mut deliveries: mpsc::UnboundedReceiver<(Channel, WebSocket)>,
+    abort: CancellationToken,
+) {
+    shared.update_changes(|c| c.set_doing(task_id));
+    let stdin_log = Arc::new(Mutex::new(Vec::new()));
+    let outcome = tokio::select! {
+        sockets = connect(&mut deliveries, prepared.split_stderr) => match sockets {
+            Some(sockets) => run(&shared, &prepared, sockets, &abort, &stdin_log).await,
+            None => Outcome::Failed(format!(
+                "exec {task_id}: timeout waiting for websocket connections: context deadline exceeded"
+            )),
+        },
+        () = abort.cancelled() => Outcome::Aborted,
+    };
+    let stdin = std::mem::take(&mut *stdin_log.lock().unwrap_or_else(|p| p.into_inner()));
+    {
+        let mut state = shared.lock();
+        state.exec_sessions.remove(&task_id);
+        if let Some(record) = state.exec_log.get_mut(prepared.record_index) {
+            record.stdin = stdin;
+        }
+    }
+    shared.update_changes(|changes| match outcome {
+        Outcome::Exited(code) => changes.set_done(task_id, exit_code(code)),
+        Outcome::Failed(error) => changes.set_error(task_id, error, exit_code(-1)),
+        Outcome::Aborted => changes.set_undone(task_id),
+    });
+}
+
+fn exit_code(code: i32) -> Map<String, Value> {
+    let mut data = Map::new();
+    data.insert("exit-code".into(), json!(code));
+    data
+}
+
+async fn connect(
+    deliveries: &mut mpsc::UnboundedReceiver<(Channel, WebSocket)>,
+    split_stderr: bool,
+) -> Option<Sockets> {
+    let deadline = Instant::now() + CONNECT_WINDOW;
+    let (mut control, mut stdio, mut stderr) = (None, None, None);
+    while control.is_none() || stdio.is_none() || (split_stderr && stderr.is_none()) {
+        let (channel, socket) = timeout_at(deadline, deliveries.recv()).await.ok()??;
+        match channel {
+            Channel::Control => control = Some(socket),
+            Channel::Stdio => stdio = Some(socket),
+            Channel::Stderr => stderr = Some(socket),
+        }
+    }
+    Some(Sockets {
+        control: control?,
+        stdio: stdio?,
+        stderr,
+    })
+}
+
+async fn run(
+    shared: &Arc<Shared>,
+    prepared: &Prepared,
+    sockets: Sockets,
+    abort: &CancellationToken,
+    stdin_log: &Arc<Mutex<Vec<u8>>>,
+) -> Outcome {
+    match &prepared.program {
+        Program::Scripted(rule) => run_scripted(rule, sockets, stdin_log).await,
+        Program::Host(program) => {
+            run_host(shared, program, prepared, sockets, abort, stdin_log).await
+        }
+    }
+}
+
+async fn run_scripted(rule: &ExecRule, sockets: Sockets, stdin_log: &Arc<Mutex<Vec<u8>>>) -> Outcome {
+    let (mut stdio_sink, stdio_stream) = sockets.stdio.split();
+    if rule.read_stdin {
+        pump_stdin(stdio_stream, None, Arc::clone(stdin_log)).await;
+    }
+    let mut stderr_sink = sockets.stderr.map(|socket| socket.split().0);
+    // Sends are best effort: a client that went away just misses the output.
+    match stderr_sink.as_mut() {
+        Some(stderr_sink) => {
+            let _ = send_output(&mut stdio_sink, &rule.stdout).await;
+            let _ = send_output(stderr_sink, &rule.stderr).await;
+        }
+        None => {
+            let mut combined = rule.stdout.clone();
+            combined.extend_from_slice(&rule.stderr);
+            let _ = send_output(&mut stdio_sink, &combined).await;
+        }
+    }
+    let (mut control_sink, _) = sockets.control.split();
+    close_all(&mut [Some(&mut stdio_sink), stderr_sink.as_mut(), Some(&mut control_sink)]).await;
+    Outcome::Exited(rule.exit_code)
+}
+
+async fn send_output(sink: &mut Sink, data: &[u8]) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    if !data.is_empty() {
+        sink.send(Message::Binary(data.to_vec().into())).await?;
+    }
+    sink.send(Message::Text(END.into())).await
+}
+
+async fn close_all(sinks: &mut [Option<&mut Sink>]) {
+    for sink in sinks.iter_mut().flatten() {
+        // The peer may already have closed; nothing more to do then.
+        let _ = sink.close().await;
+    }
+}
+
+async fn run_host(
+    shared: &Arc<Shared>,
+    program: &std::path::Path,
+    prepared: &Prepared,
+    sockets: Sockets,
+    abort: &CancellationToken,
+    stdin_log: &Arc<Mutex<Vec<u8>>>,
+) -> Outcome {
+    let working_dir = clean_absolute(&prepared.working_dir).unwrap_or_else(|| "/".to_owned());
+    let host_dir = host_path(&shared.root, &working_dir);
+    let mut command = Command::new(program);
+    command
+        .args(&prepared.argv[1..])
+        .envs(&prepared.environment)
+        .env("PEBBLE_SIM_ROOT", &shared.root)
+        .current_dir(if host_dir.is_dir() { host_dir } else { shared.root.clone() })
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(owner) = &prepared.owner {
+        command.uid(owner.uid).gid(owner.gid);
+    }
+    let (mut control_sink, control_stream) = sockets.control.split();
+    let (stdio_sink, stdio_stream) = sockets.stdio.split();
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            let (mut stdio_sink, mut control_sink) = (stdio_sink, control_sink);
+            close_all(&mut [Some(&mut stdio_sink), Some(&mut control_sink)]).await;
+            return Outcome::Failed(format!(
+                "cannot start command: {}",
+                crate::files::error::go_text(&e)
+            ));
+        }
+    };
+    let Some(pid) = child.id() else {
+        return Outcome::Failed("cannot start command: process vanished".to_owned());
+    };
+    shared.lock().process_groups.insert(pid, prepared.argv[0].clone());
+
+    let (stdio_tx, stdio_writer) = writer(stdio_sink);
+    let (stderr_tx, stderr_writer) = match sockets.stderr {
+        Some(socket) => {
+            let (tx, handle) = writer(socket.split().0);
+            (tx, Some(handle))
+        }
+        None => (stdio_tx.clone(), None),
+    };
+    if let Some(stdout) = child.stdout.take() {
+        tokio::spawn(pump_output(stdout, stdio_tx));
+    }
+    if let Some(stderr) = child.stderr.take() {
+        tokio::spawn(pump_output(stderr, stderr_tx));
+    }
+    let stdin_task = tokio::spawn(pump_stdin(stdio_stream, child.stdin.take(), Arc::clone(stdin_log)));
+    let exited = CancellationToken::new();
+    let control_task = tokio::spawn(pump_control(control_stream, pid, exited.clone()));
+
+    let waited = async {
+        match prepared.timeout {
+            Some(limit) => timeout(limit, child.wait()).await.ok(),
+            None => Some(child.wait().await),
+        }
+    };
+    let status = tokio::select! {
+        status = waited => status,
+        () = abort.cancelled() => None,
+    };
+    let outcome = match status {
+        Some(status) => Outcome::Exited(status.ok().and_then(|s| s.code()).unwrap_or(-1)),
+        None => {
+            crate::signals::to_group(pid, Signal::KILL);
+            // Reaping only fails if the child was already reaped.
+            let _ = child.wait().await;
+            match prepared.timeout.filter(|_| !abort.is_cancelled()) {
+                Some(limit) => Outcome::Failed(format!(
+                    "timed out after {}: context deadline exceeded",
+                    crate::duration::format(limit)
+                )),
+                None => Outcome::Aborted,
+            }
+        }
+    };
+    exited.cancel();
+    shared.lock().process_groups.remove(&pid);
+
+    let mut sinks = Vec::new();
+    for handle in std::iter::once(stdio_writer).chain(stderr_writer) {
+        if let Ok(Ok(sink)) = timeout(DRAIN_WINDOW, handle).await {
+            sinks.push(sink);
+        }
+    }
+    let mut to_close: Vec<Option<&mut Sink>> = sinks.iter_mut().map(Some).collect();
+    to_close.push(Some(&mut control_sink));
+    close_all(&mut to_close).await;
+    stdin_task.abort();
+    control_task.abort();
+    outcome
+}
+
+/// Forwards chunks to the socket, then the end marker; gives the sink back for closing.
+fn writer(mut sink: Sink) -> (mpsc::Sender<Vec<u8>>, JoinHandle<Sink>) {
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(16);
+    let handle = tokio::spawn(async move {
+        let mut open = true;
+        while let Some(chunk) = rx.recv().await {
+            open = open && sink.send(Message::Binary(chunk.into())).await.is_ok();
+        }
+        if open {
+            // Best effort, like the data frames.
+            let _ = sink.send(Message::Text(END.into())).await;
+        }
+        sink
+    });
+    (tx, handle)
+}
+
+async fn pump_output(mut stream: impl AsyncRead + Unpin, tx: mpsc::Sender<Vec<u8>>) {
+    let mut buffer = vec![0u8; 16 * 1024];
+    while let Ok(n) = stream.read(&mut buffer).await {
+        if n == 0 || tx.send(buffer[..n].to_vec()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// stdin: binary frames are data, `{"command":"end"}` (or a close) is EOF.
+async fn pump_stdin(mut stream: Stream, mut stdin: Option<ChildStdin>, log: Arc<Mutex<Vec<u8>>>) {
+    while let Some(Ok(message)) = stream.next().await {
+        match message {
+            Message::Binary(data) => {
+                log.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(&data);
+                if let Some(pipe) = stdin.as_mut() {
+                    if pipe.write_all(&data).await.is_err() {
+                        stdin = None;
+                    }
+                }
+            }
+            Message::Text(text) if command_of(text.as_str()).as_deref() == Some("end") => return,
+            Message::Close(_) => return,
+            _ => {}
+        }
+    }
+}
+
+/// control: `signal` messages go to the process group; an abnormal close kills it.
+async fn pump_control(mut stream: Stream, pid: u32, exited: CancellationToken) {
+    loop {
+        let message = tokio::select! {
+            () = exited.cancelled() => return,
+            message = stream.next() => message,
+        };
+        match message {
+            Some(Ok(Message::Text(text))) => {
+                if let Some(signal) = signal_of(text.as_str()) {
+                    crate::signals::to_group(pid, signal);
+                }
+            }
+            Some(Ok(Message::Close(_))) => return,
+            Some(Ok(_)) => {}
+            None | Some(Err(_)) => {
+                if !exited.is_cancelled() {
+                    crate::signals::to_group(pid, Signal::KILL);
+                }
+                return;
+            }
+        }
+    }
+}
+
+fn command_of(text: &str) -> Option<String> {
+    let value: Value = serde_json::from_str(text).ok()?;
+    value.get("command")?.as_str().map(str::to_owned)
+}
+
+fn signal_of(text: &str) -> Option<Signal> {
+    let value: Value = serde_json::from_str(text).ok()?;
+    if value.get("command")?.as_str()? != "signal" {
+        return None;
+    }
+    crate::signals::parse(value.get("signal")?.get("name")?.as_str()?)
+}

@@ -1,0 +1,180 @@
+//! Envelopes, generic errors, system-info, plan and layers, availability.
+
+mod common;
+
+use common::Fixture;
+use serde_json::json;
+
+#[test]
+fn system_info_is_a_sync_envelope_with_boot_id() {
+    let fx = Fixture::start();
+    let client = fx.client();
+    let response = client.get("/v1/system-info");
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let result = client.sync(response);
+    assert_eq!(result["boot-id"].as_str().expect("boot id").len(), 36);
+    assert!(result["version"].as_str().expect("version").starts_with('v'));
+}
+
+#[test]
+fn unknown_endpoints_and_methods_get_generic_errors() {
+    let fx = Fixture::start();
+    let client = fx.client();
+    assert_eq!(
+        client.error(client.get("/v1/nope")),
+        (404, "invalid API endpoint requested".into(), None)
+    );
+    let put = client.raw("PUT", "/v1/system-info", &[], b"").expect("request");
+    assert_eq!(client.error(put), (405, r#"method "PUT" not allowed"#.into(), None));
+    let bad = client
+        .raw("POST", "/v1/layers", &[("Content-Type", "application/json")], b"{nope")
+        .expect("request");
+    let (status, message, _) = client.error(bad);
+    assert_eq!(status, 400);
+    assert!(message.starts_with("cannot decode request body: "), "{message}");
+    let bad = client
+        .raw("POST", "/v1/services", &[("Content-Type", "application/json")], b"[")
+        .expect("request");
+    let (_, message, _) = client.error(bad);
+    assert!(message.starts_with("cannot decode data from request body: "), "{message}");
+}
+
+#[test]
+fn plan_requires_yaml_format_and_starts_empty() {
+    let fx = Fixture::start();
+    let client = fx.client();
+    assert_eq!(
+        client.error(client.get("/v1/plan?format=json")),
+        (400, r#"invalid format "json""#.into(), None)
+    );
+    assert_eq!(client.sync(client.get("/v1/plan?format=yaml")), json!("{}\n"));
+}
+
+#[test]
+fn layer_errors_match_pebble() {
+    let fx = Fixture::start();
+    let client = fx.client();
+    let ok = "services:\n  s: {override: replace, command: /bin/s}\n";
+    let cases = [
+        (json!({"action": "remove", "label": "l", "format": "yaml", "layer": ok}), r#"invalid action "remove""#),
+        (json!({"action": "add", "label": "", "format": "yaml", "layer": ok}), "label must be set"),
+        (json!({"action": "add", "label": "l", "format": "json", "layer": ok}), r#"invalid format "json""#),
+        (json!({"action": "add", "label": "pebble-x", "format": "yaml", "layer": ok}), r#"cannot use reserved label prefix "pebble-""#),
+        (json!({"action": "add", "label": "l", "format": "yaml", "layer": "services:\n  s: {command: x}\n"}), r#"layer "l" must define "override" for service "s""#),
+        (json!({"action": "add", "label": "l", "format": "yaml", "layer": "services:\n  s: {override: bad, command: x}\n"}), r#"layer "l" has invalid "override" value for service "s""#),
+        (json!({"action": "add", "label": "l", "format": "yaml", "layer": "services:\n  s: {override: replace}\n"}), r#"plan must define "command" for service "s""#),
+        (json!({"action": "add", "label": "l", "format": "yaml", "layer": "checks:\n  c: {override: replace, level: deep, tcp: {port: 1}}\n"}), r#"plan check "c" level must be "alive" or "ready""#),
+        (json!({"action": "add", "label": "l", "format": "yaml", "layer": "checks:\n  c: {override: replace}\n"}), r#"plan must specify one of "http", "tcp", or "exec" for check "c""#),
+        (json!({"action": "add", "label": "l", "format": "yaml", "layer": "services:\n  a: {override: replace, command: a, after: [b]}\n  b: {override: replace, command: b, after: [a]}\n"}), "services in before/after loop: a, b"),
+        (json!({"action": "add", "label": "l", "format": "yaml", "layer": "services:\n  a: {override: replace, command: a, requires: [x]}\n"}), r#"service "x" does not exist"#),
+    ];
+    for (body, expected) in cases {
+        let (status, message, kind) = client.error(client.post_json("/v1/layers", &body));
+        assert_eq!((status, message.as_str(), kind), (400, expected, None), "{body}");
+    }
+    let (_, message, _) = client.error(client.add_layer("l", "services: [", false));
+    assert!(message.starts_with("cannot parse layer YAML: "), "{message}");
+    let (_, message, _) = client.error(client.add_layer("l", "services:\n  s: {override: replace, command: x, bogus: 1}\n", false));
+    assert!(message.starts_with("cannot parse layer YAML: "), "{message}");
+    // Nothing of the failed layers got in.
+    assert_eq!(client.sync(client.get("/v1/plan?format=yaml")), json!("{}\n"));
+}
+
+#[test]
+fn layers_append_combine_and_merge_into_the_plan() {
+    let fx = Fixture::start();
+    let client = fx.client();
+    let base = "summary: base\nservices:\n  synapse:\n    override: replace\n    command: /start.py\n    startup: enabled\n    environment: {A: '1', B: '2'}\n    after: [other]\n  other: {override: replace, command: /other}\nchecks:\n  ready: {override: replace, level: ready, http: {url: 'http://localhost:8008/health'}}\n";
+    assert_eq!(client.sync(client.add_layer("base", base, false)), json!(true));
+    let (status, message, _) = client.error(client.add_layer("base", base, false));
+    assert_eq!((status, message.as_str()), (400, r#"layer "base" already exists"#));
+
+    let top = "services:\n  synapse:\n    override: merge\n    command: /start.py run\n    environment: {B: '3', C: '4'}\n    after: [third]\n  third: {override: replace, command: /third}\n";
+    client.sync(client.add_layer("top", top, false));
+    let combined = "services:\n  other: {override: merge, environment: {X: 'y'}}\n";
+    client.sync(client.add_layer("top", combined, true));
+
+    let yaml = client.sync(client.get("/v1/plan?format=yaml"));
+    let plan: serde_json::Value = serde_norway::from_str(yaml.as_str().expect("yaml text")).expect("plan YAML");
+    let synapse = &plan["services"]["synapse"];
+    assert_eq!(synapse["command"], "/start.py run");
+    assert_eq!(synapse["startup"], "enabled");
+    assert_eq!(synapse["environment"], json!({"A": "1", "B": "3", "C": "4"}));
+    assert_eq!(synapse["after"], json!(["other", "third"]));
+    assert_eq!(plan["services"]["other"]["environment"], json!({"X": "y"}));
+    assert_eq!(plan["services"]["other"]["command"], "/other");
+    assert_eq!(plan["checks"]["ready"]["level"], "ready");
+    assert!(plan.get("summary").is_none());
+
+    // override: replace drops everything the lower layers had.
+    client.sync(client.add_layer("last", "services:\n  synapse: {override: replace, command: /new}\n", false));
+    let yaml = client.sync(client.get("/v1/plan?format=yaml"));
+    let plan: serde_json::Value = serde_norway::from_str(yaml.as_str().expect("yaml text")).expect("plan YAML");
+    assert_eq!(plan["services"]["synapse"], json!({"override": "replace", "command": "/new"}));
+}
+
+#[test]
+fn requests_are_recorded_and_served_by_the_sim_endpoint() {
+    let fx = Fixture::start();
+    let client = fx.client();
+    client.get("/v1/system-info");
+    client.get("/v1/nope?x=1");
+    let records = fx.sim.requests();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0].method, "GET");
+    assert_eq!(records[0].path, "/v1/system-info");
+    assert_eq!(records[0].status, 200);
+    assert_eq!(records[1].path, "/v1/nope?x=1");
+    assert_eq!(records[1].status, 404);
+    let listed = client.sync(client.get("/v1/x-sim/requests"));
+    assert_eq!(listed[1], json!({"method": "GET", "path": "/v1/nope?x=1", "status": 404}));
+    assert_eq!(listed.as_array().expect("list").len(), 2);
+}
+
+#[test]
+fn unavailable_socket_refuses_and_comes_back_with_state() {
+    let fx = Fixture::start();
+    let client = fx.client();
+    client.sync(client.add_layer("l", "services:\n  s: {override: replace, command: /s}\n", false));
+    fx.sim.set_available(false).expect("goes down");
+    assert!(!fx.sim.socket().exists());
+    assert!(client.raw("GET", "/v1/system-info", &[], b"").is_err());
+    fx.sim.set_available(true).expect("comes back");
+    let yaml = client.sync(client.get("/v1/plan?format=yaml"));
+    assert!(yaml.as_str().expect("yaml").contains("/s"));
+}
+
+#[test]
+fn restart_container_forgets_plan_and_changes_but_keeps_files() {
+    let fx = Fixture::start();
+    let client = fx.client();
+    let boot_before = client.sync(client.get("/v1/system-info"))["boot-id"].clone();
+    client.sync(client.add_layer("l", "services:\n  s: {override: replace, command: /s, startup: enabled}\n", false));
+    let change = client.services_action("replan", &[]);
+    client.wait_change(&change);
+    std::fs::write(fx.root().join("kept"), b"x").expect("write");
+    fx.sim.restart_container();
+    assert_eq!(client.sync(client.get("/v1/plan?format=yaml")), json!("{}\n"));
+    assert_eq!(client.sync(client.get("/v1/services")), json!([]));
+    let (status, _, _) = client.error(client.get(&format!("/v1/changes/{change}")));
+    assert_eq!(status, 404);
+    assert_ne!(client.sync(client.get("/v1/system-info"))["boot-id"], boot_before);
+    assert!(fx.root().join("kept").exists());
+}
+
+#[test]
+fn stop_removes_the_socket_and_drop_is_clean() {
+    let fx = Fixture::start();
+    let socket = fx.sim.socket().to_path_buf();
+    assert!(socket.exists());
+    fx.sim.stop();
+    assert!(!socket.exists());
+}
+
+#[test]
+fn start_rejects_a_missing_root() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = pebble_sim::SimConfig::new(dir.path().join("s.sock"), dir.path().join("missing"));
+    let error = pebble_sim::PebbleSim::start(config).expect_err("must fail");
+    assert!(matches!(error, pebble_sim::SimError::RootNotADirectory { .. }));
+}

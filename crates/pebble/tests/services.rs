@@ -1,0 +1,134 @@
+//! Service actions and their changes against the simulated Pebble.
+
+mod common;
+
+use pebble::{Error, Override, Service, ServiceStatus, Startup};
+use pebble_sim::ServiceMode;
+
+fn status(fixture: &common::Fixture, name: &str) -> ServiceStatus {
+    let services = fixture.client.services(&[name]).unwrap();
+    assert_eq!(services.len(), 1, "{services:?}");
+    services[0].current
+}
+
+#[test]
+fn replan_starts_enabled_services_and_restarts_only_changed_ones() {
+    let fixture = common::start();
+    let client = &fixture.client;
+    let layer = common::layer(&[
+        ("web", "/bin/web", Startup::Enabled),
+        ("worker", "/bin/worker", Startup::Disabled),
+    ]);
+    client.add_layer("base", &layer, false).unwrap();
+    // Adding a layer starts nothing.
+    assert_eq!(status(&fixture, "web"), ServiceStatus::Inactive);
+
+    let change = client.replan().unwrap();
+    assert!(change.ready);
+    assert_eq!(status(&fixture, "web"), ServiceStatus::Active);
+    assert_eq!(status(&fixture, "worker"), ServiceStatus::Inactive);
+    assert_eq!(fixture.sim.service_starts("web"), 1);
+
+    client.replan().unwrap();
+    assert_eq!(fixture.sim.service_starts("web"), 1, "unchanged services keep running");
+
+    let mut update = pebble::Layer::default();
+    update.services.insert(
+        "web".into(),
+        Service {
+            override_: Override::Merge,
+            environment: [("LEVEL", "debug")].into_iter().collect(),
+            ..Service::default()
+        },
+    );
+    client.add_layer("base", &update, true).unwrap();
+    client.replan().unwrap();
+    assert_eq!(fixture.sim.service_starts("web"), 2, "a changed service restarts once");
+    assert_eq!(status(&fixture, "web"), ServiceStatus::Active);
+}
+
+#[test]
+fn start_stop_and_restart_show_in_services() {
+    let fixture = common::start();
+    let client = &fixture.client;
+    let layer = common::layer(&[
+        ("web", "/bin/web", Startup::Enabled),
+        ("worker", "/bin/worker", Startup::Disabled),
+    ]);
+    client.add_layer("base", &layer, false).unwrap();
+
+    client.start(&["worker"]).unwrap();
+    assert_eq!(status(&fixture, "worker"), ServiceStatus::Active);
+    client.stop(&["worker"]).unwrap();
+    assert_eq!(status(&fixture, "worker"), ServiceStatus::Inactive);
+
+    client.autostart().unwrap();
+    assert_eq!(status(&fixture, "web"), ServiceStatus::Active);
+    client.restart(&["web"]).unwrap();
+    assert_eq!(status(&fixture, "web"), ServiceStatus::Active);
+    assert_eq!(fixture.sim.service_starts("web"), 2);
+
+    let all = client.services(&[]).unwrap();
+    let names: Vec<&str> = all.iter().map(|service| service.name.as_str()).collect();
+    assert_eq!(names, ["web", "worker"]);
+    assert!(client.services(&["nope"]).unwrap().is_empty());
+}
+
+#[test]
+fn a_service_exiting_quickly_fails_its_change() {
+    let fixture = common::start_with(|config| {
+        config.services = ServiceMode::Simulated {
+            failing_commands: vec!["/bin/crash".into()],
+        }
+    });
+    let client = &fixture.client;
+    client
+        .add_layer("base", &common::layer(&[("crash", "/bin/crash --now", Startup::Enabled)]), false)
+        .unwrap();
+    match client.replan() {
+        Err(Error::Change { change_id, err, change }) => {
+            assert_eq!(change.id, change_id);
+            assert!(change.ready);
+            assert!(err.contains("exited quickly"), "{err}");
+            assert!(err.contains(r#"Start service "crash""#), "{err}");
+        }
+        other => panic!("expected a change error, got {other:?}"),
+    }
+    assert_ne!(status(&fixture, "crash"), ServiceStatus::Active);
+}
+
+#[test]
+fn unknown_services_and_empty_autostart_are_api_errors() {
+    let fixture = common::start();
+    let client = &fixture.client;
+    match client.autostart() {
+        Err(Error::Api { status_code: 400, message, kind, .. }) => {
+            assert_eq!(message, "no default services");
+            assert_eq!(kind.as_deref(), Some("no-default-services"));
+        }
+        other => panic!("expected no-default-services, got {other:?}"),
+    }
+    match client.start(&["nope"]) {
+        Err(Error::Api { status_code: 400, message, .. }) => {
+            assert_eq!(message, r#"cannot start services: service "nope" does not exist"#)
+        }
+        other => panic!("expected a 400, got {other:?}"),
+    }
+}
+
+#[test]
+fn signals_reach_running_services_only_by_name() {
+    let fixture = common::start();
+    let client = &fixture.client;
+    client
+        .add_layer("base", &common::layer(&[("web", "/bin/web", Startup::Enabled)]), false)
+        .unwrap();
+    client.replan().unwrap();
+    client.send_signal("SIGHUP", &["web"]).unwrap();
+    match client.send_signal("SIGHUP", &[]) {
+        Err(Error::Api { status_code: 400, message, .. }) => {
+            assert_eq!(message, "must specify one or more services")
+        }
+        other => panic!("expected a 400, got {other:?}"),
+    }
+}

@@ -1,0 +1,225 @@
+//! The one place with side effects: carries out an [`Outcome`] through the hook tools and
+//! Pebble, and reports the workload's resulting status.
+//!
+//! Configuring Synapse goes: data directory owned by the synapse user, support files, the
+//! candidate configuration, Synapse's own check of the candidate, the configuration itself,
+//! then the layer and a replan (which restarts Synapse only because the layer's digest
+//! changed). A rejected candidate stops the sequence with the running configuration intact.
+//! Losing Pebble at any step leaves the hook successful and waiting; the next hook starts
+//! the sequence again.
+
+use std::time::Duration;
+
+use juju::{Bag, Databag, HookToolError, HookTools, NewSecret, Port, SecretOwner, Status, StatusTarget};
+use pebble::{ExecRequest, PushOptions, ServiceStatus};
+use secrecy::ExposeSecret;
+
+use crate::app_secrets::{self, AppSecrets};
+use crate::reconcile::{DesiredWorkload, Outcome, WorkloadPlan};
+use crate::status;
+use crate::workload::{
+    ContainerFile, CANDIDATE_CONFIG_PATH, CONFIG_PATH, DATA_DIR, HTTP_PORT, LAYER_LABEL, SYNAPSE_GID,
+    SYNAPSE_UID,
+};
+
+/// The peer relation, whose application bag tells the other units that secrets exist.
+pub const PEER_RELATION: &str = "synapse-peers";
+/// Peer application bag key holding the application secret's URI.
+const SECRETS_ID_KEY: &str = "app-secrets-id";
+/// How long Synapse may take to load a configuration.
+const VALIDATE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A side effect failed in a way the next hook will not fix by itself.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Tool(#[from] HookToolError),
+    #[error("cannot configure Synapse through Pebble: {0}")]
+    Pebble(#[from] pebble::Error),
+}
+
+impl ApplyError {
+    fn is_pebble_connection(&self) -> bool {
+        matches!(self, Self::Pebble(error) if error.is_connection_error())
+    }
+}
+
+/// Carries out `outcome`; returns the workload's status.
+pub fn apply(tools: &HookTools, pebble: &pebble::Client, outcome: &Outcome) -> Result<Status, ApplyError> {
+    for problem in &outcome.problems {
+        tracing::error!("{problem}");
+    }
+    if let Some(secrets) = &outcome.new_secrets {
+        store_secrets(tools, secrets)?;
+    }
+    if outcome.open_port {
+        tools.open_port(Port::Tcp(HTTP_PORT))?;
+    }
+    let result = match &outcome.workload {
+        WorkloadPlan::Unreachable => return Ok(status::waiting_for_pebble()),
+        WorkloadPlan::Observe(service) => return Ok(service_status(*service)),
+        WorkloadPlan::Start => start(pebble),
+        WorkloadPlan::Configure(desired) => Workload { tools, pebble }.configure(desired),
+    };
+    match result {
+        Err(error) if error.is_pebble_connection() => {
+            tracing::warn!("Pebble went away while configuring Synapse; the next hook resumes: {error}");
+            Ok(status::waiting_for_pebble())
+        }
+        other => other,
+    }
+}
+
+/// Creates the application secret, and tells the other units through the peer relation.
+fn store_secrets(tools: &HookTools, secrets: &AppSecrets) -> Result<(), HookToolError> {
+    let id = tools.secret_add(&NewSecret {
+        content: secrets.to_content(),
+        label: Some(app_secrets::LABEL.to_string()),
+        description: Some("Synapse application secrets (shared by all units)".to_string()),
+        owner: SecretOwner::Application,
+        ..NewSecret::default()
+    })?;
+    let notice = Databag::from([(SECRETS_ID_KEY.to_string(), id.to_string())]);
+    for relation in tools.relation_ids(PEER_RELATION)? {
+        tools.relation_set(&relation, Bag::App, &notice)?;
+    }
+    tracing::info!("generated the application secrets for server_name {:?} ({id})", secrets.server_name);
+    Ok(())
+}
+
+fn service_status(service: Option<ServiceStatus>) -> Status {
+    match service {
+        Some(ServiceStatus::Active) => status::synapse_running(),
+        _ => status::waiting_for_synapse(),
+    }
+}
+
+/// Replans, which starts Synapse; a start that fails leaves Pebble retrying it.
+fn start(pebble: &pebble::Client) -> Result<Status, ApplyError> {
+    match pebble.replan() {
+        Ok(_) => Ok(status::synapse_running()),
+        Err(pebble::Error::Change { err, .. }) => {
+            tracing::error!("Synapse did not start: {err}");
+            Ok(status::waiting_for_synapse())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+struct Workload<'a> {
+    tools: &'a HookTools,
+    pebble: &'a pebble::Client,
+}
+
+impl Workload<'_> {
+    fn configure(&self, desired: &DesiredWorkload) -> Result<Status, ApplyError> {
+        self.tools.status_set(StatusTarget::Unit, &status::configuring())?;
+        self.own_data_dir()?;
+        for file in &desired.support_files {
+            self.push(&file.path, file)?;
+        }
+        self.push(CANDIDATE_CONFIG_PATH, &desired.config)?;
+        let rejection = self.validate_candidate()?;
+        if let Some(reason) = rejection {
+            self.pebble.remove_path(CANDIDATE_CONFIG_PATH, false)?;
+            tracing::error!(
+                "Synapse rejected the new configuration, the running one is kept: {}",
+                redact(&reason, &desired.secrets)
+            );
+            return Ok(status::validate_config_failed());
+        }
+        self.push(CONFIG_PATH, &desired.config)?;
+        self.pebble.remove_path(CANDIDATE_CONFIG_PATH, false)?;
+        self.pebble.add_layer(LAYER_LABEL, &desired.layer.layer, true)?;
+        tracing::info!("Synapse configuration updated (digest {})", desired.layer.digest);
+        start(self.pebble)
+    }
+
+    /// Synapse (run by start.py as the synapse user) writes its database and media under the
+    /// data directory, which the storage mount may give to root.
+    fn own_data_dir(&self) -> Result<(), ApplyError> {
+        let owned = self
+            .pebble
+            .list_files(DATA_DIR, None, true)?
+            .first()
+            .is_some_and(|info| info.user_id == Some(SYNAPSE_UID) && info.group_id == Some(SYNAPSE_GID));
+        if !owned {
+            let request = ExecRequest::new(["chown", &format!("{SYNAPSE_UID}:{SYNAPSE_GID}"), DATA_DIR]);
+            self.pebble.exec_checked(&request)?;
+        }
+        Ok(())
+    }
+
+    fn push(&self, path: &str, file: &ContainerFile) -> Result<(), ApplyError> {
+        let options = PushOptions {
+            make_dirs: true,
+            permissions: Some(file.permissions()),
+            user_id: Some(SYNAPSE_UID),
+            group_id: Some(SYNAPSE_GID),
+            ..PushOptions::default()
+        };
+        Ok(self.pebble.push(path, &file.content, &options)?)
+    }
+
+    /// Loads the candidate with Synapse's own loader, as the synapse user. `Some(reason)`
+    /// when Synapse rejects it (or cannot run at all).
+    fn validate_candidate(&self) -> Result<Option<String>, ApplyError> {
+        let request = ExecRequest {
+            working_dir: Some(DATA_DIR.to_string()),
+            timeout: Some(VALIDATE_TIMEOUT),
+            user_id: Some(SYNAPSE_UID),
+            group_id: Some(SYNAPSE_GID),
+            ..ExecRequest::new(["python3", "-m", "synapse.config", "-c", CANDIDATE_CONFIG_PATH])
+        };
+        match self.pebble.exec(&request) {
+            Ok(output) if output.success() => Ok(None),
+            Ok(output) => {
+                let text = [output.stderr, output.stdout]
+                    .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string());
+                let reason = text.into_iter().filter(|part| !part.is_empty()).collect::<Vec<_>>().join("\n");
+                Ok(Some(format!("exit code {}: {reason}", output.exit_code)))
+            }
+            Err(pebble::Error::Api { message, .. }) => Ok(Some(message)),
+            Err(pebble::Error::Change { err, .. }) => Ok(Some(err)),
+            Err(error) => Err(error.into()),
+        }
+    }
+}
+
+/// Replaces every secret value in `text` so it can be logged.
+fn redact(text: &str, secrets: &AppSecrets) -> String {
+    let values = [
+        &secrets.registration_shared_secret,
+        &secrets.macaroon_secret_key,
+        &secrets.form_secret,
+        &secrets.signing_key,
+    ];
+    let mut redacted = text.to_string();
+    for value in values {
+        let value = value.expose_secret();
+        redacted = redacted.replace(value, "<redacted>");
+        // The key line's seed alone is a secret too.
+        if let Some(seed) = value.rsplit(' ').next().filter(|seed| seed.len() >= 32) {
+            redacted = redacted.replace(seed, "<redacted>");
+        }
+    }
+    redacted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_every_secret_value() {
+        let secrets = AppSecrets::generate("example.com");
+        let seed = secrets.signing_key.expose_secret().rsplit(' ').next().unwrap().to_string();
+        let text = format!(
+            "bad value {} and {} near {seed}",
+            secrets.registration_shared_secret.expose_secret(),
+            secrets.form_secret.expose_secret()
+        );
+        let shown = redact(&text, &secrets);
+        assert_eq!(shown, "bad value <redacted> and <redacted> near <redacted>");
+    }
+}

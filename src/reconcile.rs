@@ -1,0 +1,271 @@
+//! Decides, from the observed [`CharmState`] alone, what this hook should make true: the
+//! files and layer Synapse should run with, whether to store new application secrets or open
+//! the port, and the statuses of the charm's concerns. Nothing here has side effects.
+
+use juju::Status;
+use pebble::ServiceStatus;
+
+use crate::app_secrets::AppSecrets;
+use crate::config::SynapseConfig;
+use crate::homeserver;
+use crate::layer::{synapse_layer, DesiredLayer, ProxySettings};
+use crate::state::{CharmState, Workload};
+use crate::status;
+use crate::workload::{signing_key_path, ContainerFile, CONFIG_PATH, LOG_CONFIG_PATH};
+
+/// What the hook should do.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Statuses of the concerns other than the workload (configuration, secrets).
+    pub statuses: Vec<Status>,
+    /// Secrets the leader generated in this hook, to store before anything uses them.
+    pub new_secrets: Option<AppSecrets>,
+    pub workload: WorkloadPlan,
+    pub open_port: bool,
+    /// Why the charm is blocked, for the operator's log.
+    pub problems: Vec<String>,
+    /// Options that are accepted but have no effect yet.
+    pub unsupported: Vec<String>,
+}
+
+/// What to do with the Synapse container.
+#[derive(Debug)]
+pub enum WorkloadPlan {
+    /// Pebble is not reachable: nothing can be done until it is.
+    Unreachable,
+    /// Touch nothing; report the service's state.
+    Observe(Option<ServiceStatus>),
+    /// The configuration is current but the service is stopped: start it.
+    Start,
+    /// Write the files, check the configuration, apply the layer.
+    Configure(Box<DesiredWorkload>),
+}
+
+/// The container content Synapse should run with.
+#[derive(Debug)]
+pub struct DesiredWorkload {
+    /// Files the configuration refers to (signing key, log config), written before it.
+    pub support_files: Vec<ContainerFile>,
+    /// `homeserver.yaml`, checked at a candidate path before it replaces the running one.
+    pub config: ContainerFile,
+    pub layer: DesiredLayer,
+    /// The secrets inside the files, to hide them from anything logged.
+    pub secrets: AppSecrets,
+}
+
+/// Computes the outcome. `generate` makes fresh application secrets for a server name; it is
+/// called only on the leader, only when no secrets exist yet and the configuration is valid.
+pub fn reconcile(state: &CharmState, generate: impl FnOnce(&str) -> AppSecrets) -> Outcome {
+    let mut outcome = Outcome {
+        statuses: Vec::new(),
+        new_secrets: None,
+        workload: WorkloadPlan::Unreachable,
+        open_port: state.port_opened == Some(false),
+        problems: Vec::new(),
+        unsupported: Vec::new(),
+    };
+    let config = match &state.config {
+        Ok(config) => {
+            outcome.unsupported = unsupported_options(config);
+            Some(config)
+        }
+        Err(invalid) => {
+            outcome.statuses.push(status::invalid_config(invalid));
+            None
+        }
+    };
+    let secrets = match (config, &state.secrets) {
+        (Some(config), Some(secrets)) if secrets.server_name != config.server_name => {
+            outcome.statuses.push(status::server_name_changed());
+            outcome.problems.push(format!(
+                "server_name cannot change once Synapse has been configured: it is {:?}, the configuration asks for {:?}; set server_name back to {:?}",
+                secrets.server_name, config.server_name, secrets.server_name
+            ));
+            None
+        }
+        (Some(_), Some(secrets)) => Some(secrets.clone()),
+        (Some(config), None) if state.leader => {
+            let secrets = generate(&config.server_name);
+            outcome.new_secrets = Some(secrets.clone());
+            Some(secrets)
+        }
+        (Some(_), None) => {
+            outcome.statuses.push(status::waiting_for_secrets());
+            None
+        }
+        (None, _) => None,
+    };
+    outcome.workload = match (&state.workload, config.zip(secrets)) {
+        (Workload::Unreachable, _) => WorkloadPlan::Unreachable,
+        (Workload::Reachable { service, .. }, None) => WorkloadPlan::Observe(*service),
+        (Workload::Reachable { applied_digest, service }, Some((config, secrets))) => {
+            let desired = desired_workload(config, secrets, &state.proxy);
+            if applied_digest.as_deref() != Some(desired.layer.digest.as_str()) {
+                WorkloadPlan::Configure(Box::new(desired))
+            } else if matches!(service, None | Some(ServiceStatus::Inactive | ServiceStatus::Error)) {
+                WorkloadPlan::Start
+            } else {
+                WorkloadPlan::Observe(*service)
+            }
+        }
+    };
+    outcome
+}
+
+/// Renders every file and the layer for a valid configuration.
+fn desired_workload(config: &SynapseConfig, secrets: AppSecrets, proxy: &ProxySettings) -> DesiredWorkload {
+    use secrecy::ExposeSecret as _;
+    let support_files = vec![
+        ContainerFile::secret(
+            signing_key_path(&config.server_name),
+            format!("{}\n", secrets.signing_key.expose_secret()),
+        ),
+        ContainerFile::public(LOG_CONFIG_PATH, homeserver::log_config()),
+    ];
+    let config_file = ContainerFile::secret(CONFIG_PATH, homeserver::homeserver_yaml(config, &secrets));
+    let mut all_files = support_files.clone();
+    all_files.push(config_file.clone());
+    let layer = synapse_layer(config, proxy, &all_files);
+    DesiredWorkload { support_files, config: config_file, layer, secrets }
+}
+
+/// Notes on options this charm accepts but cannot act on yet.
+fn unsupported_options(config: &SynapseConfig) -> Vec<String> {
+    let mut notes = Vec::new();
+    if config.enable_mjolnir {
+        notes.push(
+            "enable_mjolnir is set, but this charm does not run Mjolnir yet: the option has no effect".into(),
+        );
+    }
+    if config.enable_email_notifs {
+        notes.push(
+            "enable_email_notifs is set, but e-mail needs the smtp integration, which this charm does not support yet: notifications stay off"
+                .into(),
+        );
+    }
+    if !config.workers_ignore_list.is_empty() {
+        notes.push(
+            "workers_ignore_list is set, but this charm does not run workers yet: the option has no effect"
+                .into(),
+        );
+    }
+    notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::InvalidConfig;
+    use juju::StatusKind;
+    use serde_json::json;
+
+    fn config(server_name: &str) -> SynapseConfig {
+        SynapseConfig::from_options(json!({"server_name": server_name}).as_object().unwrap()).unwrap()
+    }
+
+    fn state(leader: bool, secrets: Option<AppSecrets>, workload: Workload) -> CharmState {
+        CharmState {
+            leader,
+            config: Ok(config("example.com")),
+            secrets,
+            proxy: ProxySettings::default(),
+            workload,
+            port_opened: None,
+        }
+    }
+
+    fn reachable(applied_digest: Option<String>, service: Option<ServiceStatus>) -> Workload {
+        Workload::Reachable { applied_digest, service }
+    }
+
+    fn no_generation(_: &str) -> AppSecrets {
+        panic!("secrets must not be generated here")
+    }
+
+    #[test]
+    fn leader_without_secrets_generates_them_and_configures() {
+        let outcome = reconcile(&state(true, None, reachable(None, None)), AppSecrets::generate);
+        let new = outcome.new_secrets.expect("secrets generated");
+        assert_eq!(new.server_name, "example.com");
+        let WorkloadPlan::Configure(desired) = outcome.workload else { panic!("not configuring") };
+        let text = String::from_utf8(desired.config.content.clone()).unwrap();
+        use secrecy::ExposeSecret as _;
+        assert!(text.contains(new.registration_shared_secret.expose_secret()));
+        assert_eq!(desired.support_files[0].path, "/data/example.com.signing.key");
+        assert!(outcome.statuses.is_empty());
+    }
+
+    #[test]
+    fn non_leader_waits_for_secrets_and_leaves_the_container() {
+        let outcome =
+            reconcile(&state(false, None, reachable(None, Some(ServiceStatus::Inactive))), no_generation);
+        assert_eq!(outcome.statuses, [status::waiting_for_secrets()]);
+        assert!(matches!(outcome.workload, WorkloadPlan::Observe(Some(ServiceStatus::Inactive))));
+    }
+
+    #[test]
+    fn applied_digest_means_nothing_to_do_unless_stopped() {
+        let secrets = AppSecrets::generate("example.com");
+        let first = reconcile(&state(false, Some(secrets.clone()), reachable(None, None)), no_generation);
+        let WorkloadPlan::Configure(desired) = first.workload else { panic!("not configuring") };
+        let digest = Some(desired.layer.digest.clone());
+        let running = reconcile(
+            &state(false, Some(secrets.clone()), reachable(digest.clone(), Some(ServiceStatus::Active))),
+            no_generation,
+        );
+        assert!(matches!(running.workload, WorkloadPlan::Observe(Some(ServiceStatus::Active))));
+        let stopped = reconcile(
+            &state(false, Some(secrets.clone()), reachable(digest.clone(), Some(ServiceStatus::Inactive))),
+            no_generation,
+        );
+        assert!(matches!(stopped.workload, WorkloadPlan::Start));
+        let restarting = reconcile(
+            &state(false, Some(secrets), reachable(digest, Some(ServiceStatus::Backoff))),
+            no_generation,
+        );
+        assert!(matches!(restarting.workload, WorkloadPlan::Observe(Some(ServiceStatus::Backoff))));
+    }
+
+    #[test]
+    fn changed_server_name_blocks_and_touches_nothing() {
+        let secrets = AppSecrets::generate("old.example.com");
+        let outcome = reconcile(&state(true, Some(secrets), reachable(None, None)), no_generation);
+        assert_eq!(outcome.statuses, [status::server_name_changed()]);
+        assert!(outcome.problems[0].contains("old.example.com"));
+        assert!(matches!(outcome.workload, WorkloadPlan::Observe(None)));
+        assert!(outcome.new_secrets.is_none());
+    }
+
+    #[test]
+    fn invalid_config_blocks_without_generating_secrets() {
+        let mut invalid = state(true, None, Workload::Unreachable);
+        invalid.config = Err(InvalidConfig { options: vec!["server_name"] });
+        let outcome = reconcile(&invalid, no_generation);
+        assert_eq!(outcome.statuses[0].kind, StatusKind::Blocked);
+        assert_eq!(outcome.statuses[0].message, "invalid configuration: server_name");
+        assert!(matches!(outcome.workload, WorkloadPlan::Unreachable));
+    }
+
+    #[test]
+    fn port_is_opened_only_when_observed_closed() {
+        let mut observed = state(false, None, Workload::Unreachable);
+        assert!(!reconcile(&observed, no_generation).open_port);
+        observed.port_opened = Some(false);
+        assert!(reconcile(&observed, no_generation).open_port);
+        observed.port_opened = Some(true);
+        assert!(!reconcile(&observed, no_generation).open_port);
+    }
+
+    #[test]
+    fn unsupported_options_are_noted() {
+        let mut with_options = state(false, None, Workload::Unreachable);
+        with_options.config = SynapseConfig::from_options(
+            json!({"server_name": "example.com", "enable_mjolnir": true, "workers_ignore_list": "worker1"})
+                .as_object()
+                .unwrap(),
+        );
+        let notes = reconcile(&with_options, no_generation).unsupported;
+        assert_eq!(notes.len(), 2);
+        assert!(notes[0].contains("Mjolnir") && notes[1].contains("workers"));
+    }
+}

@@ -1,0 +1,107 @@
+//! Everything one hook knows about the world, read from Juju and Pebble into [`CharmState`]
+//! with as few calls as possible and no side effects.
+
+use juju::{HookToolError, HookTools, Port, ReadMode, SecretRef};
+use pebble::ServiceStatus;
+
+use crate::app_secrets::{self, AppSecrets, AppSecretsError};
+use crate::config::{InvalidConfig, SynapseConfig};
+use crate::layer::{applied_digest, ProxySettings};
+use crate::workload::{HTTP_PORT, SERVICE};
+
+/// What the hook observed.
+#[derive(Debug)]
+pub struct CharmState {
+    pub leader: bool,
+    pub config: Result<SynapseConfig, InvalidConfig>,
+    /// The application secrets, once the leader has created them.
+    pub secrets: Option<AppSecrets>,
+    pub proxy: ProxySettings,
+    pub workload: Workload,
+    /// Whether the client port is open; only looked at when [`Observe::ports`] asks.
+    pub port_opened: Option<bool>,
+}
+
+/// The Synapse container as Pebble reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Workload {
+    /// Pebble does not answer (the container is starting or restarting).
+    Unreachable,
+    Reachable {
+        /// The digest of the layer and files the `synapse` service was configured with.
+        applied_digest: Option<String>,
+        /// The `synapse` service's status; `None` while the plan has no such service.
+        service: Option<ServiceStatus>,
+    },
+}
+
+/// Optional observations, made only by the hooks that need them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Observe {
+    pub ports: bool,
+}
+
+/// A read failed in a way the next hook will not fix by itself.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(transparent)]
+    Tool(#[from] HookToolError),
+    #[error("cannot read the Synapse container's state: {0}")]
+    Pebble(#[source] pebble::Error),
+    #[error(transparent)]
+    Secrets(#[from] AppSecretsError),
+}
+
+impl CharmState {
+    /// Reads the configuration (one `config-get`), leadership (one `is-leader`), the
+    /// application secret (one `secret-get`), the plan and the service's status (two Pebble
+    /// requests; one while the plan has no Synapse), and the opened ports when asked.
+    pub fn load(
+        tools: &HookTools,
+        pebble: &pebble::Client,
+        proxy: ProxySettings,
+        observe: Observe,
+    ) -> Result<Self, StateError> {
+        let config = SynapseConfig::from_options(&tools.config_get()?);
+        let leader = tools.is_leader()?;
+        let secrets = read_secrets(tools)?;
+        let workload = read_workload(pebble)?;
+        let port_opened =
+            if observe.ports { Some(tools.opened_ports()?.contains(&Port::Tcp(HTTP_PORT))) } else { None };
+        Ok(Self { leader, config, secrets, proxy, workload, port_opened })
+    }
+}
+
+/// The application secret by its label; `None` until the leader has created it.
+fn read_secrets(tools: &HookTools) -> Result<Option<AppSecrets>, StateError> {
+    match tools.secret_get(&SecretRef::Label(app_secrets::LABEL.to_string()), ReadMode::Tracked) {
+        Ok(content) => Ok(Some(AppSecrets::from_content(&content)?)),
+        Err(error) if error.is_secret_not_found() => Ok(None),
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn read_workload(pebble: &pebble::Client) -> Result<Workload, StateError> {
+    let reachable = || -> pebble::Result<Workload> {
+        let plan = pebble.plan()?;
+        let applied_digest = applied_digest(&plan).map(str::to_string);
+        let service = if plan.services.contains_key(SERVICE) {
+            pebble
+                .services(&[SERVICE])?
+                .into_iter()
+                .find(|info| info.name == SERVICE)
+                .map(|info| info.current)
+        } else {
+            None
+        };
+        Ok(Workload::Reachable { applied_digest, service })
+    };
+    match reachable() {
+        Ok(workload) => Ok(workload),
+        Err(error) if error.is_connection_error() => {
+            tracing::debug!("Pebble is not reachable: {error}");
+            Ok(Workload::Unreachable)
+        }
+        Err(error) => Err(StateError::Pebble(error)),
+    }
+}
