@@ -15,17 +15,14 @@ use pebble::{ExecRequest, PushOptions, ServiceStatus};
 use secrecy::ExposeSecret;
 
 use crate::app_secrets::{self, AppSecrets};
-use crate::reconcile::{DesiredWorkload, Outcome, WorkloadPlan};
+use crate::reconcile::{DesiredWorkload, NewSecrets, Outcome, WorkloadPlan};
+use crate::state::SECRETS_ID_KEY;
 use crate::status;
 use crate::workload::{
     ContainerFile, CANDIDATE_CONFIG_PATH, CONFIG_PATH, DATA_DIR, HTTP_PORT, LAYER_LABEL, SYNAPSE_GID,
     SYNAPSE_UID,
 };
 
-/// The peer relation, whose application bag tells the other units that secrets exist.
-pub const PEER_RELATION: &str = "synapse-peers";
-/// Peer application bag key holding the application secret's URI.
-const SECRETS_ID_KEY: &str = "app-secrets-id";
 /// How long Synapse may take to load a configuration.
 const VALIDATE_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -49,8 +46,8 @@ pub fn apply(tools: &HookTools, pebble: &pebble::Client, outcome: &Outcome) -> R
     for problem in &outcome.problems {
         tracing::error!("{problem}");
     }
-    if let Some(secrets) = &outcome.new_secrets {
-        store_secrets(tools, secrets)?;
+    if let Some(new) = &outcome.new_secrets {
+        store_secrets(tools, new)?;
     }
     if outcome.open_port {
         tools.open_port(Port::Tcp(HTTP_PORT))?;
@@ -70,20 +67,19 @@ pub fn apply(tools: &HookTools, pebble: &pebble::Client, outcome: &Outcome) -> R
     }
 }
 
-/// Creates the application secret, and tells the other units through the peer relation.
-fn store_secrets(tools: &HookTools, secrets: &AppSecrets) -> Result<(), HookToolError> {
+/// Creates the application secret and announces its ID in the peer relation, which wakes
+/// the other units up with a relation-changed event.
+fn store_secrets(tools: &HookTools, new: &NewSecrets) -> Result<(), HookToolError> {
     let id = tools.secret_add(&NewSecret {
-        content: secrets.to_content(),
+        content: new.secrets.to_content(),
         label: Some(app_secrets::LABEL.to_string()),
         description: Some("Synapse application secrets (shared by all units)".to_string()),
         owner: SecretOwner::Application,
         ..NewSecret::default()
     })?;
-    let notice = Databag::from([(SECRETS_ID_KEY.to_string(), id.to_string())]);
-    for relation in tools.relation_ids(PEER_RELATION)? {
-        tools.relation_set(&relation, Bag::App, &notice)?;
-    }
-    tracing::info!("generated the application secrets for server_name {:?} ({id})", secrets.server_name);
+    let announcement = Databag::from([(SECRETS_ID_KEY.to_string(), id.to_string())]);
+    tools.relation_set(&new.announce_on, Bag::App, &announcement)?;
+    tracing::info!("generated the application secrets for server_name {:?} ({id})", new.secrets.server_name);
     Ok(())
 }
 

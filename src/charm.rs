@@ -31,7 +31,7 @@ pub fn run(context: &HookContext, tools: &HookTools) -> anyhow::Result<()> {
             tracing::debug!("nothing to do for {}", context.hook_name());
             Ok(())
         }
-        event => reconcile_hook(event, tools),
+        event => reconcile_hook(context, event, tools),
     }
 }
 
@@ -48,11 +48,11 @@ fn run_action(tools: &HookTools, name: &str) -> anyhow::Result<()> {
 
 /// Observes, decides, applies, and reports one status (also as the application's status on
 /// the leader).
-fn reconcile_hook(event: &Event, tools: &HookTools) -> anyhow::Result<()> {
+fn reconcile_hook(context: &HookContext, event: &Event, tools: &HookTools) -> anyhow::Result<()> {
     let pebble = pebble::Client::for_container(CONTAINER);
     let proxy = ProxySettings::from_vars(|name| std::env::var(name).ok());
     let observe = Observe { ports: matches!(event, Event::Install | Event::Start | Event::UpgradeCharm) };
-    let state = CharmState::load(tools, &pebble, proxy, observe)?;
+    let state = CharmState::load(tools, &pebble, &context.app_name, proxy, observe)?;
     let outcome = reconcile(&state, AppSecrets::generate);
     if *event == Event::ConfigChanged {
         for note in &outcome.unsupported {

@@ -2,14 +2,14 @@
 //! files and layer Synapse should run with, whether to store new application secrets or open
 //! the port, and the statuses of the charm's concerns. Nothing here has side effects.
 
-use juju::Status;
+use juju::{RelationId, Status};
 use pebble::ServiceStatus;
 
 use crate::app_secrets::AppSecrets;
 use crate::config::SynapseConfig;
 use crate::homeserver;
 use crate::layer::{synapse_layer, DesiredLayer, ProxySettings};
-use crate::state::{CharmState, Workload};
+use crate::state::{CharmState, Secrets, Workload};
 use crate::status;
 use crate::workload::{signing_key_path, ContainerFile, CONFIG_PATH, LOG_CONFIG_PATH};
 
@@ -19,13 +19,20 @@ pub struct Outcome {
     /// Statuses of the concerns other than the workload (configuration, secrets).
     pub statuses: Vec<Status>,
     /// Secrets the leader generated in this hook, to store before anything uses them.
-    pub new_secrets: Option<AppSecrets>,
+    pub new_secrets: Option<NewSecrets>,
     pub workload: WorkloadPlan,
     pub open_port: bool,
     /// Why the charm is blocked, for the operator's log.
     pub problems: Vec<String>,
     /// Options that are accepted but have no effect yet.
     pub unsupported: Vec<String>,
+}
+
+/// Freshly generated application secrets and the peer relation to announce them on.
+#[derive(Debug)]
+pub struct NewSecrets {
+    pub secrets: AppSecrets,
+    pub announce_on: RelationId,
 }
 
 /// What to do with the Synapse container.
@@ -54,7 +61,8 @@ pub struct DesiredWorkload {
 }
 
 /// Computes the outcome. `generate` makes fresh application secrets for a server name; it is
-/// called only on the leader, only when no secrets exist yet and the configuration is valid.
+/// called only on the leader, only when no secrets exist yet, the configuration is valid and
+/// the peer relation to announce them on exists.
 pub fn reconcile(state: &CharmState, generate: impl FnOnce(&str) -> AppSecrets) -> Outcome {
     let mut outcome = Outcome {
         statuses: Vec::new(),
@@ -75,7 +83,7 @@ pub fn reconcile(state: &CharmState, generate: impl FnOnce(&str) -> AppSecrets) 
         }
     };
     let secrets = match (config, &state.secrets) {
-        (Some(config), Some(secrets)) if secrets.server_name != config.server_name => {
+        (Some(config), Secrets::Present(secrets)) if secrets.server_name != config.server_name => {
             outcome.statuses.push(status::server_name_changed());
             outcome.problems.push(format!(
                 "server_name cannot change once Synapse has been configured: it is {:?}, the configuration asks for {:?}; set server_name back to {:?}",
@@ -83,13 +91,18 @@ pub fn reconcile(state: &CharmState, generate: impl FnOnce(&str) -> AppSecrets) 
             ));
             None
         }
-        (Some(_), Some(secrets)) => Some(secrets.clone()),
-        (Some(config), None) if state.leader => {
+        (Some(_), Secrets::Present(secrets)) => Some(secrets.clone()),
+        (Some(config), Secrets::Missing { peer_relation: Some(relation) }) if state.leader => {
             let secrets = generate(&config.server_name);
-            outcome.new_secrets = Some(secrets.clone());
+            outcome.new_secrets =
+                Some(NewSecrets { secrets: secrets.clone(), announce_on: relation.clone() });
             Some(secrets)
         }
-        (Some(_), None) => {
+        (Some(_), Secrets::Missing { peer_relation: None }) if state.leader => {
+            outcome.statuses.push(status::waiting_for_peer_relation());
+            None
+        }
+        (Some(_), Secrets::Missing { .. }) => {
             outcome.statuses.push(status::waiting_for_secrets());
             None
         }
@@ -163,11 +176,18 @@ mod tests {
         SynapseConfig::from_options(json!({"server_name": server_name}).as_object().unwrap()).unwrap()
     }
 
+    fn peers() -> RelationId {
+        RelationId::new("synapse-peers", 0)
+    }
+
     fn state(leader: bool, secrets: Option<AppSecrets>, workload: Workload) -> CharmState {
         CharmState {
             leader,
             config: Ok(config("example.com")),
-            secrets,
+            secrets: match secrets {
+                Some(secrets) => Secrets::Present(secrets),
+                None => Secrets::Missing { peer_relation: Some(peers()) },
+            },
             proxy: ProxySettings::default(),
             workload,
             port_opened: None,
@@ -185,14 +205,24 @@ mod tests {
     #[test]
     fn leader_without_secrets_generates_them_and_configures() {
         let outcome = reconcile(&state(true, None, reachable(None, None)), AppSecrets::generate);
-        let new = outcome.new_secrets.expect("secrets generated");
+        let NewSecrets { secrets: new, announce_on } = outcome.new_secrets.expect("secrets generated");
         assert_eq!(new.server_name, "example.com");
+        assert_eq!(announce_on, peers());
         let WorkloadPlan::Configure(desired) = outcome.workload else { panic!("not configuring") };
         let text = String::from_utf8(desired.config.content.clone()).unwrap();
         use secrecy::ExposeSecret as _;
         assert!(text.contains(new.registration_shared_secret.expose_secret()));
         assert_eq!(desired.support_files[0].path, "/data/example.com.signing.key");
         assert!(outcome.statuses.is_empty());
+    }
+
+    #[test]
+    fn leader_generates_secrets_only_once_the_peer_relation_exists() {
+        let mut early = state(true, None, reachable(None, None));
+        early.secrets = Secrets::Missing { peer_relation: None };
+        let outcome = reconcile(&early, no_generation);
+        assert_eq!(outcome.statuses, [status::waiting_for_peer_relation()]);
+        assert!(matches!(outcome.workload, WorkloadPlan::Observe(None)));
     }
 
     #[test]

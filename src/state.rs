@@ -1,7 +1,7 @@
 //! Everything one hook knows about the world, read from Juju and Pebble into [`CharmState`]
 //! with as few calls as possible and no side effects.
 
-use juju::{HookToolError, HookTools, Port, ReadMode, SecretRef};
+use juju::{HookToolError, HookTools, Port, ReadMode, RelationId, SecretRef, SecretUri};
 use pebble::ServiceStatus;
 
 use crate::app_secrets::{self, AppSecrets, AppSecretsError};
@@ -14,13 +14,28 @@ use crate::workload::{HTTP_PORT, SERVICE};
 pub struct CharmState {
     pub leader: bool,
     pub config: Result<SynapseConfig, InvalidConfig>,
-    /// The application secrets, once the leader has created them.
-    pub secrets: Option<AppSecrets>,
+    pub secrets: Secrets,
     pub proxy: ProxySettings,
     pub workload: Workload,
     /// Whether the client port is open; only looked at when [`Observe::ports`] asks.
     pub port_opened: Option<bool>,
 }
+
+/// The application secrets, or where to announce them once created.
+#[derive(Debug)]
+pub enum Secrets {
+    Present(AppSecrets),
+    /// The leader has not created them yet. `peer_relation` is where the leader announces
+    /// them (it creates them only once that relation exists, so no unit misses the news).
+    Missing {
+        peer_relation: Option<RelationId>,
+    },
+}
+
+/// The peer relation, whose application bag tells the other units the secrets' ID.
+pub const PEER_RELATION: &str = "synapse-peers";
+/// Peer application bag key holding the application secret's URI.
+pub const SECRETS_ID_KEY: &str = "app-secrets-id";
 
 /// The Synapse container as Pebble reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,17 +69,19 @@ pub enum StateError {
 
 impl CharmState {
     /// Reads the configuration (one `config-get`), leadership (one `is-leader`), the
-    /// application secret (one `secret-get`), the plan and the service's status (two Pebble
-    /// requests; one while the plan has no Synapse), and the opened ports when asked.
+    /// application secret (one `secret-get`, more only until this unit has read it once),
+    /// the plan and the service's status (two Pebble requests; one while the plan has no
+    /// Synapse), and the opened ports when asked.
     pub fn load(
         tools: &HookTools,
         pebble: &pebble::Client,
+        app_name: &str,
         proxy: ProxySettings,
         observe: Observe,
     ) -> Result<Self, StateError> {
         let config = SynapseConfig::from_options(&tools.config_get()?);
         let leader = tools.is_leader()?;
-        let secrets = read_secrets(tools)?;
+        let secrets = read_secrets(tools, app_name, leader)?;
         let workload = read_workload(pebble)?;
         let port_opened =
             if observe.ports { Some(tools.opened_ports()?.contains(&Port::Tcp(HTTP_PORT))) } else { None };
@@ -72,9 +89,30 @@ impl CharmState {
     }
 }
 
-/// The application secret by its label; `None` until the leader has created it.
-fn read_secrets(tools: &HookTools) -> Result<Option<AppSecrets>, StateError> {
-    match tools.secret_get(&SecretRef::Label(app_secrets::LABEL.to_string()), ReadMode::Tracked) {
+/// The application secret. Its label names it for the leader (as owner) and for every unit
+/// that read it once before (as consumer label); a unit reading it for the first time finds
+/// its ID in the peer relation's application bag and sets the label.
+fn read_secrets(tools: &HookTools, app_name: &str, leader: bool) -> Result<Secrets, StateError> {
+    let label = app_secrets::LABEL.to_string();
+    if let Some(secrets) = secret_content(tools, SecretRef::Label(label.clone()))? {
+        return Ok(Secrets::Present(secrets));
+    }
+    let peer_relation = tools.relation_ids(PEER_RELATION)?.into_iter().next();
+    if !leader {
+        if let Some(relation) = &peer_relation {
+            let announced = tools.relation_get_app(relation, app_name)?;
+            if let Some(id) = announced.get(SECRETS_ID_KEY).and_then(|id| SecretUri::parse(id)) {
+                if let Some(secrets) = secret_content(tools, SecretRef::IdWithLabel(id, label))? {
+                    return Ok(Secrets::Present(secrets));
+                }
+            }
+        }
+    }
+    Ok(Secrets::Missing { peer_relation })
+}
+
+fn secret_content(tools: &HookTools, secret: SecretRef) -> Result<Option<AppSecrets>, StateError> {
+    match tools.secret_get(&secret, ReadMode::Tracked) {
         Ok(content) => Ok(Some(AppSecrets::from_content(&content)?)),
         Err(error) if error.is_secret_not_found() => Ok(None),
         Err(error) => Err(error.into()),

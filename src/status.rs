@@ -20,6 +20,10 @@ pub fn waiting_for_secrets() -> Status {
     Status::waiting("Waiting for leader to generate secrets")
 }
 
+pub fn waiting_for_peer_relation() -> Status {
+    Status::waiting("Waiting for the peer relation")
+}
+
 pub fn waiting_for_pebble() -> Status {
     Status::waiting("Waiting for Synapse pebble")
 }

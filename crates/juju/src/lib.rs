@@ -19,7 +19,8 @@ pub use context::{Event, HookContext, RelationEvent, RelationHook, RelationId};
 pub use error::{HookToolError, RedactedCommand, ToolErrorKind};
 pub use runner::{ProcessRunner, ToolOutput, ToolRunner};
 pub use secrets::{
-    NewSecret, ReadMode, SecretContent, SecretInfo, SecretOwner, SecretRef, SecretUpdate, SecretUri,
+    NewSecret, ReadMode, SecretAccess, SecretContent, SecretInfo, SecretOwner, SecretRef, SecretUpdate,
+    SecretUri,
 };
 pub use status::{Status, StatusCollector, StatusKind, StatusTarget};
 pub use tools::{Bag, Databag, HookTools, LogLevel, Port};

@@ -130,6 +130,27 @@ pub struct SecretInfo {
     pub description: Option<String>,
     pub rotation: Option<String>,
     pub expiry: Option<String>,
+    /// Who may read it: one entry per grant (`target` such as `application-irc` or
+    /// `unit-irc-0`, `scope` the relation, `role` `view`).
+    pub access: Vec<SecretAccess>,
+}
+
+/// One grant listed by `secret-info-get`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SecretAccess {
+    pub target: String,
+    #[serde(default)]
+    pub scope: String,
+    #[serde(default)]
+    pub role: String,
+}
+
+impl SecretAccess {
+    /// The application a view grant is for (`application-<name>` targets).
+    pub fn granted_application(&self) -> Option<&str> {
+        (self.role.is_empty() || self.role == "view").then_some(())?;
+        self.target.strip_prefix("application-")
+    }
 }
 
 #[derive(Deserialize)]
@@ -145,6 +166,8 @@ pub(crate) struct RawSecretInfo {
     pub rotation: Option<String>,
     #[serde(default)]
     pub expiry: Option<String>,
+    #[serde(default)]
+    pub access: Vec<SecretAccess>,
 }
 
 /// Juju's rule for content keys: `^[a-z](-?[a-z0-9]){2,}$`.

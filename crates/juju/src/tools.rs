@@ -421,6 +421,7 @@ impl HookTools {
             description: raw.description,
             rotation: raw.rotation,
             expiry: raw.expiry,
+            access: raw.access,
         })
     }
 
@@ -642,7 +643,8 @@ mod tests {
             .answer(
                 "secret-info-get",
                 0,
-                "{\"coj8mulh8b41e8nv6p90\":{\"revision\":2,\"label\":\"l\",\"owner\":\"application\"}}",
+                r#"{"coj8mulh8b41e8nv6p90":{"revision":2,"label":"l","owner":"application",
+                    "access":[{"target":"application-irc","scope":"relation-x","role":"view"}]}}"#,
                 "",
             )
             .answer("opened-ports", 0, "[\"8080/tcp\",\"53/udp\",\"icmp\"]", "");
@@ -652,6 +654,7 @@ mod tests {
         assert!(hook_tools.relation_get_app(&ids[0], "irc").unwrap().is_empty());
         let info = hook_tools.secret_info_get(&SecretRef::Label("l".into())).unwrap();
         assert_eq!((info.id.as_str(), info.revision), ("secret:coj8mulh8b41e8nv6p90", 2));
+        assert_eq!(info.access[0].granted_application(), Some("irc"));
         assert_eq!(hook_tools.opened_ports().unwrap(), vec![Port::Tcp(8080), Port::Udp(53), Port::Icmp]);
     }
 

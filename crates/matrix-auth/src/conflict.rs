@@ -37,7 +37,10 @@ pub fn find_conflict<'a>(
     accepted: impl IntoIterator<Item = &'a Registration>,
     candidate: &Registration,
 ) -> Option<(usize, Conflict)> {
-    accepted.into_iter().enumerate().find_map(|(index, earlier)| conflict(earlier, candidate).map(|c| (index, c)))
+    accepted
+        .into_iter()
+        .enumerate()
+        .find_map(|(index, earlier)| conflict(earlier, candidate).map(|c| (index, c)))
 }
 
 fn conflict(earlier: &Registration, later: &Registration) -> Option<Conflict> {
@@ -58,14 +61,26 @@ fn conflict(earlier: &Registration, later: &Registration) -> Option<Conflict> {
     })
 }
 
+/// A registration refused because of one accepted before it (known by its key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConflictWith<K> {
+    pub conflict: Conflict,
+    pub earlier: K,
+}
+
+/// Accepted, or in conflict with an earlier one.
+pub type Resolution<K> = Result<Registration, ConflictWith<K>>;
+
 /// Accepts registrations in the given (deterministic) order: each one is kept unless it
 /// conflicts with one kept before it, in which case the key of that earlier one is returned.
-pub fn resolve_conflicts<K: Clone>(candidates: Vec<(K, Registration)>) -> Vec<(K, Result<Registration, (Conflict, K)>)> {
+pub fn resolve_conflicts<K: Clone>(candidates: Vec<(K, Registration)>) -> Vec<(K, Resolution<K>)> {
     let mut kept: Vec<(K, Registration)> = Vec::new();
     let mut results = Vec::with_capacity(candidates.len());
     for (key, registration) in candidates {
         match find_conflict(kept.iter().map(|(_, r)| r), &registration) {
-            Some((index, conflict)) => results.push((key, Err((conflict, kept[index].0.clone())))),
+            Some((index, conflict)) => {
+                results.push((key, Err(ConflictWith { conflict, earlier: kept[index].0.clone() })))
+            }
             None => {
                 kept.push((key.clone(), registration.clone()));
                 results.push((key, Ok(registration)));
@@ -97,7 +112,10 @@ mod tests {
             (9, registration("sl", "t5", "bot5", "@irc_.*")),
             (11, registration("ok", "t6", "bot6", "@ok_.*")),
         ]);
-        let verdicts: Vec<_> = results.iter().map(|(key, result)| (*key, result.as_ref().err().map(|(c, k)| (c.to_string(), *k)))).collect();
+        let verdicts: Vec<_> = results
+            .iter()
+            .map(|(key, result)| (*key, result.as_ref().err().map(|c| (c.conflict.to_string(), c.earlier))))
+            .collect();
         assert_eq!(
             verdicts,
             [

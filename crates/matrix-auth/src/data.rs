@@ -77,12 +77,17 @@ mod tests {
 
     #[test]
     fn absent_and_empty_are_alike() {
-        let data = ProviderData::from_databag(&bag(&[("homeserver", "https://m"), ("shared_secret_id", "")])).unwrap();
+        let data = ProviderData::from_databag(&bag(&[("homeserver", "https://m"), ("shared_secret_id", "")]))
+            .unwrap();
         assert_eq!(data.shared_secret_id, None);
         assert_eq!(data.encryption_key_secret_id, None);
-        assert_eq!(ProviderData::from_databag(&bag(&[("homeserver", "")])).unwrap_err(), ProviderDataError::MissingHomeserver);
         assert_eq!(
-            ProviderData::from_databag(&bag(&[("homeserver", "h"), ("shared_secret_id", "not a uri")])).unwrap_err(),
+            ProviderData::from_databag(&bag(&[("homeserver", "")])).unwrap_err(),
+            ProviderDataError::MissingHomeserver
+        );
+        assert_eq!(
+            ProviderData::from_databag(&bag(&[("homeserver", "h"), ("shared_secret_id", "not a uri")]))
+                .unwrap_err(),
             ProviderDataError::BadSecretId("shared_secret_id")
         );
     }
@@ -90,7 +95,11 @@ mod tests {
     #[test]
     fn only_changed_entries_are_written() {
         let current = bag(&[("homeserver", "https://old"), ("shared_secret_id", "secret:a"), ("other", "x")]);
-        let desired = bag(&[("homeserver", "https://new"), ("shared_secret_id", "secret:a"), ("encryption_key_secret_id", "")]);
+        let desired = bag(&[
+            ("homeserver", "https://new"),
+            ("shared_secret_id", "secret:a"),
+            ("encryption_key_secret_id", ""),
+        ]);
         assert_eq!(changed_entries(&current, &desired), bag(&[("homeserver", "https://new")]));
         let desired = bag(&[("shared_secret_id", "")]);
         assert_eq!(changed_entries(&current, &desired), bag(&[("shared_secret_id", "")]));

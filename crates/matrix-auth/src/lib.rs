@@ -19,7 +19,7 @@ mod pyyaml;
 pub mod registration;
 pub mod requirer;
 
-pub use conflict::{find_conflict, resolve_conflicts, Conflict};
+pub use conflict::{find_conflict, resolve_conflicts, Conflict, ConflictWith, Resolution};
 pub use crypto::{decrypt_string, encrypt_string, generate_key, CryptoError};
 pub use data::{ProviderData, ProviderDataError};
 pub use provider::{
@@ -30,5 +30,6 @@ pub use pyregex::PatternError;
 pub use pyyaml::YamlError;
 pub use registration::{Namespace, NamespaceKind, Registration, RegistrationError, MAX_REGISTRATION_BYTES};
 pub use requirer::{
-    publish_registration, ProviderInfo, ProviderNotReady, ProviderView, PublishError, RegistrationPublish, RequirerEvent,
+    publish_registration, ProviderInfo, ProviderNotReady, ProviderView, PublishError, RegistrationPublish,
+    RequirerEvent,
 };

@@ -16,12 +16,12 @@ use juju::{
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-use crate::conflict::{resolve_conflicts, Conflict};
+use crate::conflict::{resolve_conflicts, Conflict, ConflictWith};
 use crate::crypto::{self, CryptoError};
 use crate::data::{changed_entries, ProviderData};
 use crate::protocol::{
-    ENCRYPTION_KEY_CONTENT, ENCRYPTION_KEY_LABEL, REGISTRATION_KEY, SHARED_SECRET_CONTENT, SHARED_SECRET_LABEL,
-    V0_REGISTRATION_CONTENT, V0_REGISTRATION_SECRET_ID_KEY,
+    ENCRYPTION_KEY_CONTENT, ENCRYPTION_KEY_LABEL, REGISTRATION_KEY, SHARED_SECRET_CONTENT,
+    SHARED_SECRET_LABEL, V0_REGISTRATION_CONTENT, V0_REGISTRATION_SECRET_ID_KEY,
 };
 use crate::registration::{Registration, RegistrationError, MAX_REGISTRATION_BYTES};
 
@@ -42,7 +42,9 @@ impl ProviderContext {
     /// From the hook context; a `<endpoint>-relation-broken` event marks its relation broken.
     pub fn from_hook(context: &HookContext, endpoint: &str) -> Self {
         let broken = match &context.event {
-            Event::Relation(event) if event.hook == RelationHook::Broken && event.relation.endpoint == endpoint => {
+            Event::Relation(event)
+                if event.hook == RelationHook::Broken && event.relation.endpoint == endpoint =>
+            {
                 Some(event.relation.clone())
             }
             _ => None,
@@ -112,7 +114,9 @@ impl fmt::Display for Rejection {
             Self::TokenTooLarge => f.write_str("registration token is too large"),
             Self::NotUtf8 => f.write_str("registration is not UTF-8"),
             Self::BadV0SecretId => f.write_str("registration_secret_id is not a secret URI"),
-            Self::V0SecretWithoutRegistration => f.write_str("registration secret has no app-registration-content"),
+            Self::V0SecretWithoutRegistration => {
+                f.write_str("registration secret has no app-registration-content")
+            }
             Self::Invalid(error) => write!(f, "invalid registration: {error}"),
             Self::Conflict { conflict, with } => write!(f, "{conflict} (with relation {})", with.id),
         }
@@ -235,10 +239,18 @@ impl ProviderState {
                 Some(app) => read_sent(tools, &id, app)?,
                 None => Sent::Nothing,
             };
-            let own_bag = if leader { Some(tolerate_gone(tools.relation_get_app(&id, &context.local_app))?.unwrap_or_default()) } else { None };
+            let own_bag = if leader {
+                Some(tolerate_gone(tools.relation_get_app(&id, &context.local_app))?.unwrap_or_default())
+            } else {
+                None
+            };
             relations.push(ProviderRelation { id, remote_app, sent, own_bag });
         }
-        let key = if relations.iter().any(|r| matches!(r.sent, Sent::Token(_))) { read_key(tools)? } else { Key::NotNeeded };
+        let key = if relations.iter().any(|r| matches!(r.sent, Sent::Token(_))) {
+            read_key(tools)?
+        } else {
+            Key::NotNeeded
+        };
         let secrets = if leader { Some(read_secrets(tools)?) } else { None };
         Ok(Self { context, relations, key, secrets })
     }
@@ -259,8 +271,10 @@ impl ProviderState {
         let mut candidates = Vec::new();
         for relation in &self.relations {
             match self.registration_of(relation) {
-                Ok(registration) => candidates.push((relation.id.clone(), registration)),
-                Err(outcome) => {
+                RegistrationOutcome::Accepted(registration) => {
+                    candidates.push((relation.id.clone(), registration))
+                }
+                outcome => {
                     outcomes.insert(relation.id.clone(), outcome);
                 }
             }
@@ -269,42 +283,48 @@ impl ProviderState {
         for (id, result) in resolve_conflicts(candidates) {
             let outcome = match result {
                 Ok(registration) => RegistrationOutcome::Accepted(registration),
-                Err((conflict, with)) => RegistrationOutcome::Rejected(Rejection::Conflict { conflict, with }),
+                Err(ConflictWith { conflict, earlier }) => {
+                    RegistrationOutcome::Rejected(Rejection::Conflict { conflict, with: earlier })
+                }
             };
             outcomes.insert(id, outcome);
         }
         outcomes.into_iter().collect()
     }
 
-    fn registration_of(&self, relation: &ProviderRelation) -> Result<Registration, RegistrationOutcome> {
-        let not_ready = RegistrationOutcome::NotReady;
-        let rejected = RegistrationOutcome::Rejected;
+    /// Decrypts and parses one relation's registration (conflicts are checked later).
+    fn registration_of(&self, relation: &ProviderRelation) -> RegistrationOutcome {
+        use RegistrationOutcome::{NotReady as Wait, Rejected as Reject};
         if relation.remote_app.is_none() {
-            return Err(not_ready(NotReady::RemoteAppUnknown));
+            return Wait(NotReady::RemoteAppUnknown);
         }
         let text = match &relation.sent {
-            Sent::Nothing => return Err(not_ready(NotReady::NoRegistration)),
+            Sent::Nothing => return Wait(NotReady::NoRegistration),
             Sent::V0(Ok(text)) => text.clone(),
-            Sent::V0(Err(V0Problem::BadId)) => return Err(rejected(Rejection::BadV0SecretId)),
-            Sent::V0(Err(V0Problem::NoContent)) => return Err(rejected(Rejection::V0SecretWithoutRegistration)),
-            Sent::V0(Err(V0Problem::NotVisible(kind))) => return Err(not_ready(NotReady::V0SecretNotVisible(*kind))),
+            Sent::V0(Err(V0Problem::BadId)) => return Reject(Rejection::BadV0SecretId),
+            Sent::V0(Err(V0Problem::NoContent)) => return Reject(Rejection::V0SecretWithoutRegistration),
+            Sent::V0(Err(V0Problem::NotVisible(kind))) => return Wait(NotReady::V0SecretNotVisible(*kind)),
             Sent::Token(token) => {
                 let key = match &self.key {
                     Key::Found(key) => key,
-                    Key::Missing | Key::NotNeeded => return Err(not_ready(NotReady::EncryptionKeyMissing)),
-                    Key::Unreadable(kind) => return Err(not_ready(NotReady::EncryptionKeyUnreadable(*kind))),
+                    Key::Missing | Key::NotNeeded => return Wait(NotReady::EncryptionKeyMissing),
+                    Key::Unreadable(kind) => return Wait(NotReady::EncryptionKeyUnreadable(*kind)),
                 };
                 if token.len() > MAX_TOKEN_CHARS {
-                    return Err(rejected(Rejection::TokenTooLarge));
+                    return Reject(Rejection::TokenTooLarge);
                 }
-                crypto::decrypt_string(key, token).map_err(|error| match error {
-                    CryptoError::MalformedKey => not_ready(NotReady::EncryptionKeyMalformed),
-                    CryptoError::InvalidToken => rejected(Rejection::Undecryptable),
-                    CryptoError::NotUtf8 => rejected(Rejection::NotUtf8),
-                })?
+                match crypto::decrypt_string(key, token) {
+                    Ok(text) => text,
+                    Err(CryptoError::MalformedKey) => return Wait(NotReady::EncryptionKeyMalformed),
+                    Err(CryptoError::InvalidToken) => return Reject(Rejection::Undecryptable),
+                    Err(CryptoError::NotUtf8) => return Reject(Rejection::NotUtf8),
+                }
             }
         };
-        Registration::parse(text.expose_secret()).map_err(|error| rejected(Rejection::Invalid(error)))
+        match Registration::parse(text.expose_secret()) {
+            Ok(registration) => RegistrationOutcome::Accepted(registration),
+            Err(error) => Reject(Rejection::Invalid(error)),
+        }
     }
 
     /// Leader: makes sure both secrets exist (creating them only when `shared_secret` is
@@ -320,7 +340,10 @@ impl ProviderState {
         let Some(secrets) = &self.secrets else { return Ok(PublishOutcome::NotLeader) };
         let mut report = PublishReport::default();
         if self.relations.is_empty() {
-            for (label, secret) in [(SHARED_SECRET_LABEL, &secrets.shared_secret), (ENCRYPTION_KEY_LABEL, &secrets.encryption_key)] {
+            for (label, secret) in [
+                (SHARED_SECRET_LABEL, &secrets.shared_secret),
+                (ENCRYPTION_KEY_LABEL, &secrets.encryption_key),
+            ] {
                 if let Some(secret) = secret {
                     tools.secret_remove(&secret.id, None)?;
                     report.removed.push(label);
@@ -334,18 +357,25 @@ impl ProviderState {
             match shared_secret {
                 Some(value) => {
                     if shared.is_none() {
-                        shared = Some(create(tools, SHARED_SECRET_LABEL, SHARED_SECRET_CONTENT, value.clone())?);
+                        shared =
+                            Some(create(tools, SHARED_SECRET_LABEL, SHARED_SECRET_CONTENT, value.clone())?);
                         report.created.push(SHARED_SECRET_LABEL);
                     }
                     if key.is_none() {
-                        key = Some(create(tools, ENCRYPTION_KEY_LABEL, ENCRYPTION_KEY_CONTENT, crypto::generate_key())?);
+                        key = Some(create(
+                            tools,
+                            ENCRYPTION_KEY_LABEL,
+                            ENCRYPTION_KEY_CONTENT,
+                            crypto::generate_key(),
+                        )?);
                         report.created.push(ENCRYPTION_KEY_LABEL);
                     }
                 }
                 None => report.waiting_for_shared_secret = true,
             }
         }
-        let canonical = |secret: &Option<OwnedSecret>| secret.as_ref().map(|s| s.id.canonical(&self.context.model_uuid));
+        let canonical =
+            |secret: &Option<OwnedSecret>| secret.as_ref().map(|s| s.id.canonical(&self.context.model_uuid));
         let desired = ProviderData {
             homeserver: homeserver.to_string(),
             shared_secret_id: canonical(&shared),
@@ -374,14 +404,21 @@ impl ProviderState {
 
     /// Leader: withdraws both secrets from one relation where they are granted (Juju also
     /// drops relation grants by itself when the relation goes). Returns the labels revoked.
-    pub fn revoke(&self, tools: &HookTools, relation: &RelationId) -> Result<Vec<&'static str>, HookToolError> {
-        let (Some(secrets), Some(remote_app)) =
-            (&self.secrets, self.relations.iter().find(|r| &r.id == relation).and_then(|r| r.remote_app.as_ref()))
-        else {
+    pub fn revoke(
+        &self,
+        tools: &HookTools,
+        relation: &RelationId,
+    ) -> Result<Vec<&'static str>, HookToolError> {
+        let (Some(secrets), Some(remote_app)) = (
+            &self.secrets,
+            self.relations.iter().find(|r| &r.id == relation).and_then(|r| r.remote_app.as_ref()),
+        ) else {
             return Ok(Vec::new());
         };
         let mut revoked = Vec::new();
-        for (label, secret) in [(SHARED_SECRET_LABEL, &secrets.shared_secret), (ENCRYPTION_KEY_LABEL, &secrets.encryption_key)] {
+        for (label, secret) in
+            [(SHARED_SECRET_LABEL, &secrets.shared_secret), (ENCRYPTION_KEY_LABEL, &secrets.encryption_key)]
+        {
             if let Some(secret) = secret.as_ref().filter(|s| s.granted_to.contains(remote_app)) {
                 tools.secret_revoke(&secret.id, relation, None)?;
                 revoked.push(label);
@@ -424,7 +461,9 @@ fn read_sent(tools: &HookTools, relation: &RelationId, remote_app: &str) -> Resu
 
 fn read_key(tools: &HookTools) -> Result<Key, HookToolError> {
     match tools.secret_get(&SecretRef::Label(ENCRYPTION_KEY_LABEL.into()), ReadMode::Tracked) {
-        Ok(mut content) => Ok(content.remove(ENCRYPTION_KEY_CONTENT).map_or(Key::Unreadable(ToolErrorKind::Other), Key::Found)),
+        Ok(mut content) => Ok(content
+            .remove(ENCRYPTION_KEY_CONTENT)
+            .map_or(Key::Unreadable(ToolErrorKind::Other), Key::Found)),
         Err(error) if error.is_secret_not_found() => Ok(Key::Missing),
         Err(error) if error.is_permission_denied() => Ok(Key::Unreadable(error.kind())),
         Err(error) => Err(error),
@@ -432,7 +471,10 @@ fn read_key(tools: &HookTools) -> Result<Key, HookToolError> {
 }
 
 fn read_secrets(tools: &HookTools) -> Result<ProviderSecrets, HookToolError> {
-    Ok(ProviderSecrets { shared_secret: secret_info(tools, SHARED_SECRET_LABEL)?, encryption_key: secret_info(tools, ENCRYPTION_KEY_LABEL)? })
+    Ok(ProviderSecrets {
+        shared_secret: secret_info(tools, SHARED_SECRET_LABEL)?,
+        encryption_key: secret_info(tools, ENCRYPTION_KEY_LABEL)?,
+    })
 }
 
 /// `secret-info-get --label`, keeping the `access` entries the framework's parser drops:
@@ -444,8 +486,12 @@ fn secret_info(tools: &HookTools, label: &str) -> Result<Option<OwnedSecret>, Ho
         Err(error) if error.is_secret_not_found() => return Ok(None),
         Err(error) => return Err(error),
     };
-    let bad = |reason: &str| HookToolError::Output { command: RedactedCommand::new("secret-info-get", &argv), reason: reason.to_string() };
-    let parsed: serde_json::Map<String, Value> = serde_json::from_str(&stdout).map_err(|e| bad(&e.to_string()))?;
+    let bad = |reason: &str| HookToolError::Output {
+        command: RedactedCommand::new("secret-info-get", &argv),
+        reason: reason.to_string(),
+    };
+    let parsed: serde_json::Map<String, Value> =
+        serde_json::from_str(&stdout).map_err(|e| bad(&e.to_string()))?;
     let (xid, info) = parsed.into_iter().next().ok_or_else(|| bad("empty answer"))?;
     let id = SecretUri::parse(&xid).ok_or_else(|| bad("not a secret id"))?;
     let granted_to = info
@@ -459,7 +505,12 @@ fn secret_info(tools: &HookTools, label: &str) -> Result<Option<OwnedSecret>, Ho
     Ok(Some(OwnedSecret { id, granted_to }))
 }
 
-fn create(tools: &HookTools, label: &str, content_key: &str, value: SecretString) -> Result<OwnedSecret, HookToolError> {
+fn create(
+    tools: &HookTools,
+    label: &str,
+    content_key: &str,
+    value: SecretString,
+) -> Result<OwnedSecret, HookToolError> {
     let secret = NewSecret {
         content: SecretContent::from([(content_key.to_string(), value)]),
         label: Some(label.to_string()),

@@ -164,7 +164,10 @@ impl Translator {
                 return Err(PatternError::Unsupported("backreferences"));
             }
             c if c.is_ascii_alphanumeric() => return Err(invalid(format!("bad escape \\{c}"))),
-            c => return Ok(self.literal(c)),
+            c => {
+                self.literal(c);
+                return Ok(());
+            }
         };
         self.out.push_str(&translated);
         Ok(())
@@ -318,7 +321,9 @@ impl Translator {
                 match c {
                     'i' | 'm' | 's' => removed.push(c),
                     'x' => return Err(PatternError::Unsupported("verbose (?x) flags")),
-                    'a' | 'u' | 'L' => return Err(invalid("bad inline flags: cannot turn off flags 'a', 'u' and 'L'")),
+                    'a' | 'u' | 'L' => {
+                        return Err(invalid("bad inline flags: cannot turn off flags 'a', 'u' and 'L'"))
+                    }
                     _ => return Err(invalid("unknown flag")),
                 }
                 if on.contains(c) {
@@ -350,9 +355,9 @@ impl Translator {
 /// Python accepts only lookbehinds of one fixed width. Widths are measured in UTF-8 bytes
 /// here, so a lookbehind over alternatives of different non-ASCII characters is refused.
 fn check_fixed_width(body: &str) -> Result<(), PatternError> {
-    let hir = regex_syntax::Parser::new()
-        .parse(body)
-        .map_err(|_| PatternError::Unsupported("lookarounds, atomic groups or possessive repeats inside a lookbehind"))?;
+    let hir = regex_syntax::Parser::new().parse(body).map_err(|_| {
+        PatternError::Unsupported("lookarounds, atomic groups or possessive repeats inside a lookbehind")
+    })?;
     let properties = hir.properties();
     match (properties.minimum_len(), properties.maximum_len()) {
         (Some(min), Some(max)) if min == max => Ok(()),
@@ -411,7 +416,11 @@ mod tests {
             r"(?U)x",
             "trailing\\",
         ] {
-            assert!(matches!(check(pattern), Err(PatternError::Invalid(_))), "{pattern}: {:?}", check(pattern));
+            assert!(
+                matches!(check(pattern), Err(PatternError::Invalid(_))),
+                "{pattern}: {:?}",
+                check(pattern)
+            );
         }
     }
 
@@ -421,7 +430,10 @@ mod tests {
         assert_eq!(check(r"(x)\1").unwrap_err(), PatternError::Unsupported("backreferences"));
         assert_eq!(check(r"\8").unwrap_err(), PatternError::Unsupported("backreferences"));
         assert_eq!(check(r"(?x) a").unwrap_err(), PatternError::Unsupported("verbose (?x) flags"));
-        assert_eq!(check(r"\N{DIGIT ONE}").unwrap_err(), PatternError::Unsupported("named Unicode escapes (\\N{...})"));
+        assert_eq!(
+            check(r"\N{DIGIT ONE}").unwrap_err(),
+            PatternError::Unsupported("named Unicode escapes (\\N{...})")
+        );
     }
 
     #[test]

@@ -228,7 +228,8 @@ impl Builder {
                     *key = Some(node);
                 }
                 Some(k) => {
-                    let duplicate = matches!(&k, Node::Str(_)).then(|| entries.iter().position(|(e, _)| *e == k));
+                    let duplicate =
+                        matches!(&k, Node::Str(_)).then(|| entries.iter().position(|(e, _)| *e == k));
                     match duplicate.flatten() {
                         Some(at) => entries[at].1 = node,
                         None => entries.push((k, node)),
@@ -282,8 +283,10 @@ static TIMESTAMP: LazyLock<Regex> = LazyLock::new(|| {
     .expect("valid pattern")
 });
 /// The implicit timestamp rule: a date alone needs exactly `YYYY-MM-DD`.
-static TIMESTAMP_IMPLICIT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{4}-[0-9][0-9]?-[0-9][0-9]?(?:[Tt]|[ \t]+).*)$").expect("valid pattern"));
+static TIMESTAMP_IMPLICIT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{4}-[0-9][0-9]?-[0-9][0-9]?(?:[Tt]|[ \t]+).*)$")
+        .expect("valid pattern")
+});
 
 fn resolve_scalar(value: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Node, YamlError> {
     if let Some(tag) = tag {
@@ -331,7 +334,8 @@ fn check_timestamp(value: &str) -> Result<(), YamlError> {
     let invalid = || YamlError::Unconstructible("timestamp");
     let captures = TIMESTAMP.captures(value).ok_or_else(invalid)?;
     let number = |name: &str| captures.name(name).map(|m| m.as_str().parse::<u32>().unwrap_or(u32::MAX));
-    let (year, month, day) = (number("year").unwrap_or(0), number("month").unwrap_or(0), number("day").unwrap_or(0));
+    let (year, month, day) =
+        (number("year").unwrap_or(0), number("month").unwrap_or(0), number("day").unwrap_or(0));
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
     let month_days = match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -384,7 +388,9 @@ mod tests {
 
     #[test]
     fn booleans_cover_every_spelling() {
-        for (text, value) in [("on", true), ("ON", true), ("True", true), ("no", false), ("FALSE", false), ("off", false)] {
+        for (text, value) in
+            [("on", true), ("ON", true), ("True", true), ("no", false), ("FALSE", false), ("off", false)]
+        {
             assert_eq!(load(&format!("v: {text}")).unwrap().get("v"), Some(&Node::Bool(value)), "{text}");
         }
         assert_eq!(load("v: y").unwrap().get("v"), Some(&Node::Str("y".into())));
@@ -402,7 +408,10 @@ mod tests {
     fn what_pyyaml_cannot_construct_is_refused() {
         assert_eq!(load("v: 2024-02-30").unwrap_err(), YamlError::Unconstructible("timestamp"));
         assert_eq!(load("v: 2024-01-01 25:00:00").unwrap_err(), YamlError::Unconstructible("timestamp"));
-        assert_eq!(load("v: 2024-01-01T10:00:00+24:00").unwrap_err(), YamlError::Unconstructible("timestamp"));
+        assert_eq!(
+            load("v: 2024-01-01T10:00:00+24:00").unwrap_err(),
+            YamlError::Unconstructible("timestamp")
+        );
         assert!(load("v: 2024-02-29").is_ok());
         assert_eq!(load("v: 0b_").unwrap_err(), YamlError::Unconstructible("int"));
         assert_eq!(load("v: =").unwrap_err(), YamlError::ValueKey);

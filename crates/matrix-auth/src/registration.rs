@@ -5,7 +5,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use crate::pyregex::{self, PatternError};
 use crate::pyyaml::{self, Node, YamlError};
@@ -213,11 +213,6 @@ impl Registration {
     pub fn source(&self) -> &SecretString {
         &self.source
     }
-
-    /// True when both texts are byte for byte the same.
-    pub fn same_source(&self, other: &Registration) -> bool {
-        self.source.expose_secret() == other.source.expose_secret()
-    }
 }
 
 fn check_size(size: usize) -> Result<(), RegistrationError> {
@@ -246,11 +241,18 @@ fn parse_namespaces(node: Option<&Node>) -> Result<Vec<(NamespaceKind, Namespace
             if !matches!(entry, Node::Map(_)) {
                 return Err(bad("not a mapping"));
             }
-            let regex = entry.get("regex").and_then(Node::as_str).ok_or_else(|| bad("`regex` is missing or not a string"))?;
+            let regex = entry
+                .get("regex")
+                .and_then(Node::as_str)
+                .ok_or_else(|| bad("`regex` is missing or not a string"))?;
             let Some(Node::Bool(exclusive)) = entry.get("exclusive") else {
                 return Err(bad("`exclusive` is missing or not a boolean"));
             };
-            let pattern = pyregex::check(regex).map_err(|source| RegistrationError::BadRegex { kind, index, source })?;
+            let pattern = pyregex::check(regex).map_err(|source| RegistrationError::BadRegex {
+                kind,
+                index,
+                source,
+            })?;
             if kind == NamespaceKind::Users && *exclusive && pattern.has_global_flags {
                 return Err(RegistrationError::GlobalFlagsInExclusiveUsers { index });
             }
@@ -264,7 +266,10 @@ fn parse_protocols(node: Option<&Node>) -> Result<Vec<String>, RegistrationError
     match node {
         Some(node) if node.is_truthy() => {
             let Node::Seq(items) = node else { return Err(RegistrationError::BadProtocols) };
-            items.iter().map(|item| item.as_str().map(str::to_string).ok_or(RegistrationError::BadProtocols)).collect()
+            items
+                .iter()
+                .map(|item| item.as_str().map(str::to_string).ok_or(RegistrationError::BadProtocols))
+                .collect()
         }
         _ => Ok(Vec::new()),
     }
@@ -311,6 +316,7 @@ fn check_options(doc: &Node) -> Result<(), RegistrationError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret;
 
     pub(crate) const IRC: &str = "id: 4f1c0d3b\nhs_token: hs-secret-1\nas_token: as-secret-1\nurl: http://10.0.0.5:8090\nsender_localpart: libera-bot\nde.sorunome.msc2409.push_ephemeral: true\nprotocols:\n  - irc\nnamespaces:\n  users:\n    - exclusive: true\n      regex: '@libera_.*:example\\.com'\n  aliases:\n    - exclusive: true\n      regex: '#libera_.*:example\\.com'\nrate_limited: false\n";
 
@@ -328,10 +334,14 @@ mod tests {
         assert_eq!(registration.sender_localpart(), "libera-bot");
         assert!(!registration.rate_limited());
         assert_eq!(registration.protocols(), ["irc"]);
-        let namespaces: Vec<_> = registration.namespaces().map(|(kind, ns)| (kind, ns.exclusive, ns.regex.as_str())).collect();
+        let namespaces: Vec<_> =
+            registration.namespaces().map(|(kind, ns)| (kind, ns.exclusive, ns.regex.as_str())).collect();
         assert_eq!(
             namespaces,
-            [(NamespaceKind::Users, true, r"@libera_.*:example\.com"), (NamespaceKind::Aliases, true, r"#libera_.*:example\.com")]
+            [
+                (NamespaceKind::Users, true, r"@libera_.*:example\.com"),
+                (NamespaceKind::Aliases, true, r"#libera_.*:example\.com")
+            ]
         );
         assert_eq!(registration.source().expose_secret(), IRC);
     }
@@ -353,9 +363,15 @@ mod tests {
         assert_eq!(error, RegistrationError::MissingString { field: "as_token", found: "int" });
         assert!(!error.to_string().contains("12345"));
         let text = IRC.replace("hs_token: hs-secret-1\n", "");
-        assert_eq!(Registration::parse(&text).unwrap_err(), RegistrationError::MissingString { field: "hs_token", found: "nothing" });
+        assert_eq!(
+            Registration::parse(&text).unwrap_err(),
+            RegistrationError::MissingString { field: "hs_token", found: "nothing" }
+        );
         let text = IRC.replace("id: 4f1c0d3b", "id: 2024-01-01");
-        assert_eq!(Registration::parse(&text).unwrap_err(), RegistrationError::MissingString { field: "id", found: "timestamp" });
+        assert_eq!(
+            Registration::parse(&text).unwrap_err(),
+            RegistrationError::MissingString { field: "id", found: "timestamp" }
+        );
     }
 
     #[test]
@@ -363,12 +379,22 @@ mod tests {
         let text = IRC.replace("exclusive: true\n      regex: '@", "exclusive: yes-please\n      regex: '@");
         assert_eq!(
             Registration::parse(&text).unwrap_err(),
-            RegistrationError::BadNamespaceEntry { kind: NamespaceKind::Users, index: 0, problem: "`exclusive` is missing or not a boolean" }
+            RegistrationError::BadNamespaceEntry {
+                kind: NamespaceKind::Users,
+                index: 0,
+                problem: "`exclusive` is missing or not a boolean"
+            }
         );
         let text = IRC.replace(r"'@libera_.*:example\.com'", r"'@libera_(.*:example\.com'");
-        assert!(matches!(Registration::parse(&text).unwrap_err(), RegistrationError::BadRegex { kind: NamespaceKind::Users, index: 0, .. }));
+        assert!(matches!(
+            Registration::parse(&text).unwrap_err(),
+            RegistrationError::BadRegex { kind: NamespaceKind::Users, index: 0, .. }
+        ));
         let text = IRC.replace(r"'@libera_.*", r"'(?i)@libera_.*");
-        assert_eq!(Registration::parse(&text).unwrap_err(), RegistrationError::GlobalFlagsInExclusiveUsers { index: 0 });
+        assert_eq!(
+            Registration::parse(&text).unwrap_err(),
+            RegistrationError::GlobalFlagsInExclusiveUsers { index: 0 }
+        );
         let text = IRC.replace(r"'#libera_.*", r"'(?i)#libera_.*");
         assert!(Registration::parse(&text).is_ok(), "only exclusive user regexes are joined");
         let text = IRC.replace("namespaces:\n  users:", "namespaces:\n  rooms: {}\n  users:");
@@ -386,10 +412,18 @@ mod tests {
 
     #[test]
     fn optional_fields_follow_synapse() {
-        assert!(Registration::parse(&with("ip_range_whitelist: ['10.0.0.0/8', '::1', '192.168.1.1']")).is_ok());
-        assert_eq!(Registration::parse(&with("ip_range_whitelist: ['10.0.0.0/33']")).unwrap_err(), RegistrationError::BadIpRangeWhitelist);
+        assert!(
+            Registration::parse(&with("ip_range_whitelist: ['10.0.0.0/8', '::1', '192.168.1.1']")).is_ok()
+        );
+        assert_eq!(
+            Registration::parse(&with("ip_range_whitelist: ['10.0.0.0/33']")).unwrap_err(),
+            RegistrationError::BadIpRangeWhitelist
+        );
         assert!(Registration::parse(&with("ip_range_whitelist: []")).is_ok());
-        assert_eq!(Registration::parse(&with("org.matrix.msc3202: 1")).unwrap_err(), RegistrationError::NotABool("org.matrix.msc3202"));
+        assert_eq!(
+            Registration::parse(&with("org.matrix.msc3202: 1")).unwrap_err(),
+            RegistrationError::NotABool("org.matrix.msc3202")
+        );
         assert!(Registration::parse(&with("io.element.msc4190: true")).is_ok());
         assert_eq!(
             Registration::parse(&with("io.element.msc4512.proxy_prefix: /x")).unwrap_err(),

@@ -7,7 +7,8 @@
 use std::fmt;
 
 use juju::{
-    Bag, Databag, Event, HookToolError, HookTools, ReadMode, RelationHook, RelationId, SecretRef, SecretUri, ToolErrorKind,
+    Bag, Databag, Event, HookToolError, HookTools, ReadMode, RelationHook, RelationId, SecretRef, SecretUri,
+    ToolErrorKind,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -83,10 +84,14 @@ impl ProviderView {
             Ok(data) => data,
             Err(error) => return not_ready(ProviderNotReady::Incomplete(error)),
         };
-        let Some(shared_secret_id) = data.shared_secret_id else { return not_ready(ProviderNotReady::NoSharedSecretId) };
+        let Some(shared_secret_id) = data.shared_secret_id else {
+            return not_ready(ProviderNotReady::NoSharedSecretId);
+        };
         let mut content = match tools.secret_get(&SecretRef::Id(shared_secret_id), ReadMode::Refresh) {
             Ok(content) => content,
-            Err(error) if is_not_visible(&error) => return not_ready(ProviderNotReady::SharedSecretNotVisible(error.kind())),
+            Err(error) if is_not_visible(&error) => {
+                return not_ready(ProviderNotReady::SharedSecretNotVisible(error.kind()))
+            }
             Err(error) => return Err(error),
         };
         match content.remove(SHARED_SECRET_CONTENT).filter(|value| !value.expose_secret().is_empty()) {
@@ -117,7 +122,11 @@ pub enum RequirerEvent {
 impl RequirerEvent {
     /// For a `<endpoint>-relation-changed` event: reads the provider's side. Any other event
     /// is `None`.
-    pub fn from_event(tools: &HookTools, event: &Event, endpoint: &str) -> Result<Option<Self>, HookToolError> {
+    pub fn from_event(
+        tools: &HookTools,
+        event: &Event,
+        endpoint: &str,
+    ) -> Result<Option<Self>, HookToolError> {
         let Event::Relation(event) = event else { return Ok(None) };
         if event.hook != RelationHook::Changed || event.relation.endpoint != endpoint {
             return Ok(None);
@@ -177,17 +186,23 @@ pub fn publish_registration(
     if !tools.is_leader()? {
         return Ok(RegistrationPublish::NotLeader);
     }
-    let Some(key_id) = &provider.encryption_key_secret_id else { return Ok(RegistrationPublish::NoEncryptionKey) };
+    let Some(key_id) = &provider.encryption_key_secret_id else {
+        return Ok(RegistrationPublish::NoEncryptionKey);
+    };
     // Refresh: a provider of LIBPATCH 5 replaced its key on every run.
     let key = match tools.secret_get(&SecretRef::Id(key_id.clone()), ReadMode::Refresh) {
         Ok(mut content) => content.remove(ENCRYPTION_KEY_CONTENT),
-        Err(error) if is_not_visible(&error) => return Ok(RegistrationPublish::EncryptionKeyNotVisible(error.kind())),
+        Err(error) if is_not_visible(&error) => {
+            return Ok(RegistrationPublish::EncryptionKeyNotVisible(error.kind()))
+        }
         Err(error) => return Err(error.into()),
     };
     let Some(key) = key else { return Ok(RegistrationPublish::EncryptionKeyMalformed) };
     let own: Databag = tools.relation_get_app(relation, local_app)?;
     if let Some(token) = own.get(REGISTRATION_KEY).filter(|token| !token.is_empty()) {
-        if crypto::decrypt_string(&key, token).is_ok_and(|current| current.expose_secret() == registration_yaml.expose_secret()) {
+        if crypto::decrypt_string(&key, token)
+            .is_ok_and(|current| current.expose_secret() == registration_yaml.expose_secret())
+        {
             return Ok(RegistrationPublish::Unchanged);
         }
     }

@@ -126,8 +126,7 @@ impl Change {
             .iter()
             .filter_map(|t| t.error.as_ref().map(|e| format!("- {} ({e})", t.summary)))
             .collect();
-        (!failed.is_empty())
-            .then(|| format!("cannot perform the following tasks:\n{}", failed.join("\n")))
+        (!failed.is_empty()).then(|| format!("cannot perform the following tasks:\n{}", failed.join("\n")))
     }
 
     pub fn to_json(&self) -> Value {
@@ -238,10 +237,7 @@ impl Changes {
     pub fn set_error(&mut self, task_id: u64, error: String, data: Map<String, Value>) {
         self.update(task_id, |task| {
             task.status = Status::Error;
-            task.log.push(format!(
-                "{} ERROR {error}",
-                rfc3339(OffsetDateTime::now_utc())
-            ));
+            task.log.push(format!("{} ERROR {error}", rfc3339(OffsetDateTime::now_utc())));
             task.error = Some(error);
             task.data.extend(data);
         });
@@ -260,9 +256,7 @@ impl Changes {
             .get(&change_id)
             .ok_or_else(|| format!("cannot find change with id \"{change_id}\""))?;
         if change.is_ready() {
-            return Err(format!(
-                "cannot abort change {change_id} with nothing pending"
-            ));
+            return Err(format!("cannot abort change {change_id} with nothing pending"));
         }
         change.abort.cancel();
         self.hold_pending(change_id);
@@ -281,11 +275,7 @@ impl Changes {
     }
 
     fn update(&mut self, task_id: u64, apply: impl FnOnce(&mut Task)) {
-        let Some(change) = self
-            .changes
-            .values_mut()
-            .find(|c| c.tasks.iter().any(|t| t.id == task_id))
-        else {
+        let Some(change) = self.changes.values_mut().find(|c| c.tasks.iter().any(|t| t.id == task_id)) else {
             return;
         };
         if let Some(task) = change.tasks.iter_mut().find(|t| t.id == task_id) {

@@ -1,7 +1,9 @@
-//! Health checks. Process mode probes http/tcp/exec checks for real every `period` (with
-//! `timeout` and `threshold`); Simulated mode derives the status from the services the check
+//! Health checks. Each active check owns a change like Pebble's: `perform-check` while up,
+//! `recover-check` while down (its `change-id`; clients take a check without one as
+//! inactive). Process mode probes http/tcp/exec checks for real every `period` (with
+//! `timeout` and `threshold`); Simulated mode derives up/down from the services the check
 //! belongs to (its exec `service-context`, services naming it in `on-check-failure`, else all
-//! services of the plan), so stopping a service turns its checks `down` at once.
+//! services of the plan), re-evaluated whenever a service starts or stops.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +16,7 @@ use tokio::net::TcpStream;
 use tokio::time::{sleep, timeout};
 use tokio_util::sync::CancellationToken;
 
+use crate::changes::TaskSpec;
 use crate::files::paths::{clean_absolute, host_path};
 use crate::plan::schema::{Check, ServiceAction, Startup};
 use crate::services::ServiceStatus;
@@ -23,13 +26,16 @@ const DEFAULT_PERIOD: Duration = Duration::from_secs(10);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 const DEFAULT_THRESHOLD: u32 = 3;
 
-/// A check's counters and whether it runs.
+/// A check's counters, state and current change.
 #[derive(Debug)]
 pub struct CheckRuntime {
     config: Check,
     active: bool,
+    down: bool,
     successes: u32,
     failures: u32,
+    /// The running `perform-check` or `recover-check` change and its task.
+    change: Option<(u64, u64)>,
     /// Process mode: the probe loop.
     runner: Option<CancellationToken>,
 }
@@ -38,9 +44,26 @@ impl CheckRuntime {
     fn threshold(&self) -> u32 {
         self.config.threshold.unwrap_or(DEFAULT_THRESHOLD)
     }
+
+    fn status(&self) -> CheckStatus {
+        match (self.active, self.down) {
+            (false, _) => CheckStatus::Inactive,
+            (true, true) => CheckStatus::Down,
+            (true, false) => CheckStatus::Up,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        if self.config.http.is_some() {
+            "HTTP"
+        } else if self.config.tcp.is_some() {
+            "TCP"
+        } else {
+            "exec"
+        }
+    }
 }
 
-/// Checks' status text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckStatus {
     Up,
@@ -58,42 +81,41 @@ impl CheckStatus {
     }
 }
 
-/// Brings runtimes in line with the plan: new or changed checks start afresh (when
-/// `startup` is not disabled); Process mode (re)starts their probe loops.
-pub fn sync(shared: &Arc<Shared>) {
-    let mut state = shared.lock();
-    let checks = state.plan.combined().checks.clone();
-    for (name, config) in checks {
-        if state.checks.get(&name).is_some_and(|r| r.config == config) {
-            continue;
-        }
-        if let Some(old) = state.checks.get(&name).and_then(|r| r.runner.as_ref()) {
-            old.cancel();
-        }
-        let active = config.startup != Some(Startup::Disabled);
-        let runtime = CheckRuntime {
-            config,
-            active,
-            successes: 0,
-            failures: 0,
-            runner: None,
-        };
-        state.checks.insert(name.clone(), runtime);
-        if active {
-            start_runner(shared, &mut state, &name);
-        }
-    }
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Perform,
+    Recover,
 }
 
-fn start_runner(shared: &Arc<Shared>, state: &mut State, name: &str) {
-    if !shared.is_process_mode() {
-        return;
+/// Brings runtimes in line with the plan: new or changed checks start afresh (unless
+/// `startup: disabled`).
+pub fn sync(shared: &Arc<Shared>) {
+    {
+        let mut state = shared.lock();
+        let checks = state.plan.combined().checks.clone();
+        for (name, config) in checks {
+            if state.checks.get(&name).is_some_and(|r| r.config == config) {
+                continue;
+            }
+            deactivate(&mut state, &name);
+            let active = config.startup != Some(Startup::Disabled);
+            let runtime = CheckRuntime {
+                config,
+                active: false,
+                down: false,
+                successes: 0,
+                failures: 0,
+                change: None,
+                runner: None,
+            };
+            state.checks.insert(name.clone(), runtime);
+            if active {
+                activate(shared, &mut state, &name);
+            }
+        }
+        reconcile_simulated(shared, &mut state);
     }
-    if let Some(runtime) = state.checks.get_mut(name) {
-        let token = CancellationToken::new();
-        runtime.runner = Some(token.clone());
-        tokio::spawn(probe_loop(Arc::clone(shared), name.to_owned(), token));
-    }
+    shared.changes_updated();
 }
 
 /// `POST /v1/checks` start/stop; returns the names whose state changed.
@@ -106,46 +128,132 @@ pub fn set_active(
     if let Some(unknown) = names.iter().find(|n| !state.checks.contains_key(*n)) {
         return Err(format!("check {unknown:?} does not exist"));
     }
-    let mut changed = Vec::new();
-    for name in names {
-        let Some(runtime) = state.checks.get_mut(name).filter(|r| r.active != active) else {
-            continue;
-        };
-        runtime.active = active;
-        runtime.successes = 0;
-        runtime.failures = 0;
-        if let Some(token) = runtime.runner.take() {
-            token.cancel();
-        }
-        changed.push(name.clone());
+    let changing: Vec<String> = names
+        .iter()
+        .filter(|n| state.checks.get(*n).is_some_and(|r| r.active != active))
+        .cloned()
+        .collect();
+    for name in &changing {
         if active {
-            start_runner(shared, &mut state, name);
+            activate(shared, &mut state, name);
+        } else {
+            deactivate(&mut state, name);
         }
     }
-    Ok(changed)
+    reconcile_simulated(shared, &mut state);
+    drop(state);
+    shared.changes_updated();
+    Ok(changing)
 }
 
-/// Current status of a check.
-pub fn status(state: &State, name: &str) -> Option<CheckStatus> {
-    let runtime = state.checks.get(name)?;
-    Some(if !runtime.active {
-        CheckStatus::Inactive
-    } else if runtime.runner.is_some() {
-        if runtime.failures >= runtime.threshold() {
-            CheckStatus::Down
-        } else {
-            CheckStatus::Up
+fn activate(shared: &Arc<Shared>, state: &mut State, name: &str) {
+    let Some(runtime) = state.checks.get_mut(name) else {
+        return;
+    };
+    runtime.active = true;
+    runtime.down = false;
+    runtime.successes = 0;
+    runtime.failures = 0;
+    begin_phase(state, name, Phase::Perform);
+    if shared.is_process_mode() {
+        let token = CancellationToken::new();
+        if let Some(runtime) = state.checks.get_mut(name) {
+            runtime.runner = Some(token.clone());
         }
-    } else if services_up(state, name, &runtime.config) {
-        CheckStatus::Up
-    } else {
-        CheckStatus::Down
-    })
+        tokio::spawn(probe_loop(Arc::clone(shared), name.to_owned(), token));
+    }
 }
 
-fn services_up(state: &State, name: &str, check: &Check) -> bool {
+fn deactivate(state: &mut State, name: &str) {
+    let Some(runtime) = state.checks.get_mut(name) else {
+        return;
+    };
+    runtime.active = false;
+    runtime.down = false;
+    if let Some(token) = runtime.runner.take() {
+        token.cancel();
+    }
+    if let Some((_, task)) = runtime.change.take() {
+        state.changes.set_undone(task);
+    }
+}
+
+/// Starts the check's next change (`perform-check` or `recover-check`).
+fn begin_phase(state: &mut State, name: &str, phase: Phase) {
+    let Some(runtime) = state.checks.get(name) else {
+        return;
+    };
+    let (kind, verb) = match phase {
+        Phase::Perform => ("perform-check", "Perform"),
+        Phase::Recover => ("recover-check", "Recover"),
+    };
+    let summary = format!("{verb} {} check {name:?}", runtime.kind());
+    let (change, tasks) = state.changes.create(
+        kind,
+        summary.clone(),
+        Vec::new(),
+        vec![TaskSpec { kind, summary }],
+    );
+    state.changes.set_doing(tasks[0]);
+    if let Some(runtime) = state.checks.get_mut(name) {
+        runtime.change = Some((change, tasks[0]));
+    }
+}
+
+/// Threshold reached: the perform change fails with `error`, recovery begins.
+fn mark_down(state: &mut State, name: &str, error: String) {
+    let Some(runtime) = state.checks.get_mut(name).filter(|r| r.active && !r.down) else {
+        return;
+    };
+    runtime.down = true;
+    if let Some((_, task)) = runtime.change.take() {
+        state.changes.set_error(task, error, Map::new());
+    }
+    begin_phase(state, name, Phase::Recover);
+}
+
+/// Recovered: the recover change is done, a new perform change begins.
+fn mark_up(state: &mut State, name: &str) {
+    let Some(runtime) = state.checks.get_mut(name).filter(|r| r.active && r.down) else {
+        return;
+    };
+    runtime.down = false;
+    runtime.failures = 0;
+    if let Some((_, task)) = runtime.change.take() {
+        state.changes.set_done(task, Map::new());
+    }
+    begin_phase(state, name, Phase::Perform);
+}
+
+/// Simulated mode: moves each active check to up or down after its services.
+pub fn reconcile_simulated(shared: &Shared, state: &mut State) {
+    if shared.is_process_mode() {
+        return;
+    }
+    let names: Vec<String> = state.checks.keys().cloned().collect();
+    for name in names {
+        let Some(runtime) = state.checks.get(&name).filter(|r| r.active) else {
+            continue;
+        };
+        let threshold = runtime.threshold();
+        match (services_down(state, &name, &runtime.config), runtime.down) {
+            (Some(service), false) => {
+                if let Some(runtime) = state.checks.get_mut(&name) {
+                    runtime.failures = threshold;
+                }
+                mark_down(state, &name, format!("service {service:?} is not active"));
+            }
+            (None, true) => mark_up(state, &name),
+            _ => {}
+        }
+    }
+}
+
+/// The first service the check depends on that is not active (`None`: all active).
+fn services_down(state: &State, name: &str, check: &Check) -> Option<String> {
     let services = &state.plan.combined().services;
-    let mut owners: Vec<&String> = match check.exec.as_ref().and_then(|e| e.service_context.as_ref()) {
+    let context = check.exec.as_ref().and_then(|e| e.service_context.as_ref());
+    let mut owners: Vec<&String> = match context {
         Some(context) => vec![context],
         None => services
             .iter()
@@ -156,25 +264,28 @@ fn services_up(state: &State, name: &str, check: &Check) -> bool {
     if owners.is_empty() {
         owners = services.keys().collect();
     }
-    !owners.is_empty()
-        && owners.iter().all(|owner| {
+    if owners.is_empty() {
+        return Some("(none)".to_owned());
+    }
+    owners
+        .into_iter()
+        .find(|owner| {
             state
                 .services
                 .get(*owner)
-                .is_some_and(|r| r.current == ServiceStatus::Active)
+                .is_none_or(|r| r.current != ServiceStatus::Active)
         })
+        .cloned()
+}
+
+/// Current status of a check.
+pub fn status(state: &State, name: &str) -> Option<CheckStatus> {
+    state.checks.get(name).map(CheckRuntime::status)
 }
 
 /// The check as listed by `GET /v1/checks`.
 pub fn to_json(state: &State, name: &str) -> Option<Value> {
     let runtime = state.checks.get(name)?;
-    let status = status(state, name)?;
-    let simulated = runtime.runner.is_none();
-    let failures = match status {
-        CheckStatus::Down if simulated => runtime.threshold(),
-        _ if simulated => 0,
-        _ => runtime.failures,
-    };
     let mut check = Map::new();
     check.insert("name".into(), json!(name));
     if let Some(level) = runtime.config.level.as_deref().filter(|l| !l.is_empty()) {
@@ -185,12 +296,15 @@ pub fn to_json(state: &State, name: &str) -> Option<Value> {
         _ => "enabled",
     };
     check.insert("startup".into(), json!(startup));
-    check.insert("status".into(), json!(status.as_str()));
+    check.insert("status".into(), json!(runtime.status().as_str()));
     check.insert("successes".into(), json!(runtime.successes));
-    if failures > 0 {
-        check.insert("failures".into(), json!(failures));
+    if runtime.failures > 0 {
+        check.insert("failures".into(), json!(runtime.failures));
     }
     check.insert("threshold".into(), json!(runtime.threshold()));
+    if let Some((change, _)) = runtime.change {
+        check.insert("change-id".into(), json!(change.to_string()));
+    }
     Some(Value::Object(check))
 }
 
@@ -204,7 +318,8 @@ pub fn names(state: &State, level: Option<&str>) -> Vec<String> {
         .collect()
 }
 
-/// `POST /v1/checks/refresh`: probes now (Process mode) and returns `(info, error)`.
+/// `POST /v1/checks/refresh`: probes now (Process mode) or re-evaluates the services
+/// (Simulated mode); returns `(info, error)`.
 pub async fn refresh(shared: &Arc<Shared>, name: &str) -> Option<(Value, Option<String>)> {
     let config = shared.lock().checks.get(name)?.config.clone();
     let error = if shared.is_process_mode() {
@@ -212,14 +327,22 @@ pub async fn refresh(shared: &Arc<Shared>, name: &str) -> Option<(Value, Option<
         record(shared, name, &outcome);
         outcome.err()
     } else {
-        None
+        let mut state = shared.lock();
+        reconcile_simulated(shared, &mut state);
+        services_down(&state, name, &config).map(|s| format!("service {s:?} is not active"))
     };
+    shared.changes_updated();
     let state = shared.lock();
-    let error = error.or_else(|| {
-        (status(&state, name) == Some(CheckStatus::Down))
-            .then(|| "services of the check are not active".to_owned())
-    });
     to_json(&state, name).map(|info| (info, error))
+}
+
+/// Stops every probe loop (shutdown or container restart).
+pub fn stop_all(state: &mut State) {
+    for runtime in state.checks.values_mut() {
+        if let Some(token) = runtime.runner.take() {
+            token.cancel();
+        }
+    }
 }
 
 async fn probe_loop(shared: Arc<Shared>, name: String, token: CancellationToken) {
@@ -237,6 +360,7 @@ async fn probe_loop(shared: Arc<Shared>, name: String, token: CancellationToken)
             return;
         }
         record(&shared, &name, &outcome);
+        shared.changes_updated();
     }
 }
 
@@ -254,18 +378,23 @@ async fn run_probe(shared: &Shared, config: &Check) -> Result<(), String> {
 /// Counts a probe outcome; on the transition to down, restarts services that asked for it.
 fn record(shared: &Arc<Shared>, name: &str, outcome: &Result<(), String>) {
     let mut state = shared.lock();
-    let Some(runtime) = state.checks.get_mut(name) else {
+    let Some(runtime) = state.checks.get_mut(name).filter(|r| r.active) else {
         return;
     };
-    if outcome.is_ok() {
-        runtime.successes += 1;
-        runtime.failures = 0;
-        return;
-    }
+    let error = match outcome {
+        Ok(()) => {
+            runtime.successes += 1;
+            runtime.failures = 0;
+            mark_up(&mut state, name);
+            return;
+        }
+        Err(error) => error.clone(),
+    };
     runtime.failures += 1;
-    if runtime.failures != runtime.threshold() {
+    if runtime.failures < runtime.threshold() || runtime.down {
         return;
     }
+    mark_down(&mut state, name, error);
     let restarts: Vec<String> = state
         .plan
         .combined()
@@ -329,7 +458,10 @@ async fn probe(shared: &Shared, config: &Check) -> Result<(), String> {
 }
 
 /// GET over plain HTTP/1.1; any 2xx is a success.
-async fn probe_http(url: &str, headers: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
+async fn probe_http(
+    url: &str,
+    headers: &std::collections::BTreeMap<String, String>,
+) -> Result<(), String> {
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| format!("unsupported URL {url:?} (only http:// is probed)"))?;
@@ -356,19 +488,13 @@ async fn probe_http(url: &str, headers: &std::collections::BTreeMap<String, Stri
     let request = request
         .body(Empty::<Bytes>::new())
         .map_err(|e| e.to_string())?;
-    let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
     if response.status().is_success() {
         Ok(())
     } else {
         Err(format!("non-20x status code {}", response.status().as_u16()))
-    }
-}
-
-/// Stops every probe loop (shutdown or container restart).
-pub fn stop_all(state: &mut State) {
-    for runtime in state.checks.values_mut() {
-        if let Some(token) = runtime.runner.take() {
-            token.cancel();
-        }
     }
 }

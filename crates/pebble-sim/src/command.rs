@@ -29,10 +29,7 @@ mod tests {
 
     #[test]
     fn splits_words_and_default_args() {
-        assert_eq!(
-            split("/start.py run [ --flag 'a b' ]").unwrap(),
-            ["/start.py", "run", "--flag", "a b"]
-        );
+        assert_eq!(split("/start.py run [ --flag 'a b' ]").unwrap(), ["/start.py", "run", "--flag", "a b"]);
         assert!(split("/x [ y").is_err());
         assert!(split("[ y ]").is_err());
     }

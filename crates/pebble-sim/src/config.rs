@@ -45,9 +45,7 @@ pub enum ServiceMode {
 
 impl Default for ServiceMode {
     fn default() -> Self {
-        Self::Simulated {
-            failing_commands: Vec::new(),
-        }
+        Self::Simulated { failing_commands: Vec::new() }
     }
 }
 

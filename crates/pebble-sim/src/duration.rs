@@ -39,9 +39,7 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         if int_part.is_empty() && frac_part.is_empty() {
             return Err(invalid());
         }
-        let unit_len = after_num
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(after_num.len());
+        let unit_len = after_num.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(after_num.len());
         let (unit, next) = after_num.split_at(unit_len);
         if unit.is_empty() {
             return Err(format!("time: missing unit in duration {text:?}"));
@@ -51,11 +49,7 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             .find(|(name, _)| *name == unit)
             .map(|(_, scale)| *scale)
             .ok_or_else(|| format!("time: unknown unit {unit:?} in duration {text:?}"))?;
-        let whole: u128 = if int_part.is_empty() {
-            0
-        } else {
-            int_part.parse().map_err(|_| invalid())?
-        };
+        let whole: u128 = if int_part.is_empty() { 0 } else { int_part.parse().map_err(|_| invalid())? };
         let mut nanos = whole.checked_mul(scale).ok_or_else(invalid)?;
         let mut frac_scale = scale;
         for digit in frac_part.bytes().map(|b| u128::from(b - b'0')) {
@@ -128,10 +122,7 @@ mod tests {
     fn rejects_bad_text_like_go() {
         assert_eq!(parse("").unwrap_err(), r#"time: invalid duration """#);
         assert_eq!(parse("1").unwrap_err(), r#"time: missing unit in duration "1""#);
-        assert_eq!(
-            parse("3x").unwrap_err(),
-            r#"time: unknown unit "x" in duration "3x""#
-        );
+        assert_eq!(parse("3x").unwrap_err(), r#"time: unknown unit "x" in duration "3x""#);
         assert_eq!(parse("-1s").unwrap_err(), r#"time: invalid duration "-1s""#);
         assert_eq!(parse("s").unwrap_err(), r#"time: invalid duration "s""#);
     }

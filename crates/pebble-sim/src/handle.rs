@@ -33,9 +33,7 @@ impl PebbleSim {
     /// Binds the socket and serves on a background thread with its own tokio runtime.
     pub fn start(config: SimConfig) -> Result<PebbleSim, SimError> {
         if !config.root.is_dir() {
-            return Err(SimError::RootNotADirectory {
-                path: config.root.clone(),
-            });
+            return Err(SimError::RootNotADirectory { path: config.root.clone() });
         }
         let shared = Shared::new(&config);
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -64,12 +62,7 @@ impl PebbleSim {
             })
             .map_err(SimError::Runtime)?;
         match bound_rx.recv() {
-            Ok(Ok(())) => Ok(PebbleSim {
-                shared,
-                socket: config.socket,
-                commands,
-                thread: Some(thread),
-            }),
+            Ok(Ok(())) => Ok(PebbleSim { shared, socket: config.socket, commands, thread: Some(thread) }),
             Ok(Err(e)) => {
                 let _ = thread.join();
                 Err(e)
@@ -129,11 +122,7 @@ impl PebbleSim {
     pub fn file_meta(&self, container_path: &str) -> Option<FileMeta> {
         let db = UserDb::load(&self.shared.root);
         let mut state = self.shared.lock();
-        let fs = Fs {
-            root: &self.shared.root,
-            db: &db,
-            index: &mut state.owners,
-        };
+        let fs = Fs { root: &self.shared.root, db: &db, index: &mut state.owners };
         fs.meta(container_path)
     }
 
@@ -141,12 +130,8 @@ impl PebbleSim {
     /// dropped) or serve again (`true`). State is kept; see [`Self::restart_container`].
     pub fn set_available(&self, up: bool) -> Result<(), SimError> {
         let (reply_tx, reply_rx) = std::sync::mpsc::channel();
-        self.commands
-            .send(Command::SetAvailable(up, reply_tx))
-            .map_err(|_| SimError::Stopped)?;
-        reply_rx
-            .recv_timeout(COMMAND_TIMEOUT)
-            .map_err(|_| SimError::Stopped)?
+        self.commands.send(Command::SetAvailable(up, reply_tx)).map_err(|_| SimError::Stopped)?;
+        reply_rx.recv_timeout(COMMAND_TIMEOUT).map_err(|_| SimError::Stopped)?
     }
 
     /// Simulates a fresh Pebble after a container restart: processes killed, plan, services,

@@ -51,10 +51,7 @@ impl Notice {
         if let Some(repeat) = self.repeat_after {
             notice.insert("repeat-after".into(), json!(crate::duration::format(repeat)));
         }
-        notice.insert(
-            "expire-after".into(),
-            json!(crate::duration::format(DEFAULT_EXPIRE_AFTER)),
-        );
+        notice.insert("expire-after".into(), json!(crate::duration::format(DEFAULT_EXPIRE_AFTER)));
         Value::Object(notice)
     }
 }
@@ -86,9 +83,7 @@ impl Filter {
         (self.types.is_empty() || self.types.contains(&notice.kind))
             && (self.keys.is_empty() || self.keys.contains(&notice.key))
             && self.after.is_none_or(|after| notice.last_repeated > after)
-            && self
-                .user_id
-                .is_none_or(|uid| notice.user_id.is_none_or(|owner| owner == uid))
+            && self.user_id.is_none_or(|uid| notice.user_id.is_none_or(|owner| owner == uid))
     }
 }
 
@@ -103,25 +98,17 @@ impl Notices {
     /// returns its id.
     pub fn add(&mut self, new: NewNotice) -> Result<u64, String> {
         if new.kind != "custom" {
-            return Err(format!(
-                "invalid type {:?} (can only add \"custom\" notices)",
-                new.kind
-            ));
+            return Err(format!("invalid type {:?} (can only add \"custom\" notices)", new.kind));
         }
         if new.key.len() > MAX_KEY_BYTES {
             return Err(format!("key must be {MAX_KEY_BYTES} bytes or less"));
         }
         if !KEY_FORMAT.is_match(&new.key) {
-            return Err(format!(
-                "invalid key {:?} (must be in \"example.com/path\" format)",
-                new.key
-            ));
+            return Err(format!("invalid key {:?} (must be in \"example.com/path\" format)", new.key));
         }
         let data_size: usize = new.data.iter().map(|(k, v)| k.len() + v.len()).sum();
         if data_size > MAX_DATA_BYTES {
-            return Err(format!(
-                "total size of data must be {MAX_DATA_BYTES} bytes or less"
-            ));
+            return Err(format!("total size of data must be {MAX_DATA_BYTES} bytes or less"));
         }
         let now = OffsetDateTime::now_utc();
         if let Some(notice) = self
@@ -133,9 +120,7 @@ impl Notices {
             notice.last_occurred = now;
             notice.last_data = new.data;
             notice.repeat_after = new.repeat_after;
-            let due = notice
-                .repeat_after
-                .is_none_or(|repeat| now - notice.last_repeated >= repeat);
+            let due = notice.repeat_after.is_none_or(|repeat| now - notice.last_repeated >= repeat);
             if due {
                 notice.last_repeated = now;
             }

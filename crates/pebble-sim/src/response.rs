@@ -19,12 +19,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-            kind: None,
-            value: None,
-        }
+        Self { status, message: message.into(), kind: None, value: None }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -51,10 +46,7 @@ impl ApiError {
 
     /// 405 for a method an endpoint does not serve.
     pub fn method_not_allowed(method: &hyper::Method) -> Self {
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("method {:?} not allowed", method.as_str()),
-        )
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, format!("method {:?} not allowed", method.as_str()))
     }
 
     fn result(&self) -> Value {
@@ -90,9 +82,7 @@ pub fn into_response(outcome: ApiResult) -> HttpResponse {
     match outcome {
         Ok(Reply::Sync(result)) => envelope("sync", StatusCode::OK, Some(result), None),
         Ok(Reply::SyncStatus(status, result)) => envelope("sync", status, Some(result), None),
-        Ok(Reply::Async { change, result }) => {
-            envelope("async", StatusCode::ACCEPTED, result, Some(change))
-        }
+        Ok(Reply::Async { change, result }) => envelope("async", StatusCode::ACCEPTED, result, Some(change)),
         Ok(Reply::Raw(response)) => response,
         Err(error) => envelope("error", error.status, Some(error.result()), None),
     }
@@ -103,19 +93,11 @@ pub fn sync_json(result: Value) -> Value {
     envelope_value("sync", StatusCode::OK, Some(result), None)
 }
 
-fn envelope_value(
-    kind: &str,
-    status: StatusCode,
-    result: Option<Value>,
-    change: Option<String>,
-) -> Value {
+fn envelope_value(kind: &str, status: StatusCode, result: Option<Value>, change: Option<String>) -> Value {
     let mut body = Map::new();
     body.insert("type".into(), json!(kind));
     body.insert("status-code".into(), json!(status.as_u16()));
-    body.insert(
-        "status".into(),
-        json!(status.canonical_reason().unwrap_or_default()),
-    );
+    body.insert("status".into(), json!(status.canonical_reason().unwrap_or_default()));
     if let Some(change) = change {
         body.insert("change".into(), json!(change));
     }
@@ -125,12 +107,7 @@ fn envelope_value(
     Value::Object(body)
 }
 
-fn envelope(
-    kind: &str,
-    status: StatusCode,
-    result: Option<Value>,
-    change: Option<String>,
-) -> HttpResponse {
+fn envelope(kind: &str, status: StatusCode, result: Option<Value>, change: Option<String>) -> HttpResponse {
     let body = envelope_value(kind, status, result, change).to_string();
     bytes_response(status, "application/json", Bytes::from(body))
 }

@@ -27,10 +27,7 @@ pub enum Command {
 
 /// Binds the socket, replacing a stale socket file left by an earlier run.
 pub fn bind(socket: &Path) -> Result<UnixListener, SimError> {
-    let bind_error = |source| SimError::Bind {
-        path: socket.to_path_buf(),
-        source,
-    };
+    let bind_error = |source| SimError::Bind { path: socket.to_path_buf(), source };
     if std::fs::symlink_metadata(socket).is_ok_and(|m| m.file_type().is_socket()) {
         std::fs::remove_file(socket).map_err(bind_error)?;
     }
@@ -94,9 +91,7 @@ async fn serve_connection(shared: Arc<Shared>, stream: UnixStream, closed: Cance
         let shared = Arc::clone(&shared);
         async move { Ok::<_, Infallible>(crate::api::handle(shared, request).await) }
     });
-    let connection = http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades();
+    let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service).with_upgrades();
     tokio::select! {
         // Connection errors (client went away mid-request) end only this connection.
         _ = connection => {}

@@ -21,11 +21,7 @@ const NAMES: [(&str, Signal); 13] = [
 /// Parses `SIGTERM` (or `TERM`).
 pub fn parse(name: &str) -> Option<Signal> {
     let upper = name.to_ascii_uppercase();
-    let full = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
+    let full = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
     NAMES.iter().find(|(n, _)| *n == full).map(|(_, s)| *s)
 }
 

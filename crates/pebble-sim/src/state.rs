@@ -83,16 +83,10 @@ pub struct Shared {
 impl Shared {
     pub fn new(config: &SimConfig) -> Arc<Self> {
         let failing_commands = match &config.services {
-            ServiceMode::Simulated { failing_commands } => {
-                failing_commands.iter().cloned().collect()
-            }
+            ServiceMode::Simulated { failing_commands } => failing_commands.iter().cloned().collect(),
             ServiceMode::Process => BTreeSet::new(),
         };
-        let state = State {
-            boot_id: new_boot_id(),
-            failing_commands,
-            ..State::default()
-        };
+        let state = State { boot_id: new_boot_id(), failing_commands, ..State::default() };
         Arc::new(Self {
             root: config.root.clone(),
             services_mode: config.services.clone(),
@@ -112,8 +106,13 @@ impl Shared {
     /// Runs `update` on the changes and wakes change waiters.
     pub fn update_changes<T>(&self, update: impl FnOnce(&mut Changes) -> T) -> T {
         let outcome = update(&mut self.lock().changes);
-        self.changes_version.send_modify(|v| *v += 1);
+        self.changes_updated();
         outcome
+    }
+
+    /// Wakes change waiters after changes were updated under the lock.
+    pub fn changes_updated(&self) {
+        self.changes_version.send_modify(|v| *v += 1);
     }
 
     pub fn watch_changes(&self) -> watch::Receiver<u64> {
@@ -134,9 +133,7 @@ impl Shared {
 
     /// Host path of `argv[0]` after the command map.
     pub fn map_command<'a>(&'a self, argv0: &'a str) -> &'a Path {
-        self.command_map
-            .get(argv0)
-            .map_or(Path::new(argv0), PathBuf::as_path)
+        self.command_map.get(argv0).map_or(Path::new(argv0), PathBuf::as_path)
     }
 }
 
@@ -146,12 +143,5 @@ pub fn new_boot_id() -> String {
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }

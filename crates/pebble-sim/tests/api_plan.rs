@@ -20,21 +20,16 @@ fn system_info_is_a_sync_envelope_with_boot_id() {
 fn unknown_endpoints_and_methods_get_generic_errors() {
     let fx = Fixture::start();
     let client = fx.client();
-    assert_eq!(
-        client.error(client.get("/v1/nope")),
-        (404, "invalid API endpoint requested".into(), None)
-    );
+    assert_eq!(client.error(client.get("/v1/nope")), (404, "invalid API endpoint requested".into(), None));
     let put = client.raw("PUT", "/v1/system-info", &[], b"").expect("request");
     assert_eq!(client.error(put), (405, r#"method "PUT" not allowed"#.into(), None));
-    let bad = client
-        .raw("POST", "/v1/layers", &[("Content-Type", "application/json")], b"{nope")
-        .expect("request");
+    let bad =
+        client.raw("POST", "/v1/layers", &[("Content-Type", "application/json")], b"{nope").expect("request");
     let (status, message, _) = client.error(bad);
     assert_eq!(status, 400);
     assert!(message.starts_with("cannot decode request body: "), "{message}");
-    let bad = client
-        .raw("POST", "/v1/services", &[("Content-Type", "application/json")], b"[")
-        .expect("request");
+    let bad =
+        client.raw("POST", "/v1/services", &[("Content-Type", "application/json")], b"[").expect("request");
     let (_, message, _) = client.error(bad);
     assert!(message.starts_with("cannot decode data from request body: "), "{message}");
 }
@@ -56,17 +51,44 @@ fn layer_errors_match_pebble() {
     let client = fx.client();
     let ok = "services:\n  s: {override: replace, command: /bin/s}\n";
     let cases = [
-        (json!({"action": "remove", "label": "l", "format": "yaml", "layer": ok}), r#"invalid action "remove""#),
+        (
+            json!({"action": "remove", "label": "l", "format": "yaml", "layer": ok}),
+            r#"invalid action "remove""#,
+        ),
         (json!({"action": "add", "label": "", "format": "yaml", "layer": ok}), "label must be set"),
         (json!({"action": "add", "label": "l", "format": "json", "layer": ok}), r#"invalid format "json""#),
-        (json!({"action": "add", "label": "pebble-x", "format": "yaml", "layer": ok}), r#"cannot use reserved label prefix "pebble-""#),
-        (json!({"action": "add", "label": "l", "format": "yaml", "layer": "services:\n  s: {command: x}\n"}), r#"layer "l" must define "override" for service "s""#),
-        (json!({"action": "add", "label": "l", "format": "yaml", "layer": "services:\n  s: {override: bad, command: x}\n"}), r#"layer "l" has invalid "override" value for service "s""#),
-        (json!({"action": "add", "label": "l", "format": "yaml", "layer": "services:\n  s: {override: replace}\n"}), r#"plan must define "command" for service "s""#),
-        (json!({"action": "add", "label": "l", "format": "yaml", "layer": "checks:\n  c: {override: replace, level: deep, tcp: {port: 1}}\n"}), r#"plan check "c" level must be "alive" or "ready""#),
-        (json!({"action": "add", "label": "l", "format": "yaml", "layer": "checks:\n  c: {override: replace}\n"}), r#"plan must specify one of "http", "tcp", or "exec" for check "c""#),
-        (json!({"action": "add", "label": "l", "format": "yaml", "layer": "services:\n  a: {override: replace, command: a, after: [b]}\n  b: {override: replace, command: b, after: [a]}\n"}), "services in before/after loop: a, b"),
-        (json!({"action": "add", "label": "l", "format": "yaml", "layer": "services:\n  a: {override: replace, command: a, requires: [x]}\n"}), r#"service "x" does not exist"#),
+        (
+            json!({"action": "add", "label": "pebble-x", "format": "yaml", "layer": ok}),
+            r#"cannot use reserved label prefix "pebble-""#,
+        ),
+        (
+            json!({"action": "add", "label": "l", "format": "yaml", "layer": "services:\n  s: {command: x}\n"}),
+            r#"layer "l" must define "override" for service "s""#,
+        ),
+        (
+            json!({"action": "add", "label": "l", "format": "yaml", "layer": "services:\n  s: {override: bad, command: x}\n"}),
+            r#"layer "l" has invalid "override" value for service "s""#,
+        ),
+        (
+            json!({"action": "add", "label": "l", "format": "yaml", "layer": "services:\n  s: {override: replace}\n"}),
+            r#"plan must define "command" for service "s""#,
+        ),
+        (
+            json!({"action": "add", "label": "l", "format": "yaml", "layer": "checks:\n  c: {override: replace, level: deep, tcp: {port: 1}}\n"}),
+            r#"plan check "c" level must be "alive" or "ready""#,
+        ),
+        (
+            json!({"action": "add", "label": "l", "format": "yaml", "layer": "checks:\n  c: {override: replace}\n"}),
+            r#"plan must specify one of "http", "tcp", or "exec" for check "c""#,
+        ),
+        (
+            json!({"action": "add", "label": "l", "format": "yaml", "layer": "services:\n  a: {override: replace, command: a, after: [b]}\n  b: {override: replace, command: b, after: [a]}\n"}),
+            "services in before/after loop: a, b",
+        ),
+        (
+            json!({"action": "add", "label": "l", "format": "yaml", "layer": "services:\n  a: {override: replace, command: a, requires: [x]}\n"}),
+            r#"service "x" does not exist"#,
+        ),
     ];
     for (body, expected) in cases {
         let (status, message, kind) = client.error(client.post_json("/v1/layers", &body));
@@ -74,7 +96,11 @@ fn layer_errors_match_pebble() {
     }
     let (_, message, _) = client.error(client.add_layer("l", "services: [", false));
     assert!(message.starts_with("cannot parse layer YAML: "), "{message}");
-    let (_, message, _) = client.error(client.add_layer("l", "services:\n  s: {override: replace, command: x, bogus: 1}\n", false));
+    let (_, message, _) = client.error(client.add_layer(
+        "l",
+        "services:\n  s: {override: replace, command: x, bogus: 1}\n",
+        false,
+    ));
     assert!(message.starts_with("cannot parse layer YAML: "), "{message}");
     // Nothing of the failed layers got in.
     assert_eq!(client.sync(client.get("/v1/plan?format=yaml")), json!("{}\n"));
@@ -95,7 +121,8 @@ fn layers_append_combine_and_merge_into_the_plan() {
     client.sync(client.add_layer("top", combined, true));
 
     let yaml = client.sync(client.get("/v1/plan?format=yaml"));
-    let plan: serde_json::Value = serde_norway::from_str(yaml.as_str().expect("yaml text")).expect("plan YAML");
+    let plan: serde_json::Value =
+        serde_norway::from_str(yaml.as_str().expect("yaml text")).expect("plan YAML");
     let synapse = &plan["services"]["synapse"];
     assert_eq!(synapse["command"], "/start.py run");
     assert_eq!(synapse["startup"], "enabled");
@@ -107,9 +134,14 @@ fn layers_append_combine_and_merge_into_the_plan() {
     assert!(plan.get("summary").is_none());
 
     // override: replace drops everything the lower layers had.
-    client.sync(client.add_layer("last", "services:\n  synapse: {override: replace, command: /new}\n", false));
+    client.sync(client.add_layer(
+        "last",
+        "services:\n  synapse: {override: replace, command: /new}\n",
+        false,
+    ));
     let yaml = client.sync(client.get("/v1/plan?format=yaml"));
-    let plan: serde_json::Value = serde_norway::from_str(yaml.as_str().expect("yaml text")).expect("plan YAML");
+    let plan: serde_json::Value =
+        serde_norway::from_str(yaml.as_str().expect("yaml text")).expect("plan YAML");
     assert_eq!(plan["services"]["synapse"], json!({"override": "replace", "command": "/new"}));
 }
 
@@ -149,7 +181,11 @@ fn restart_container_forgets_plan_and_changes_but_keeps_files() {
     let fx = Fixture::start();
     let client = fx.client();
     let boot_before = client.sync(client.get("/v1/system-info"))["boot-id"].clone();
-    client.sync(client.add_layer("l", "services:\n  s: {override: replace, command: /s, startup: enabled}\n", false));
+    client.sync(client.add_layer(
+        "l",
+        "services:\n  s: {override: replace, command: /s, startup: enabled}\n",
+        false,
+    ));
     let change = client.services_action("replan", &[]);
     client.wait_change(&change);
     std::fs::write(fx.root().join("kept"), b"x").expect("write");

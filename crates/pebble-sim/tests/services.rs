@@ -57,8 +57,16 @@ fn services_action_errors_match_pebble() {
         (json!({"action": "stop"}), "must specify services for stop action", None),
         (json!({"action": "replan", "services": ["a"]}), "replan accepts no service names", None),
         (json!({"action": "dance", "services": ["a"]}), r#"invalid action "dance""#, None),
-        (json!({"action": "start", "services": ["x"]}), r#"cannot start services: service "x" does not exist"#, None),
-        (json!({"action": "stop", "services": ["x"]}), r#"cannot stop services: service "x" does not exist"#, None),
+        (
+            json!({"action": "start", "services": ["x"]}),
+            r#"cannot start services: service "x" does not exist"#,
+            None,
+        ),
+        (
+            json!({"action": "stop", "services": ["x"]}),
+            r#"cannot stop services: service "x" does not exist"#,
+            None,
+        ),
         (json!({"action": "autostart"}), "no default services", Some("no-default-services".to_owned())),
     ];
     for (body, message, kind) in cases {
@@ -81,13 +89,21 @@ fn replan_restarts_only_changed_services_and_stops_disabled_ones() {
 
     // Unchanged plan: no restart.
     client.wait_change(&client.services_action("replan", &[]));
-    client.sync(client.add_layer("same", "services:\n  synapse: {override: merge, command: '/start.py run'}\n", false));
+    client.sync(client.add_layer(
+        "same",
+        "services:\n  synapse: {override: merge, command: '/start.py run'}\n",
+        false,
+    ));
     client.wait_change(&client.services_action("replan", &[]));
     assert_eq!(fx.sim.service_starts("synapse"), 1);
     assert_eq!(fx.sim.service_stops("synapse"), 0);
 
     // Changed environment: exactly one restart.
-    client.sync(client.add_layer("env", "services:\n  synapse: {override: merge, environment: {K: v}}\n", false));
+    client.sync(client.add_layer(
+        "env",
+        "services:\n  synapse: {override: merge, environment: {K: v}}\n",
+        false,
+    ));
     client.wait_change(&client.services_action("replan", &[]));
     assert_eq!(fx.sim.service_starts("synapse"), 2);
     assert_eq!(fx.sim.service_stops("synapse"), 1);
@@ -95,7 +111,11 @@ fn replan_restarts_only_changed_services_and_stops_disabled_ones() {
     assert_eq!(fx.sim.service_starts("synapse"), 2);
 
     // No longer enabled: stopped, not restarted.
-    client.sync(client.add_layer("off", "services:\n  synapse: {override: merge, startup: disabled}\n", false));
+    client.sync(client.add_layer(
+        "off",
+        "services:\n  synapse: {override: merge, startup: disabled}\n",
+        false,
+    ));
     client.wait_change(&client.services_action("replan", &[]));
     assert_eq!(client.service_current("synapse"), "inactive");
     assert_eq!(fx.sim.service_starts("synapse"), 2);
@@ -124,9 +144,7 @@ fn autostart_starts_enabled_services_in_dependency_order() {
 #[test]
 fn failing_start_reports_exited_quickly_and_backoff() {
     let fx = Fixture::with(|config| {
-        config.services = ServiceMode::Simulated {
-            failing_commands: vec!["/start.py".into()],
-        };
+        config.services = ServiceMode::Simulated { failing_commands: vec!["/start.py".into()] };
     });
     let client = fx.client();
     client.sync(client.add_layer("base", LAYER, false));
@@ -179,10 +197,7 @@ fn changes_list_get_wait_timeout_and_abort() {
     let pending = exec.json()["change"].as_str().expect("change").to_owned();
     let timed_out = client.get(&format!("/v1/changes/{pending}/wait?timeout=0.200s"));
     assert_eq!(timed_out.status, 504);
-    assert_eq!(
-        client.error(timed_out),
-        (504, "timed out waiting for change after 200ms".into(), None)
-    );
+    assert_eq!(client.error(timed_out), (504, "timed out waiting for change after 200ms".into(), None));
     assert_eq!(client.sync(client.get("/v1/changes"))[0]["id"], pending.as_str());
     let (status, message, _) = client.error(client.get(&format!("/v1/changes/{pending}/wait?timeout=soon")));
     assert_eq!(status, 400);
@@ -202,9 +217,14 @@ fn signals_need_services_and_running_ones() {
         client.error(client.post_json("/v1/signals", &json!({"signal": "SIGHUP", "services": []}))),
         (400, "must specify one or more services".into(), None)
     );
-    let (status, message, _) = client.error(client.post_json("/v1/signals", &json!({"signal": "SIGHUP", "services": ["synapse"]})));
-    assert_eq!((status, message.as_str()), (400, r#"cannot send signal to "synapse": service is not running"#));
+    let (status, message, _) =
+        client.error(client.post_json("/v1/signals", &json!({"signal": "SIGHUP", "services": ["synapse"]})));
+    assert_eq!(
+        (status, message.as_str()),
+        (400, r#"cannot send signal to "synapse": service is not running"#)
+    );
     client.wait_change(&client.services_action("start", &["synapse"]));
-    let result = client.sync(client.post_json("/v1/signals", &json!({"signal": "SIGHUP", "services": ["synapse"]})));
+    let result =
+        client.sync(client.post_json("/v1/signals", &json!({"signal": "SIGHUP", "services": ["synapse"]})));
     assert_eq!(result, json!(true));
 }

@@ -96,11 +96,9 @@ impl Change {
     /// Fails with [`Error::Change`] if the change finished with an error.
     pub fn into_result(self) -> Result<Change> {
         match self.err.as_deref() {
-            Some(err) if !err.is_empty() => Err(Error::Change {
-                change_id: self.id.clone(),
-                err: err.to_owned(),
-                change: Box::new(self),
-            }),
+            Some(err) if !err.is_empty() => {
+                Err(Error::Change { change_id: self.id.clone(), err: err.to_owned(), change: Box::new(self) })
+            }
             _ => Ok(self),
         }
     }
@@ -153,9 +151,7 @@ impl Client {
             match self.get::<Change>(&wait) {
                 Ok(change) => return Ok(change),
                 Err(Error::Api { status_code: 504, .. }) => continue,
-                Err(Error::Api { status_code: 404, .. }) => {
-                    return self.poll_change(id, deadline, timeout)
-                }
+                Err(Error::Api { status_code: 404, .. }) => return self.poll_change(id, deadline, timeout),
                 Err(err) => return Err(err),
             }
         }
@@ -182,9 +178,7 @@ impl Client {
 }
 
 fn wait_timeout(id: &str, timeout: Duration) -> Error {
-    Error::Timeout {
-        what: format!("change {id} ({} seconds)", timeout.as_secs_f64()),
-    }
+    Error::Timeout { what: format!("change {id} ({} seconds)", timeout.as_secs_f64()) }
 }
 
 #[cfg(test)]

@@ -94,10 +94,7 @@ impl Client {
 
     /// The error for a failed `connect(2)` to the socket.
     pub(crate) fn connect_error(&self, source: std::io::Error) -> Error {
-        Error::Connect {
-            socket: self.socket.clone(),
-            source,
-        }
+        Error::Connect { socket: self.socket.clone(), source }
     }
 
     /// Sends one request and reads the whole response.
@@ -114,14 +111,9 @@ impl Client {
             // only when there is no answer.
             (Err(_), Err(err)) | (Err(ReadError::Io(err)), Ok(())) => {
                 return Err(if is_timeout(&err) {
-                    Error::Timeout {
-                        what: format!("Pebble to answer {}", describe()),
-                    }
+                    Error::Timeout { what: format!("Pebble to answer {}", describe()) }
                 } else {
-                    Error::Transport {
-                        request: describe(),
-                        source: err,
-                    }
+                    Error::Transport { request: describe(), source: err }
                 })
             }
             (Err(ReadError::Malformed(what)), Ok(())) => return Err(protocol(&describe(), what)),
@@ -150,20 +142,19 @@ impl Client {
 
     /// GETs `target` and returns its result as `T`.
     pub(crate) fn get<T: DeserializeOwned>(&self, target: &str) -> Result<T> {
-        self.call("GET", target, None)?
-            .into_result(&format!("GET {target}"))
+        self.call("GET", target, None)?.into_result(&format!("GET {target}"))
     }
 
     /// POSTs `body` as JSON to `target` and returns the envelope (sync or async).
     pub(crate) fn post_envelope(&self, target: &str, body: &impl Serialize) -> Result<Envelope> {
-        let json = serde_json::to_vec(body)
-            .map_err(|err| protocol(&format!("POST {target}"), format_args!("cannot encode request: {err}")))?;
+        let json = serde_json::to_vec(body).map_err(|err| {
+            protocol(&format!("POST {target}"), format_args!("cannot encode request: {err}"))
+        })?;
         self.call("POST", target, Some(json))
     }
 
     /// POSTs `body` as JSON to `target` and returns the result as `T`.
     pub(crate) fn post<T: DeserializeOwned>(&self, target: &str, body: &impl Serialize) -> Result<T> {
-        self.post_envelope(target, body)?
-            .into_result(&format!("POST {target}"))
+        self.post_envelope(target, body)?.into_result(&format!("POST {target}"))
     }
 }

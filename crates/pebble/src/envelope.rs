@@ -35,35 +35,35 @@ pub(crate) struct Envelope {
 impl Envelope {
     /// Decodes `response`; error envelopes (and non-JSON error responses) become errors.
     pub fn decode(request: &str, response: &Response) -> Result<Envelope> {
-        let raw: RawEnvelope = match serde_json::from_slice(&response.body) {
+        Envelope::decode_parts(request, response.status, &response.reason, &response.body)
+    }
+
+    /// Decodes a response given as status code, reason phrase and body.
+    pub fn decode_parts(request: &str, status: u16, reason: &str, body: &[u8]) -> Result<Envelope> {
+        let raw: RawEnvelope = match serde_json::from_slice(body) {
             Ok(raw) => raw,
-            Err(_) if response.status >= 400 => {
+            Err(_) if status >= 400 => {
                 return Err(Error::Api {
-                    status_code: response.status,
-                    status: response.reason.clone(),
-                    message: format!("non-JSON error response of {} bytes", response.body.len()),
+                    status_code: status,
+                    status: reason.to_owned(),
+                    message: format!("non-JSON error response of {} bytes", body.len()),
                     kind: None,
                 })
             }
             Err(err) => return Err(json_error(request, &err)),
         };
         // Pebble's health endpoint answers 502 with a `sync` envelope.
-        if raw.kind == "error" || (response.status >= 400 && raw.kind != "sync") {
-            let details = ErrorResult::deserialize(&raw.result).unwrap_or(ErrorResult {
-                message: String::new(),
-                kind: None,
-            });
+        if raw.kind == "error" || (status >= 400 && raw.kind != "sync") {
+            let details = ErrorResult::deserialize(&raw.result)
+                .unwrap_or(ErrorResult { message: String::new(), kind: None });
             return Err(Error::Api {
-                status_code: response.status,
-                status: response.reason.clone(),
+                status_code: status,
+                status: reason.to_owned(),
                 message: details.message,
                 kind: details.kind.filter(|kind| !kind.is_empty()),
             });
         }
-        Ok(Envelope {
-            result: raw.result,
-            change: raw.change,
-        })
+        Ok(Envelope { result: raw.result, change: raw.change })
     }
 
     /// The result as `T`.
@@ -73,8 +73,7 @@ impl Envelope {
 
     /// The change id of an `async` response.
     pub fn into_change_id(self, request: &str) -> Result<String> {
-        self.change
-            .ok_or_else(|| protocol(request, "expected an async response with a change id"))
+        self.change.ok_or_else(|| protocol(request, "expected an async response with a change id"))
     }
 }
 
@@ -82,22 +81,13 @@ impl Envelope {
 /// value, which may be secret.
 pub(crate) fn json_error(request: &str, err: &serde_json::Error) -> Error {
     let message = err.to_string();
-    let summary = message
-        .split([':', '"'])
-        .next()
-        .unwrap_or_default()
-        .trim_end_matches(" at line")
-        .trim();
+    let summary = message.split([':', '"']).next().unwrap_or_default().trim_end_matches(" at line").trim();
     if err.line() == 0 {
         protocol(request, format_args!("unexpected JSON ({summary})"))
     } else {
         protocol(
             request,
-            format_args!(
-                "malformed JSON ({summary}) at line {} column {}",
-                err.line(),
-                err.column()
-            ),
+            format_args!("malformed JSON ({summary}) at line {} column {}", err.line(), err.column()),
         )
     }
 }
@@ -171,7 +161,9 @@ mod tests {
             ),
         )
         .unwrap_err();
-        assert!(matches!(err, Error::Api { status_code: 404, kind: None, ref message, .. } if message == "invalid API endpoint requested"));
+        assert!(
+            matches!(err, Error::Api { status_code: 404, kind: None, ref message, .. } if message == "invalid API endpoint requested")
+        );
     }
 
     #[test]
@@ -204,7 +196,10 @@ mod tests {
             &response("200 OK", r#"{"type":"sync","result":{"count":"hunter2"}}"#),
         )
         .unwrap();
-        let message = envelope.into_result::<std::collections::BTreeMap<String, u32>>("GET /v1/x").unwrap_err().to_string();
+        let message = envelope
+            .into_result::<std::collections::BTreeMap<String, u32>>("GET /v1/x")
+            .unwrap_err()
+            .to_string();
         assert!(message.contains("invalid type"), "{message}");
         assert!(!message.contains("hunter2"), "{message}");
     }

@@ -107,4 +107,3 @@ impl Error {
 pub(crate) fn protocol(request: &str, what: impl std::fmt::Display) -> Error {
     Error::Protocol(format!("{request}: {what}"))
 }
-

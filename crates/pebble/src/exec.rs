@@ -41,10 +41,7 @@ impl ExecRequest {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        ExecRequest {
-            command: command.into_iter().map(Into::into).collect(),
-            ..ExecRequest::default()
-        }
+        ExecRequest { command: command.into_iter().map(Into::into).collect(), ..ExecRequest::default() }
     }
 }
 
@@ -175,8 +172,8 @@ impl Client {
         let started: ExecStarted = envelope.into_result(describe)?;
         // Pebble starts the command once stdio and stderr are connected.
         let connect = |id| self.connect_websocket(&started.task_id, id);
-        let connected = connect("control")
-            .and_then(|control| Ok([control, connect("stdio")?, connect("stderr")?]));
+        let connected =
+            connect("control").and_then(|control| Ok([control, connect("stdio")?, connect("stderr")?]));
         let [control, stdio, stderr] = match connected {
             Ok(sockets) => sockets,
             Err(err) => return Err(self.explain_connect_failure(&change_id, err)),
@@ -185,11 +182,8 @@ impl Client {
         // A command killed at its timeout ends its streams; allow a request timeout more.
         let deadline = request.timeout.map(|timeout| Instant::now() + timeout + self.timeout());
         let stdin = request.stdin.as_deref().unwrap_or_default();
-        let (Collected { stdout, stderr }, streams) =
-            websocket::pump(&what, stdio, stderr, stdin, deadline)?;
-        let wait = request
-            .timeout
-            .map_or(self.change_timeout(), |timeout| timeout + Duration::from_secs(1));
+        let (Collected { stdout, stderr }, streams) = websocket::pump(&what, stdio, stderr, stdin, deadline)?;
+        let wait = request.timeout.map_or(self.change_timeout(), |timeout| timeout + Duration::from_secs(1));
         let change = self.wait_change(&change_id, wait);
         for socket in streams.into_iter().chain([control]) {
             websocket::close(socket);
@@ -200,11 +194,7 @@ impl Client {
             .first()
             .and_then(|task| task.data.as_ref()?.get("exit-code")?.as_i64())
             .unwrap_or(-1);
-        Ok(ExecOutput {
-            exit_code,
-            stdout,
-            stderr,
-        })
+        Ok(ExecOutput { exit_code, stdout, stderr })
     }
 
     /// Like [`Client::exec`], but a non-zero exit code is an [`Error::Exec`].
@@ -263,11 +253,7 @@ mod tests {
         let debug = format!("{request:?}");
         assert!(debug.contains("<7 bytes>") && debug.contains("TOKEN"), "{debug}");
         assert!(!debug.contains("hunter2"), "{debug}");
-        let output = ExecOutput {
-            exit_code: 0,
-            stdout: b"hunter2".to_vec(),
-            stderr: Vec::new(),
-        };
+        let output = ExecOutput { exit_code: 0, stdout: b"hunter2".to_vec(), stderr: Vec::new() };
         assert_eq!(
             format!("{output:?}"),
             "ExecOutput { exit_code: 0, stdout: <7 bytes>, stderr: <0 bytes> }"

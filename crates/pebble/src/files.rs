@@ -157,11 +157,7 @@ fn check_path(request: &str, path: &str, results: Vec<PathResult>) -> Result<()>
         .ok_or_else(|| protocol(request, format_args!("no result for {path:?}")))?;
     match result.error {
         None => Ok(()),
-        Some(failure) => Err(Error::Path {
-            path: result.path,
-            kind: failure.kind,
-            message: failure.message,
-        }),
+        Some(failure) => Err(Error::Path { path: result.path, kind: failure.kind, message: failure.message }),
     }
 }
 
@@ -224,8 +220,7 @@ impl Client {
             Envelope::decode(&describe, &response)?;
             return Err(protocol(&describe, "expected a multipart/form-data response"));
         };
-        let parts = multipart::decode(&boundary, &response.body)
-            .map_err(|what| protocol(&describe, what))?;
+        let parts = multipart::decode(&boundary, &response.body).map_err(|what| protocol(&describe, what))?;
         let status = parts
             .iter()
             .find(|part| part.name == "response")
@@ -250,8 +245,7 @@ impl Client {
         if itself {
             params.push(("itself", "true"));
         }
-        self.get(&target("/v1/files", &params))
-            .map_err(|err| path_error(path, err))
+        self.get(&target("/v1/files", &params)).map_err(|err| path_error(path, err))
     }
 
     /// Whether `path` exists.
@@ -266,9 +260,7 @@ impl Client {
     /// Whether `path` exists and is a directory.
     pub fn is_dir(&self, path: &str) -> Result<bool> {
         match self.list_files(path, None, true) {
-            Ok(entries) => Ok(entries
-                .first()
-                .is_some_and(|entry| entry.file_type == FileType::Directory)),
+            Ok(entries) => Ok(entries.first().is_some_and(|entry| entry.file_type == FileType::Directory)),
             Err(err) if err.is_not_found() => Ok(false),
             Err(err) => Err(err),
         }
@@ -295,10 +287,7 @@ impl Client {
 
     /// Removes `path`; `recursive` removes a directory tree and accepts a missing path.
     pub fn remove_path(&self, path: &str, recursive: bool) -> Result<()> {
-        let request = RemoveRequest {
-            action: "remove",
-            paths: [RemovePath { path, recursive }],
-        };
+        let request = RemoveRequest { action: "remove", paths: [RemovePath { path, recursive }] };
         let results = self.post("/v1/files", &request)?;
         check_path("POST /v1/files", path, results)
     }
@@ -307,15 +296,9 @@ impl Client {
 /// A file error envelope (it has a file error kind) becomes [`Error::Path`].
 fn path_error(path: &str, err: Error) -> Error {
     match err {
-        Error::Api {
-            kind: Some(kind),
-            message,
-            ..
-        } if FILE_ERROR_KINDS.contains(&kind.as_str()) => Error::Path {
-            path: path.to_owned(),
-            kind,
-            message,
-        },
+        Error::Api { kind: Some(kind), message, .. } if FILE_ERROR_KINDS.contains(&kind.as_str()) => {
+            Error::Path { path: path.to_owned(), kind, message }
+        }
         other => other,
     }
 }
@@ -395,7 +378,9 @@ mod tests {
             message: "stat /x: no such file or directory".into(),
             kind: kind.map(str::to_owned),
         };
-        assert!(matches!(path_error("/x", api(Some("not-found"))), Error::Path { ref kind, .. } if kind == "not-found"));
+        assert!(
+            matches!(path_error("/x", api(Some("not-found"))), Error::Path { ref kind, .. } if kind == "not-found")
+        );
         assert!(matches!(path_error("/x", api(None)), Error::Api { .. }));
         assert!(matches!(path_error("/x", api(Some("login-required"))), Error::Api { .. }));
     }

@@ -60,10 +60,7 @@ pub(crate) struct Response {
 impl Response {
     /// The first value of the header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
+        self.headers.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
     }
 }
 
@@ -92,12 +89,7 @@ pub(crate) fn read_response(input: &mut impl BufRead) -> Result<Response, ReadEr
         if (100..200).contains(&status) {
             continue;
         }
-        let mut response = Response {
-            status,
-            reason,
-            headers,
-            body: Vec::new(),
-        };
+        let mut response = Response { status, reason, headers, body: Vec::new() };
         response.body = read_body(input, &response)?;
         return Ok(response);
     }
@@ -155,9 +147,7 @@ fn read_line(input: &mut impl BufRead) -> Result<Option<String>, ReadError> {
     if line.last() == Some(&b'\r') {
         line.pop();
     }
-    String::from_utf8(line)
-        .map(Some)
-        .map_err(|_| malformed("non-UTF-8 header line"))
+    String::from_utf8(line).map(Some).map_err(|_| malformed("non-UTF-8 header line"))
 }
 
 fn read_body(input: &mut impl BufRead, response: &Response) -> Result<Vec<u8>, ReadError> {
@@ -173,9 +163,8 @@ fn read_body(input: &mut impl BufRead, response: &Response) -> Result<Vec<u8>, R
     }
     match response.header("Content-Length") {
         Some(length) => {
-            let length: u64 = length
-                .parse()
-                .map_err(|_| malformed(format!("invalid Content-Length {length:?}")))?;
+            let length: u64 =
+                length.parse().map_err(|_| malformed(format!("invalid Content-Length {length:?}")))?;
             read_exactly(input, length)
         }
         None => {
@@ -187,13 +176,11 @@ fn read_body(input: &mut impl BufRead, response: &Response) -> Result<Vec<u8>, R
 }
 
 fn read_exactly(input: &mut impl Read, length: u64) -> Result<Vec<u8>, ReadError> {
-    let mut body = Vec::with_capacity(usize::try_from(length).map_or(MAX_PREALLOCATION, |n| n.min(MAX_PREALLOCATION)));
+    let mut body =
+        Vec::with_capacity(usize::try_from(length).map_or(MAX_PREALLOCATION, |n| n.min(MAX_PREALLOCATION)));
     input.take(length).read_to_end(&mut body)?;
     if (body.len() as u64) < length {
-        return Err(malformed(format!(
-            "body ended after {} of {length} bytes",
-            body.len()
-        )));
+        return Err(malformed(format!("body ended after {} of {length} bytes", body.len())));
     }
     Ok(body)
 }
@@ -203,14 +190,13 @@ fn read_chunked(input: &mut impl BufRead) -> Result<Vec<u8>, ReadError> {
     loop {
         let line = read_line(input)?.ok_or_else(|| malformed("connection closed in a chunk header"))?;
         let size = line.split(';').next().unwrap_or_default().trim();
-        let size = u64::from_str_radix(size, 16)
-            .map_err(|_| malformed(format!("invalid chunk size {size:?}")))?;
+        let size =
+            u64::from_str_radix(size, 16).map_err(|_| malformed(format!("invalid chunk size {size:?}")))?;
         if size == 0 {
             // Skip trailer fields up to the empty line.
-            while !read_line(input)?
-                .ok_or_else(|| malformed("connection closed in the trailer"))?
-                .is_empty()
-            {}
+            while !read_line(input)?.ok_or_else(|| malformed("connection closed in the trailer"))?.is_empty()
+            {
+            }
             return Ok(body);
         }
         body.extend_from_slice(&read_exactly(input, size)?);
@@ -304,10 +290,9 @@ mod tests {
 
     #[test]
     fn decodes_a_content_length_body() {
-        let response = parse(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\nhello",
-        )
-        .unwrap();
+        let response =
+            parse(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\nhello")
+                .unwrap();
         assert_eq!(response.status, 200);
         assert_eq!(response.reason, "OK");
         assert_eq!(response.header("content-type"), Some("application/json"));
@@ -347,26 +332,16 @@ mod tests {
         assert!(malformed_message(b"SSH-2.0-OpenSSH\r\n\r\n").contains("status line"));
         assert!(malformed_message(b"HTTP/1.1 2000 OK\r\n\r\n").contains("status code"));
         assert!(malformed_message(b"HTTP/1.1 200 OK\r\nbad header\r\n\r\n").contains("header"));
-        assert!(
-            malformed_message(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n")
-                .contains("Content-Length")
-        );
-        assert!(
-            malformed_message(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort")
-                .contains("5 of 10")
-        );
-        assert!(
-            malformed_message(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
-                .contains("chunk size")
-        );
-        assert!(
-            malformed_message(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n")
-                .contains("CRLF")
-        );
-        assert!(
-            malformed_message(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n")
-                .contains("transfer encoding")
-        );
+        assert!(malformed_message(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n").contains("Content-Length"));
+        assert!(malformed_message(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort").contains("5 of 10"));
+        assert!(malformed_message(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+            .contains("chunk size"));
+        assert!(malformed_message(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n"
+        )
+        .contains("CRLF"));
+        assert!(malformed_message(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n")
+            .contains("transfer encoding"));
         let long_line = [b"HTTP/1.1 200 OK\r\nX: ".as_slice(), &[b'a'; MAX_LINE], b"\r\n\r\n"].concat();
         assert!(malformed_message(&long_line).contains("too long"));
     }

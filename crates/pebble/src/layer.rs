@@ -25,9 +25,7 @@ impl Environment {
 
 impl fmt::Debug for Environment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map()
-            .entries(self.0.keys().map(|name| (name, "<redacted>")))
-            .finish()
+        f.debug_map().entries(self.0.keys().map(|name| (name, "<redacted>"))).finish()
     }
 }
 
@@ -287,9 +285,9 @@ impl Plan {
         }
         serde_norway::from_str(yaml).map_err(|err| {
             // The message may quote values (e.g. environment secrets): report the position.
-            let position = err.location().map_or_else(String::new, |at| {
-                format!(" at line {} column {}", at.line(), at.column())
-            });
+            let position = err
+                .location()
+                .map_or_else(String::new, |at| format!(" at line {} column {}", at.line(), at.column()));
             protocol("GET /v1/plan", format_args!("malformed plan YAML{position}"))
         })
     }
@@ -317,15 +315,8 @@ impl Client {
         // JSON is YAML, and serializing these types to JSON cannot fail.
         let yaml = serde_json::to_string(layer)
             .map_err(|err| protocol("POST /v1/layers", format_args!("cannot encode layer: {err}")))?;
-        let body = AddLayer {
-            action: "add",
-            combine,
-            label,
-            format: "yaml",
-            layer: yaml,
-        };
-        self.post::<serde_json::Value>("/v1/layers", &body)
-            .map(drop)
+        let body = AddLayer { action: "add", combine, label, format: "yaml", layer: yaml };
+        self.post::<serde_json::Value>("/v1/layers", &body).map(drop)
     }
 }
 

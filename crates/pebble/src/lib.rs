@@ -2,6 +2,8 @@
 //! unix socket Juju mounts into the charm container (no async runtime).
 //!
 //! - [`Client`]: the socket, per-request and change timeouts, and a request counter.
+//!   [`Client::for_container`] finds a container's socket under `/charm/containers`, or under
+//!   `$CHARM_CONTAINERS_DIR` when set (our override for tests).
 //! - [`layer`]: layers and the plan ([`Client::add_layer`], [`Client::plan`]).
 //! - [`services`]: service states and actions, each waiting for its change.
 //! - [`changes`]: changes and waiting for them.
@@ -40,8 +42,8 @@ pub use error::{Error, Result};
 pub use exec::{ExecOutput, ExecRequest};
 pub use files::{FileInfo, FileType, MakeDirOptions, PushOptions};
 pub use layer::{
-    Check, CheckLevel, Environment, ExecCheck, HttpCheck, Layer, LogTarget, LogTargetType,
-    Override, Plan, Service, ServiceAction, Startup, TcpCheck,
+    Check, CheckLevel, Environment, ExecCheck, HttpCheck, Layer, LogTarget, LogTargetType, Override, Plan,
+    Service, ServiceAction, Startup, TcpCheck,
 };
 pub use notices::{Notice, NoticeType, NoticesQuery};
 pub use services::{ServiceInfo, ServiceStatus};

@@ -16,9 +16,8 @@ impl Boundary {
     pub fn avoiding(contents: &[&[u8]]) -> Boundary {
         loop {
             let boundary = Boundary(format!("{:016x}{:016x}", random_u64(), random_u64()));
-            let occurs = contents
-                .iter()
-                .any(|content| memmem::find(content, boundary.0.as_bytes()).is_some());
+            let occurs =
+                contents.iter().any(|content| memmem::find(content, boundary.0.as_bytes()).is_some());
             if !occurs {
                 return boundary;
             }
@@ -123,8 +122,8 @@ pub(crate) fn decode<'a>(boundary: &str, body: &'a [u8]) -> Result<Vec<Part<'a>>
         let head = std::str::from_utf8(body.get(at..head_end).unwrap_or_default())
             .map_err(|_| "non-UTF-8 multipart part headers")?;
         let content_start = head_end + 4;
-        let content_len = memmem::find(&body[content_start..], &next_delimiter)
-            .ok_or("multipart body not terminated")?;
+        let content_len =
+            memmem::find(&body[content_start..], &next_delimiter).ok_or("multipart body not terminated")?;
         parts.push(part(head, &body[content_start..content_start + content_len])?);
         at = content_start + content_len + 2;
     }
@@ -143,10 +142,7 @@ fn part<'a>(head: &str, body: &'a [u8]) -> Result<Part<'a>, String> {
     }
     let params = parameters(params);
     let lookup = |wanted: &str| {
-        params
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(wanted))
-            .map(|(_, value)| value.clone())
+        params.iter().find(|(key, _)| key.eq_ignore_ascii_case(wanted)).map(|(_, value)| value.clone())
     };
     Ok(Part {
         name: lookup("name").ok_or("multipart part without a name")?,
@@ -198,10 +194,7 @@ mod tests {
         for _ in 0..20 {
             assert_ne!(Boundary::avoiding(&[content.as_bytes()]), first);
         }
-        assert_eq!(
-            first.content_type(),
-            format!("multipart/form-data; boundary={}", first.as_str())
-        );
+        assert_eq!(first.content_type(), format!("multipart/form-data; boundary={}", first.as_str()));
     }
 
     #[test]

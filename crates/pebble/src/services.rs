@@ -77,9 +77,7 @@ impl Client {
     /// of the running ones and a start instead, as ops does.
     pub fn restart(&self, services: &[&str]) -> Result<Change> {
         match self.service_action("restart", services) {
-            Err(Error::Api {
-                status_code: 400, ..
-            }) => {
+            Err(Error::Api { status_code: 400, .. }) => {
                 let running: Vec<String> = self
                     .services(services)?
                     .into_iter()
@@ -110,8 +108,7 @@ impl Client {
 
     /// Sends `signal` (e.g. `SIGHUP`) to `services`.
     pub fn send_signal(&self, signal: &str, services: &[&str]) -> Result<()> {
-        self.post::<serde_json::Value>("/v1/signals", &Signal { signal, services })
-            .map(drop)
+        self.post::<serde_json::Value>("/v1/signals", &Signal { signal, services }).map(drop)
     }
 
     fn service_action(&self, action: &'static str, services: &[&str]) -> Result<Change> {

@@ -16,10 +16,7 @@ impl DeadlineStream {
     /// Connects to `socket`; the deadline starts at `timeout` from now.
     pub fn connect(socket: &Path, timeout: Duration) -> io::Result<Self> {
         let stream = UnixStream::connect(socket)?;
-        Ok(DeadlineStream {
-            stream,
-            deadline: Instant::now() + timeout,
-        })
+        Ok(DeadlineStream { stream, deadline: Instant::now() + timeout })
     }
 
     /// Arms the socket's timeouts with the time left, failing once none is.
@@ -63,10 +60,7 @@ fn normalize_timeout(err: io::Error) -> io::Error {
 
 /// Whether `err` means a deadline passed.
 pub(crate) fn is_timeout(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-    )
+    matches!(err.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock)
 }
 
 #[cfg(test)]

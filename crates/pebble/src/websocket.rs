@@ -15,7 +15,7 @@ use tungstenite::{Message, WebSocket};
 use crate::client::Client;
 use crate::envelope::Envelope;
 use crate::error::{protocol, Error, Result};
-use crate::http::{path_segment, read_response};
+use crate::http::path_segment;
 
 /// The text message ending a stream in either direction.
 const END: &str = r#"{"command":"end"}"#;
@@ -48,23 +48,17 @@ impl Client {
     }
 }
 
-/// The error for an upgrade answered with something other than 101: Pebble's JSON envelope
-/// when the body holds one.
+/// The error for an upgrade answered with something other than 101: Pebble's JSON error
+/// envelope, or a generic API error when the body holds none.
 fn upgrade_refused(describe: &str, response: &tungstenite::http::Response<Option<Vec<u8>>>) -> Error {
     let status = response.status();
+    let reason = status.canonical_reason().unwrap_or_default();
     let body = response.body().as_deref().unwrap_or_default();
-    let raw = format!(
-        "HTTP/1.1 {} {}\r\nContent-Length: {}\r\n\r\n",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or_default(),
-        body.len()
-    );
-    let parsed = read_response(&mut [raw.as_bytes(), body].concat().as_slice());
-    match parsed.map(|response| Envelope::decode(describe, &response)) {
-        Ok(Err(err)) => err,
+    match Envelope::decode_parts(describe, status.as_u16(), reason, body) {
+        Err(err @ Error::Api { .. }) => err,
         _ => Error::Api {
             status_code: status.as_u16(),
-            status: status.canonical_reason().unwrap_or_default().to_owned(),
+            status: reason.to_owned(),
             message: format!("websocket upgrade refused for {describe}"),
             kind: None,
         },
@@ -80,11 +74,7 @@ struct Output {
 
 impl Output {
     fn new(socket: Socket) -> Output {
-        Output {
-            socket,
-            data: Vec::new(),
-            done: false,
-        }
+        Output { socket, data: Vec::new(), done: false }
     }
 
     /// Reads every message available without blocking; true if anything arrived.
@@ -97,6 +87,7 @@ impl Output {
                 Ok(Message::Close(_)) => self.done = true,
                 Ok(_) => {}
                 Err(tungstenite::Error::Io(err)) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(tungstenite::Error::Io(err)) if is_peer_gone(&err) => self.done = true,
                 Err(
                     tungstenite::Error::ConnectionClosed
                     | tungstenite::Error::AlreadyClosed
@@ -112,9 +103,13 @@ impl Output {
     }
 }
 
+/// Whether `err` means the other end closed the connection.
+fn is_peer_gone(err: &io::Error) -> bool {
+    matches!(err.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset)
+}
+
 fn is_end(text: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(text)
-        .is_ok_and(|message| message["command"] == "end")
+    serde_json::from_str::<serde_json::Value>(text).is_ok_and(|message| message["command"] == "end")
 }
 
 /// Standard input being sent: chunks, then the end message, each flushed before the next.
@@ -127,6 +122,13 @@ struct Input<'a> {
 impl Input<'_> {
     fn finished(&self) -> bool {
         self.end_queued && self.flushed
+    }
+
+    /// Stops sending: the command no longer takes input.
+    fn abandon(&mut self) {
+        self.chunks = [].chunks(1);
+        self.end_queued = true;
+        self.flushed = true;
     }
 
     /// Sends as much as the socket takes without blocking; true if anything was sent.
@@ -184,21 +186,21 @@ pub(crate) fn pump(
     let mut stdout = Output::new(stdio);
     let mut stderr = Output::new(stderr);
     for output in [&stdout, &stderr] {
-        output
-            .socket
-            .get_ref()
-            .set_nonblocking(true)
-            .map_err(|source| io_error(what, source))?;
+        output.socket.get_ref().set_nonblocking(true).map_err(|source| io_error(what, source))?;
     }
-    let mut input = Input {
-        chunks: stdin.chunks(STDIN_CHUNK),
-        end_queued: false,
-        flushed: true,
-    };
+    let mut input = Input { chunks: stdin.chunks(STDIN_CHUNK), end_queued: false, flushed: true };
     loop {
         let mut progress = false;
         if !input.finished() && !stdout.done {
-            progress |= input.advance(&mut stdout.socket).map_err(fail)?;
+            match input.advance(&mut stdout.socket) {
+                Ok(sent) => progress |= sent,
+                // The command exited without reading all of its input; its output still counts.
+                Err(tungstenite::Error::Io(err)) if is_peer_gone(&err) => {
+                    input.abandon();
+                    progress = true;
+                }
+                Err(err) => return Err(fail(err)),
+            }
         }
         progress |= stdout.drain().map_err(fail)?;
         progress |= stderr.drain().map_err(fail)?;
@@ -207,26 +209,24 @@ pub(crate) fn pump(
         }
         if !progress {
             let wants_write = !input.flushed && !stdout.done;
-            wait_ready(&stdout, wants_write, &stderr, deadline)
-                .map_err(|source| io_error(what, source))?;
+            wait_ready(&stdout, wants_write, &stderr, deadline).map_err(|source| io_error(what, source))?;
         }
     }
     for output in [&stdout, &stderr] {
-        output
-            .socket
-            .get_ref()
-            .set_nonblocking(false)
-            .map_err(|source| io_error(what, source))?;
+        output.socket.get_ref().set_nonblocking(false).map_err(|source| io_error(what, source))?;
     }
-    let collected = Collected {
-        stdout: std::mem::take(&mut stdout.data),
-        stderr: std::mem::take(&mut stderr.data),
-    };
+    let collected =
+        Collected { stdout: std::mem::take(&mut stdout.data), stderr: std::mem::take(&mut stderr.data) };
     Ok((collected, [stdout.socket, stderr.socket]))
 }
 
 /// Blocks until one of the sockets can make progress; fails with `TimedOut` at `deadline`.
-fn wait_ready(stdout: &Output, wants_write: bool, stderr: &Output, deadline: Option<Instant>) -> io::Result<()> {
+fn wait_ready(
+    stdout: &Output,
+    wants_write: bool,
+    stderr: &Output,
+    deadline: Option<Instant>,
+) -> io::Result<()> {
     // A socket with nothing to wait for gets fd -1, which poll(2) ignores: a hung-up socket
     // would otherwise report POLLHUP at once, forever.
     let poll_fd = |output: &Output, write: bool| {
@@ -273,28 +273,38 @@ fn wait_ready(stdout: &Output, wants_write: bool, stderr: &Output, deadline: Opt
 
 fn io_error(what: &str, source: io::Error) -> Error {
     if crate::transport::is_timeout(&source) {
-        Error::Timeout {
-            what: what.to_owned(),
-        }
+        Error::Timeout { what: what.to_owned() }
     } else {
-        Error::Transport {
-            request: what.to_owned(),
-            source,
-        }
+        Error::Transport { request: what.to_owned(), source }
     }
 }
 
 /// Closes `socket` with a normal close frame, best effort: the command has finished.
 pub(crate) fn close(mut socket: Socket) {
-    let _ = socket.close(Some(CloseFrame {
-        code: CloseCode::Normal,
-        reason: "".into(),
-    }));
+    let _ = socket.close(Some(CloseFrame { code: CloseCode::Normal, reason: "".into() }));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pebble_sim::{PebbleSim, SimConfig};
+
+    #[test]
+    fn refused_upgrades_carry_pebble_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("pebble.socket");
+        let sim = PebbleSim::start(SimConfig::new(&socket, dir.path())).unwrap();
+        let client = Client::new(&socket);
+        match client.connect_websocket("999", "stdio") {
+            Err(Error::Api { status_code: 404, message, .. }) => {
+                assert_eq!(message, r#"cannot find task "999""#)
+            }
+            Err(other) => panic!("expected a 404, got {other:?}"),
+            Ok(_) => panic!("expected a 404, got a websocket"),
+        }
+        assert_eq!(client.request_count(), 1);
+        sim.stop();
+    }
 
     #[test]
     fn recognizes_end_messages() {

@@ -5,9 +5,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use pebble::{
-    Check, CheckLevel, CheckStatus, Error, NoticeType, NoticesQuery, Override, Startup, TcpCheck,
-};
+use pebble::{Check, CheckLevel, CheckStatus, Error, NoticeType, NoticesQuery, Override, Startup, TcpCheck};
 
 #[test]
 fn checks_and_health_follow_the_service() {
@@ -21,10 +19,7 @@ fn checks_and_health_follow_the_service() {
             level: Some(CheckLevel::Ready),
             period: Some("100ms".into()),
             threshold: Some(1),
-            tcp: Some(TcpCheck {
-                port: Some(8008),
-                host: None,
-            }),
+            tcp: Some(TcpCheck { port: Some(8008), host: None }),
             ..Check::default()
         },
     );
@@ -42,6 +37,17 @@ fn checks_and_health_follow_the_service() {
     assert!(client.checks(Some(CheckLevel::Alive), &[]).unwrap().is_empty());
     assert!(client.health(None, &[]).unwrap());
 
+    assert_eq!(client.stop_checks(&["web-up"]).unwrap(), ["web-up"]);
+    assert!(client.stop_checks(&["web-up"]).unwrap().is_empty(), "already stopped");
+    assert_eq!(client.checks(None, &["web-up"]).unwrap()[0].status, CheckStatus::Inactive);
+    assert_eq!(client.start_checks(&["web-up"]).unwrap(), ["web-up"]);
+    match client.start_checks(&[]) {
+        Err(Error::Api { status_code: 400, message, .. }) => {
+            assert_eq!(message, "must specify checks for start action")
+        }
+        other => panic!("expected a 400, got {other:?}"),
+    }
+
     client.stop(&["web"]).unwrap();
     common::eventually("the check to be down", || {
         client.checks(None, &["web-up"]).unwrap()[0].status == CheckStatus::Down
@@ -54,9 +60,7 @@ fn custom_notices_round_trip() {
     let fixture = common::start();
     let client = &fixture.client;
     let data = BTreeMap::from([("reason".to_owned(), "config".to_owned())]);
-    let id = client
-        .notify("example.com/synapse/reload", &data, Some(Duration::from_secs(3600)))
-        .unwrap();
+    let id = client.notify("example.com/synapse/reload", &data, Some(Duration::from_secs(3600))).unwrap();
     let notice = client.notice(&id).unwrap();
     assert_eq!(notice.notice_type, NoticeType::Custom);
     assert_eq!(notice.key, "example.com/synapse/reload");
@@ -75,14 +79,10 @@ fn custom_notices_round_trip() {
     assert_eq!(notices[0].occurrences, 2);
 
     match client.notify("NotAKey", &BTreeMap::new(), None) {
-        Err(Error::Api { status_code: 400, message, .. }) => assert_eq!(
-            message,
-            r#"invalid key "NotAKey" (must be in "example.com/path" format)"#
-        ),
+        Err(Error::Api { status_code: 400, message, .. }) => {
+            assert_eq!(message, r#"invalid key "NotAKey" (must be in "example.com/path" format)"#)
+        }
         other => panic!("expected a 400, got {other:?}"),
     }
-    assert!(matches!(
-        client.notice("999999"),
-        Err(Error::Api { status_code: 404, .. })
-    ));
+    assert!(matches!(client.notice("999999"), Err(Error::Api { status_code: 404, .. })));
 }

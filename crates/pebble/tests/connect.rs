@@ -27,10 +27,10 @@ fn a_missing_socket_is_a_connect_error() {
 fn an_unavailable_pebble_is_a_connect_error_until_it_returns() {
     let fixture = common::start();
     assert!(fixture.client.can_connect());
-    fixture.sim.set_available(false);
+    fixture.sim.set_available(false).unwrap();
     assert!(fixture.client.plan().unwrap_err().is_connection_error());
     assert!(!fixture.client.can_connect());
-    fixture.sim.set_available(true);
+    fixture.sim.set_available(true).unwrap();
     assert!(fixture.client.can_connect());
 }
 
@@ -46,9 +46,7 @@ fn requests_are_counted() {
     client.plan().unwrap();
     assert_eq!(client.request_count(), 2);
     let served_before = fixture.sim.requests().len();
-    client
-        .add_layer("l", &common::layer(&[("s", "/bin/s", pebble::Startup::Enabled)]), false)
-        .unwrap();
+    client.add_layer("l", &common::layer(&[("s", "/bin/s", pebble::Startup::Enabled)]), false).unwrap();
     client.replan().unwrap();
     // Adding the layer, posting the replan, and waiting for its change.
     assert_eq!(client.request_count(), 5);

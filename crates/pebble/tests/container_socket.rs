@@ -14,8 +14,5 @@ fn container_sockets_live_under_the_containers_dir() {
     );
     assert_eq!(DEFAULT_CONTAINERS_DIR, "/charm/containers");
     std::env::set_var(CONTAINERS_DIR_ENV, "/tmp/containers");
-    assert_eq!(
-        Client::for_container("synapse").socket(),
-        Path::new("/tmp/containers/synapse/pebble.socket")
-    );
+    assert_eq!(Client::for_container("synapse").socket(), Path::new("/tmp/containers/synapse/pebble.socket"));
 }

@@ -18,10 +18,7 @@ fn sh(script: &str) -> ExecRequest {
 #[test]
 fn exec_collects_stdout_stderr_and_the_exit_code() {
     let fixture = host();
-    let output = fixture
-        .client
-        .exec(&sh("echo out; echo err >&2; printf more; exit 3"))
-        .unwrap();
+    let output = fixture.client.exec(&sh("echo out; echo err >&2; printf more; exit 3")).unwrap();
     assert_eq!(output.exit_code, 3);
     assert!(!output.success());
     assert_eq!(output.stdout_text(), "out\nmore");
@@ -34,15 +31,16 @@ fn exec_streams_stdin_while_reading_output() {
     // More than the socket buffers hold in either direction, so that writing stdin and
     // reading stdout must interleave.
     let stdin: Vec<u8> = (0..4 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
-    let request = ExecRequest {
-        stdin: Some(stdin.clone()),
-        ..sh("cat; echo done >&2")
-    };
+    let request = ExecRequest { stdin: Some(stdin.clone()), ..sh("cat; echo done >&2") };
     let output = fixture.client.exec(&request).unwrap();
     assert_eq!(output.exit_code, 0);
     assert_eq!(output.stdout.len(), stdin.len());
     assert!(output.stdout == stdin);
     assert_eq!(output.stderr_text(), "done\n");
+
+    // A command that ignores a large stdin still finishes.
+    let request = ExecRequest { stdin: Some(stdin), ..sh("echo ignored") };
+    assert_eq!(fixture.client.exec(&request).unwrap().stdout_text(), "ignored\n");
 
     // Without stdin the command reads end-of-file at once.
     let output = fixture.client.exec(&sh("cat; echo eof")).unwrap();
@@ -77,10 +75,7 @@ fn exec_checked_maps_failures_to_exec_errors() {
 #[test]
 fn a_command_past_its_timeout_fails_its_change() {
     let fixture = host();
-    let request = ExecRequest {
-        timeout: Some(Duration::from_millis(500)),
-        ..sh("echo started; sleep 30")
-    };
+    let request = ExecRequest { timeout: Some(Duration::from_millis(500)), ..sh("echo started; sleep 30") };
     match fixture.client.exec(&request) {
         Err(Error::Change { err, change, .. }) => {
             assert!(err.contains("timed out after"), "{err}");

@@ -19,16 +19,10 @@ fn pushed_bytes_pull_back_unchanged() {
     let mut content: Vec<u8> = (0..=255u8).collect();
     content.extend_from_slice(b"\r\n--boundary\r\nContent-Disposition: form-data\r\n\r\n--");
     content = content.repeat(4096);
-    let options = PushOptions {
-        make_dirs: true,
-        ..PushOptions::default()
-    };
+    let options = PushOptions { make_dirs: true, ..PushOptions::default() };
     client.push("/data/blob.bin", &content, &options).unwrap();
     assert_eq!(client.pull("/data/blob.bin").unwrap(), content);
-    assert_eq!(
-        std::fs::read(fixture.dir.path().join("root/data/blob.bin")).unwrap(),
-        content
-    );
+    assert_eq!(std::fs::read(fixture.dir.path().join("root/data/blob.bin")).unwrap(), content);
 
     client.push("/data/empty", b"", &PushOptions::default()).unwrap();
     assert!(client.pull("/data/empty").unwrap().is_empty());
@@ -45,9 +39,7 @@ fn push_applies_modes_and_owners() {
         group_id: Some(991),
         ..PushOptions::default()
     };
-    client
-        .push("/data/conf/homeserver.yaml", b"server_name: example.com\n", &options)
-        .unwrap();
+    client.push("/data/conf/homeserver.yaml", b"server_name: example.com\n", &options).unwrap();
     let entries = client.list_files("/data/conf/homeserver.yaml", None, true).unwrap();
     assert_eq!(entries.len(), 1);
     let entry = &entries[0];
@@ -99,21 +91,14 @@ fn file_errors_are_path_errors() {
 fn listing_filters_by_pattern_and_itself() {
     let fixture = common::start();
     let client = &fixture.client;
-    let make_dirs = PushOptions {
-        make_dirs: true,
-        ..PushOptions::default()
-    };
+    let make_dirs = PushOptions { make_dirs: true, ..PushOptions::default() };
     for name in ["a.yaml", "b.yaml", "c.txt"] {
         client.push(&format!("/etc/app/{name}"), name.as_bytes(), &make_dirs).unwrap();
     }
     client.make_dir("/etc/app/sub", &MakeDirOptions::default()).unwrap();
 
-    let mut names: Vec<String> = client
-        .list_files("/etc/app", None, false)
-        .unwrap()
-        .into_iter()
-        .map(|entry| entry.name)
-        .collect();
+    let mut names: Vec<String> =
+        client.list_files("/etc/app", None, false).unwrap().into_iter().map(|entry| entry.name).collect();
     names.sort();
     assert_eq!(names, ["a.yaml", "b.yaml", "c.txt", "sub"]);
 

@@ -4,9 +4,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use pebble::{
-    Check, CheckLevel, Error, HttpCheck, Layer, Override, Service, ServiceAction, Startup,
-};
+use pebble::{Check, CheckLevel, Error, HttpCheck, Layer, Override, Service, ServiceAction, Startup};
 
 fn synapse_layer() -> Layer {
     Layer {
@@ -66,9 +64,7 @@ fn an_added_layer_shows_in_the_plan() {
 fn combining_merges_into_the_existing_layer() {
     let fixture = common::start();
     let client = &fixture.client;
-    client
-        .add_layer("base", &common::layer(&[("s", "/bin/run", Startup::Enabled)]), false)
-        .unwrap();
+    client.add_layer("base", &common::layer(&[("s", "/bin/run", Startup::Enabled)]), false).unwrap();
     let mut update = Layer::default();
     update.services.insert(
         "s".into(),

@@ -15,10 +15,8 @@ fn status(fixture: &common::Fixture, name: &str) -> ServiceStatus {
 fn replan_starts_enabled_services_and_restarts_only_changed_ones() {
     let fixture = common::start();
     let client = &fixture.client;
-    let layer = common::layer(&[
-        ("web", "/bin/web", Startup::Enabled),
-        ("worker", "/bin/worker", Startup::Disabled),
-    ]);
+    let layer =
+        common::layer(&[("web", "/bin/web", Startup::Enabled), ("worker", "/bin/worker", Startup::Disabled)]);
     client.add_layer("base", &layer, false).unwrap();
     // Adding a layer starts nothing.
     assert_eq!(status(&fixture, "web"), ServiceStatus::Inactive);
@@ -51,10 +49,8 @@ fn replan_starts_enabled_services_and_restarts_only_changed_ones() {
 fn start_stop_and_restart_show_in_services() {
     let fixture = common::start();
     let client = &fixture.client;
-    let layer = common::layer(&[
-        ("web", "/bin/web", Startup::Enabled),
-        ("worker", "/bin/worker", Startup::Disabled),
-    ]);
+    let layer =
+        common::layer(&[("web", "/bin/web", Startup::Enabled), ("worker", "/bin/worker", Startup::Disabled)]);
     client.add_layer("base", &layer, false).unwrap();
 
     client.start(&["worker"]).unwrap();
@@ -77,9 +73,7 @@ fn start_stop_and_restart_show_in_services() {
 #[test]
 fn a_service_exiting_quickly_fails_its_change() {
     let fixture = common::start_with(|config| {
-        config.services = ServiceMode::Simulated {
-            failing_commands: vec!["/bin/crash".into()],
-        }
+        config.services = ServiceMode::Simulated { failing_commands: vec!["/bin/crash".into()] }
     });
     let client = &fixture.client;
     client
@@ -114,15 +108,27 @@ fn unknown_services_and_empty_autostart_are_api_errors() {
         }
         other => panic!("expected a 400, got {other:?}"),
     }
+    // A 400 to restart falls back to stop + start (for old Pebble), so start's error shows.
+    match client.restart(&["nope"]) {
+        Err(Error::Api { status_code: 400, message, .. }) => {
+            assert_eq!(message, r#"cannot start services: service "nope" does not exist"#)
+        }
+        other => panic!("expected a 400, got {other:?}"),
+    }
+    // A 404 from the wait endpoint falls back to polling the change, which is unknown too.
+    match client.wait_change("9999", std::time::Duration::from_secs(5)) {
+        Err(Error::Api { status_code: 404, message, .. }) => {
+            assert_eq!(message, r#"cannot find change with id "9999""#)
+        }
+        other => panic!("expected a 404, got {other:?}"),
+    }
 }
 
 #[test]
 fn signals_reach_running_services_only_by_name() {
     let fixture = common::start();
     let client = &fixture.client;
-    client
-        .add_layer("base", &common::layer(&[("web", "/bin/web", Startup::Enabled)]), false)
-        .unwrap();
+    client.add_layer("base", &common::layer(&[("web", "/bin/web", Startup::Enabled)]), false).unwrap();
     client.replan().unwrap();
     client.send_signal("SIGHUP", &["web"]).unwrap();
     match client.send_signal("SIGHUP", &[]) {

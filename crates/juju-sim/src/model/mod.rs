@@ -18,6 +18,7 @@ use crate::time;
 pub use commit::Change;
 pub use ports::{PortRange, Protocol};
 pub use relation::{Bag, Relation, RelationEnd, Role};
+pub(crate) use secret::secret_content;
 pub use secret::{
     GrantTarget, RotatePolicy, Secret, SecretConsumer, SecretGrant, SecretOwner, SecretRevision,
     SecretUri,

@@ -317,7 +317,7 @@ impl Secret {
 }
 
 /// Base64-encodes plain values the way `secret-add key=value` stores them.
-pub(crate) fn encode_content(plain: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+pub(crate) fn secret_content(plain: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     plain
         .iter()
         .map(|(key, value)| (key.clone(), STANDARD.encode(value)))
@@ -367,7 +367,7 @@ mod tests {
     fn debug_output_never_shows_content() {
         let revision = SecretRevision {
             revision: 1,
-            content: encode_content(&BTreeMap::from([("password".into(), "hunter2".into())])),
+            content: secret_content(&BTreeMap::from([("password".into(), "hunter2".into())])),
             obsolete: false,
         };
         let debug = format!("{revision:?}");
@@ -378,7 +378,7 @@ mod tests {
 
     #[test]
     fn identical_content_adds_no_revision() {
-        let content = encode_content(&BTreeMap::from([("key".into(), "v".into())]));
+        let content = secret_content(&BTreeMap::from([("key".into(), "v".into())]));
         let mut secret = Secret {
             id: SecretUri::generate().id,
             owner: SecretOwner::Application("app".into()),

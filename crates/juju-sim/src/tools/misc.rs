@@ -253,18 +253,17 @@ fn goal_state(call: &mut Call) -> Result<(), Failure> {
     check_empty(&call.parsed.positional)?;
     let ctx = &*call.ctx;
     let model = &ctx.model;
+    let now = crate::time::now_rfc3339();
+    let entry = |status: &str, since: &str| -> Value {
+        let since = if since.is_empty() { now.as_str() } else { since };
+        json!({"status": status, "since": since})
+    };
     let unit_entry = |name: &str| -> Value {
-        let (status, since) = match model.unit(name) {
-            Some(unit) if unit.dying => ("dying", unit.status.since.clone()),
-            Some(unit) => ("active", unit.status.since.clone()),
-            None => ("waiting", String::new()),
-        };
-        let mut entry = Map::new();
-        entry.insert("status".into(), Value::from(status));
-        if !since.is_empty() {
-            entry.insert("since".into(), Value::from(since));
+        match model.unit(name) {
+            Some(unit) if unit.dying => entry("dying", &unit.status.since),
+            Some(unit) => entry("active", &unit.status.since),
+            None => entry("waiting", ""),
         }
-        Value::Object(entry)
     };
     let units: Map<String, Value> = model
         .app(ctx.app())
@@ -282,7 +281,7 @@ fn goal_state(call: &mut Call) -> Result<(), Failure> {
             continue;
         };
         let entries = relations.entry(endpoint.to_owned()).or_default();
-        entries.insert(remote_app.to_owned(), json!({"status": "joined"}));
+        entries.insert(remote_app.to_owned(), entry("joined", ""));
         for unit in relation.scope.iter().filter(|unit| {
             app_of(unit) == remote_app && unit.as_str() != ctx.unit
         }) {

@@ -71,7 +71,7 @@ pub(crate) fn visible(ctx: &HookContext, id: u32) -> Option<&Relation> {
         .filter(|relation| relation.scope.contains(&ctx.unit))
 }
 
-fn relation<'c>(ctx: &'c HookContext, id: u32) -> Result<&'c Relation, Failure> {
+fn relation(ctx: &HookContext, id: u32) -> Result<&Relation, Failure> {
     visible(ctx, id).ok_or_else(|| Failure::Runtime("relation not found".to_owned()))
 }
 

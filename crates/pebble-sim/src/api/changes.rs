@@ -18,11 +18,7 @@ pub fn list(shared: &Arc<Shared>, request: &Request) -> ApiResult {
         "" | "in-progress" => |ready| !ready,
         "ready" => |ready| ready,
         "all" => |_| true,
-        _ => {
-            return Err(ApiError::bad_request(
-                "select should be one of: all,in-progress,ready",
-            ))
-        }
+        _ => return Err(ApiError::bad_request("select should be one of: all,in-progress,ready")),
     };
     let service = request.query.get("for").filter(|s| !s.is_empty());
     let state = shared.lock();
@@ -56,17 +52,12 @@ pub fn change(shared: &Arc<Shared>, request: &Request, id: &str) -> ApiResult {
     if request.method == Method::POST {
         let body: ChangeAction = request.json(DECODE_DATA)?;
         if body.action != "abort" {
-            return Err(ApiError::bad_request(format!(
-                "change action {:?} is unsupported",
-                body.action
-            )));
+            return Err(ApiError::bad_request(format!("change action {:?} is unsupported", body.action)));
         }
         if shared.lock().changes.get(change_id).is_none() {
             return Err(not_found(id));
         }
-        shared
-            .update_changes(|changes| changes.abort(change_id))
-            .map_err(ApiError::bad_request)?;
+        shared.update_changes(|changes| changes.abort(change_id)).map_err(ApiError::bad_request)?;
     }
     let state = shared.lock();
     let change = state.changes.get(change_id).ok_or_else(|| not_found(id))?;

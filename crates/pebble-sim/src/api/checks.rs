@@ -46,10 +46,7 @@ pub fn checks(shared: &Arc<Shared>, request: &Request) -> ApiResult {
         other => return Err(ApiError::bad_request(format!("invalid action {other:?}"))),
     };
     if body.checks.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "must specify checks for {} action",
-            body.action
-        )));
+        return Err(ApiError::bad_request(format!("must specify checks for {} action", body.action)));
     }
     let changed = chk::set_active(shared, &body.checks, active)
         .map_err(|e| ApiError::bad_request(format!("cannot {} checks: {e}", body.action)))?;
@@ -90,10 +87,6 @@ pub fn health(shared: &Arc<Shared>, request: &Request) -> ApiResult {
         .iter()
         .filter(|n| names.is_empty() || names.contains(n))
         .all(|n| chk::status(&state, n) != Some(CheckStatus::Down));
-    let status = if healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::BAD_GATEWAY
-    };
+    let status = if healthy { StatusCode::OK } else { StatusCode::BAD_GATEWAY };
     Ok(Reply::SyncStatus(status, json!({"healthy": healthy})))
 }

@@ -13,8 +13,5 @@ pub fn exec(shared: &Arc<Shared>, request: &Request) -> ApiResult {
     allow(&request.method, &[Method::POST])?;
     let body: ExecRequest = request.json(DECODE_BODY)?;
     let (change, result) = crate::exec::begin(shared, body)?;
-    Ok(Reply::Async {
-        change: change.to_string(),
-        result: Some(result),
-    })
+    Ok(Reply::Async { change: change.to_string(), result: Some(result) })
 }

@@ -46,11 +46,7 @@ pub fn files(shared: &Arc<Shared>, request: &Request) -> ApiResult {
 fn with_fs<T>(shared: &Shared, operate: impl FnOnce(&mut Fs<'_>) -> T) -> T {
     let db = UserDb::load(&shared.root);
     let mut state = shared.lock();
-    let mut fs = Fs {
-        root: &shared.root,
-        db: &db,
-        index: &mut state.owners,
-    };
+    let mut fs = Fs { root: &shared.root, db: &db, index: &mut state.owners };
     operate(&mut fs)
 }
 
@@ -61,34 +57,24 @@ fn list(shared: &Shared, request: &Request) -> ApiResult {
         .filter(|p| !p.is_empty())
         .ok_or_else(|| ApiError::bad_request("must specify path"))?;
     if !path.starts_with('/') {
-        return Err(ApiError::bad_request(format!(
-            "path must be absolute, got {path:?}"
-        )));
+        return Err(ApiError::bad_request(format!("path must be absolute, got {path:?}")));
     }
     let itself = match request.query.get("itself") {
         None | Some("" | "false") => false,
         Some("true") => true,
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "itself parameter must be \"true\" or \"false\"",
-            ))
-        }
+        Some(_) => return Err(ApiError::bad_request("itself parameter must be \"true\" or \"false\"")),
     };
     let pattern = match request.query.get("pattern").filter(|p| !p.is_empty()) {
-        Some(text) => Some(
-            Pattern::parse(text).map_err(|e| ApiError::bad_request(e).with_kind(GENERIC))?,
-        ),
+        Some(text) => Some(Pattern::parse(text).map_err(|e| ApiError::bad_request(e).with_kind(GENERIC))?),
         None => None,
     };
-    let entries = with_fs(shared, |fs| fs.list(path, pattern.as_ref(), itself))
-        .map_err(FileError::into_api)?;
+    let entries =
+        with_fs(shared, |fs| fs.list(path, pattern.as_ref(), itself)).map_err(FileError::into_api)?;
     Ok(Reply::Sync(Value::Array(entries)))
 }
 
 fn read(shared: &Shared, request: &Request) -> ApiResult {
-    let accepts = request
-        .header(ACCEPT)
-        .is_some_and(|a| a.contains("multipart/form-data"));
+    let accepts = request.header(ACCEPT).is_some_and(|a| a.contains("multipart/form-data"));
     if !accepts {
         return Err(ApiError::bad_request("must accept multipart/form-data"));
     }
@@ -113,11 +99,7 @@ fn read(shared: &Shared, request: &Request) -> ApiResult {
     let response = sync_json(Value::Array(results)).to_string();
     writer.part("name=\"response\"", "application/json", response.as_bytes());
     let content_type = writer.content_type();
-    Ok(Reply::Raw(bytes_response(
-        StatusCode::OK,
-        &content_type,
-        Bytes::from(writer.finish()),
-    )))
+    Ok(Reply::Raw(bytes_response(StatusCode::OK, &content_type, Bytes::from(writer.finish()))))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -134,9 +116,7 @@ fn write(shared: &Shared, request: &Request, boundary: &str) -> ApiResult {
     let parts = multipart::parse(&request.body, boundary)
         .map_err(|e| ApiError::bad_request(format!("cannot read multipart body: {e}")))?;
     let Some((metadata, contents)) = parts.split_first() else {
-        return Err(ApiError::bad_request(
-            "cannot read request metadata: no multipart parts",
-        ));
+        return Err(ApiError::bad_request("cannot read request metadata: no multipart parts"));
     };
     if metadata.name != "request" {
         return Err(ApiError::bad_request(format!(
@@ -180,10 +160,7 @@ fn write(shared: &Shared, request: &Request, boundary: &str) -> ApiResult {
         .zip(outcomes)
         .map(|(spec, outcome)| {
             let outcome = outcome.unwrap_or_else(|| {
-                Err(FileError::generic(format!(
-                    "no file content for path {:?}",
-                    spec.path
-                )))
+                Err(FileError::generic(format!("no file content for path {:?}", spec.path)))
             });
             path_result(&spec.path, outcome)
         })
@@ -221,10 +198,7 @@ fn json_action(shared: &Shared, request: &Request) -> ApiResult {
                 return Err(ApiError::bad_request("must specify one or more dirs"));
             }
             with_fs(shared, |fs| {
-                body.dirs
-                    .iter()
-                    .map(|dir| path_result(&dir.path, fs.make_dir(dir)))
-                    .collect()
+                body.dirs.iter().map(|dir| path_result(&dir.path, fs.make_dir(dir))).collect()
             })
         }
         "remove" => {
@@ -232,17 +206,10 @@ fn json_action(shared: &Shared, request: &Request) -> ApiResult {
                 return Err(ApiError::bad_request("must specify one or more paths"));
             }
             with_fs(shared, |fs| {
-                body.paths
-                    .iter()
-                    .map(|p| path_result(&p.path, fs.remove(&p.path, p.recursive)))
-                    .collect()
+                body.paths.iter().map(|p| path_result(&p.path, fs.remove(&p.path, p.recursive))).collect()
             })
         }
-        "write" => {
-            return Err(ApiError::bad_request(
-                "must use multipart with \"write\" action",
-            ))
-        }
+        "write" => return Err(ApiError::bad_request("must use multipart with \"write\" action")),
         other => return Err(ApiError::bad_request(format!("invalid action {other:?}"))),
     };
     Ok(Reply::Sync(Value::Array(results)))

@@ -32,8 +32,7 @@ pub struct Request {
 impl Request {
     /// Decodes a JSON body; `prefix` is the endpoint's wording of the decode error.
     pub fn json<T: DeserializeOwned>(&self, prefix: &str) -> Result<T, ApiError> {
-        serde_json::from_slice(&self.body)
-            .map_err(|e| ApiError::bad_request(format!("{prefix}: {e}")))
+        serde_json::from_slice(&self.body).map_err(|e| ApiError::bad_request(format!("{prefix}: {e}")))
     }
 
     pub fn header(&self, name: hyper::header::HeaderName) -> Option<&str> {
@@ -66,19 +65,12 @@ impl Query {
 
     /// The first value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// Every value of `name`.
     pub fn all(&self, name: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
+        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
     }
 
     /// Comma-separated values of every `name` parameter, empty items dropped.
@@ -136,13 +128,11 @@ pub async fn handle(shared: Arc<Shared>, request: hyper::Request<Incoming>) -> H
     let path = request.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let response = match segments.as_slice() {
-        ["v1", "tasks", task, "websocket", channel] => {
-            match allow(&method, &[Method::GET]) {
-                Ok(()) => crate::exec::session::upgrade(&shared, request, task, channel)
-                    .unwrap_or_else(|e| into_response(Err(e))),
-                Err(e) => into_response(Err(e)),
-            }
-        }
+        ["v1", "tasks", task, "websocket", channel] => match allow(&method, &[Method::GET]) {
+            Ok(()) => crate::exec::session::upgrade(&shared, request, task, channel)
+                .unwrap_or_else(|e| into_response(Err(e))),
+            Err(e) => into_response(Err(e)),
+        },
         _ => {
             let query = Query::parse(request.uri().query());
             let (parts, body) = request.into_parts();

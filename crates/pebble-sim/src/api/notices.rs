@@ -42,13 +42,7 @@ pub async fn notices(shared: &Arc<Shared>, request: &Request) -> ApiResult {
     let deadline = limit.map(|l| Instant::now() + l);
     let mut updates = shared.watch_notices();
     loop {
-        let found: Vec<Value> = shared
-            .lock()
-            .notices
-            .list(&filter)
-            .iter()
-            .map(|n| n.to_json())
-            .collect();
+        let found: Vec<Value> = shared.lock().notices.list(&filter).iter().map(|n| n.to_json()).collect();
         let Some(deadline) = deadline.filter(|_| found.is_empty()) else {
             return Ok(Reply::Sync(Value::Array(found)));
         };
@@ -61,29 +55,23 @@ pub async fn notices(shared: &Arc<Shared>, request: &Request) -> ApiResult {
 
 fn filter(request: &Request) -> Result<Filter, ApiError> {
     let after = match request.query.get("after").filter(|a| !a.is_empty()) {
-        Some(text) => Some(crate::timefmt::parse_rfc3339(text).ok_or_else(|| {
-            ApiError::bad_request(format!("invalid \"after\" timestamp {text:?}"))
-        })?),
+        Some(text) => Some(
+            crate::timefmt::parse_rfc3339(text)
+                .ok_or_else(|| ApiError::bad_request(format!("invalid \"after\" timestamp {text:?}")))?,
+        ),
         None => None,
     };
     let user_id = match (request.query.get("users"), request.query.get("user-id")) {
         (Some("all"), _) => None,
         (Some(other), _) if !other.is_empty() => {
-            return Err(ApiError::bad_request(format!(
-                "invalid users parameter {other:?} (must be \"all\")"
-            )))
+            return Err(ApiError::bad_request(format!("invalid users parameter {other:?} (must be \"all\")")))
         }
-        (_, Some(uid)) if !uid.is_empty() => Some(uid.parse().map_err(|_| {
-            ApiError::bad_request(format!("invalid user-id parameter {uid:?}"))
-        })?),
+        (_, Some(uid)) if !uid.is_empty() => Some(
+            uid.parse().map_err(|_| ApiError::bad_request(format!("invalid user-id parameter {uid:?}")))?,
+        ),
         _ => Some(REQUEST_UID),
     };
-    Ok(Filter {
-        types: request.query.list("types"),
-        keys: request.query.list("keys"),
-        after,
-        user_id,
-    })
+    Ok(Filter { types: request.query.list("types"), keys: request.query.list("keys"), after, user_id })
 }
 
 fn add(shared: &Arc<Shared>, request: &Request) -> ApiResult {
@@ -93,9 +81,10 @@ fn add(shared: &Arc<Shared>, request: &Request) -> ApiResult {
     }
     let repeat_after = match body.repeat_after.as_str() {
         "" => None,
-        text => Some(crate::duration::parse(text).map_err(|e| {
-            ApiError::bad_request(format!("invalid repeat-after {text:?}: {e}"))
-        })?),
+        text => Some(
+            crate::duration::parse(text)
+                .map_err(|e| ApiError::bad_request(format!("invalid repeat-after {text:?}: {e}")))?,
+        ),
     };
     let id = shared
         .lock()

@@ -32,10 +32,7 @@ pub fn services(shared: &Arc<Shared>, request: &Request) -> ApiResult {
     let action = Action::parse(&body.action)
         .ok_or_else(|| ApiError::bad_request(format!("invalid action {:?}", body.action)))?;
     let change = svc::begin(shared, action, &body.services)?;
-    Ok(Reply::Async {
-        change: change.to_string(),
-        result: None,
-    })
+    Ok(Reply::Async { change: change.to_string(), result: None })
 }
 
 fn list(shared: &Shared, names: &[String]) -> Value {
@@ -101,22 +98,16 @@ pub fn logs(shared: &Arc<Shared>, request: &Request) -> ApiResult {
         },
     };
     let state = shared.lock();
-    let entries: Vec<_> = state
-        .logs
-        .iter()
-        .filter(|e| wanted.is_empty() || wanted.contains(&e.service))
-        .collect();
+    let entries: Vec<_> =
+        state.logs.iter().filter(|e| wanted.is_empty() || wanted.contains(&e.service)).collect();
     let skip = limit.map_or(0, |n| entries.len().saturating_sub(n));
     let body: String = entries[skip..]
         .iter()
         .map(|e| {
-            let line = json!({"time": rfc3339(e.time), "service": e.service, "message": format!("{}\n", e.message)});
+            let line =
+                json!({"time": rfc3339(e.time), "service": e.service, "message": format!("{}\n", e.message)});
             format!("{line}\n")
         })
         .collect();
-    Ok(Reply::Raw(bytes_response(
-        StatusCode::OK,
-        "application/x-ndjson",
-        Bytes::from(body),
-    )))
+    Ok(Reply::Raw(bytes_response(StatusCode::OK, "application/x-ndjson", Bytes::from(body))))
 }

@@ -51,11 +51,7 @@ pub fn layers(shared: &Arc<Shared>, request: &Request) -> ApiResult {
     if body.format != "yaml" {
         return Err(ApiError::bad_request(format!("invalid format {:?}", body.format)));
     }
-    shared
-        .lock()
-        .plan
-        .add_layer(&body.label, &body.layer, body.combine)
-        .map_err(ApiError::bad_request)?;
+    shared.lock().plan.add_layer(&body.label, &body.layer, body.combine).map_err(ApiError::bad_request)?;
     crate::checks::sync(shared);
     Ok(Reply::Sync(Value::Bool(true)))
 }

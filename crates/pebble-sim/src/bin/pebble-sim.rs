@@ -38,16 +38,8 @@ fn main() -> anyhow::Result<()> {
         command_map.insert(from.to_owned(), PathBuf::from(to));
     }
     let config = SimConfig {
-        services: if args.process {
-            ServiceMode::Process
-        } else {
-            ServiceMode::default()
-        },
-        exec: if args.process || args.host_exec {
-            ExecMode::Host
-        } else {
-            ExecMode::Scripted
-        },
+        services: if args.process { ServiceMode::Process } else { ServiceMode::default() },
+        exec: if args.process || args.host_exec { ExecMode::Host } else { ExecMode::Scripted },
         command_map,
         ..SimConfig::new(&args.socket, &args.root)
     };

@@ -85,15 +85,10 @@ struct Prepared {
 
 /// Validates the request and starts the exec; returns the change id and the result object.
 pub fn begin(shared: &Arc<Shared>, request: ExecRequest) -> Result<(u64, Value), ApiError> {
-    let argv0 = request
-        .command
-        .first()
-        .cloned()
-        .ok_or_else(|| ApiError::bad_request("must specify command"))?;
+    let argv0 =
+        request.command.first().cloned().ok_or_else(|| ApiError::bad_request("must specify command"))?;
     if request.terminal {
-        return Err(ApiError::bad_request(
-            "terminal mode is not supported by pebble-sim",
-        ));
+        return Err(ApiError::bad_request("terminal mode is not supported by pebble-sim"));
     }
     let timeout = request
         .timeout
@@ -104,24 +99,14 @@ pub fn begin(shared: &Arc<Shared>, request: ExecRequest) -> Result<(u64, Value),
         .map_err(|e| ApiError::bad_request(format!("invalid timeout: {e}")))?;
     let db = UserDb::load(&shared.root);
     let mut state = shared.lock();
-    let context = match &request.service_context {
-        Some(name) => Some(
-            state
-                .plan
-                .combined()
-                .services
-                .get(name)
-                .cloned()
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!("cannot find service-context service {name:?}"))
-                })?,
-        ),
-        None => None,
-    };
-    let mut environment = context
-        .as_ref()
-        .map(|s| s.environment.clone())
-        .unwrap_or_default();
+    let context =
+        match &request.service_context {
+            Some(name) => Some(state.plan.combined().services.get(name).cloned().ok_or_else(|| {
+                ApiError::bad_request(format!("cannot find service-context service {name:?}"))
+            })?),
+            None => None,
+        };
+    let mut environment = context.as_ref().map(|s| s.environment.clone()).unwrap_or_default();
     environment.extend(request.environment.clone().unwrap_or_default());
     let own_owner = request.user_id.is_some()
         || request.user.is_some()
@@ -161,15 +146,11 @@ pub fn begin(shared: &Arc<Shared>, request: ExecRequest) -> Result<(u64, Value),
         None if shared.exec_mode == ExecMode::Host => {
             let path = environment.get("PATH").cloned().or_else(|| std::env::var("PATH").ok());
             let found = find_executable(shared.map_command(&argv0), path.as_deref().unwrap_or(""));
-            Program::Host(found.ok_or_else(|| {
-                ApiError::bad_request(format!("cannot find executable {argv0:?}"))
-            })?)
+            Program::Host(
+                found.ok_or_else(|| ApiError::bad_request(format!("cannot find executable {argv0:?}")))?,
+            )
         }
-        None => {
-            return Err(ApiError::bad_request(format!(
-                "cannot find executable {argv0:?}"
-            )))
-        }
+        None => return Err(ApiError::bad_request(format!("cannot find executable {argv0:?}"))),
     };
     state.exec_log.push(ExecRecord {
         argv: request.command.clone(),
@@ -181,23 +162,12 @@ pub fn begin(shared: &Arc<Shared>, request: ExecRequest) -> Result<(u64, Value),
     });
     let record_index = state.exec_log.len() - 1;
     let summary = format!("Execute command {argv0:?}");
-    let (change_id, task_ids) = state.changes.create(
-        "exec",
-        summary.clone(),
-        Vec::new(),
-        vec![TaskSpec {
-            kind: "exec",
-            summary,
-        }],
-    );
+    let (change_id, task_ids) =
+        state.changes.create("exec", summary.clone(), Vec::new(), vec![TaskSpec { kind: "exec", summary }]);
     let task_id = task_ids[0];
     let (slots, sockets) = session::Slots::new(request.split_stderr);
     state.exec_sessions.insert(task_id, slots);
-    let abort = state
-        .changes
-        .get(change_id)
-        .map(|c| c.abort.clone())
-        .unwrap_or_default();
+    let abort = state.changes.get(change_id).map(|c| c.abort.clone()).unwrap_or_default();
     drop(state);
     let result = json!({
         "task-id": task_id.to_string(),
@@ -214,13 +184,7 @@ pub fn begin(shared: &Arc<Shared>, request: ExecRequest) -> Result<(u64, Value),
         split_stderr: request.split_stderr,
         record_index,
     };
-    tokio::spawn(run::session(
-        Arc::clone(shared),
-        task_id,
-        prepared,
-        sockets,
-        abort,
-    ));
+    tokio::spawn(run::session(Arc::clone(shared), task_id, prepared, sockets, abort));
     Ok((change_id, result))
 }
 

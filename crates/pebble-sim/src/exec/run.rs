@@ -99,11 +99,7 @@ async fn connect(
             Channel::Stderr => stderr = Some(socket),
         }
     }
-    Some(Sockets {
-        control: control?,
-        stdio: stdio?,
-        stderr,
-    })
+    Some(Sockets { control: control?, stdio: stdio?, stderr })
 }
 
 async fn run(
@@ -115,9 +111,7 @@ async fn run(
 ) -> Outcome {
     match &prepared.program {
         Program::Scripted(rule) => run_scripted(rule, sockets, stdin_log).await,
-        Program::Host(program) => {
-            run_host(shared, program, prepared, sockets, abort, stdin_log).await
-        }
+        Program::Host(program) => run_host(shared, program, prepared, sockets, abort, stdin_log).await,
     }
 }
 
@@ -189,10 +183,7 @@ async fn run_host(
         Err(e) => {
             let (mut stdio_sink, mut control_sink) = (stdio_sink, control_sink);
             close_all(&mut [Some(&mut stdio_sink), Some(&mut control_sink)]).await;
-            return Outcome::Failed(format!(
-                "cannot start command: {}",
-                crate::files::error::go_text(&e)
-            ));
+            return Outcome::Failed(format!("cannot start command: {}", crate::files::error::go_text(&e)));
         }
     };
     let Some(pid) = child.id() else {

@@ -58,11 +58,7 @@ pub struct Slots {
 impl Slots {
     pub fn new(split_stderr: bool) -> (Self, mpsc::UnboundedReceiver<(Channel, WebSocket)>) {
         let (deliver, receiver) = mpsc::unbounded_channel();
-        let slots = Self {
-            split_stderr,
-            connected: BTreeSet::new(),
-            deliver,
-        };
+        let slots = Self { split_stderr, connected: BTreeSet::new(), deliver };
         (slots, receiver)
     }
 }
@@ -91,18 +87,14 @@ pub fn upgrade(
             .filter(|c| *c != Channel::Stderr || slots.split_stderr)
             .ok_or_else(|| ApiError::not_found(format!("websocket {channel_id:?} not found")))?;
         if !slots.connected.insert(channel) {
-            return Err(ApiError::bad_request(format!(
-                "{} websocket already connected",
-                channel.name()
-            )));
+            return Err(ApiError::bad_request(format!("{} websocket already connected", channel.name())));
         }
         (channel, slots.deliver.clone())
     };
     let upgrading = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         if let Ok(upgraded) = upgrading.await {
-            let socket =
-                WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+            let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
             // The session may have given up waiting; the socket is then just dropped.
             let _ = deliver.1.send((deliver.0, socket));
         }

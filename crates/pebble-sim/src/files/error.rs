@@ -19,18 +19,12 @@ pub struct FileError {
 
 impl FileError {
     pub fn generic(message: impl Into<String>) -> Self {
-        Self {
-            kind: GENERIC,
-            message: message.into(),
-        }
+        Self { kind: GENERIC, message: message.into() }
     }
 
     /// `"<op> <container path>: <go errno text>"`, kind from the errno.
     pub fn io(op: &str, path: &str, error: &io::Error) -> Self {
-        Self {
-            kind: kind_of(error),
-            message: format!("{op} {path}: {}", go_text(error)),
-        }
+        Self { kind: kind_of(error), message: format!("{op} {path}: {}", go_text(error)) }
     }
 
     pub fn to_json(&self) -> Value {
@@ -86,9 +80,6 @@ mod tests {
         assert_eq!(e.message, "stat /x: no such file or directory");
         assert_eq!(e.kind, NOT_FOUND);
         let not_empty = io::Error::from_raw_os_error(39);
-        assert_eq!(
-            FileError::io("remove", "/d", &not_empty).message,
-            "remove /d: directory not empty"
-        );
+        assert_eq!(FileError::io("remove", "/d", &not_empty).message, "remove /d: directory not empty");
     }
 }

@@ -96,23 +96,14 @@ impl Fs<'_> {
     }
 
     /// Entries of a directory (or the path itself) as `action=list` JSON objects.
-    pub fn list(
-        &self,
-        path: &str,
-        pattern: Option<&Pattern>,
-        itself: bool,
-    ) -> Result<Vec<Value>, FileError> {
+    pub fn list(&self, path: &str, pattern: Option<&Pattern>, itself: bool) -> Result<Vec<Value>, FileError> {
         let (clean, host) = self.locate(path)?;
         let target = fs::metadata(&host).map_err(|e| FileError::io("stat", path, &e))?;
         let matches = |name: &str| pattern.is_none_or(|p| p.matches(name));
         if !target.is_dir() || itself {
             let name = base_name(&clean);
             let info = fs::symlink_metadata(&host).map_err(|e| FileError::io("stat", path, &e))?;
-            return Ok(if matches(name) {
-                vec![self.entry(&clean, name, &info)]
-            } else {
-                Vec::new()
-            });
+            return Ok(if matches(name) { vec![self.entry(&clean, name, &info)] } else { Vec::new() });
         }
         let read_dir = fs::read_dir(&host).map_err(|e| FileError::io("open", path, &e))?;
         let mut entries = Vec::new();
@@ -123,9 +114,7 @@ impl Fs<'_> {
                 continue;
             }
             let entry_path = join(&clean, &name);
-            let info = dir_entry
-                .metadata()
-                .map_err(|e| FileError::io("lstat", &entry_path, &e))?;
+            let info = dir_entry.metadata().map_err(|e| FileError::io("lstat", &entry_path, &e))?;
             entries.push((name.clone(), self.entry(&entry_path, &name, &info)));
         }
         entries.sort_by(|a, b| a.0.cmp(&b.0));
@@ -147,10 +136,7 @@ impl Fs<'_> {
         if meta.kind == FileKind::File {
             entry.insert("size".into(), json!(meta.size));
         }
-        entry.insert(
-            "permissions".into(),
-            json!(format!("{:03o}", meta.permissions)),
-        );
+        entry.insert("permissions".into(), json!(format!("{:03o}", meta.permissions)));
         if let Ok(modified) = info.modified() {
             entry.insert("last-modified".into(), json!(rfc3339(modified.into())));
         }
@@ -183,22 +169,9 @@ impl Fs<'_> {
                 owner.user.clone().or_else(|| self.db.user_name(owner.uid)),
                 owner.group.clone().or_else(|| self.db.group_name(owner.gid)),
             ),
-            None => (
-                info.uid(),
-                info.gid(),
-                self.db.user_name(info.uid()),
-                self.db.group_name(info.gid()),
-            ),
+            None => (info.uid(), info.gid(), self.db.user_name(info.uid()), self.db.group_name(info.gid())),
         };
-        FileMeta {
-            kind,
-            permissions: info.mode() & 0o777,
-            user_id,
-            group_id,
-            user,
-            group,
-            size: info.len(),
-        }
+        FileMeta { kind, permissions: info.mode() & 0o777, user_id, group_id, user, group, size: info.len() }
     }
 
     /// Metadata of a container path (not following a final symlink).
@@ -213,9 +186,7 @@ impl Fs<'_> {
         let (_, host) = self.locate(path)?;
         let info = fs::metadata(&host).map_err(|e| FileError::io("open", path, &e))?;
         if !info.is_file() {
-            return Err(FileError::generic(format!(
-                "can only read a regular file: {path:?}"
-            )));
+            return Err(FileError::generic(format!("can only read a regular file: {path:?}")));
         }
         fs::read(&host).map_err(|e| FileError::io("open", path, &e))
     }
@@ -226,23 +197,16 @@ impl Fs<'_> {
         let mode = parse_permissions(spec.permissions.as_deref(), 0o644)?;
         let owner = self.owner(&spec.owner)?;
         if spec.make_dirs {
-            self.create_dirs(parent(&clean), 0o755, owner.as_ref())
-                .map_err(|e| FileError {
-                    kind: e.kind,
-                    message: format!("cannot create directory: {}", e.message),
-                })?;
+            self.create_dirs(parent(&clean), 0o755, owner.as_ref()).map_err(|e| FileError {
+                kind: e.kind,
+                message: format!("cannot create directory: {}", e.message),
+            })?;
         }
         let dir = host.parent().unwrap_or(self.root);
-        let temp = dir.join(format!(
-            ".{}.{:016x}~",
-            base_name(&clean),
-            rand::random::<u64>()
-        ));
+        let temp = dir.join(format!(".{}.{:016x}~", base_name(&clean), rand::random::<u64>()));
         let written = write_new(&temp, mode, owner.as_ref(), content)
             .map_err(|e| FileError::io("open", &spec.path, &e))
-            .and_then(|()| {
-                fs::rename(&temp, &host).map_err(|e| FileError::io("rename", &spec.path, &e))
-            });
+            .and_then(|()| fs::rename(&temp, &host).map_err(|e| FileError::io("rename", &spec.path, &e)));
         if written.is_err() {
             // Best effort: the temporary file may not even exist.
             let _ = fs::remove_file(&temp);
@@ -269,9 +233,7 @@ impl Fs<'_> {
     pub fn remove(&mut self, path: &str, recursive: bool) -> Result<(), FileError> {
         let (clean, host) = self.locate(path)?;
         if clean == "/" {
-            return Err(FileError::generic(format!(
-                "cannot remove the container root {path:?}"
-            )));
+            return Err(FileError::generic(format!("cannot remove the container root {path:?}")));
         }
         let outcome = match fs::symlink_metadata(&host) {
             Err(e) if recursive && e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -339,17 +301,11 @@ fn parse_permissions(text: Option<&str>, default: u32) -> Result<u32, FileError>
 }
 
 fn bad_permissions(text: &str) -> FileError {
-    FileError::generic(format!(
-        "permissions must be a 3-digit octal string, got {text:?}"
-    ))
+    FileError::generic(format!("permissions must be a 3-digit octal string, got {text:?}"))
 }
 
 fn write_new(path: &Path, mode: u32, owner: Option<&Owner>, content: &[u8]) -> std::io::Result<()> {
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)?;
+    let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(path)?;
     file.write_all(content)?;
     file.set_permissions(fs::Permissions::from_mode(mode))?;
     apply_owner(path, owner)

@@ -88,9 +88,9 @@ fn match_tokens(tokens: &[Token], name: &[char]) -> bool {
             .any(|i| match_tokens(rest, &name[i..])),
         Token::Literal(literal) => first_is(&|c| c == *literal),
         Token::AnyChar => first_is(&|c| c != '/'),
-        Token::Class { negated, ranges } => first_is(&|c| {
-            c != '/' && ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != *negated
-        }),
+        Token::Class { negated, ranges } => {
+            first_is(&|c| c != '/' && ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != *negated)
+        }
     }
 }
 

@@ -24,9 +24,7 @@ pub fn parse_header_params(header: &str) -> Result<HeaderParams, String> {
         if rest.is_empty() {
             break;
         }
-        let eq = rest
-            .find('=')
-            .ok_or_else(|| format!("malformed header parameters in {header:?}"))?;
+        let eq = rest.find('=').ok_or_else(|| format!("malformed header parameters in {header:?}"))?;
         let key = rest[..eq].trim().to_ascii_lowercase();
         rest = &rest[eq + 1..];
         let value = if let Some(quoted) = rest.strip_prefix('"') {
@@ -53,10 +51,7 @@ pub fn parse_header_params(header: &str) -> Result<HeaderParams, String> {
         };
         params.insert(key, value);
     }
-    Ok(HeaderParams {
-        value: value.trim().to_ascii_lowercase(),
-        params,
-    })
+    Ok(HeaderParams { value: value.trim().to_ascii_lowercase(), params })
 }
 
 /// One part of a multipart body.
@@ -87,19 +82,14 @@ pub fn parse(body: &Bytes, boundary: &str) -> Result<Vec<Part>, String> {
             return Err("multipart: boundary not followed by CRLF".to_owned());
         }
         pos += 2;
-        let headers_end =
-            find(body, b"\r\n\r\n", pos).ok_or("multipart: unterminated part headers")?;
+        let headers_end = find(body, b"\r\n\r\n", pos).ok_or("multipart: unterminated part headers")?;
         let headers = std::str::from_utf8(&body[pos..headers_end])
             .map_err(|_| "multipart: part headers are not UTF-8".to_owned())?;
         let data_start = headers_end + 4;
-        let data_end = find(body, close.as_bytes(), data_start)
-            .ok_or("multipart: part not terminated by a boundary")?;
+        let data_end =
+            find(body, close.as_bytes(), data_start).ok_or("multipart: part not terminated by a boundary")?;
         let (name, filename) = disposition(headers)?;
-        parts.push(Part {
-            name,
-            filename,
-            data: body.slice(data_start..data_end),
-        });
+        parts.push(Part { name, filename, data: body.slice(data_start..data_end) });
         pos = data_end + close.len();
     }
 }
@@ -119,11 +109,7 @@ fn disposition(headers: &str) -> Result<(String, Option<String>), String> {
 }
 
 fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    haystack
-        .get(from..)?
-        .windows(needle.len())
-        .position(|window| window == needle)
-        .map(|i| i + from)
+    haystack.get(from..)?.windows(needle.len()).position(|window| window == needle).map(|i| i + from)
 }
 
 /// Builds a multipart body part by part.
@@ -134,13 +120,8 @@ pub struct Writer {
 
 impl Writer {
     pub fn new() -> Self {
-        let boundary: String = (0..30)
-            .map(|_| format!("{:x}", rand::random::<u8>() % 16))
-            .collect();
-        Self {
-            boundary,
-            body: Vec::new(),
-        }
+        let boundary: String = (0..30).map(|_| format!("{:x}", rand::random::<u8>() % 16)).collect();
+        Self { boundary, body: Vec::new() }
     }
 
     pub fn content_type(&self) -> String {
@@ -166,8 +147,7 @@ impl Writer {
         if !self.body.is_empty() {
             self.body.extend_from_slice(b"\r\n");
         }
-        self.body
-            .extend_from_slice(format!("--{}--\r\n", self.boundary).as_bytes());
+        self.body.extend_from_slice(format!("--{}--\r\n", self.boundary).as_bytes());
         self.body
     }
 }

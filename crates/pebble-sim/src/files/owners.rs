@@ -70,10 +70,7 @@ impl UserDb {
     }
 
     pub fn group_name(&self, gid: u32) -> Option<String> {
-        self.groups
-            .iter()
-            .find(|g| g.gid == gid)
-            .map(|g| g.name.clone())
+        self.groups.iter().find(|g| g.gid == gid).map(|g| g.name.clone())
     }
 
     /// Home directory of a user id, when known.
@@ -92,14 +89,9 @@ impl UserDb {
                 return Ok(None);
             }
             (Some(name), id) => {
-                let account = self
-                    .user_by_name(name)
-                    .ok_or_else(|| format!("user: unknown user {name}"))?;
+                let account = self.user_by_name(name).ok_or_else(|| format!("user: unknown user {name}"))?;
                 if let Some(id) = id.filter(|id| *id != account.uid) {
-                    return Err(format!(
-                        "user {name:?} UID ({}) does not match user-id ({id})",
-                        account.uid
-                    ));
+                    return Err(format!("user {name:?} UID ({}) does not match user-id ({id})", account.uid));
                 }
                 (account.uid, Some(name.to_owned()), Some(account.gid))
             }
@@ -116,10 +108,7 @@ impl UserDb {
                     .find(|g| g.name == name)
                     .ok_or_else(|| format!("group: unknown group {name}"))?;
                 if let Some(id) = id.filter(|id| *id != entry.gid) {
-                    return Err(format!(
-                        "group {name:?} GID ({}) does not match group-id ({id})",
-                        entry.gid
-                    ));
+                    return Err(format!("group {name:?} GID ({}) does not match group-id ({id})", entry.gid));
                 }
                 (entry.gid, Some(name.to_owned()))
             }
@@ -129,12 +118,7 @@ impl UserDb {
                 (gid, self.group_name(gid))
             }
         };
-        Ok(Some(Owner {
-            uid,
-            gid,
-            user,
-            group,
-        }))
+        Ok(Some(Owner { uid, gid, user, group }))
     }
 }
 
@@ -154,10 +138,9 @@ fn parse_passwd_line(line: &str) -> Option<Account> {
 fn parse_group_line(line: &str) -> Option<GroupEntry> {
     let fields: Vec<&str> = line.split(':').collect();
     match fields.as_slice() {
-        [name, _, gid, ..] if !name.starts_with('#') => Some(GroupEntry {
-            name: (*name).to_owned(),
-            gid: gid.parse().ok()?,
-        }),
+        [name, _, gid, ..] if !name.starts_with('#') => {
+            Some(GroupEntry { name: (*name).to_owned(), gid: gid.parse().ok()? })
+        }
         _ => None,
     }
 }
@@ -181,11 +164,7 @@ impl OwnerIndex {
 
     /// Forgets `path` and everything under it.
     pub fn forget_tree(&mut self, path: &str) {
-        let prefix = if path == "/" {
-            "/".to_owned()
-        } else {
-            format!("{path}/")
-        };
+        let prefix = if path == "/" { "/".to_owned() } else { format!("{path}/") };
         self.0.retain(|p, _| p != path && !p.starts_with(&prefix));
     }
 }
@@ -204,46 +183,23 @@ mod tests {
     #[test]
     fn resolves_like_pebble() {
         let db = db();
-        let by_name = db
-            .resolve(OwnerRequest {
-                user: Some("synapse"),
-                ..Default::default()
-            })
-            .unwrap()
-            .unwrap();
+        let by_name =
+            db.resolve(OwnerRequest { user: Some("synapse"), ..Default::default() }).unwrap().unwrap();
         assert_eq!((by_name.uid, by_name.gid), (991, 991));
         assert_eq!(by_name.group.as_deref(), Some("synapse"));
         assert_eq!(db.resolve(OwnerRequest::default()).unwrap(), None);
-        let err = db
-            .resolve(OwnerRequest {
-                group_id: Some(1),
-                ..Default::default()
-            })
-            .unwrap_err();
+        let err = db.resolve(OwnerRequest { group_id: Some(1), ..Default::default() }).unwrap_err();
         assert_eq!(err, "must specify user, not just group");
         let err = db
-            .resolve(OwnerRequest {
-                user: Some("synapse"),
-                user_id: Some(2),
-                ..Default::default()
-            })
+            .resolve(OwnerRequest { user: Some("synapse"), user_id: Some(2), ..Default::default() })
             .unwrap_err();
         assert_eq!(err, r#"user "synapse" UID (991) does not match user-id (2)"#);
         let ids = db
-            .resolve(OwnerRequest {
-                user_id: Some(4242),
-                group_id: Some(4243),
-                ..Default::default()
-            })
+            .resolve(OwnerRequest { user_id: Some(4242), group_id: Some(4243), ..Default::default() })
             .unwrap()
             .unwrap();
         assert_eq!((ids.uid, ids.gid, ids.user), (4242, 4243, None));
-        let err = db
-            .resolve(OwnerRequest {
-                user_id: Some(4242),
-                ..Default::default()
-            })
-            .unwrap_err();
+        let err = db.resolve(OwnerRequest { user_id: Some(4242), ..Default::default() }).unwrap_err();
         assert_eq!(err, "user: unknown userid 4242");
     }
 }

@@ -68,9 +68,6 @@ mod tests {
         assert_eq!(base_name("/"), "/");
         assert_eq!(parent("/a/c"), "/a");
         assert_eq!(parent("/a"), "/");
-        assert_eq!(
-            host_path(Path::new("/r"), "/data/x"),
-            PathBuf::from("/r/data/x")
-        );
+        assert_eq!(host_path(Path::new("/r"), "/data/x"), PathBuf::from("/r/data/x"));
     }
 }

@@ -33,11 +33,7 @@ impl Plan {
 
     /// The combined plan as Pebble's YAML text (`services:`, `checks:`, `log-targets:`).
     pub fn to_yaml(&self) -> String {
-        let spec = LayerSpec {
-            summary: None,
-            description: None,
-            ..self.combined.clone()
-        };
+        let spec = LayerSpec { summary: None, description: None, ..self.combined.clone() };
         serde_norway::to_string(&spec).unwrap_or_else(|_| "{}\n".to_owned())
     }
 
@@ -46,9 +42,7 @@ impl Plan {
     /// `combine` merges into an existing layer with the same label instead of failing.
     pub fn add_layer(&mut self, label: &str, yaml: &str, combine: bool) -> Result<(), String> {
         if label.starts_with(RESERVED_PREFIX) {
-            return Err(format!(
-                "cannot use reserved label prefix {RESERVED_PREFIX:?}"
-            ));
+            return Err(format!("cannot use reserved label prefix {RESERVED_PREFIX:?}"));
         }
         let spec: LayerSpec = if yaml.trim().is_empty() {
             LayerSpec::default()
@@ -60,10 +54,7 @@ impl Plan {
         match layers.iter_mut().find(|layer| layer.label == label) {
             Some(existing) if combine => combine_into(&mut existing.spec, &spec),
             Some(_) => return Err(format!("layer {label:?} already exists")),
-            None => layers.push(Layer {
-                label: label.to_owned(),
-                spec,
-            }),
+            None => layers.push(Layer { label: label.to_owned(), spec }),
         }
         let mut combined = LayerSpec::default();
         for layer in &layers {
@@ -86,12 +77,7 @@ fn combine_into(lower: &mut LayerSpec, upper: &LayerSpec) {
     }
     combine_entries(&mut lower.services, &upper.services, |s| &s.r#override, Service::merge);
     combine_entries(&mut lower.checks, &upper.checks, |c| &c.r#override, Check::merge);
-    combine_entries(
-        &mut lower.log_targets,
-        &upper.log_targets,
-        |t| &t.r#override,
-        LogTarget::merge,
-    );
+    combine_entries(&mut lower.log_targets, &upper.log_targets, |t| &t.r#override, LogTarget::merge);
 }
 
 fn combine_entries<T: Clone>(
@@ -102,9 +88,7 @@ fn combine_entries<T: Clone>(
 ) {
     for (name, entry) in upper {
         match lower.get_mut(name) {
-            Some(existing) if override_of(entry).as_deref() == Some("merge") => {
-                merge(existing, entry)
-            }
+            Some(existing) if override_of(entry).as_deref() == Some("merge") => merge(existing, entry),
             _ => {
                 lower.insert(name.clone(), entry.clone());
             }
@@ -118,23 +102,15 @@ fn validate_overrides(label: &str, spec: &LayerSpec) -> Result<(), String> {
         .iter()
         .map(|(n, s)| ("service", n, &s.r#override))
         .chain(spec.checks.iter().map(|(n, c)| ("check", n, &c.r#override)))
-        .chain(
-            spec.log_targets
-                .iter()
-                .map(|(n, t)| ("log target", n, &t.r#override)),
-        );
+        .chain(spec.log_targets.iter().map(|(n, t)| ("log target", n, &t.r#override)));
     for (what, name, value) in entries {
         match value.as_deref() {
             None | Some("") => {
-                return Err(format!(
-                    "layer {label:?} must define \"override\" for {what} {name:?}"
-                ))
+                return Err(format!("layer {label:?} must define \"override\" for {what} {name:?}"))
             }
             Some("merge" | "replace") => {}
             Some(_) => {
-                return Err(format!(
-                    "layer {label:?} has invalid \"override\" value for {what} {name:?}"
-                ))
+                return Err(format!("layer {label:?} has invalid \"override\" value for {what} {name:?}"))
             }
         }
     }
@@ -167,9 +143,7 @@ fn validate_plan(plan: &LayerSpec) -> Result<(), String> {
     for (name, check) in &plan.checks {
         if let Some(level) = check.level.as_deref() {
             if !matches!(level, "alive" | "ready" | "") {
-                return Err(format!(
-                    "plan check {name:?} level must be \"alive\" or \"ready\""
-                ));
+                return Err(format!("plan check {name:?} level must be \"alive\" or \"ready\""));
             }
         }
         let kinds = [check.http.is_some(), check.tcp.is_some(), check.exec.is_some()];
@@ -211,8 +185,7 @@ mod tests {
         let mut plan = Plan::default();
         plan.add_layer("l1", "services:\n  a: {override: replace, command: x, environment: {K: v}}\n", false)
             .unwrap();
-        plan.add_layer("l2", "services:\n  a: {override: replace, command: y}\n", false)
-            .unwrap();
+        plan.add_layer("l2", "services:\n  a: {override: replace, command: y}\n", false).unwrap();
         let a = &plan.combined().services["a"];
         assert_eq!(a.command.as_deref(), Some("y"));
         assert!(a.environment.is_empty());
@@ -221,19 +194,14 @@ mod tests {
     #[test]
     fn combine_merges_into_the_labelled_layer_and_failures_leave_plan_alone() {
         let mut plan = Plan::default();
-        plan.add_layer("l1", "services:\n  a: {override: replace, command: x}\n", false)
-            .unwrap();
-        let err = plan
-            .add_layer("l1", "services:\n  a: {override: replace, command: y}\n", false)
-            .unwrap_err();
+        plan.add_layer("l1", "services:\n  a: {override: replace, command: x}\n", false).unwrap();
+        let err =
+            plan.add_layer("l1", "services:\n  a: {override: replace, command: y}\n", false).unwrap_err();
         assert_eq!(err, r#"layer "l1" already exists"#);
-        plan.add_layer("l1", "services:\n  b: {override: replace, command: z}\n", true)
-            .unwrap();
+        plan.add_layer("l1", "services:\n  b: {override: replace, command: z}\n", true).unwrap();
         assert_eq!(plan.layers.len(), 1);
         assert_eq!(plan.combined().services.len(), 2);
-        let err = plan
-            .add_layer("l2", "services:\n  c: {override: replace}\n", false)
-            .unwrap_err();
+        let err = plan.add_layer("l2", "services:\n  c: {override: replace}\n", false).unwrap_err();
         assert_eq!(err, r#"plan must define "command" for service "c""#);
         assert_eq!(plan.layers.len(), 1);
     }

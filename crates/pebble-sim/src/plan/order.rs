@@ -76,11 +76,8 @@ fn topological(services: &Services, subset: &BTreeSet<&str>) -> Result<Vec<Strin
     }
     let mut order = Vec::with_capacity(subset.len());
     loop {
-        let ready: Vec<&str> = predecessors
-            .iter()
-            .filter(|(_, preds)| preds.is_empty())
-            .map(|(name, _)| *name)
-            .collect();
+        let ready: Vec<&str> =
+            predecessors.iter().filter(|(_, preds)| preds.is_empty()).map(|(name, _)| *name).collect();
         let Some(next) = ready.first().copied() else {
             break;
         };
@@ -112,23 +109,14 @@ mod tests {
             "a: {command: a, requires: [b], after: [b]}\nb: {command: b}\nc: {command: c, before: [b]}\n",
         );
         assert_eq!(start_order(&s, &["a".into()]).unwrap(), ["b", "a"]);
-        assert_eq!(
-            start_order(&s, &["a".into(), "c".into()]).unwrap(),
-            ["c", "b", "a"]
-        );
+        assert_eq!(start_order(&s, &["a".into(), "c".into()]).unwrap(), ["c", "b", "a"]);
         assert_eq!(stop_order(&s, &["b".into()]).unwrap(), ["a", "b"]);
     }
 
     #[test]
     fn reports_loops_and_unknown_services() {
         let s = services("a: {command: a, after: [b]}\nb: {command: b, after: [a]}\nc: {command: c}\n");
-        assert_eq!(
-            check_loops(&s).unwrap_err(),
-            "services in before/after loop: a, b"
-        );
-        assert_eq!(
-            start_order(&s, &["x".into()]).unwrap_err(),
-            r#"service "x" does not exist"#
-        );
+        assert_eq!(check_loops(&s).unwrap_err(), "services in before/after loop: a, b");
+        assert_eq!(start_order(&s, &["x".into()]).unwrap_err(), r#"service "x" does not exist"#);
     }
 }

@@ -268,9 +268,7 @@ impl Serialize for GoDuration {
 impl<'de> Deserialize<'de> for GoDuration {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        crate::duration::parse(&text)
-            .map(GoDuration)
-            .map_err(serde::de::Error::custom)
+        crate::duration::parse(&text).map(GoDuration).map_err(serde::de::Error::custom)
     }
 }
 

@@ -113,14 +113,8 @@ enum Op {
 impl Op {
     fn task(&self) -> TaskSpec {
         match self {
-            Op::Start(name) => TaskSpec {
-                kind: "start",
-                summary: format!("Start service {name:?}"),
-            },
-            Op::Stop(name) => TaskSpec {
-                kind: "stop",
-                summary: format!("Stop service {name:?}"),
-            },
+            Op::Start(name) => TaskSpec { kind: "start", summary: format!("Start service {name:?}") },
+            Op::Stop(name) => TaskSpec { kind: "stop", summary: format!("Stop service {name:?}") },
         }
     }
 
@@ -135,22 +129,15 @@ impl Op {
 pub fn begin(shared: &Arc<Shared>, action: Action, names: &[String]) -> Result<u64, ApiError> {
     let needs_names = matches!(action, Action::Start | Action::Stop | Action::Restart);
     if needs_names && names.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "must specify services for {} action",
-            action.name()
-        )));
+        return Err(ApiError::bad_request(format!("must specify services for {} action", action.name())));
     }
     if !needs_names && !names.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "{} accepts no service names",
-            action.name()
-        )));
+        return Err(ApiError::bad_request(format!("{} accepts no service names", action.name())));
     }
     let (change_id, tasks) = {
         let mut state = shared.lock();
-        let ops = plan_ops(&state, action, names).map_err(|e| {
-            ApiError::bad_request(format!("cannot {} services: {e}", action.name()))
-        })?;
+        let ops = plan_ops(&state, action, names)
+            .map_err(|e| ApiError::bad_request(format!("cannot {} services: {e}", action.name())))?;
         if action == Action::Autostart && ops.is_empty() {
             return Err(ApiError::bad_request("no default services").with_kind("no-default-services"));
         }
@@ -205,11 +192,8 @@ fn plan_ops(state: &State, action: Action, names: &[String]) -> Result<Vec<Op>, 
             Ok(ops)
         }
         Action::Autostart => {
-            let enabled: Vec<String> = services
-                .iter()
-                .filter(|(_, s)| s.startup_enabled())
-                .map(|(name, _)| name.clone())
-                .collect();
+            let enabled: Vec<String> =
+                services.iter().filter(|(_, s)| s.startup_enabled()).map(|(name, _)| name.clone()).collect();
             if enabled.is_empty() {
                 return Ok(Vec::new());
             }
@@ -275,6 +259,12 @@ async fn start(shared: &Arc<Shared>, name: &str) -> Result<(), String> {
         return process::start(shared, name, service).await;
     }
     let mut state = shared.lock();
+    let outcome = start_simulated(&mut state, name, service);
+    crate::checks::reconcile_simulated(shared, &mut state);
+    outcome
+}
+
+fn start_simulated(state: &mut State, name: &str, service: Service) -> Result<(), String> {
     let fails = crate::command::split(service.command.as_deref().unwrap_or_default())
         .ok()
         .and_then(|argv| argv.into_iter().next())
@@ -290,11 +280,7 @@ async fn start(shared: &Arc<Shared>, name: &str) -> Result<(), String> {
         return Ok(());
     }
     let will_restart = service.on_failure.unwrap_or(ServiceAction::Restart) == ServiceAction::Restart;
-    runtime.set(if will_restart {
-        ServiceStatus::Backoff
-    } else {
-        ServiceStatus::Error
-    });
+    runtime.set(if will_restart { ServiceStatus::Backoff } else { ServiceStatus::Error });
     runtime.started_config = will_restart.then_some(service);
     Err(exited_quickly(1, will_restart))
 }
@@ -317,6 +303,7 @@ async fn stop(shared: &Arc<Shared>, name: &str) -> Result<(), String> {
         runtime.set(ServiceStatus::Inactive);
         runtime.started_config = None;
     }
+    crate::checks::reconcile_simulated(shared, &mut state);
     Ok(())
 }
 

@@ -57,26 +57,14 @@ pub async fn start(shared: &Arc<Shared>, name: &str, service: Service) -> Result
         }
         let (control, receiver) = mpsc::unbounded_channel();
         runtime.process = Some(Supervisor { control });
-        tokio::spawn(supervise(
-            Arc::clone(shared),
-            name.to_owned(),
-            service,
-            first_tx,
-            receiver,
-        ));
+        tokio::spawn(supervise(Arc::clone(shared), name.to_owned(), service, first_tx, receiver));
     }
-    first_rx
-        .await
-        .unwrap_or_else(|_| Err("service supervisor ended".to_owned()))
+    first_rx.await.unwrap_or_else(|_| Err("service supervisor ended".to_owned()))
 }
 
 /// Stops the service's process (SIGTERM, then SIGKILL after `kill-delay`).
 pub async fn stop(shared: &Arc<Shared>, name: &str) -> Result<(), String> {
-    let supervisor = shared
-        .lock()
-        .services
-        .get_mut(name)
-        .and_then(|runtime| runtime.process.take());
+    let supervisor = shared.lock().services.get_mut(name).and_then(|runtime| runtime.process.take());
     let Some(supervisor) = supervisor else {
         return Ok(());
     };
@@ -167,12 +155,8 @@ async fn supervise(
         };
         shared.lock().process_groups.remove(&pid);
         let code = status.ok().and_then(|s| s.code()).unwrap_or(-1);
-        let action = if code == 0 {
-            service.on_success
-        } else {
-            service.on_failure
-        }
-        .unwrap_or(ServiceAction::Restart);
+        let action =
+            if code == 0 { service.on_success } else { service.on_failure }.unwrap_or(ServiceAction::Restart);
         let restart = action == ServiceAction::Restart;
         if let Some(first) = first.take() {
             let _ = first.send(Err(exited_quickly(code, restart)));
@@ -211,8 +195,8 @@ fn spawn(shared: &Arc<Shared>, name: &str, service: &Service) -> Result<(Child, 
             group: service.group.as_deref(),
         })
         .map_err(|e| format!("cannot look up user and group: {e}"))?;
-    let working_dir = clean_absolute(service.working_dir.as_deref().unwrap_or("/"))
-        .unwrap_or_else(|| "/".to_owned());
+    let working_dir =
+        clean_absolute(service.working_dir.as_deref().unwrap_or("/")).unwrap_or_else(|| "/".to_owned());
     let mut command = Command::new(shared.map_command(&argv[0]));
     command
         .args(&argv[1..])
@@ -227,9 +211,8 @@ fn spawn(shared: &Arc<Shared>, name: &str, service: &Service) -> Result<(Child, 
     if let Some(owner) = owner {
         command.uid(owner.uid).gid(owner.gid);
     }
-    let mut child = command
-        .spawn()
-        .map_err(|e| format!("cannot start service: {}", crate::files::error::go_text(&e)))?;
+    let mut child =
+        command.spawn().map_err(|e| format!("cannot start service: {}", crate::files::error::go_text(&e)))?;
     let pid = child.id().ok_or("cannot start service: process vanished")?;
     if let Some(stdout) = child.stdout.take() {
         tokio::spawn(collect_output(Arc::clone(shared), name.to_owned(), stdout));
@@ -264,12 +247,7 @@ async fn terminate(child: &mut Child, pid: u32, kill_delay: Duration) {
 }
 
 fn set_status(shared: &Shared, name: &str, status: ServiceStatus) {
-    shared
-        .lock()
-        .services
-        .entry(name.to_owned())
-        .or_default()
-        .set(status);
+    shared.lock().services.entry(name.to_owned()).or_default().set(status);
 }
 
 /// The process ended for good: no supervisor any more.

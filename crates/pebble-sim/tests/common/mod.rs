@@ -31,9 +31,7 @@ impl Fixture {
     }
 
     pub fn client(&self) -> Client {
-        Client {
-            socket: self.sim.socket().to_path_buf(),
-        }
+        Client { socket: self.sim.socket().to_path_buf() }
     }
 
     pub fn root(&self) -> &Path {
@@ -50,16 +48,12 @@ pub struct Response {
 
 impl Response {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -99,13 +93,8 @@ impl Client {
     }
 
     pub fn post_json(&self, target: &str, body: &Value) -> Response {
-        self.raw(
-            "POST",
-            target,
-            &[("Content-Type", "application/json")],
-            body.to_string().as_bytes(),
-        )
-        .expect("request")
+        self.raw("POST", target, &[("Content-Type", "application/json")], body.to_string().as_bytes())
+            .expect("request")
     }
 
     /// Result of a sync 200 envelope (asserting the envelope).
@@ -170,34 +159,22 @@ impl Client {
 }
 
 fn parse_response(raw: &[u8]) -> Response {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("response head");
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("response head");
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
     let status_line = lines.next().expect("status line");
-    let status: u16 = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status code");
+    let status: u16 = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status code");
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
         .collect();
     let mut body = raw[split + 4..].to_vec();
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let chunked =
+        headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
     if chunked {
         body = dechunk(&body);
     }
-    Response {
-        status,
-        headers,
-        body,
-    }
+    Response { status, headers, body }
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
@@ -250,8 +227,7 @@ impl Client {
     pub fn push(&self, request: &Value, files: &[(&str, &[u8])]) -> Response {
         let body = push_body(BOUNDARY, request, files);
         let content_type = format!("multipart/form-data; boundary=\"{BOUNDARY}\"");
-        self.raw("POST", "/v1/files", &[("Content-Type", &content_type)], &body)
-            .expect("request")
+        self.raw("POST", "/v1/files", &[("Content-Type", &content_type)], &body).expect("request")
     }
 
     /// Pulls files; returns `(files by filename, response envelope)`.
@@ -267,12 +243,7 @@ impl Client {
             .expect("request");
         assert_eq!(response.status, 200);
         let content_type = response.header("content-type").expect("content type").to_owned();
-        let boundary = content_type
-            .split("boundary=")
-            .nth(1)
-            .expect("boundary")
-            .trim_matches('"')
-            .to_owned();
+        let boundary = content_type.split("boundary=").nth(1).expect("boundary").trim_matches('"').to_owned();
         let parts = split_multipart(&response.body, &boundary);
         let mut files = Vec::new();
         let mut envelope = Value::Null;
@@ -315,10 +286,7 @@ pub fn split_multipart(body: &[u8], boundary: &str) -> Vec<(String, Vec<u8>)> {
         let end = pair[1] - 2; // CRLF before the next delimiter
         let chunk = &body[start..end];
         let split = chunk.windows(4).position(|w| w == b"\r\n\r\n").expect("part head");
-        parts.push((
-            String::from_utf8_lossy(&chunk[..split]).into_owned(),
-            chunk[split + 4..].to_vec(),
-        ));
+        parts.push((String::from_utf8_lossy(&chunk[..split]).into_owned(), chunk[split + 4..].to_vec()));
     }
     let last = positions.last().expect("closing delimiter");
     assert_eq!(&body[last + delim.len()..last + delim.len() + 2], b"--", "closing delimiter");

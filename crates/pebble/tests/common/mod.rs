@@ -28,11 +28,7 @@ pub fn start_with(configure: impl FnOnce(&mut SimConfig)) -> Fixture {
     let mut config = SimConfig::new(&socket, &root);
     configure(&mut config);
     let sim = PebbleSim::start(config).expect("simulated Pebble starts");
-    Fixture {
-        sim,
-        client: Client::new(&socket),
-        dir,
-    }
+    Fixture { sim, client: Client::new(&socket), dir }
 }
 
 /// A layer with one service per `(name, command, startup)`.

@@ -1,0 +1,48 @@
+//! The real `ops.pebble.Client` (Python, `scripts/python-env ops`) against the simulator.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::Fixture;
+use pebble_sim::{ExecMode, ExecRule};
+
+#[test]
+fn ops_pebble_client_works_against_the_simulator() {
+    let fx = Fixture::with(|c| c.exec = ExecMode::Host);
+    fx.sim.script_exec(
+        ExecRule::new(["/usr/bin/scripted"])
+            .stdout("scripted-out\n")
+            .stderr("scripted-err\n")
+            .read_stdin(),
+    );
+    fx.sim
+        .script_exec(ExecRule::new(["/usr/bin/fails"]).exit_code(2).stdout("failed\n"));
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python_env = manifest.join("../../scripts/python-env");
+    let python = Command::new(&python_env).arg("ops").output().expect("run scripts/python-env");
+    assert!(python.status.success(), "python-env failed: {python:?}");
+    let python = String::from_utf8(python.stdout).expect("utf8 path");
+    let output = Command::new(python.trim())
+        .arg(manifest.join("tests/ops_client.py"))
+        .arg(fx.sim.socket())
+        .arg(fx.root())
+        .output()
+        .expect("run python");
+    assert!(
+        output.status.success(),
+        "ops client failed:\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("all good"));
+    let stdin = fx
+        .sim
+        .exec_log()
+        .into_iter()
+        .find(|r| r.argv == ["/usr/bin/scripted", "arg"])
+        .expect("scripted exec recorded")
+        .stdin;
+    assert_eq!(stdin, b"input");
+}
