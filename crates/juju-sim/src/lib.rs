@@ -17,6 +17,7 @@ pub mod scenario;
 mod time;
 pub mod tools;
 
+pub use charm::CharmMeta;
 pub use driver::{ActionResult, AppSpec, Event, HookRun, SimError, Simulator};
 pub use locate::{tool_path, LocateError, TOOL_ENV};
 pub use runner::InProcessRunner;

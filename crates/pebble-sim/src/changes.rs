@@ -52,25 +52,23 @@ pub struct Task {
 impl Task {
     fn to_json(&self) -> Value {
         let done = u32::from(self.status.is_ready());
-        let mut task = json!({
-            "id": self.id.to_string(),
-            "kind": self.kind,
-            "summary": self.summary,
-            "status": self.status.as_str(),
-            "progress": {"label": "", "done": done, "total": 1},
-            "spawn-time": rfc3339(self.spawn_time),
-        });
-        let object = task.as_object_mut().expect("literal object");
+        let mut task = Map::new();
+        task.insert("id".into(), json!(self.id.to_string()));
+        task.insert("kind".into(), json!(self.kind));
+        task.insert("summary".into(), json!(self.summary));
+        task.insert("status".into(), json!(self.status.as_str()));
         if !self.log.is_empty() {
-            object.insert("log".into(), json!(self.log));
+            task.insert("log".into(), json!(self.log));
         }
+        task.insert("progress".into(), json!({"label": "", "done": done, "total": 1}));
+        task.insert("spawn-time".into(), json!(rfc3339(self.spawn_time)));
         if let Some(ready) = self.ready_time {
-            object.insert("ready-time".into(), json!(rfc3339(ready)));
+            task.insert("ready-time".into(), json!(rfc3339(ready)));
         }
         if !self.data.is_empty() {
-            object.insert("data".into(), Value::Object(self.data.clone()));
+            task.insert("data".into(), Value::Object(self.data.clone()));
         }
-        task
+        Value::Object(task)
     }
 }
 
@@ -130,23 +128,21 @@ impl Change {
     }
 
     pub fn to_json(&self) -> Value {
-        let mut change = json!({
-            "id": self.id.to_string(),
-            "kind": self.kind,
-            "summary": self.summary,
-            "status": self.status().as_str(),
-            "ready": self.is_ready(),
-            "spawn-time": rfc3339(self.spawn_time),
-            "tasks": self.tasks.iter().map(Task::to_json).collect::<Vec<_>>(),
-        });
-        let object = change.as_object_mut().expect("literal object");
+        let mut change = Map::new();
+        change.insert("id".into(), json!(self.id.to_string()));
+        change.insert("kind".into(), json!(self.kind));
+        change.insert("summary".into(), json!(self.summary));
+        change.insert("status".into(), json!(self.status().as_str()));
+        change.insert("tasks".into(), Value::Array(self.tasks.iter().map(Task::to_json).collect()));
+        change.insert("ready".into(), json!(self.is_ready()));
         if let Some(err) = self.err() {
-            object.insert("err".into(), json!(err));
+            change.insert("err".into(), json!(err));
         }
+        change.insert("spawn-time".into(), json!(rfc3339(self.spawn_time)));
         if let Some(ready) = self.ready_time {
-            object.insert("ready-time".into(), json!(rfc3339(ready)));
+            change.insert("ready-time".into(), json!(rfc3339(ready)));
         }
-        change
+        Value::Object(change)
     }
 
     fn refresh_ready_time(&mut self) {

@@ -119,20 +119,13 @@ pub fn sync(shared: &Arc<Shared>) {
 }
 
 /// `POST /v1/checks` start/stop; returns the names whose state changed.
-pub fn set_active(
-    shared: &Arc<Shared>,
-    names: &[String],
-    active: bool,
-) -> Result<Vec<String>, String> {
+pub fn set_active(shared: &Arc<Shared>, names: &[String], active: bool) -> Result<Vec<String>, String> {
     let mut state = shared.lock();
     if let Some(unknown) = names.iter().find(|n| !state.checks.contains_key(*n)) {
         return Err(format!("check {unknown:?} does not exist"));
     }
-    let changing: Vec<String> = names
-        .iter()
-        .filter(|n| state.checks.get(*n).is_some_and(|r| r.active != active))
-        .cloned()
-        .collect();
+    let changing: Vec<String> =
+        names.iter().filter(|n| state.checks.get(*n).is_some_and(|r| r.active != active)).cloned().collect();
     for name in &changing {
         if active {
             activate(shared, &mut state, name);
@@ -188,12 +181,8 @@ fn begin_phase(state: &mut State, name: &str, phase: Phase) {
         Phase::Recover => ("recover-check", "Recover"),
     };
     let summary = format!("{verb} {} check {name:?}", runtime.kind());
-    let (change, tasks) = state.changes.create(
-        kind,
-        summary.clone(),
-        Vec::new(),
-        vec![TaskSpec { kind, summary }],
-    );
+    let (change, tasks) =
+        state.changes.create(kind, summary.clone(), Vec::new(), vec![TaskSpec { kind, summary }]);
     state.changes.set_doing(tasks[0]);
     if let Some(runtime) = state.checks.get_mut(name) {
         runtime.change = Some((change, tasks[0]));
@@ -255,11 +244,9 @@ fn services_down(state: &State, name: &str, check: &Check) -> Option<String> {
     let context = check.exec.as_ref().and_then(|e| e.service_context.as_ref());
     let mut owners: Vec<&String> = match context {
         Some(context) => vec![context],
-        None => services
-            .iter()
-            .filter(|(_, s)| s.on_check_failure.contains_key(name))
-            .map(|(n, _)| n)
-            .collect(),
+        None => {
+            services.iter().filter(|(_, s)| s.on_check_failure.contains_key(name)).map(|(n, _)| n).collect()
+        }
     };
     if owners.is_empty() {
         owners = services.keys().collect();
@@ -269,12 +256,7 @@ fn services_down(state: &State, name: &str, check: &Check) -> Option<String> {
     }
     owners
         .into_iter()
-        .find(|owner| {
-            state
-                .services
-                .get(*owner)
-                .is_none_or(|r| r.current != ServiceStatus::Active)
-        })
+        .find(|owner| state.services.get(*owner).is_none_or(|r| r.current != ServiceStatus::Active))
         .cloned()
 }
 
@@ -368,10 +350,7 @@ async fn run_probe(shared: &Shared, config: &Check) -> Result<(), String> {
     let limit = config.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0);
     match timeout(limit, probe(shared, config)).await {
         Ok(outcome) => outcome,
-        Err(_) => Err(format!(
-            "check timed out after {}",
-            crate::duration::format(limit)
-        )),
+        Err(_) => Err(format!("check timed out after {}", crate::duration::format(limit))),
     }
 }
 
@@ -432,11 +411,8 @@ async fn probe(shared: &Shared, config: &Check) -> Result<(), String> {
     }
     if let Some(exec) = &config.exec {
         let argv = crate::command::split(exec.command.as_deref().unwrap_or_default())?;
-        let working_dir = exec
-            .working_dir
-            .as_deref()
-            .and_then(clean_absolute)
-            .unwrap_or_else(|| "/".to_owned());
+        let working_dir =
+            exec.working_dir.as_deref().and_then(clean_absolute).unwrap_or_else(|| "/".to_owned());
         let status = tokio::process::Command::new(shared.map_command(&argv[0]))
             .args(&argv[1..])
             .envs(&exec.environment)
@@ -458,10 +434,7 @@ async fn probe(shared: &Shared, config: &Check) -> Result<(), String> {
 }
 
 /// GET over plain HTTP/1.1; any 2xx is a success.
-async fn probe_http(
-    url: &str,
-    headers: &std::collections::BTreeMap<String, String>,
-) -> Result<(), String> {
+async fn probe_http(url: &str, headers: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| format!("unsupported URL {url:?} (only http:// is probed)"))?;
@@ -469,29 +442,18 @@ async fn probe_http(
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let address = if authority.contains(':') {
-        authority.to_owned()
-    } else {
-        format!("{authority}:80")
-    };
-    let stream = TcpStream::connect(&address)
-        .await
-        .map_err(|e| format!("cannot connect to {address}: {e}"))?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
+    let address = if authority.contains(':') { authority.to_owned() } else { format!("{authority}:80") };
+    let stream =
+        TcpStream::connect(&address).await.map_err(|e| format!("cannot connect to {address}: {e}"))?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
     tokio::spawn(connection);
     let mut request = hyper::Request::get(path).header(hyper::header::HOST, authority);
     for (key, value) in headers {
         request = request.header(key, value);
     }
-    let request = request
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| e.to_string())?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| e.to_string())?;
+    let request = request.body(Empty::<Bytes>::new()).map_err(|e| e.to_string())?;
+    let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
     if response.status().is_success() {
         Ok(())
     } else {

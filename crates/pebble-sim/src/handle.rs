@@ -21,7 +21,6 @@ use crate::state::{new_boot_id, RequestRecord, Shared};
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A running simulated Pebble; dropping it stops the server and every process it spawned.
-#[derive(Debug)]
 pub struct PebbleSim {
     shared: Arc<Shared>,
     socket: PathBuf,
@@ -159,6 +158,16 @@ impl PebbleSim {
         } else {
             state.failing_commands.remove(command);
         }
+    }
+}
+
+impl std::fmt::Debug for PebbleSim {
+    // The state holds service environments and exec input, which may be secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PebbleSim")
+            .field("socket", &self.socket)
+            .field("root", &self.shared.root)
+            .finish_non_exhaustive()
     }
 }
 

@@ -35,8 +35,8 @@ pub struct LogEntry {
 
 const MAX_LOG_ENTRIES: usize = 1000;
 
-/// Everything behind the lock.
-#[derive(Debug, Default)]
+/// Everything behind the lock (no `Debug`: it holds service environments and exec input).
+#[derive(Default)]
 pub struct State {
     pub boot_id: String,
     pub requests: Vec<RequestRecord>,
@@ -69,7 +69,6 @@ impl State {
 }
 
 /// Shared by the server tasks and the [`crate::PebbleSim`] handle.
-#[derive(Debug)]
 pub struct Shared {
     pub root: PathBuf,
     pub services_mode: ServiceMode,

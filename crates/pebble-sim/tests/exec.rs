@@ -244,3 +244,41 @@ async fn command_map_rewrites_argv0_on_the_host() {
             .await;
     assert_eq!(String::from_utf8_lossy(&outcome.stdout), "mapped --version\n");
 }
+
+#[tokio::test]
+async fn service_context_supplies_env_working_dir_and_user() {
+    let fx = Fixture::with(|c| c.exec = ExecMode::Host);
+    std::fs::create_dir(fx.root().join("srv")).expect("mkdir");
+    let client = fx.client();
+    let layer = "services:\n  synapse: {override: replace, command: /start.py, environment: {A: from-service, B: service}, working-dir: /srv, user-id: 4242, group-id: 4243}\n";
+    client.sync(client.add_layer("base", layer, false));
+    let body = json!({"command": ["/bin/sh", "-c", "echo $A $B $(basename $PWD) $(id -u) $(id -g)"], "service-context": "synapse", "environment": {"B": "request"}, "split-stderr": true});
+    let response = client.post_json("/v1/exec", &body);
+    let result = response.json()["result"].clone();
+    assert_eq!(result["environment"], json!({"A": "from-service", "B": "request"}));
+    assert_eq!(result["working-dir"], "/srv");
+    let outcome = run(&client, body, b"").await;
+    assert_eq!(String::from_utf8_lossy(&outcome.stdout), "from-service request srv 4242 4243\n");
+    let unknown = client.post_json("/v1/exec", &json!({"command": ["true"], "service-context": "nope"}));
+    assert_eq!(client.error(unknown), (400, r#"cannot find service-context service "nope""#.into(), None));
+}
+
+#[tokio::test]
+async fn abnormal_close_of_control_kills_the_process() {
+    let fx = Fixture::with(|c| c.exec = ExecMode::Host);
+    let client = fx.client();
+    let response =
+        client.post_json("/v1/exec", &json!({"command": ["/bin/sleep", "30"], "split-stderr": true}));
+    let envelope = response.json();
+    let change = envelope["change"].as_str().expect("change").to_owned();
+    let task = envelope["result"]["task-id"].as_str().expect("task").to_owned();
+    let control = connect(&client.socket, &task, "control").await;
+    let mut stdio = connect(&client.socket, &task, "stdio").await;
+    let mut stderr = connect(&client.socket, &task, "stderr").await;
+    // Dropping the stream closes the connection without a close frame.
+    drop(control);
+    assert_eq!(read_stream(&mut stdio).await, b"");
+    assert_eq!(read_stream(&mut stderr).await, b"");
+    let done = client.wait_change(&change);
+    assert_eq!(done["tasks"][0]["data"]["exit-code"], -1);
+}

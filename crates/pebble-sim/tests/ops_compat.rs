@@ -12,13 +12,9 @@ use pebble_sim::{ExecMode, ExecRule};
 fn ops_pebble_client_works_against_the_simulator() {
     let fx = Fixture::with(|c| c.exec = ExecMode::Host);
     fx.sim.script_exec(
-        ExecRule::new(["/usr/bin/scripted"])
-            .stdout("scripted-out\n")
-            .stderr("scripted-err\n")
-            .read_stdin(),
+        ExecRule::new(["/usr/bin/scripted"]).stdout("scripted-out\n").stderr("scripted-err\n").read_stdin(),
     );
-    fx.sim
-        .script_exec(ExecRule::new(["/usr/bin/fails"]).exit_code(2).stdout("failed\n"));
+    fx.sim.script_exec(ExecRule::new(["/usr/bin/fails"]).exit_code(2).stdout("failed\n"));
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let python_env = manifest.join("../../scripts/python-env");
     let python = Command::new(&python_env).arg("ops").output().expect("run scripts/python-env");

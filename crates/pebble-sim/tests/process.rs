@@ -167,3 +167,33 @@ fn dropping_the_simulator_kills_service_processes() {
     eventually("process killed on drop", || !pid_alive(pid));
     drop(dir);
 }
+
+#[test]
+fn failing_check_restarts_services_that_ask_for_it() {
+    let fx = process_fixture();
+    let client = fx.client();
+    let service =
+        "services:\n  web: {override: replace, command: /bin/sleep 60, on-check-failure: {up: restart}}\n";
+    client.sync(client.add_layer("service", service, false));
+    let started = client.wait_change(&client.services_action("start", &["web"]));
+    assert_eq!(started["status"], "Done");
+    assert_eq!(fx.sim.service_starts("web"), 1);
+    // Port 1 on localhost refuses connections: the check fails on every probe.
+    let check =
+        "checks:\n  up: {override: replace, period: 50ms, threshold: 2, tcp: {host: 127.0.0.1, port: 1}}\n";
+    client.sync(client.add_layer("check", check, false));
+    eventually("restart after the check went down", || fx.sim.service_starts("web") >= 2);
+    assert_eq!(fx.sim.service_stops("web"), 1);
+    let check = client.sync(client.get("/v1/checks?names=up"))[0].clone();
+    assert_eq!(check["status"], "down");
+    let change = client.sync(client.get("/v1/changes?select=all"));
+    let perform = change
+        .as_array()
+        .expect("changes")
+        .iter()
+        .find(|c| c["kind"] == "perform-check")
+        .expect("perform-check change")
+        .clone();
+    assert_eq!(perform["status"], "Error");
+    assert!(perform["err"].as_str().expect("err").contains("cannot connect to 127.0.0.1:1"), "{perform}");
+}

@@ -233,7 +233,19 @@ impl Simulator {
     pub fn integrate(&mut self, a: &str, b: &str) -> Result<(u32, Vec<HookRun>), SimError> {
         let id = self.create_relation(a, b)?;
         let relation = self.relation(id)?.clone();
-        let units: Vec<String> = relation.scope.iter().cloned().collect();
+        // Side a's units first, then side b's.
+        let units: Vec<String> = relation
+            .ends
+            .iter()
+            .flat_map(|end| {
+                relation
+                    .scope
+                    .iter()
+                    .filter(|unit| app_of(unit) == end.app)
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         for unit in &units {
             self.queue(unit, Event::RelationCreated { relation: id })?;
         }

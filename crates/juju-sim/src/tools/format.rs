@@ -108,6 +108,7 @@ pub(crate) fn go_json(value: &Value) -> String {
     out
 }
 
+/// Shapes a value as Go would marshal it: sorted map keys, whole floats as integers.
 fn normalise_numbers(value: &Value) -> Value {
     match value {
         Value::Number(number) if number.is_f64() => match number.as_f64() {
@@ -115,11 +116,17 @@ fn normalise_numbers(value: &Value) -> Value {
             _ => value.clone(),
         },
         Value::Array(items) => Value::Array(items.iter().map(normalise_numbers).collect()),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(key, value)| (key.clone(), normalise_numbers(value)))
-                .collect(),
-        ),
+        Value::Object(map) => {
+            // Go sorts map keys; serde_json may preserve insertion order.
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(key, value)| (key.clone(), normalise_numbers(value)))
+                    .collect(),
+            )
+        }
         _ => value.clone(),
     }
 }

@@ -1,0 +1,290 @@
+//! Event sequences and follow-up events, with shell charms recording what they saw.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{sim, ShellCharm};
+use juju_sim::model::Bag;
+use juju_sim::{AppSpec, Event, HookRun, SimError};
+
+/// Logs every hook with the relation environment it got.
+const RECORDER: &str = r#"juju-log "$HOOK remote=${JUJU_REMOTE_UNIT-unset} app=${JUJU_REMOTE_APP-unset} departing=${JUJU_DEPARTING_UNIT-unset}""#;
+
+fn hooks(runs: &[HookRun]) -> Vec<String> {
+    runs.iter()
+        .filter(|run| !run.skipped)
+        .map(|run| format!("{} {}", run.unit, run.hook))
+        .collect()
+}
+
+fn hooks_of(runs: &[HookRun], unit: &str) -> Vec<String> {
+    runs.iter()
+        .filter(|run| run.unit == unit && !run.skipped)
+        .map(|run| run.hook.clone())
+        .collect()
+}
+
+fn log_lines(sim: &juju_sim::Simulator, unit: &str) -> Vec<String> {
+    sim.logs(unit).map(|record| record.message.clone()).collect()
+}
+
+fn db_charm(name: &str, body: &str) -> ShellCharm {
+    ShellCharm::new(&format!(
+        "name: {name}\nrequires:\n  db: {{interface: pg}}\npeers:\n  peer: {{interface: {name}-peers}}\ncontainers:\n  app: {{}}\nstorage:\n  data: {{type: filesystem}}\n"
+    ))
+    .dispatch(&format!("{RECORDER}\n{body}"))
+}
+
+fn pg_charm(body: &str) -> ShellCharm {
+    ShellCharm::new("name: pg\nprovides:\n  db: {interface: pg}\n").dispatch(&format!("{RECORDER}\n{body}"))
+}
+
+#[test]
+fn deploy_order_matches_juju() {
+    let charm = db_charm("web", "");
+    let mut sim = sim();
+    let runs = sim.deploy(AppSpec::charm("web", charm.path()).units(2)).unwrap();
+    assert_eq!(
+        hooks_of(&runs, "web/0"),
+        [
+            "install",
+            "peer-relation-created",
+            "leader-elected",
+            "config-changed",
+            "start",
+            "data-storage-attached",
+            "peer-relation-joined",
+            "peer-relation-changed",
+            "app-pebble-ready",
+        ]
+    );
+    assert_eq!(hooks_of(&runs, "web/1")[2], "leader-settings-changed");
+    assert!(log_lines(&sim, "web/0").contains(&"peer:0: peer-relation-joined remote=web/1 app=web departing=unset".to_owned()));
+}
+
+#[test]
+fn single_unit_peer_relation_is_created_but_never_joined() {
+    let charm = db_charm("solo", "");
+    let mut sim = sim();
+    let runs = sim.deploy(AppSpec::charm("solo", charm.path())).unwrap();
+    let names = hooks_of(&runs, "solo/0");
+    assert!(names.contains(&"peer-relation-created".to_owned()));
+    assert!(!names.iter().any(|hook| hook.contains("joined") || hook.contains("relation-changed")));
+}
+
+#[test]
+fn integrate_then_data_changes_fire_relation_changed_on_the_other_side() {
+    // pg's leader publishes app data and each unit its own bag when the relation is created;
+    // web logs what it reads.
+    let pg = pg_charm(
+        r#"case "$HOOK" in
+  db-relation-created)
+    relation-set "host=$JUJU_UNIT_NAME"
+    if [ "$(is-leader)" = True ]; then relation-set --app version=14; fi ;;
+esac"#,
+    );
+    let web = db_charm(
+        "web",
+        r#"case "$HOOK" in
+  db-relation-changed)
+    juju-log "read app=$(relation-get --app version) unit=$(relation-get host "${JUJU_REMOTE_UNIT:-pg/0}")" ;;
+esac"#,
+    );
+    let mut sim = sim();
+    sim.deploy(AppSpec::charm("pg", pg.path()).units(2)).unwrap();
+    sim.deploy(AppSpec::charm("web", web.path())).unwrap();
+    let (id, runs) = sim.integrate("web:db", "pg:db").unwrap();
+    let created: Vec<String> = hooks(&runs).into_iter().filter(|h| h.contains("created")).collect();
+    assert_eq!(created, ["web/0 db-relation-created", "pg/0 db-relation-created", "pg/1 db-relation-created"]);
+    let web_hooks = hooks_of(&runs, "web/0");
+    let joined = web_hooks.iter().position(|h| h == "db-relation-joined").unwrap();
+    assert_eq!(web_hooks[joined + 1], "db-relation-changed", "changed follows joined");
+    let logs = log_lines(&sim, "web/0");
+    assert!(logs.contains(&format!("db:{id}: db-relation-changed remote= app=pg departing=unset")), "{logs:#?}");
+    assert!(logs.contains(&format!("db:{id}: read app=14 unit=pg/0")));
+    assert!(logs.contains(&format!("db:{id}: db-relation-changed remote=pg/1 app=pg departing=unset")));
+    // pg never hears about its own writes.
+    assert!(!log_lines(&sim, "pg/0").iter().any(|l| l.contains("db-relation-changed remote=pg/")));
+    assert_eq!(sim.relation_data(id, &Bag::Unit("pg/1".into())).unwrap()["host"], "pg/1");
+}
+
+#[test]
+fn peer_app_data_reaches_peers_but_not_the_leader() {
+    let charm = db_charm(
+        "web",
+        r#"case "$HOOK" in
+  leader-elected) relation-set -r "$(relation-ids peer)" --app leader="$JUJU_UNIT_NAME" ;;
+esac"#,
+    );
+    let mut sim = sim();
+    sim.deploy(AppSpec::charm("web", charm.path()).units(3)).unwrap();
+    let runs = sim.set_leader("web/2").unwrap();
+    let changed: Vec<String> = hooks(&runs).into_iter().filter(|h| h.ends_with("peer-relation-changed")).collect();
+    assert_eq!(changed, ["web/0 peer-relation-changed", "web/1 peer-relation-changed"]);
+    let peer = sim.relation_id("web:peer", "web:peer").unwrap();
+    assert_eq!(sim.relation_data(peer, &Bag::App("web".into())).unwrap()["leader"], "web/2");
+}
+
+#[test]
+fn failing_hooks_discard_changes_and_resolve_restores() {
+    let charm = ShellCharm::new("name: flaky\nrequires:\n  db: {interface: pg}\n").dispatch(
+        r#"if [ "$HOOK" = config-changed ]; then
+  state-set tried=yes
+  open-port 80
+  status-set active written-before-failure
+  juju-log "about to fail"
+  if [ "$(config-get fail)" = True ]; then exit 3; fi
+fi"#,
+    );
+    std::fs::write(charm.path().join("config.yaml"), "options:\n  fail: {type: boolean, default: true}\n").unwrap();
+    let mut sim = sim();
+    let error = sim.deploy(AppSpec::charm("flaky", charm.path())).unwrap_err();
+    let SimError::HookFailed(run) = error else { panic!("expected a hook failure") };
+    assert_eq!((run.hook.as_str(), run.exit_code, run.committed), ("config-changed", 3, false));
+    assert!(sim.state("flaky/0").unwrap().is_empty(), "state-set discarded");
+    assert!(sim.ports("flaky/0").unwrap().is_empty(), "open-port discarded");
+    assert!(sim.logs("flaky/0").any(|l| l.message == "about to fail"), "logs are immediate");
+    let status = sim.unit_status("flaky/0").unwrap();
+    assert_eq!((status.status.as_str(), status.message.as_str()), ("error", "hook failed: \"config-changed\""));
+    assert!(matches!(sim.run_until_quiet(), Err(SimError::HookFailed(_))), "retried like Juju");
+    // Fixing the config lets the retry succeed and commit.
+    sim.model_mut().app_mut("flaky").unwrap().config.insert("fail".into(), false.into());
+    sim.run_until_quiet().unwrap();
+    assert_eq!(sim.state("flaky/0").unwrap()["tried"], "yes");
+    assert_eq!(sim.ports("flaky/0").unwrap()[0].to_string(), "80/tcp");
+    assert_eq!(sim.unit_status("flaky/0").unwrap().message, "written-before-failure");
+}
+
+#[test]
+fn resolve_drops_the_failed_event() {
+    let charm = ShellCharm::new("name: broken\n").dispatch("[ \"$HOOK\" != install ] || exit 1\nstatus-set active fine");
+    let mut sim = sim();
+    assert!(sim.deploy(AppSpec::charm("broken", charm.path())).is_err());
+    sim.resolve("broken/0").unwrap();
+    let runs = sim.run_until_quiet().unwrap();
+    assert_eq!(hooks_of(&runs, "broken/0")[0], "leader-elected");
+    assert_eq!(sim.unit_status("broken/0").unwrap().message, "fine");
+}
+
+#[test]
+fn scale_up_and_down_follow_juju() {
+    let pg = pg_charm("");
+    let web = db_charm("web", "");
+    let mut sim = sim();
+    sim.deploy(AppSpec::charm("pg", pg.path())).unwrap();
+    sim.deploy(AppSpec::charm("web", web.path())).unwrap();
+    let (db, _) = sim.integrate("web:db", "pg:db").unwrap();
+    let (new_unit, runs) = sim.add_unit("pg").unwrap();
+    assert_eq!(new_unit, "pg/1");
+    let new_hooks = hooks_of(&runs, "pg/1");
+    assert_eq!(&new_hooks[..2], ["install", "db-relation-created"]);
+    assert!(new_hooks.contains(&"db-relation-joined".to_owned()));
+    assert_eq!(hooks_of(&runs, "web/0"), ["db-relation-joined", "db-relation-changed"]);
+    assert!(log_lines(&sim, "web/0").contains(&format!("db:{db}: db-relation-joined remote=pg/1 app=pg departing=unset")));
+
+    let runs = sim.remove_unit("pg/1").unwrap();
+    assert_eq!(hooks_of(&runs, "web/0"), ["db-relation-departed"]);
+    assert_eq!(
+        hooks_of(&runs, "pg/1"),
+        ["stop", "db-relation-departed", "db-relation-broken", "remove"]
+    );
+    assert!(log_lines(&sim, "web/0").contains(&format!("db:{db}: db-relation-departed remote=pg/1 app=pg departing=pg/1")));
+    assert!(log_lines(&sim, "pg/1").contains(&format!("db:{db}: db-relation-departed remote=web/0 app=web departing=pg/1")));
+    assert!(sim.unit("pg/1").is_err());
+    // Departed units' settings stay readable for the relation's lifetime.
+    assert!(sim.relation_data(db, &Bag::Unit("pg/1".into())).unwrap().contains_key("private-address"));
+}
+
+#[test]
+fn removing_the_leader_elects_a_new_one() {
+    let web = db_charm("web", "");
+    let mut sim = sim();
+    sim.deploy(AppSpec::charm("web", web.path()).units(2)).unwrap();
+    let runs = sim.remove_unit("web/0").unwrap();
+    assert_eq!(sim.app("web").unwrap().leader.as_deref(), Some("web/1"));
+    assert!(hooks_of(&runs, "web/1").contains(&"leader-elected".to_owned()));
+    assert!(hooks_of(&runs, "web/1").contains(&"peer-relation-departed".to_owned()));
+    assert!(!hooks_of(&runs, "web/0").contains(&"peer-relation-broken".to_owned()), "peers never break");
+}
+
+#[test]
+fn remove_relation_departs_then_breaks_and_drops_grants() {
+    let pg = pg_charm(
+        r#"if [ "$HOOK" = db-relation-created ] && [ "$(is-leader)" = True ]; then
+  uri=$(secret-add --label creds password=s3cret)
+  secret-grant "$uri" -r "$JUJU_RELATION_ID"
+  relation-set --app "secret=$uri"
+fi"#,
+    );
+    let web = db_charm(
+        "web",
+        r#"case "$HOOK" in
+  db-relation-broken) juju-log "broken ids=[$(relation-ids db)] list=[$(relation-list)]" ;;
+esac"#,
+    );
+    let mut sim = sim();
+    sim.deploy(AppSpec::charm("pg", pg.path())).unwrap();
+    sim.deploy(AppSpec::charm("web", web.path()).units(2)).unwrap();
+    let (db, _) = sim.integrate("web:db", "pg:db").unwrap();
+    let uri = sim.relation_data(db, &Bag::App("pg".into())).unwrap()["secret"].clone();
+    assert_eq!(sim.secret(&uri).unwrap().grants.len(), 1);
+    let runs = sim.remove_relation(db).unwrap();
+    assert_eq!(hooks_of(&runs, "web/0"), ["db-relation-departed", "db-relation-broken"]);
+    assert_eq!(hooks_of(&runs, "pg/0"), ["db-relation-departed", "db-relation-departed", "db-relation-broken"]);
+    assert!(log_lines(&sim, "web/1").contains(&format!("db:{db}: broken ids=[] list=[]")));
+    assert!(sim.relation(db).is_err());
+    assert!(sim.secret(&uri).unwrap().grants.is_empty());
+    assert!(matches!(sim.remove_relation(0), Err(SimError::PeerRelation(0))));
+}
+
+#[test]
+fn config_upgrade_and_teardown_sequences() {
+    let web = db_charm("web", "");
+    std::fs::write(web.path().join("config.yaml"), "options:\n  port: {type: int, default: 80}\n").unwrap();
+    let mut sim = sim();
+    sim.deploy(AppSpec::charm("web", web.path()).units(2)).unwrap();
+    let runs = sim.set_config("web", BTreeMap::from([("port".into(), "8080".into())])).unwrap();
+    assert_eq!(hooks(&runs), ["web/0 config-changed", "web/1 config-changed"]);
+    assert_eq!(sim.app("web").unwrap().config["port"], 8080);
+    assert!(matches!(
+        sim.set_config("web", BTreeMap::from([("nope".into(), 1.into())])),
+        Err(SimError::InvalidConfig { .. })
+    ));
+    let runs = sim.upgrade("web", None).unwrap();
+    assert_eq!(hooks_of(&runs, "web/0"), ["upgrade-charm", "config-changed", "app-pebble-ready"]);
+    let runs = sim.remove_app("web").unwrap();
+    assert_eq!(
+        hooks_of(&runs, "web/0"),
+        ["stop", "peer-relation-departed", "data-storage-detaching", "remove"]
+    );
+    assert!(sim.app("web").is_err());
+    assert!(sim.model().relations.is_empty());
+}
+
+#[test]
+fn endless_ping_pong_is_reported() {
+    let charm = |name: &str, endpoint: &str, role: &str| {
+        ShellCharm::new(&format!("name: {name}\n{role}:\n  {endpoint}: {{interface: ping}}\n")).dispatch(
+            r#"case "$HOOK" in *-relation-changed) relation-set "n=$(date +%s%N)" ;; *-relation-created) relation-set n=0 ;; esac"#,
+        )
+    };
+    let a = charm("ping", "out", "provides");
+    let b = charm("pong", "in", "requires");
+    let mut sim = sim();
+    sim.set_max_hooks(40);
+    sim.deploy(AppSpec::charm("ping", a.path())).unwrap();
+    sim.deploy(AppSpec::charm("pong", b.path())).unwrap();
+    assert!(matches!(sim.integrate("ping", "pong"), Err(SimError::NotQuiet { ran: 40, .. })));
+}
+
+#[test]
+fn queued_duplicate_events_are_merged() {
+    let web = db_charm("web", "");
+    let mut sim = sim();
+    sim.add_app(AppSpec::charm("web", web.path())).unwrap();
+    sim.queue("web/0", Event::UpdateStatus).unwrap();
+    sim.queue("web/0", Event::UpdateStatus).unwrap();
+    assert_eq!(sim.queued().count(), 1);
+    assert_eq!(sim.run_until_quiet().unwrap().len(), 1);
+}

@@ -1,0 +1,171 @@
+//! Test support: the charm directory for the simulated Juju (this repository's metadata,
+//! config and actions, its `dispatch`, and the freshly built charm binary), one simulated
+//! Pebble per unit, and helpers to read what the charm left in a unit's container.
+//!
+//! The charm finds Pebble at `$CHARM_CONTAINERS_DIR/synapse/pebble.socket`. Each unit gets
+//! its own directory for that, chosen by a two-line `bin/synapse-k8s` wrapper from
+//! `JUJU_UNIT_NAME`, so units created during a sequence (deploy, scale up) find theirs too.
+
+#![allow(dead_code)] // Each test binary uses a different part of this module.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use juju_sim::{AppSpec, HookRun, Simulator};
+use pebble_sim::{ExecRule, PebbleSim, SimConfig};
+use serde_json::Value;
+
+pub const APP: &str = "synapse";
+pub const CONTAINER: &str = "synapse";
+pub const SERVER_NAME: &str = "example.com";
+
+/// The argv prefix of the configuration check the charm runs in the container.
+pub const VALIDATE: [&str; 3] = ["python3", "-m", "synapse.config"];
+
+/// A simulated model with the Synapse charm and a simulated Pebble per unit.
+pub struct Harness {
+    pub sim: Simulator,
+    /// Holds the charm directory and every unit's container directory.
+    work: tempfile::TempDir,
+    pebbles: BTreeMap<String, PebbleSim>,
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        let work = tempfile::Builder::new().prefix("synapse-charm-").tempdir().expect("temporary directory");
+        make_charm_dir(&work.path().join("charm"), &work.path().join("containers"));
+        let mut sim = Simulator::new().expect("juju-sim starts");
+        // Generous: a loaded 2-core machine runs these hooks slowly.
+        sim.set_hook_timeout(std::time::Duration::from_secs(120));
+        Self { sim, work, pebbles: BTreeMap::new() }
+    }
+
+    pub fn charm_dir(&self) -> PathBuf {
+        self.work.path().join("charm")
+    }
+
+    /// The directory holding `unit`'s container sockets (`<dir>/synapse/pebble.socket`) and
+    /// its container filesystem (`<dir>/root`).
+    fn unit_dir(&self, unit: &str) -> PathBuf {
+        self.work.path().join("containers").join(unit.replace('/', "-"))
+    }
+
+    /// Starts `unit`'s Pebble with simulated services and scripted answers for the commands
+    /// the charm runs: a passing configuration check and `chown`.
+    pub fn start_pebble(&mut self, unit: &str) -> &PebbleSim {
+        self.start_pebble_with(unit, |_| {})
+    }
+
+    /// Like [`Harness::start_pebble`], with the configuration adjusted first.
+    pub fn start_pebble_with(&mut self, unit: &str, adjust: impl FnOnce(&mut SimConfig)) -> &PebbleSim {
+        let dir = self.unit_dir(unit);
+        let root = dir.join("root");
+        fs::create_dir_all(root.join("data")).expect("container root");
+        fs::create_dir_all(dir.join(CONTAINER)).expect("socket directory");
+        let mut config = SimConfig::new(dir.join(CONTAINER).join("pebble.socket"), root);
+        adjust(&mut config);
+        let pebble = PebbleSim::start(config).expect("pebble-sim starts");
+        pebble.script_exec(ExecRule::new(VALIDATE).stdout("Config parses OK!\n"));
+        pebble.script_exec(ExecRule::new(["chown"]));
+        self.pebbles.insert(unit.to_string(), pebble);
+        &self.pebbles[unit]
+    }
+
+    pub fn pebble(&self, unit: &str) -> &PebbleSim {
+        self.pebbles.get(unit).unwrap_or_else(|| panic!("no Pebble started for {unit}"))
+    }
+
+    /// Deploys `units` units with the given configuration, each unit's Pebble up from the start.
+    pub fn deploy(&mut self, units: u32, config: &[(&str, Value)]) -> Vec<HookRun> {
+        for number in 0..units {
+            self.start_pebble(&format!("{APP}/{number}"));
+        }
+        self.deploy_without_pebble(units, config)
+    }
+
+    /// Deploys without starting any Pebble (as when the workload container is still coming up).
+    pub fn deploy_without_pebble(&mut self, units: u32, config: &[(&str, Value)]) -> Vec<HookRun> {
+        let mut spec = AppSpec::charm(APP, self.charm_dir()).units(units);
+        for (key, value) in config {
+            spec = spec.config(*key, value.clone());
+        }
+        self.sim.deploy(spec).expect("deploy runs")
+    }
+
+    /// `juju config` with the given values (`null` resets an option).
+    pub fn configure(&mut self, values: &[(&str, Value)]) -> Vec<HookRun> {
+        let values = values.iter().map(|(key, value)| (key.to_string(), value.clone())).collect();
+        self.sim.set_config(APP, values).expect("config-changed runs")
+    }
+
+    /// The unit's workload status as `(status, message)`.
+    pub fn status(&self, unit: &str) -> (String, String) {
+        let status = self.sim.unit_status(unit).expect("unit exists");
+        (status.status.clone(), status.message.clone())
+    }
+
+    pub fn app_status(&self) -> (String, String) {
+        let status = self.sim.app_status(APP).expect("app exists");
+        (status.status.clone(), status.message.clone())
+    }
+
+    /// The host path of a container path of `unit`.
+    pub fn container_path(&self, unit: &str, path: &str) -> PathBuf {
+        self.unit_dir(unit).join("root").join(path.trim_start_matches('/'))
+    }
+
+    pub fn read(&self, unit: &str, path: &str) -> String {
+        let host = self.container_path(unit, path);
+        fs::read_to_string(&host).unwrap_or_else(|error| panic!("cannot read {path} of {unit}: {error}"))
+    }
+
+    /// The unit's homeserver.yaml, parsed.
+    pub fn homeserver(&self, unit: &str) -> Value {
+        safe_yaml::from_str(&self.read(unit, "/data/homeserver.yaml")).expect("homeserver.yaml is YAML")
+    }
+
+    /// `juju-log` messages of a unit at a level.
+    pub fn logs(&self, unit: &str, level: &str) -> Vec<String> {
+        self.sim.logs(unit).filter(|record| record.level == level).map(|record| record.message.clone()).collect()
+    }
+
+    /// The application secrets' content (the charm's one application secret).
+    pub fn app_secret_content(&self) -> BTreeMap<String, String> {
+        let secrets: Vec<_> = self.sim.model().secrets.values().collect();
+        assert_eq!(secrets.len(), 1, "exactly one secret expected");
+        let secret = secrets[0];
+        assert_eq!(secret.label.as_deref(), Some("synapse-app-secrets"));
+        let revision = secret.latest().expect("a revision");
+        revision
+            .content
+            .iter()
+            .map(|(key, encoded)| {
+                let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).expect("base64 content");
+                (key.clone(), String::from_utf8(bytes).expect("UTF-8 content"))
+            })
+            .collect()
+    }
+}
+
+/// Writes the charm directory: metadata, config and actions of this repository, its
+/// `dispatch`, and `bin/synapse-k8s` running the charm binary under test with the unit's own
+/// containers directory.
+fn make_charm_dir(charm: &Path, containers: &Path) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    fs::create_dir_all(charm.join("bin")).expect("charm directory");
+    for file in ["metadata.yaml", "config.yaml", "actions.yaml", "dispatch"] {
+        fs::copy(repo.join(file), charm.join(file)).unwrap_or_else(|error| panic!("copy {file}: {error}"));
+    }
+    let wrapper = format!(
+        "#!/bin/sh\nCHARM_CONTAINERS_DIR=\"{}/$(printf %s \"$JUJU_UNIT_NAME\" | tr / -)\" exec \"{}\" \"$@\"\n",
+        containers.display(),
+        env!("CARGO_BIN_EXE_synapse-k8s"),
+    );
+    fs::write(charm.join("bin/synapse-k8s"), wrapper).expect("wrapper");
+    for file in ["dispatch", "bin/synapse-k8s"] {
+        fs::set_permissions(charm.join(file), fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+}
