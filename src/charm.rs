@@ -35,15 +35,19 @@ pub fn run(context: &HookContext, tools: &HookTools) -> anyhow::Result<()> {
     }
 }
 
-/// Fails the action: the actions of actions.yaml are not implemented yet, any other name is
-/// unknown.
+/// Fails the action (see [`action_failure`]).
 fn run_action(tools: &HookTools, name: &str) -> anyhow::Result<()> {
-    let message = if ACTIONS.contains(&name) {
+    tools.action_fail(&action_failure(name)).context("cannot report the action's failure")
+}
+
+/// Why an action fails: the actions of actions.yaml are not implemented yet, any other name
+/// is unknown.
+fn action_failure(name: &str) -> String {
+    if ACTIONS.contains(&name) {
         format!("{name} is not implemented yet")
     } else {
         format!("unknown action {name}")
-    };
-    tools.action_fail(&message).context("cannot report the action's failure")
+    }
 }
 
 /// Observes, decides, applies, and reports one status (also as the application's status on
@@ -71,4 +75,26 @@ fn reconcile_hook(context: &HookContext, event: &Event, tools: &HookTools) -> an
     }
     tracing::debug!(pebble_requests = pebble.request_count(), "reconciled: {status}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_fail_as_unimplemented_or_unknown() {
+        assert_eq!(action_failure("anonymize-user"), "anonymize-user is not implemented yet");
+        assert_eq!(action_failure("create-backup"), "unknown action create-backup");
+    }
+
+    #[test]
+    fn declared_actions_are_those_of_actions_yaml() {
+        let declared: serde_json::Map<String, serde_json::Value> =
+            safe_yaml::from_str(include_str!("../actions.yaml")).expect("actions.yaml parses");
+        let mut names: Vec<&str> = declared.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        let mut known = ACTIONS.to_vec();
+        known.sort_unstable();
+        assert_eq!(names, known);
+    }
 }

@@ -1,16 +1,226 @@
-//! The deploy sequence through the simulated Juju and Pebble.
+//! Deploying, scaling and leadership through the simulated Juju, each unit with its own
+//! simulated Pebble.
 
 mod support;
 
+use juju_sim::model::{Bag, PortRange};
+use juju_sim::Event;
+use pebble_sim::{FileKind, ServiceStatus};
 use serde_json::json;
-use support::{Harness, SERVER_NAME};
+use support::{Harness, APP, CONTAINER, SERVER_NAME, VALIDATE};
+
+const UNIT0: &str = "synapse/0";
+const UNIT1: &str = "synapse/1";
+
+fn assert_all_succeeded(runs: &[juju_sim::HookRun]) {
+    for run in runs {
+        assert!(run.succeeded(), "{} on {} failed:\n{}", run.hook, run.unit, run.stderr);
+    }
+}
+
+/// Asserts the file exists with the given mode, owned by the synapse user and group.
+fn assert_owned_file(harness: &Harness, unit: &str, path: &str, permissions: u32) {
+    let meta = harness.pebble(unit).file_meta(path).unwrap_or_else(|| panic!("{path} missing on {unit}"));
+    assert_eq!(meta.kind, FileKind::File, "{path}");
+    assert_eq!(meta.permissions, permissions, "{path} has mode {:o}", meta.permissions);
+    assert_eq!((meta.user_id, meta.group_id), (991, 991), "{path} owner");
+}
 
 #[test]
-fn deploy_ends_active_with_the_files_in_place() {
+fn deploy_ends_active_with_secrets_files_layer_and_port() {
     let mut harness = Harness::new();
-    let runs = harness.deploy(1, &[("server_name", json!(SERVER_NAME))]);
-    for run in &runs {
-        assert!(run.succeeded(), "{} failed: {}", run.hook, run.stderr);
+    assert_all_succeeded(&harness.deploy(1, &[("server_name", json!(SERVER_NAME))]));
+
+    assert_eq!(harness.status(UNIT0), ("active".into(), String::new()));
+    assert_eq!(harness.app_status(), ("active".into(), String::new()));
+    let history = &harness.sim.unit(UNIT0).unwrap().status_history;
+    assert!(
+        history.iter().any(|s| s.status == "maintenance" && s.message == "Configuring Synapse"),
+        "{history:?}"
+    );
+
+    // One application secret with everything, announced to the peers.
+    let secret = harness.app_secret_content();
+    let keys: Vec<&str> = secret.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["form-secret", "macaroon-secret-key", "registration-shared-secret", "server-name", "signing-key"]
+    );
+    assert!(secret["registration-shared-secret"].len() >= 50);
+    let uri = harness.sim.model().secrets.values().next().unwrap().uri();
+    let peers = harness.sim.relation_id(APP, APP).expect("peer relation");
+    let bag = harness.sim.relation_data(peers, &Bag::App(APP.into())).unwrap();
+    assert_eq!(bag.get("app-secrets-id"), Some(&uri));
+
+    // The files, their owners and modes, and their content from the secret.
+    assert_owned_file(&harness, UNIT0, "/data/homeserver.yaml", 0o600);
+    assert_owned_file(&harness, UNIT0, "/data/example.com.signing.key", 0o600);
+    assert_owned_file(&harness, UNIT0, "/data/log.config", 0o644);
+    assert!(harness.pebble(UNIT0).file_meta("/data/homeserver.yaml.candidate").is_none());
+    let homeserver = harness.homeserver(UNIT0);
+    assert_eq!(homeserver["server_name"], SERVER_NAME);
+    assert_eq!(homeserver["registration_shared_secret"], secret["registration-shared-secret"].as_str());
+    assert_eq!(homeserver["macaroon_secret_key"], secret["macaroon-secret-key"].as_str());
+    assert_eq!(homeserver["form_secret"], secret["form-secret"].as_str());
+    assert_eq!(harness.read(UNIT0, "/data/example.com.signing.key"), format!("{}\n", secret["signing-key"]));
+    let log_config: serde_json::Value =
+        safe_yaml::from_str(&harness.read(UNIT0, "/data/log.config")).unwrap();
+    assert_eq!(log_config["root"]["handlers"], json!(["console"]));
+
+    // The candidate was checked by Synapse's loader as the synapse user before use.
+    let checks: Vec<_> = harness
+        .pebble(UNIT0)
+        .exec_log()
+        .into_iter()
+        .filter(|exec| exec.argv.starts_with(&VALIDATE.map(String::from)))
+        .collect();
+    assert_eq!(checks.len(), 1);
+    assert_eq!(checks[0].argv[3..], ["-c".to_string(), "/data/homeserver.yaml.candidate".to_string()]);
+    assert_eq!((checks[0].user_id, checks[0].group_id), (Some(991), Some(991)));
+
+    // The layer, the running service (started once) and the open port.
+    let plan = harness.plan(UNIT0);
+    let service = &plan.services["synapse"];
+    assert_eq!(service.command.as_deref(), Some("/start.py"));
+    assert_eq!(service.environment.get("SYNAPSE_SERVER_NAME").map(String::as_str), Some(SERVER_NAME));
+    assert!(plan.checks.contains_key("synapse-alive") && plan.checks.contains_key("synapse-ready"));
+    assert_eq!(harness.pebble(UNIT0).service_state("synapse"), Some(ServiceStatus::Active));
+    assert_eq!(harness.pebble(UNIT0).service_starts("synapse"), 1);
+    assert_eq!(harness.sim.ports(UNIT0).unwrap(), [PortRange::tcp(8008)]);
+    let open_port_calls: usize = harness.sim.history().iter().map(|run| run.count("open-port")).sum();
+    assert_eq!(open_port_calls, 1, "the port is opened once");
+}
+
+#[test]
+fn deploy_without_server_name_blocks_until_it_is_set() {
+    let mut harness = Harness::new();
+    assert_all_succeeded(&harness.deploy(1, &[]));
+    assert_eq!(harness.status(UNIT0), ("blocked".into(), "invalid configuration: server_name".into()));
+    assert_eq!(harness.app_status(), ("blocked".into(), "invalid configuration: server_name".into()));
+    assert!(harness.sim.model().secrets.is_empty(), "no secrets before a server name");
+    assert!(harness.pebble(UNIT0).file_meta("/data/homeserver.yaml").is_none());
+    assert_eq!(harness.pebble(UNIT0).service_state("synapse"), None);
+
+    assert_all_succeeded(&harness.configure(&[("server_name", json!(SERVER_NAME))]));
+    assert_eq!(harness.status(UNIT0), ("active".into(), String::new()));
+    assert_eq!(harness.app_secret_content()["server-name"], SERVER_NAME);
+    assert_eq!(harness.pebble(UNIT0).service_starts("synapse"), 1);
+}
+
+#[test]
+fn pebble_ready_before_config_changed_configures_once() {
+    let mut harness = Harness::new();
+    harness.start_pebble(UNIT0);
+    harness
+        .sim
+        .add_app(juju_sim::AppSpec::charm(APP, harness.charm_dir()).config("server_name", json!(SERVER_NAME)))
+        .unwrap();
+    let ready = harness.sim.run_hook(UNIT0, Event::PebbleReady { container: CONTAINER.into() }).unwrap();
+    assert!(ready.succeeded());
+    assert_eq!(harness.status(UNIT0), ("active".into(), String::new()));
+    let before = harness.request_count(UNIT0);
+    let changed = harness.sim.run_hook(UNIT0, Event::ConfigChanged).unwrap();
+    assert!(changed.succeeded());
+    assert_eq!(harness.status(UNIT0), ("active".into(), String::new()));
+    assert_eq!(harness.requests_since(UNIT0, before), ["GET /v1/plan", "GET /v1/services"]);
+    assert_eq!(harness.pebble(UNIT0).service_starts("synapse"), 1);
+}
+
+#[test]
+fn config_changed_before_pebble_waits_then_pebble_ready_converges() {
+    let mut harness = Harness::new();
+    harness
+        .sim
+        .add_app(juju_sim::AppSpec::charm(APP, harness.charm_dir()).config("server_name", json!(SERVER_NAME)))
+        .unwrap();
+    let changed = harness.sim.run_hook(UNIT0, Event::ConfigChanged).unwrap();
+    assert!(changed.succeeded(), "{}", changed.stderr);
+    assert_eq!(harness.status(UNIT0), ("waiting".into(), "Waiting for Synapse pebble".into()));
+    // The leader still created the secrets: other units need not wait for this one's Pebble.
+    assert_eq!(harness.app_secret_content()["server-name"], SERVER_NAME);
+
+    harness.start_pebble(UNIT0);
+    let ready = harness.sim.run_hook(UNIT0, Event::PebbleReady { container: CONTAINER.into() }).unwrap();
+    assert!(ready.succeeded(), "{}", ready.stderr);
+    assert_eq!(harness.status(UNIT0), ("active".into(), String::new()));
+    assert_eq!(harness.pebble(UNIT0).service_starts("synapse"), 1);
+    assert_eq!(harness.homeserver(UNIT0)["server_name"], SERVER_NAME);
+}
+
+/// The secret-bearing values of a unit's configuration and key file.
+fn shared_values(harness: &Harness, unit: &str) -> Vec<String> {
+    let homeserver = harness.homeserver(unit);
+    let mut values: Vec<String> = ["registration_shared_secret", "macaroon_secret_key", "form_secret"]
+        .iter()
+        .map(|key| homeserver[key].as_str().expect("a string").to_string())
+        .collect();
+    values.push(harness.read(unit, "/data/example.com.signing.key"));
+    values
+}
+
+#[test]
+fn all_units_share_the_secrets_even_when_scaled_up_later() {
+    let mut harness = Harness::new();
+    assert_all_succeeded(&harness.deploy(2, &[("server_name", json!(SERVER_NAME))]));
+    for unit in [UNIT0, UNIT1] {
+        assert_eq!(harness.status(unit), ("active".into(), String::new()), "{unit}");
     }
-    assert_eq!(harness.status("synapse/0"), ("active".into(), String::new()));
+    assert_eq!(harness.sim.model().secrets.len(), 1);
+    let leader_values = shared_values(&harness, UNIT0);
+    assert_eq!(shared_values(&harness, UNIT1), leader_values);
+
+    harness.start_pebble("synapse/2");
+    let (unit, runs) = harness.sim.add_unit(APP).unwrap();
+    assert_all_succeeded(&runs);
+    assert_eq!(unit, "synapse/2");
+    assert_eq!(harness.status(&unit), ("active".into(), String::new()));
+    assert_eq!(shared_values(&harness, &unit), leader_values);
+    assert_eq!(harness.sim.model().secrets.len(), 1);
+}
+
+#[test]
+fn non_leader_waits_for_the_leader_and_wakes_up_on_its_announcement() {
+    let mut harness = Harness::new();
+    harness.start_pebble(UNIT0);
+    harness.start_pebble(UNIT1);
+    harness.sim.add_app(juju_sim::AppSpec::charm(APP, harness.charm_dir()).units(2)).unwrap();
+    harness.sim.run_hook(UNIT1, Event::ConfigChanged).unwrap();
+    assert_eq!(harness.status(UNIT1).1, "invalid configuration: server_name");
+    harness.sim.model_mut().app_mut(APP).unwrap().config.insert("server_name".into(), json!(SERVER_NAME));
+    let waiting = harness.sim.run_hook(UNIT1, Event::ConfigChanged).unwrap();
+    assert!(waiting.succeeded());
+    assert_eq!(harness.status(UNIT1), ("waiting".into(), "Waiting for leader to generate secrets".into()));
+    assert!(harness.pebble(UNIT1).file_meta("/data/homeserver.yaml").is_none());
+
+    // The leader's config-changed creates the secrets; its peer announcement wakes unit 1.
+    harness.sim.queue(UNIT0, Event::ConfigChanged).unwrap();
+    assert_all_succeeded(&harness.sim.run_until_quiet().unwrap());
+    assert_eq!(harness.status(UNIT1), ("active".into(), String::new()));
+    assert_eq!(shared_values(&harness, UNIT1), shared_values(&harness, UNIT0));
+}
+
+#[test]
+fn a_new_leader_keeps_the_secrets_and_restarts_nothing() {
+    let mut harness = Harness::new();
+    assert_all_succeeded(&harness.deploy(2, &[("server_name", json!(SERVER_NAME))]));
+    let secret_before = harness.app_secret_content();
+    let files_before = shared_values(&harness, UNIT0);
+    let starts =
+        |harness: &Harness| [UNIT0, UNIT1].map(|unit| harness.pebble(unit).service_starts("synapse"));
+    let starts_before = starts(&harness);
+
+    assert_all_succeeded(&harness.sim.set_leader(UNIT1).unwrap());
+    assert_eq!(harness.app_secret_content(), secret_before);
+    let secret = harness.sim.model().secrets.values().next().unwrap();
+    assert_eq!(secret.latest_revision(), 1);
+    assert_eq!(shared_values(&harness, UNIT1), files_before);
+    assert_eq!(starts(&harness), starts_before);
+    assert_eq!(harness.app_status(), ("active".into(), String::new()));
+
+    // The old leader leaves; the new one still keeps everything.
+    assert_all_succeeded(&harness.sim.remove_unit(UNIT0).unwrap());
+    assert_all_succeeded(&harness.configure(&[("report_stats", json!(true))]));
+    assert_eq!(harness.app_secret_content(), secret_before);
+    assert_eq!(shared_values(&harness, UNIT1), files_before);
+    assert_eq!(harness.status(UNIT1), ("active".into(), String::new()));
 }

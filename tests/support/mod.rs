@@ -56,22 +56,29 @@ impl Harness {
     /// Starts `unit`'s Pebble with simulated services and scripted answers for the commands
     /// the charm runs: a passing configuration check and `chown`.
     pub fn start_pebble(&mut self, unit: &str) -> &PebbleSim {
-        self.start_pebble_with(unit, |_| {})
+        let pebble = self.start_pebble_with(unit, |_| {});
+        pebble.script_exec(ExecRule::new(["chown"]));
+        pebble
     }
 
-    /// Like [`Harness::start_pebble`], with the configuration adjusted first.
+    /// Starts `unit`'s Pebble with the configuration adjusted first; only the configuration
+    /// check is scripted (to pass).
     pub fn start_pebble_with(&mut self, unit: &str, adjust: impl FnOnce(&mut SimConfig)) -> &PebbleSim {
         let dir = self.unit_dir(unit);
         let root = dir.join("root");
         fs::create_dir_all(root.join("data")).expect("container root");
         fs::create_dir_all(dir.join(CONTAINER)).expect("socket directory");
-        let mut config = SimConfig::new(dir.join(CONTAINER).join("pebble.socket"), root);
+        let mut config = SimConfig::new(self.socket(unit), root);
         adjust(&mut config);
         let pebble = PebbleSim::start(config).expect("pebble-sim starts");
         pebble.script_exec(ExecRule::new(VALIDATE).stdout("Config parses OK!\n"));
-        pebble.script_exec(ExecRule::new(["chown"]));
         self.pebbles.insert(unit.to_string(), pebble);
         &self.pebbles[unit]
+    }
+
+    /// Where the charm looks for `unit`'s Pebble socket.
+    pub fn socket(&self, unit: &str) -> PathBuf {
+        self.unit_dir(unit).join(CONTAINER).join("pebble.socket")
     }
 
     pub fn pebble(&self, unit: &str) -> &PebbleSim {
@@ -127,9 +134,41 @@ impl Harness {
         safe_yaml::from_str(&self.read(unit, "/data/homeserver.yaml")).expect("homeserver.yaml is YAML")
     }
 
+    /// How many requests `unit`'s Pebble has answered so far.
+    pub fn request_count(&self, unit: &str) -> usize {
+        self.pebble(unit).requests().len()
+    }
+
+    /// The Pebble requests `unit` made after the first `since`, as `METHOD /path` (no query).
+    pub fn requests_since(&self, unit: &str, since: usize) -> Vec<String> {
+        self.pebble(unit)
+            .requests()
+            .iter()
+            .skip(since)
+            .map(|request| {
+                let path = request.path.split('?').next().unwrap_or_default();
+                format!("{} {path}", request.method)
+            })
+            .collect()
+    }
+
+    /// The unit's Pebble plan, as the charm's Pebble client reads it.
+    pub fn plan(&self, unit: &str) -> pebble::Plan {
+        pebble::Client::new(self.pebble(unit).socket()).plan().expect("plan readable")
+    }
+
+    /// The digest the charm put into the Synapse service's environment.
+    pub fn applied_digest(&self, unit: &str) -> Option<String> {
+        self.plan(unit).services.get("synapse")?.environment.get("CHARM_CONFIG_DIGEST").cloned()
+    }
+
     /// `juju-log` messages of a unit at a level.
     pub fn logs(&self, unit: &str, level: &str) -> Vec<String> {
-        self.sim.logs(unit).filter(|record| record.level == level).map(|record| record.message.clone()).collect()
+        self.sim
+            .logs(unit)
+            .filter(|record| record.level == level)
+            .map(|record| record.message.clone())
+            .collect()
     }
 
     /// The application secrets' content (the charm's one application secret).
@@ -143,7 +182,8 @@ impl Harness {
             .content
             .iter()
             .map(|(key, encoded)| {
-                let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).expect("base64 content");
+                let bytes =
+                    base64::engine::general_purpose::STANDARD.decode(encoded).expect("base64 content");
                 (key.clone(), String::from_utf8(bytes).expect("UTF-8 content"))
             })
             .collect()

@@ -288,3 +288,23 @@ fn queued_duplicate_events_are_merged() {
     assert_eq!(sim.queued().count(), 1);
     assert_eq!(sim.run_until_quiet().unwrap().len(), 1);
 }
+
+#[test]
+fn leader_set_notifies_the_other_units() {
+    let charm = db_charm(
+        "web",
+        r#"case "$HOOK" in
+  config-changed) [ "$(is-leader)" = False ] || leader-set "token=$(date +%s%N)" ;;
+  leader-settings-changed) juju-log "token=$(leader-get token)" ;;
+esac"#,
+    );
+    let mut sim = sim();
+    sim.deploy(AppSpec::charm("web", charm.path()).units(2)).unwrap();
+    let runs = sim.set_config("web", BTreeMap::new()).unwrap();
+    assert_eq!(
+        hooks(&runs),
+        ["web/0 config-changed", "web/1 config-changed", "web/1 leader-settings-changed"]
+    );
+    let token = sim.app("web").unwrap().leader_settings["token"].clone();
+    assert!(log_lines(&sim, "web/1").contains(&format!("token={token}")));
+}

@@ -7,6 +7,10 @@
 //!
 //! `GET /v1/x-sim/requests` is a simulator-only endpoint (not part of Pebble) listing the
 //! requests answered so far.
+//!
+//! Host processes (Process-mode services, host exec, exec checks) run with their working
+//! directory mapped under the root and get `PEBBLE_SIM_ROOT=<root>` added to their
+//! environment, so wrapper scripts can translate container paths.
 
 mod api;
 mod changes;

@@ -1,4 +1,4 @@
-//! The real `ops.pebble.Client` (Python, `scripts/python-env ops`) against the simulator.
+//! The real `ops.pebble.Client` (Python, `scripts/python-env ops|ops2`) against the simulator.
 
 mod common;
 
@@ -9,7 +9,16 @@ use common::Fixture;
 use pebble_sim::{ExecMode, ExecRule};
 
 #[test]
-fn ops_pebble_client_works_against_the_simulator() {
+fn ops_3_pebble_client_works_against_the_simulator() {
+    run_ops_client("ops");
+}
+
+#[test]
+fn ops_2_pebble_client_works_against_the_simulator() {
+    run_ops_client("ops2");
+}
+
+fn run_ops_client(profile: &str) {
     let fx = Fixture::with(|c| c.exec = ExecMode::Host);
     fx.sim.script_exec(
         ExecRule::new(["/usr/bin/scripted"]).stdout("scripted-out\n").stderr("scripted-err\n").read_stdin(),
@@ -17,7 +26,7 @@ fn ops_pebble_client_works_against_the_simulator() {
     fx.sim.script_exec(ExecRule::new(["/usr/bin/fails"]).exit_code(2).stdout("failed\n"));
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let python_env = manifest.join("../../scripts/python-env");
-    let python = Command::new(&python_env).arg("ops").output().expect("run scripts/python-env");
+    let python = Command::new(&python_env).arg(profile).output().expect("run scripts/python-env");
     assert!(python.status.success(), "python-env failed: {python:?}");
     let python = String::from_utf8(python.stdout).expect("utf8 path");
     let output = Command::new(python.trim())

@@ -167,6 +167,9 @@ mod tests {
             settings(json!({"server-name": "exa mple.org"})),
             Err(ConfigError::BadServerName("exa mple.org".into()))
         );
-        assert_eq!(settings(json!({"mode": 3})), Err(ConfigError::WrongType { option: "mode", expected: "string" }));
+        assert_eq!(
+            settings(json!({"mode": 3})),
+            Err(ConfigError::WrongType { option: "mode", expected: "string" })
+        );
     }
 }

@@ -54,6 +54,8 @@ pub struct AppSpec {
     pub config: BTreeMap<String, Value>,
     pub trusted: bool,
     pub resources: BTreeMap<String, PathBuf>,
+    /// Extra environment for every unit's hooks (see [`Simulator::set_unit_env`]).
+    pub unit_env: BTreeMap<String, String>,
 }
 
 impl AppSpec {
@@ -67,6 +69,7 @@ impl AppSpec {
             config: BTreeMap::new(),
             trusted: false,
             resources: BTreeMap::new(),
+            unit_env: BTreeMap::new(),
         }
     }
 
@@ -80,6 +83,7 @@ impl AppSpec {
             config: BTreeMap::new(),
             trusted: false,
             resources: BTreeMap::new(),
+            unit_env: BTreeMap::new(),
         }
     }
 
@@ -100,6 +104,12 @@ impl AppSpec {
 
     pub fn resource(mut self, name: impl Into<String>, path: impl Into<PathBuf>) -> Self {
         self.resources.insert(name.into(), path.into());
+        self
+    }
+
+    /// Adds an environment variable to every unit's hooks.
+    pub fn unit_env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.unit_env.insert(key.into(), value.into());
         self
     }
 }
@@ -411,6 +421,7 @@ impl Simulator {
             trusted: spec.trusted,
             resources: spec.resources,
             index,
+            unit_env: spec.unit_env,
         };
         app.config = validate_config(&app, &spec.config)?;
         self.model.applications.insert(spec.name.clone(), app);
@@ -458,7 +469,7 @@ impl Simulator {
             state: BTreeMap::new(),
             opened_ports: BTreeMap::new(),
             address: format!("10.1.{}.{}", app.index % 250, 10 + number % 240),
-            env: BTreeMap::new(),
+            env: app.unit_env.clone(),
             storage,
             dying: false,
         };

@@ -187,6 +187,9 @@ pub struct Application {
     /// Index used to derive unit addresses.
     #[serde(default)]
     pub index: u32,
+    /// Environment every new unit's hooks get.
+    #[serde(default)]
+    pub unit_env: BTreeMap<String, String>,
 }
 
 impl Application {

@@ -161,7 +161,7 @@ mod tests {
 
     #[test]
     fn sorts_by_protocol_then_ports() {
-        let mut ranges = vec![
+        let mut ranges = [
             PortRange::parse("80").unwrap(),
             PortRange::parse("icmp").unwrap(),
             PortRange::parse("53/udp").unwrap(),

@@ -61,6 +61,7 @@ fn application(name: &str, meta: CharmMeta, units: &[&str]) -> Application {
         trusted: false,
         resources: BTreeMap::new(),
         index: 0,
+        unit_env: BTreeMap::new(),
     }
 }
 

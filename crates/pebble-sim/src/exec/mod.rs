@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use crate::changes::TaskSpec;
 use crate::config::{ExecMode, ExecRule};
 use crate::files::owners::{Owner, OwnerRequest, UserDb};
+use crate::plan::schema::Service;
 use crate::response::ApiError;
 use crate::state::Shared;
 
@@ -108,24 +109,7 @@ pub fn begin(shared: &Arc<Shared>, request: ExecRequest) -> Result<(u64, Value),
         };
     let mut environment = context.as_ref().map(|s| s.environment.clone()).unwrap_or_default();
     environment.extend(request.environment.clone().unwrap_or_default());
-    let own_owner = request.user_id.is_some()
-        || request.user.is_some()
-        || request.group_id.is_some()
-        || request.group.is_some();
-    let owner_request = match (&context, own_owner) {
-        (Some(service), false) => OwnerRequest {
-            user_id: service.user_id,
-            user: service.user.as_deref(),
-            group_id: service.group_id,
-            group: service.group.as_deref(),
-        },
-        _ => OwnerRequest {
-            user_id: request.user_id,
-            user: request.user.as_deref(),
-            group_id: request.group_id,
-            group: request.group.as_deref(),
-        },
-    };
+    let owner_request = owner_request(&request, context.as_ref());
     let owner = db
         .resolve(owner_request)
         .map_err(|e| ApiError::bad_request(format!("cannot look up user and group: {e}")))?;
@@ -134,24 +118,7 @@ pub fn begin(shared: &Arc<Shared>, request: ExecRequest) -> Result<(u64, Value),
         .clone()
         .or_else(|| context.as_ref().and_then(|s| s.working_dir.clone()))
         .unwrap_or_else(|| db.home(owner.as_ref().map_or(0, |o| o.uid)).unwrap_or_else(|| "/".to_owned()));
-    let rule = state
-        .exec_rules
-        .iter()
-        .rev()
-        .filter(|rule| rule.matches(&request.command))
-        .max_by_key(|rule| rule.argv_prefix.len())
-        .cloned();
-    let program = match rule {
-        Some(rule) => Program::Scripted(rule),
-        None if shared.exec_mode == ExecMode::Host => {
-            let path = environment.get("PATH").cloned().or_else(|| std::env::var("PATH").ok());
-            let found = find_executable(shared.map_command(&argv0), path.as_deref().unwrap_or(""));
-            Program::Host(
-                found.ok_or_else(|| ApiError::bad_request(format!("cannot find executable {argv0:?}")))?,
-            )
-        }
-        None => return Err(ApiError::bad_request(format!("cannot find executable {argv0:?}"))),
-    };
+    let program = program(shared, &state.exec_rules, &request.command, &environment)?;
     state.exec_log.push(ExecRecord {
         argv: request.command.clone(),
         environment: environment.clone(),
@@ -186,6 +153,51 @@ pub fn begin(shared: &Arc<Shared>, request: ExecRequest) -> Result<(u64, Value),
     };
     tokio::spawn(run::session(Arc::clone(shared), task_id, prepared, sockets, abort));
     Ok((change_id, result))
+}
+
+/// The owner fields of the request, else those of the service context.
+fn owner_request<'a>(request: &'a ExecRequest, context: Option<&'a Service>) -> OwnerRequest<'a> {
+    let own = request.user_id.is_some()
+        || request.user.is_some()
+        || request.group_id.is_some()
+        || request.group.is_some();
+    match context {
+        Some(service) if !own => OwnerRequest {
+            user_id: service.user_id,
+            user: service.user.as_deref(),
+            group_id: service.group_id,
+            group: service.group.as_deref(),
+        },
+        _ => OwnerRequest {
+            user_id: request.user_id,
+            user: request.user.as_deref(),
+            group_id: request.group_id,
+            group: request.group.as_deref(),
+        },
+    }
+}
+
+/// The best scripted rule (longest prefix, latest added), else the host executable in Host
+/// mode, else Pebble's "cannot find executable".
+fn program(
+    shared: &Shared,
+    rules: &[ExecRule],
+    argv: &[String],
+    environment: &BTreeMap<String, String>,
+) -> Result<Program, ApiError> {
+    let rule = rules.iter().rev().filter(|rule| rule.matches(argv)).max_by_key(|rule| rule.argv_prefix.len());
+    if let Some(rule) = rule {
+        return Ok(Program::Scripted(rule.clone()));
+    }
+    let argv0 = argv.first().map(String::as_str).unwrap_or_default();
+    let not_found = || ApiError::bad_request(format!("cannot find executable {argv0:?}"));
+    if shared.exec_mode != ExecMode::Host {
+        return Err(not_found());
+    }
+    let path = environment.get("PATH").cloned().or_else(|| std::env::var("PATH").ok());
+    find_executable(shared.map_command(argv0), path.as_deref().unwrap_or(""))
+        .map(Program::Host)
+        .ok_or_else(not_found)
 }
 
 /// Resolves a program like Pebble does up front: a path must be an executable file, a bare

@@ -8,22 +8,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Empty;
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Map, Value};
-use tokio::net::TcpStream;
-use tokio::time::{sleep, timeout};
+use tokio::time::sleep;
 use tokio_util::sync::CancellationToken;
 
 use crate::changes::TaskSpec;
-use crate::files::paths::{clean_absolute, host_path};
 use crate::plan::schema::{Check, ServiceAction, Startup};
 use crate::services::ServiceStatus;
 use crate::state::{Shared, State};
 
+mod probe;
+
 const DEFAULT_PERIOD: Duration = Duration::from_secs(10);
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 const DEFAULT_THRESHOLD: u32 = 3;
 
 /// A check's counters, state and current change.
@@ -305,7 +301,7 @@ pub fn names(state: &State, level: Option<&str>) -> Vec<String> {
 pub async fn refresh(shared: &Arc<Shared>, name: &str) -> Option<(Value, Option<String>)> {
     let config = shared.lock().checks.get(name)?.config.clone();
     let error = if shared.is_process_mode() {
-        let outcome = run_probe(shared, &config).await;
+        let outcome = probe::run(shared, &config).await;
         record(shared, name, &outcome);
         outcome.err()
     } else {
@@ -337,20 +333,12 @@ async fn probe_loop(shared: Arc<Shared>, name: String, token: CancellationToken)
             () = token.cancelled() => return,
             () = sleep(period) => {}
         }
-        let outcome = run_probe(&shared, &config).await;
+        let outcome = probe::run(&shared, &config).await;
         if token.is_cancelled() {
             return;
         }
         record(&shared, &name, &outcome);
         shared.changes_updated();
-    }
-}
-
-async fn run_probe(shared: &Shared, config: &Check) -> Result<(), String> {
-    let limit = config.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0);
-    match timeout(limit, probe(shared, config)).await {
-        Ok(outcome) => outcome,
-        Err(_) => Err(format!("check timed out after {}", crate::duration::format(limit))),
     }
 }
 
@@ -393,70 +381,5 @@ fn record(shared: &Arc<Shared>, name: &str, outcome: &Result<(), String>) {
                 None => Ok(()),
             }
         });
-    }
-}
-
-async fn probe(shared: &Shared, config: &Check) -> Result<(), String> {
-    if let Some(http) = &config.http {
-        let url = http.url.as_deref().unwrap_or_default();
-        return probe_http(url, &http.headers).await;
-    }
-    if let Some(tcp) = &config.tcp {
-        let host = tcp.host.as_deref().unwrap_or("localhost");
-        let port = tcp.port.unwrap_or_default();
-        return TcpStream::connect((host, port))
-            .await
-            .map(drop)
-            .map_err(|e| format!("cannot connect to {host}:{port}: {e}"));
-    }
-    if let Some(exec) = &config.exec {
-        let argv = crate::command::split(exec.command.as_deref().unwrap_or_default())?;
-        let working_dir =
-            exec.working_dir.as_deref().and_then(clean_absolute).unwrap_or_else(|| "/".to_owned());
-        let status = tokio::process::Command::new(shared.map_command(&argv[0]))
-            .args(&argv[1..])
-            .envs(&exec.environment)
-            .current_dir(host_path(&shared.root, &working_dir))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .status()
-            .await
-            .map_err(|e| format!("cannot run check command: {e}"))?;
-        return if status.success() {
-            Ok(())
-        } else {
-            Err(format!("exit status {}", status.code().unwrap_or(-1)))
-        };
-    }
-    Err("check has no http, tcp or exec".to_owned())
-}
-
-/// GET over plain HTTP/1.1; any 2xx is a success.
-async fn probe_http(url: &str, headers: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("unsupported URL {url:?} (only http:// is probed)"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let address = if authority.contains(':') { authority.to_owned() } else { format!("{authority}:80") };
-    let stream =
-        TcpStream::connect(&address).await.map_err(|e| format!("cannot connect to {address}: {e}"))?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
-    tokio::spawn(connection);
-    let mut request = hyper::Request::get(path).header(hyper::header::HOST, authority);
-    for (key, value) in headers {
-        request = request.header(key, value);
-    }
-    let request = request.body(Empty::<Bytes>::new()).map_err(|e| e.to_string())?;
-    let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
-    if response.status().is_success() {
-        Ok(())
-    } else {
-        Err(format!("non-20x status code {}", response.status().as_u16()))
     }
 }

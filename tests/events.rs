@@ -1,0 +1,74 @@
+//! Events other than the reconciling hooks: actions, hooks with nothing to do, unknown hooks,
+//! and a process started without Juju's environment.
+
+mod support;
+
+use std::process::Command;
+
+use juju_sim::model::ActionStatus;
+use juju_sim::Event;
+use serde_json::json;
+use support::{Harness, SERVER_NAME};
+
+const UNIT: &str = "synapse/0";
+
+#[test]
+fn declared_actions_fail_cleanly_until_implemented() {
+    let mut harness = Harness::new();
+    harness.deploy(1, &[("server_name", json!(SERVER_NAME))]);
+    let params = json!({"username": "alice"}).as_object().cloned().unwrap();
+    let result = harness.sim.run_action(UNIT, "register-user", params).unwrap();
+    assert_eq!(result.record.status, ActionStatus::Failed);
+    assert_eq!(result.record.message.as_deref(), Some("register-user is not implemented yet"));
+    assert_eq!(result.run.exit_code, 0);
+    assert_eq!(result.run.count("status-set"), 0, "actions do not reconcile");
+}
+
+#[test]
+fn stop_and_remove_touch_nothing() {
+    let mut harness = Harness::new();
+    harness.deploy(1, &[("server_name", json!(SERVER_NAME))]);
+    let before = harness.request_count(UNIT);
+    for event in [Event::Stop, Event::Remove] {
+        let run = harness.sim.run_hook(UNIT, event).unwrap();
+        assert!(run.succeeded(), "{}", run.stderr);
+        assert!(run.calls.is_empty(), "{}: {:?}", run.hook, run.calls);
+    }
+    assert_eq!(harness.request_count(UNIT), before);
+}
+
+/// Runs the charm binary directly with only the given environment.
+fn run_charm(env: &[(&str, &str)]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_synapse-k8s"))
+        .env_clear()
+        .env("PATH", "/nonexistent")
+        .envs(env.iter().copied())
+        .output()
+        .expect("the charm binary runs")
+}
+
+const JUJU_ENV: [(&str, &str); 4] = [
+    ("JUJU_UNIT_NAME", "synapse/0"),
+    ("JUJU_MODEL_NAME", "matrix"),
+    ("JUJU_MODEL_UUID", "9f1c2a4e-0000-4000-8000-000000000000"),
+    ("JUJU_VERSION", "3.6.4"),
+];
+
+#[test]
+fn unknown_hooks_exit_zero_with_a_log_line() {
+    let mut env = JUJU_ENV.to_vec();
+    env.push(("JUJU_DISPATCH_PATH", "hooks/some-future-hook"));
+    let output = run_charm(&env);
+    assert!(output.status.success(), "{output:?}");
+    // Without juju-log on PATH the log line falls back to stderr.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("some-future-hook"), "{stderr}");
+}
+
+#[test]
+fn a_missing_variable_is_a_clear_error() {
+    let output = run_charm(&[("JUJU_DISPATCH_PATH", "hooks/install")]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("JUJU_UNIT_NAME"), "{stderr}");
+}
