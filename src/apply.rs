@@ -31,14 +31,8 @@ const VALIDATE_TIMEOUT: Duration = Duration::from_secs(120);
 pub enum ApplyError {
     #[error(transparent)]
     Tool(#[from] HookToolError),
-    #[error("cannot configure Synapse through Pebble: {0}")]
+    #[error("cannot configure Synapse through Pebble")]
     Pebble(#[from] pebble::Error),
-}
-
-impl ApplyError {
-    fn is_pebble_connection(&self) -> bool {
-        matches!(self, Self::Pebble(error) if error.is_connection_error())
-    }
 }
 
 /// Carries out `outcome`; returns the workload's status.
@@ -56,11 +50,11 @@ pub fn apply(tools: &HookTools, pebble: &pebble::Client, outcome: &Outcome) -> R
         WorkloadPlan::Unreachable => return Ok(status::waiting_for_pebble()),
         WorkloadPlan::Observe(service) => return Ok(service_status(*service)),
         WorkloadPlan::Start => start(pebble),
-        WorkloadPlan::Configure(desired) => Workload { tools, pebble }.configure(desired),
+        WorkloadPlan::Configure(desired) => SynapseContainer { tools, pebble }.configure(desired),
     };
     match result {
-        Err(error) if error.is_pebble_connection() => {
-            tracing::warn!("Pebble went away while configuring Synapse; the next hook resumes: {error}");
+        Err(ApplyError::Pebble(error)) if error.is_connection_error() => {
+            tracing::warn!("lost Pebble while configuring Synapse, the next hook resumes: {error}");
             Ok(status::waiting_for_pebble())
         }
         other => other,
@@ -102,12 +96,13 @@ fn start(pebble: &pebble::Client) -> Result<Status, ApplyError> {
     }
 }
 
-struct Workload<'a> {
+/// Writes Synapse's configuration into its container.
+struct SynapseContainer<'a> {
     tools: &'a HookTools,
     pebble: &'a pebble::Client,
 }
 
-impl Workload<'_> {
+impl SynapseContainer<'_> {
     fn configure(&self, desired: &DesiredWorkload) -> Result<Status, ApplyError> {
         self.tools.status_set(StatusTarget::Unit, &status::configuring())?;
         self.own_data_dir()?;

@@ -31,7 +31,7 @@ pub fn run(context: &HookContext, tools: &HookTools) -> anyhow::Result<()> {
             tracing::debug!("nothing to do for {}", context.hook_name());
             Ok(())
         }
-        event => reconcile_hook(context, event, tools),
+        _ => reconcile_hook(context, tools),
     }
 }
 
@@ -52,7 +52,8 @@ fn action_failure(name: &str) -> String {
 
 /// Observes, decides, applies, and reports one status (also as the application's status on
 /// the leader).
-fn reconcile_hook(context: &HookContext, event: &Event, tools: &HookTools) -> anyhow::Result<()> {
+fn reconcile_hook(context: &HookContext, tools: &HookTools) -> anyhow::Result<()> {
+    let event = &context.event;
     let pebble = pebble::Client::for_container(CONTAINER);
     let proxy = ProxySettings::from_vars(|name| std::env::var(name).ok());
     let observe = Observe { ports: matches!(event, Event::Install | Event::Start | Event::UpgradeCharm) };

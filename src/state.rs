@@ -61,7 +61,7 @@ pub struct Observe {
 pub enum StateError {
     #[error(transparent)]
     Tool(#[from] HookToolError),
-    #[error("cannot read the Synapse container's state: {0}")]
+    #[error("cannot read the Synapse container's state")]
     Pebble(#[source] pebble::Error),
     #[error(transparent)]
     Secrets(#[from] AppSecretsError),

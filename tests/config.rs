@@ -304,12 +304,14 @@ fn a_rejected_configuration_keeps_the_running_one() {
     let mut harness = deployed();
     let homeserver = harness.read(UNIT, "/data/homeserver.yaml");
     let digest = harness.applied_digest(UNIT);
-    // Longer argv prefixes win over the harness's passing rule.
+    // Longer argv prefixes win over the harness's passing rule. The loader's message quotes a
+    // secret, which must not reach the log.
+    let form_secret = harness.app_secret_content()["form-secret"].clone();
     let check = VALIDATE.iter().chain(&["-c"]).copied();
     harness.pebble(UNIT).script_exec(
         pebble_sim::ExecRule::new(check.clone())
             .exit_code(1)
-            .stderr("Error in configuration at 'limit_remote_rooms': boom\n"),
+            .stderr(format!("Error in configuration at 'limit_remote_rooms': boom near {form_secret}\n")),
     );
     configure(&mut harness, &[("limit_remote_rooms_complexity", json!(3.0))]);
     assert_eq!(
@@ -321,7 +323,11 @@ fn a_rejected_configuration_keeps_the_running_one() {
     assert_eq!(harness.applied_digest(UNIT), digest);
     assert_eq!(harness.pebble(UNIT).service_starts("synapse"), 1);
     let errors = harness.logs(UNIT, "ERROR");
-    assert!(errors.iter().any(|line| line.contains("limit_remote_rooms': boom")), "{errors:?}");
+    assert!(
+        errors.iter().any(|line| line.contains("limit_remote_rooms': boom near <redacted>")),
+        "{errors:?}"
+    );
+    assert!(errors.iter().all(|line| !line.contains(&form_secret)), "a secret reached the log");
 
     // Once Synapse accepts it (say, a fixed image), the next hook applies it.
     harness

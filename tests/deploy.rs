@@ -89,6 +89,17 @@ fn deploy_ends_active_with_secrets_files_layer_and_port() {
     assert_eq!(harness.sim.ports(UNIT0).unwrap(), [PortRange::tcp(8008)]);
     let open_port_calls: usize = harness.sim.history().iter().map(|run| run.count("open-port")).sum();
     assert_eq!(open_port_calls, 1, "the port is opened once");
+
+    // No secret value in any log, hook output or hook-tool argument.
+    let mut seen: Vec<String> = harness.sim.logs(UNIT0).map(|record| record.message.clone()).collect();
+    for run in harness.sim.history() {
+        seen.extend([run.stdout.clone(), run.stderr.clone()]);
+        seen.extend(run.calls.iter().map(|call| call.args.join(" ")));
+    }
+    for (key, value) in secret.iter().filter(|(key, _)| key.as_str() != "server-name") {
+        let seed = value.rsplit(' ').next().unwrap_or(value);
+        assert!(seen.iter().all(|text| !text.contains(seed)), "{key} leaked");
+    }
 }
 
 #[test]

@@ -8,6 +8,8 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of this module.
 
+pub mod requirers;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;

@@ -9,10 +9,7 @@ use juju_sim::{AppSpec, CharmMeta, Event, Simulator};
 const CALLS: u32 = 300;
 
 fn report(name: &str, total: Duration) {
-    println!(
-        "{name:<40} {:>8.1} µs/call ({CALLS} calls)",
-        total.as_secs_f64() * 1e6 / f64::from(CALLS)
-    );
+    println!("{name:<40} {:>8.1} µs/call ({CALLS} calls)", total.as_secs_f64() * 1e6 / f64::from(CALLS));
 }
 
 fn main() {

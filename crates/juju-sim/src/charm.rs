@@ -72,9 +72,7 @@ impl ConfigOption {
             (ConfigType::Int, Value::String(s)) => {
                 s.trim().parse::<i64>().map(Value::from).map_err(|_| mismatch())
             }
-            (ConfigType::Float, Value::Number(n)) => {
-                n.as_f64().map(Value::from).ok_or_else(mismatch)
-            }
+            (ConfigType::Float, Value::Number(n)) => n.as_f64().map(Value::from).ok_or_else(mismatch),
             (ConfigType::Float, Value::String(s)) => {
                 s.trim().parse::<f64>().map(Value::from).map_err(|_| mismatch())
             }
@@ -169,9 +167,7 @@ fn check_type(action: &str, name: &str, schema: &Value, value: &Value) -> Result
     if fits {
         Ok(())
     } else {
-        Err(format!(
-            "validation failed: action {action:?}: property {name:?} must be of type {expected}"
-        ))
+        Err(format!("validation failed: action {action:?}: property {name:?} must be of type {expected}"))
     }
 }
 
@@ -213,40 +209,25 @@ impl CharmMeta {
         };
         let config = match read_yaml::<RawConfig>(&dir.join("config.yaml"))? {
             Some(config) => config,
-            None => charmcraft
-                .as_ref()
-                .and_then(|c| c.config.clone())
-                .unwrap_or_default(),
+            None => charmcraft.as_ref().and_then(|c| c.config.clone()).unwrap_or_default(),
         };
         let actions = match read_yaml::<BTreeMap<String, RawAction>>(&dir.join("actions.yaml"))? {
             Some(actions) => actions,
-            None => charmcraft
-                .as_ref()
-                .and_then(|c| c.actions.clone())
-                .unwrap_or_default(),
+            None => charmcraft.as_ref().and_then(|c| c.actions.clone()).unwrap_or_default(),
         };
         Ok(Self::from_raw(metadata, config, actions))
     }
 
     /// Parses metadata from YAML text (for passive applications and tests).
     pub fn from_yaml(metadata: &str) -> Result<Self, CharmError> {
-        let raw: RawMetadata =
-            serde_norway::from_str(metadata).map_err(|e| CharmError::Parse {
-                path: PathBuf::from("<metadata>"),
-                message: e.to_string(),
-            })?;
+        let raw: RawMetadata = serde_norway::from_str(metadata)
+            .map_err(|e| CharmError::Parse { path: PathBuf::from("<metadata>"), message: e.to_string() })?;
         Ok(Self::from_raw(raw, RawConfig::default(), BTreeMap::new()))
     }
 
-    fn from_raw(
-        metadata: RawMetadata,
-        config: RawConfig,
-        actions: BTreeMap<String, RawAction>,
-    ) -> Self {
+    fn from_raw(metadata: RawMetadata, config: RawConfig, actions: BTreeMap<String, RawAction>) -> Self {
         let endpoints = |raw: BTreeMap<String, RawEndpoint>| {
-            raw.into_iter()
-                .map(|(name, endpoint)| (name, endpoint.into_meta()))
-                .collect()
+            raw.into_iter().map(|(name, endpoint)| (name, endpoint.into_meta())).collect()
         };
         CharmMeta {
             name: metadata.name,
@@ -258,15 +239,7 @@ impl CharmMeta {
             storage: metadata
                 .storage
                 .into_iter()
-                .map(|(name, storage)| {
-                    (
-                        name,
-                        StorageMeta {
-                            kind: storage.kind,
-                            location: storage.location,
-                        },
-                    )
-                })
+                .map(|(name, storage)| (name, StorageMeta { kind: storage.kind, location: storage.location }))
                 .collect(),
             resources: metadata.resources.into_keys().collect(),
             config: config
@@ -321,25 +294,16 @@ fn read_yaml<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, Cha
     let text = match fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(CharmError::Read {
-                path: path.to_owned(),
-                source,
-            })
-        }
+        Err(source) => return Err(CharmError::Read { path: path.to_owned(), source }),
     };
     if text.trim().is_empty() {
-        return serde_norway::from_str("{}").map(Some).map_err(|e| CharmError::Parse {
-            path: path.to_owned(),
-            message: e.to_string(),
-        });
+        return serde_norway::from_str("{}")
+            .map(Some)
+            .map_err(|e| CharmError::Parse { path: path.to_owned(), message: e.to_string() });
     }
     serde_norway::from_str(&text)
         .map(Some)
-        .map_err(|e| CharmError::Parse {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })
+        .map_err(|e| CharmError::Parse { path: path.to_owned(), message: e.to_string() })
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -378,20 +342,8 @@ enum RawEndpoint {
 impl RawEndpoint {
     fn into_meta(self) -> EndpointMeta {
         match self {
-            RawEndpoint::Short(interface) => EndpointMeta {
-                interface,
-                limit: None,
-                optional: false,
-            },
-            RawEndpoint::Full {
-                interface,
-                limit,
-                optional,
-            } => EndpointMeta {
-                interface,
-                limit,
-                optional,
-            },
+            RawEndpoint::Short(interface) => EndpointMeta { interface, limit: None, optional: false },
+            RawEndpoint::Full { interface, limit, optional } => EndpointMeta { interface, limit, optional },
         }
     }
 }
@@ -482,9 +434,7 @@ mod tests {
         assert!(meta.containers.contains("app"));
         assert_eq!(meta.storage["data"].location.as_deref(), Some("/data"));
         assert_eq!(meta.config["port"].default, Some(Value::from(8080)));
-        let params = meta.actions["backup"]
-            .resolve_params("backup", &serde_json::Map::new())
-            .unwrap();
+        let params = meta.actions["backup"].resolve_params("backup", &serde_json::Map::new()).unwrap();
         assert_eq!(params["target"], "s3");
         let mut unknown = serde_json::Map::new();
         unknown.insert("nope".into(), Value::from(1));
@@ -510,11 +460,7 @@ mod tests {
 
     #[test]
     fn config_values_are_coerced_like_juju_config() {
-        let option = ConfigOption {
-            kind: ConfigType::Int,
-            default: None,
-            description: String::new(),
-        };
+        let option = ConfigOption { kind: ConfigType::Int, default: None, description: String::new() };
         assert_eq!(option.coerce("n", &Value::from("42")).unwrap(), Value::from(42));
         assert!(option.coerce("n", &Value::from("x")).is_err());
         assert!(option.coerce("n", &Value::Bool(true)).is_err());

@@ -113,16 +113,9 @@ pub struct ToolCall {
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {
     #[error("cannot {action} hook context {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
+    Io { action: &'static str, path: PathBuf, source: io::Error },
     #[error("hook context {path} is corrupt: {source}")]
-    Corrupt {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    Corrupt { path: PathBuf, source: serde_json::Error },
 }
 
 /// A hook context stored as JSON at a path, guarded by an exclusive lock on `<path>.lock`
@@ -135,9 +128,7 @@ pub struct ContextFile {
 impl ContextFile {
     /// Writes a new context file.
     pub fn create(path: &Path, context: &HookContext) -> Result<Self, ContextError> {
-        let file = ContextFile {
-            path: path.to_owned(),
-        };
+        let file = ContextFile { path: path.to_owned() };
         let _lock = file.lock()?;
         file.write(context)?;
         Ok(file)
@@ -145,9 +136,7 @@ impl ContextFile {
 
     /// Refers to an existing context file (as a tool process does).
     pub fn open(path: &Path) -> Self {
-        ContextFile {
-            path: path.to_owned(),
-        }
+        ContextFile { path: path.to_owned() }
     }
 
     pub fn path(&self) -> &Path {
@@ -181,23 +170,16 @@ impl ContextFile {
 
     fn read_unlocked(&self) -> Result<HookContext, ContextError> {
         let bytes = fs::read(&self.path).map_err(|source| self.io("read", source))?;
-        serde_json::from_slice(&bytes).map_err(|source| ContextError::Corrupt {
-            path: self.path.clone(),
-            source,
-        })
+        serde_json::from_slice(&bytes)
+            .map_err(|source| ContextError::Corrupt { path: self.path.clone(), source })
     }
 
     fn write(&self, context: &HookContext) -> Result<(), ContextError> {
-        let bytes = serde_json::to_vec(context).map_err(|source| ContextError::Corrupt {
-            path: self.path.clone(),
-            source,
-        })?;
-        let temporary = self
-            .path
-            .with_extension(format!("tmp-{}", std::process::id()));
+        let bytes = serde_json::to_vec(context)
+            .map_err(|source| ContextError::Corrupt { path: self.path.clone(), source })?;
+        let temporary = self.path.with_extension(format!("tmp-{}", std::process::id()));
         let mut file = File::create(&temporary).map_err(|source| self.io("write", source))?;
-        file.write_all(&bytes)
-            .map_err(|source| self.io("write", source))?;
+        file.write_all(&bytes).map_err(|source| self.io("write", source))?;
         fs::rename(&temporary, &self.path).map_err(|source| self.io("replace", source))
     }
 
@@ -228,11 +210,7 @@ impl ContextFile {
     }
 
     fn io(&self, action: &'static str, source: io::Error) -> ContextError {
-        ContextError::Io {
-            action,
-            path: self.path.clone(),
-            source,
-        }
+        ContextError::Io { action, path: self.path.clone(), source }
     }
 }
 

@@ -21,11 +21,7 @@ pub enum LocateError {
     #[error("cannot run `{command}`: {source}")]
     Spawn { command: String, source: io::Error },
     #[error("`{command}` failed with exit code {code:?}: {stderr}")]
-    BuildFailed {
-        command: String,
-        code: Option<i32>,
-        stderr: String,
-    },
+    BuildFailed { command: String, code: Option<i32>, stderr: String },
     #[error("`{command}` succeeded but {path} does not exist")]
     NotBuilt { command: String, path: PathBuf },
 }
@@ -49,11 +45,7 @@ pub fn tool_path() -> Result<PathBuf, LocateError> {
 fn locate() -> Result<PathBuf, LocateError> {
     if let Some(explicit) = std::env::var_os(TOOL_ENV) {
         let path = PathBuf::from(explicit);
-        return if path.exists() {
-            Ok(path)
-        } else {
-            Err(LocateError::MissingExplicit(path))
-        };
+        return if path.exists() { Ok(path) } else { Err(LocateError::MissingExplicit(path)) };
     }
     let exe = std::env::current_exe().map_err(LocateError::CurrentExe)?;
     let profile_dir = profile_dir(&exe);
@@ -63,10 +55,7 @@ fn locate() -> Result<PathBuf, LocateError> {
     }
     build(&profile_dir)?;
     if !candidate.exists() {
-        return Err(LocateError::NotBuilt {
-            command: build_command_text(&profile_dir),
-            path: candidate,
-        });
+        return Err(LocateError::NotBuilt { command: build_command_text(&profile_dir), path: candidate });
     }
     // Mark it fresh so later test processes need not ask Cargo again.
     if let Ok(file) = std::fs::File::options().write(true).open(&candidate) {
@@ -94,9 +83,8 @@ fn is_fresh(tool: &Path, exe: &Path) -> bool {
 }
 
 fn build_args(profile_dir: &Path) -> Vec<String> {
-    let mut args: Vec<String> = ["build", "--quiet", "-p", "juju-sim", "--bin", TOOL_NAME]
-        .map(str::to_owned)
-        .to_vec();
+    let mut args: Vec<String> =
+        ["build", "--quiet", "-p", "juju-sim", "--bin", TOOL_NAME].map(str::to_owned).to_vec();
     let profile = profile_dir.file_name().and_then(|name| name.to_str());
     match profile {
         Some("debug") | None => {}
@@ -126,10 +114,7 @@ fn build(profile_dir: &Path) -> Result<(), LocateError> {
     let output = Command::new(cargo())
         .args(build_args(profile_dir))
         .output()
-        .map_err(|source| LocateError::Spawn {
-            command: command.clone(),
-            source,
-        })?;
+        .map_err(|source| LocateError::Spawn { command: command.clone(), source })?;
     if output.status.success() {
         Ok(())
     } else {
@@ -147,14 +132,8 @@ mod tests {
 
     #[test]
     fn profile_dir_skips_deps() {
-        assert_eq!(
-            profile_dir(Path::new("/t/debug/deps/test-abc")),
-            PathBuf::from("/t/debug")
-        );
-        assert_eq!(
-            profile_dir(Path::new("/t/release/juju-sim")),
-            PathBuf::from("/t/release")
-        );
+        assert_eq!(profile_dir(Path::new("/t/debug/deps/test-abc")), PathBuf::from("/t/debug"));
+        assert_eq!(profile_dir(Path::new("/t/release/juju-sim")), PathBuf::from("/t/release"));
     }
 
     #[test]

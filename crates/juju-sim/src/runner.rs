@@ -22,11 +22,7 @@ pub struct InProcessRunner {
 
 impl InProcessRunner {
     pub(crate) fn new(context: HookContext, env: BTreeMap<String, String>, event: Event) -> Self {
-        InProcessRunner {
-            context: Mutex::new(context),
-            env,
-            event,
-        }
+        InProcessRunner { context: Mutex::new(context), env, event }
     }
 
     /// The environment the hook process would have had (`JUJU_UNIT_NAME`, ...).
@@ -46,10 +42,7 @@ impl InProcessRunner {
     }
 
     pub(crate) fn into_parts(self) -> (HookContext, Event) {
-        let context = self
-            .context
-            .into_inner()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let context = self.context.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
         (context, self.event)
     }
 }

@@ -20,17 +20,9 @@ pub enum ScenarioError {
     #[error("invalid scenario: {0}")]
     Parse(String),
     #[error("step {index} ({step}): {source}")]
-    Step {
-        index: usize,
-        step: String,
-        source: SimError,
-    },
+    Step { index: usize, step: String, source: SimError },
     #[error("step {index} ({step}): {message}")]
-    Invalid {
-        index: usize,
-        step: String,
-        message: String,
-    },
+    Invalid { index: usize, step: String, message: String },
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -193,10 +185,7 @@ impl Scenario {
                 )));
             }
         }
-        Ok(Scenario {
-            raw,
-            base: base.to_owned(),
-        })
+        Ok(Scenario { raw, base: base.to_owned() })
     }
 
     /// Applies the model settings and runs every step in order.
@@ -216,27 +205,18 @@ impl Scenario {
         for (index, step) in self.raw.steps.iter().enumerate() {
             let name = step_names(step).join("");
             self.run_step(sim, step).map_err(|error| match error {
-                StepError::Sim(source) => ScenarioError::Step {
-                    index,
-                    step: name.clone(),
-                    source,
-                },
-                StepError::Invalid(message) => ScenarioError::Invalid {
-                    index,
-                    step: name.clone(),
-                    message,
-                },
+                StepError::Sim(source) => ScenarioError::Step { index, step: name.clone(), source },
+                StepError::Invalid(message) => ScenarioError::Invalid { index, step: name.clone(), message },
             })?;
         }
         Ok(())
     }
 
     fn app_spec(&self, name: &str) -> Result<AppSpec, StepError> {
-        let raw = self
-            .raw
-            .apps
-            .get(name)
-            .ok_or_else(|| StepError::Invalid(format!("application {name:?} is not declared under apps")))?;
+        let raw =
+            self.raw.apps.get(name).ok_or_else(|| {
+                StepError::Invalid(format!("application {name:?} is not declared under apps"))
+            })?;
         let mut spec = match (&raw.charm, &raw.metadata) {
             (Some(charm), _) => AppSpec::charm(name, self.base.join(charm)),
             (None, metadata) => {
@@ -251,11 +231,8 @@ impl Scenario {
         spec.units = raw.units;
         spec.config.clone_from(&raw.config);
         spec.trusted = raw.trust;
-        spec.resources = raw
-            .resources
-            .iter()
-            .map(|(name, path)| (name.clone(), self.base.join(path)))
-            .collect();
+        spec.resources =
+            raw.resources.iter().map(|(name, path)| (name.clone(), self.base.join(path))).collect();
         spec.unit_env.clone_from(&raw.unit_env);
         Ok(spec)
     }
@@ -303,11 +280,8 @@ impl Scenario {
             };
         } else if let Some(data) = &step.relation_data {
             let id = relation(sim, &data.relation)?;
-            let bag = if data.bag.contains('/') {
-                Bag::Unit(data.bag.clone())
-            } else {
-                Bag::App(data.bag.clone())
-            };
+            let bag =
+                if data.bag.contains('/') { Bag::Unit(data.bag.clone()) } else { Bag::App(data.bag.clone()) };
             sim.set_relation_data(id, bag, data.data.clone())?;
         } else if let Some(secret) = &step.secret {
             self.add_secret(sim, secret)?;
@@ -332,9 +306,9 @@ impl Scenario {
         let owner_app = crate::model::app_of(&step.owner).to_owned();
         let uri = sim.add_secret(owner, step.content.clone(), step.label.clone())?;
         if let Some(ends) = &step.grant {
-            let id = sim
-                .relation_id(&ends[0], &ends[1])
-                .ok_or_else(|| StepError::Invalid(format!("no relation between {} and {}", ends[0], ends[1])))?;
+            let id = sim.relation_id(&ends[0], &ends[1]).ok_or_else(|| {
+                StepError::Invalid(format!("no relation between {} and {}", ends[0], ends[1]))
+            })?;
             let remote = sim
                 .relation(id)?
                 .remote_app(&owner_app)
@@ -378,22 +352,13 @@ fn step_names(step: &RawStep) -> Vec<&'static str> {
         ("remove-unit", step.remove_unit.is_some()),
         ("remove-app", step.remove_app.is_some()),
     ];
-    present
-        .into_iter()
-        .filter(|(_, set)| *set)
-        .map(|(name, _)| name)
-        .collect()
+    present.into_iter().filter(|(_, set)| *set).map(|(name, _)| name).collect()
 }
 
 fn scale_to(sim: &mut Simulator, app: &str, units: u32) -> Result<(), StepError> {
     loop {
-        let current: Vec<String> = sim
-            .app(app)?
-            .units
-            .iter()
-            .filter(|unit| !unit.dying)
-            .map(|unit| unit.name.clone())
-            .collect();
+        let current: Vec<String> =
+            sim.app(app)?.units.iter().filter(|unit| !unit.dying).map(|unit| unit.name.clone()).collect();
         match current.len().cmp(&(units as usize)) {
             std::cmp::Ordering::Less => {
                 sim.add_unit(app)?;
@@ -419,9 +384,7 @@ fn parse_event(name: &str) -> Result<Event, StepError> {
         "leader-elected" => Event::LeaderElected,
         "leader-settings-changed" => Event::LeaderSettingsChanged,
         other => match other.strip_suffix("-pebble-ready") {
-            Some(container) => Event::PebbleReady {
-                container: container.to_owned(),
-            },
+            Some(container) => Event::PebbleReady { container: container.to_owned() },
             None => return Err(StepError::Invalid(format!("unsupported event {other:?}"))),
         },
     })
@@ -452,10 +415,8 @@ pub fn report(sim: &Simulator, show_secrets: bool) -> Value {
                     )
                 })
                 .collect();
-            let charm = app
-                .charm_dir
-                .as_ref()
-                .map_or_else(|| "passive".to_owned(), |dir| dir.display().to_string());
+            let charm =
+                app.charm_dir.as_ref().map_or_else(|| "passive".to_owned(), |dir| dir.display().to_string());
             (
                 app.name.clone(),
                 json!({
@@ -474,11 +435,8 @@ pub fn report(sim: &Simulator, show_secrets: bool) -> Value {
         .relations
         .values()
         .map(|relation| {
-            let endpoints: Vec<String> = relation
-                .ends
-                .iter()
-                .map(|end| format!("{}:{}", end.app, end.endpoint))
-                .collect();
+            let endpoints: Vec<String> =
+                relation.ends.iter().map(|end| format!("{}:{}", end.app, end.endpoint)).collect();
             json!({
                 "id": relation.id,
                 "endpoints": endpoints,
@@ -575,7 +533,9 @@ mod tests {
 
     #[test]
     fn events_parse_by_hook_name() {
-        assert!(matches!(parse_event("workload-pebble-ready"), Ok(Event::PebbleReady { container }) if container == "workload"));
+        assert!(
+            matches!(parse_event("workload-pebble-ready"), Ok(Event::PebbleReady { container }) if container == "workload")
+        );
         assert!(parse_event("db-relation-changed").is_err());
     }
 }

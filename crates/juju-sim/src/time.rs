@@ -19,12 +19,7 @@ pub(crate) fn format_rfc3339(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rest = secs.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
 }
 
 /// Parses RFC 3339 (`2025-01-01T06:06:06Z`, `...+02:00`, fractional seconds allowed) or, when
@@ -39,9 +34,7 @@ pub(crate) fn parse_timestamp(text: &str, allow_no_zone: bool) -> Option<i64> {
     }
     let number = |range: std::ops::Range<usize>| -> Option<i64> {
         let part = text.get(range)?;
-        part.bytes()
-            .all(|b| b.is_ascii_digit())
-            .then(|| part.parse().ok())?
+        part.bytes().all(|b| b.is_ascii_digit()).then(|| part.parse().ok())?
     };
     let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
     let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
@@ -94,19 +87,13 @@ pub(crate) fn parse_go_duration(text: &str) -> Option<f64> {
     }
     let mut total = 0.0;
     while !rest.is_empty() {
-        let number_len = rest
-            .bytes()
-            .take_while(|b| b.is_ascii_digit() || *b == b'.')
-            .count();
+        let number_len = rest.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.').count();
         if number_len == 0 {
             return None;
         }
         let value: f64 = rest[..number_len].parse().ok()?;
         rest = &rest[number_len..];
-        let unit_len = rest
-            .bytes()
-            .take_while(|b| !b.is_ascii_digit() && *b != b'.')
-            .count();
+        let unit_len = rest.bytes().take_while(|b| !b.is_ascii_digit() && *b != b'.').count();
         let scale = match &rest[..unit_len] {
             "ns" => 1e-9,
             "us" | "µs" | "μs" => 1e-6,
@@ -137,16 +124,11 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let days = days + 719_468;
     let era = days.div_euclid(146_097);
     let day_of_era = days - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_index = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
@@ -160,10 +142,7 @@ mod tests {
         let secs = parse_timestamp("2025-01-01T06:06:06Z", false).unwrap();
         assert_eq!(secs, 1_735_711_566);
         assert_eq!(format_rfc3339(secs), "2025-01-01T06:06:06Z");
-        assert_eq!(
-            parse_timestamp("2025-01-01T08:06:06.123+02:00", false),
-            Some(secs)
-        );
+        assert_eq!(parse_timestamp("2025-01-01T08:06:06.123+02:00", false), Some(secs));
         assert_eq!(parse_timestamp("2025-01-01T06:06:06", true), Some(secs));
         assert_eq!(parse_timestamp("2025-01-01T06:06:06", false), None);
         assert_eq!(parse_timestamp("tomorrow", true), None);

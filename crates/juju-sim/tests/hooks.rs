@@ -75,10 +75,21 @@ fn hooks_get_the_full_environment() {
     let departed = env_of(&sim, "envy/0", "db-relation-departed");
     assert_eq!(departed["JUJU_DEPARTING_UNIT"], "pg/0");
 
-    sim.fire("envy/0", Event::PebbleCustomNotice { container: "work".into(), notice_id: "42".into(), key: "example.com/a".into() }).unwrap();
+    sim.fire(
+        "envy/0",
+        Event::PebbleCustomNotice {
+            container: "work".into(),
+            notice_id: "42".into(),
+            key: "example.com/a".into(),
+        },
+    )
+    .unwrap();
     let notice = env_of(&sim, "envy/0", "work-pebble-custom-notice");
     assert_eq!((notice["JUJU_WORKLOAD_NAME"].as_str(), notice["JUJU_NOTICE_ID"].as_str()), ("work", "42"));
-    assert_eq!((notice["JUJU_NOTICE_TYPE"].as_str(), notice["JUJU_NOTICE_KEY"].as_str()), ("custom", "example.com/a"));
+    assert_eq!(
+        (notice["JUJU_NOTICE_TYPE"].as_str(), notice["JUJU_NOTICE_KEY"].as_str()),
+        ("custom", "example.com/a")
+    );
     sim.fire("envy/0", Event::PebbleCheckFailed { container: "work".into(), check: "alive".into() }).unwrap();
     assert_eq!(env_of(&sim, "envy/0", "work-pebble-check-failed")["JUJU_PEBBLE_CHECK_NAME"], "alive");
     sim.fire("envy/0", Event::StorageAttached { storage: "data/0".into() }).unwrap();
@@ -90,7 +101,8 @@ fn hooks_get_the_full_environment() {
 
 #[test]
 fn legacy_hook_files_run_without_dispatch_and_missing_hooks_are_skipped() {
-    let charm = ShellCharm::new("name: legacy\n").hook("install", "status-set active \"legacy $JUJU_DISPATCH_PATH\"");
+    let charm =
+        ShellCharm::new("name: legacy\n").hook("install", "status-set active \"legacy $JUJU_DISPATCH_PATH\"");
     let mut sim = sim();
     let runs = sim.deploy(AppSpec::charm("legacy", charm.path())).unwrap();
     assert!(!runs[0].skipped);
@@ -175,7 +187,10 @@ state-get --format=json > "$CAPTURE.out""#,
     let run = sim.fire("cli/0", Event::Install).unwrap().remove(0);
     assert_eq!(run.count("state-set"), 1);
     assert_eq!(run.calls[0].stdin.as_deref(), Some("{\"from-stdin\": \"yes\"}"));
-    assert_eq!(std::fs::read_to_string(capture.path().join("ctx.out")).unwrap(), "{\"from-stdin\":\"yes\"}\n");
+    assert_eq!(
+        std::fs::read_to_string(capture.path().join("ctx.out")).unwrap(),
+        "{\"from-stdin\":\"yes\"}\n"
+    );
     assert_eq!(sim.state("cli/0").unwrap()["from-stdin"], "yes");
 
     let tool = env!("CARGO_BIN_EXE_juju-sim-tool");
@@ -188,7 +203,10 @@ state-get --format=json > "$CAPTURE.out""#,
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert_eq!(String::from_utf8_lossy(&output.stderr), "ERROR bad request: unknown context \"cli/0-install-1\"\n");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "ERROR bad request: unknown context \"cli/0-install-1\"\n"
+    );
     let output = Command::new(tool).arg("is-leader").env_remove("JUJU_CONTEXT_ID").output().unwrap();
     assert_eq!(String::from_utf8_lossy(&output.stderr), "ERROR JUJU_CONTEXT_ID not set\n");
 }
@@ -213,7 +231,11 @@ esac"#,
     assert_eq!(sim.relation(auth).unwrap().members_of("client/0"), ["prov/0"]);
 
     let uri = sim
-        .add_secret(SecretOwner::Application("client".into()), BTreeMap::from([("key".into(), "k1".into())]), None)
+        .add_secret(
+            SecretOwner::Application("client".into()),
+            BTreeMap::from([("key".into(), "k1".into())]),
+            None,
+        )
         .unwrap();
     sim.grant_secret(&uri, auth, GrantTarget::Application("prov".into())).unwrap();
     let runs = sim
@@ -224,7 +246,11 @@ esac"#,
     assert_eq!(sim.state("prov/0").unwrap()["key"], "k1");
 
     let runs = sim
-        .set_relation_data(auth, Bag::Unit("client/1".into()), BTreeMap::from([("token".into(), "abc".into())]))
+        .set_relation_data(
+            auth,
+            Bag::Unit("client/1".into()),
+            BTreeMap::from([("token".into(), "abc".into())]),
+        )
         .unwrap();
     assert_eq!(runs[0].event, Some(Event::RelationChanged { relation: auth, unit: Some("client/1".into()) }));
     assert!(sim.logs("prov/0").any(|l| l.message.ends_with("unit changed: abc")));
@@ -233,7 +259,10 @@ esac"#,
     assert_eq!(runs[0].hook, "secret-changed");
     assert_eq!(sim.state("prov/0").unwrap()["key"], "k2");
     assert_eq!(sim.state("prov/0").unwrap()["label"], "client-key");
-    assert!(sim.update_secret(&uri, BTreeMap::from([("key".into(), "k2".into())])).unwrap().is_empty(), "unchanged content");
+    assert!(
+        sim.update_secret(&uri, BTreeMap::from([("key".into(), "k2".into())])).unwrap().is_empty(),
+        "unchanged content"
+    );
 }
 
 #[test]
@@ -271,7 +300,8 @@ fn in_process_runner_shares_the_tool_semantics() {
     let meta = CharmMeta::from_yaml("name: pg\nprovides:\n  db: {interface: pg}\n").unwrap();
     sim.add_app(AppSpec::passive("pg", meta)).unwrap();
     let db = sim.add_relation("inproc", "pg").unwrap();
-    let runner = sim.in_process("inproc/0", Event::RelationJoined { relation: db, unit: "pg/0".into() }).unwrap();
+    let runner =
+        sim.in_process("inproc/0", Event::RelationJoined { relation: db, unit: "pg/0".into() }).unwrap();
     assert_eq!(runner.env()["JUJU_REMOTE_UNIT"], "pg/0");
     assert_eq!(runner.env()["JUJU_HOOK_NAME"], "db-relation-joined");
     let args = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
@@ -280,7 +310,10 @@ fn in_process_runner_shares_the_tool_semantics() {
     let set = runner.run("relation-set", &args(&["--file", "-"]), Some(b"{\"ready\": \"yes\"}")).unwrap();
     assert_eq!(set.code, 0);
     let bad = runner.run("relation-get", &args(&["-", "pg"]), None).unwrap();
-    assert_eq!((bad.code, String::from_utf8(bad.stderr).unwrap()), (2, "ERROR expected unit name, got application name \"pg\"\n".to_owned()));
+    assert_eq!(
+        (bad.code, String::from_utf8(bad.stderr).unwrap()),
+        (2, "ERROR expected unit name, got application name \"pg\"\n".to_owned())
+    );
     assert_eq!(runner.context().pending.len(), 1);
     let run = sim.finish_in_process(runner, 0).unwrap();
     assert_eq!(run.count("relation-set"), 1);
@@ -298,7 +331,10 @@ fn in_process_runner_shares_the_tool_semantics() {
 fn unknown_things_are_reported() {
     let mut sim = sim();
     assert!(matches!(sim.fire("ghost/0", Event::Install), Err(SimError::UnknownUnit(_))));
-    assert!(matches!(sim.add_app(AppSpec::charm("Bad_Name", "/nonexistent")), Err(SimError::InvalidAppName(_))));
+    assert!(matches!(
+        sim.add_app(AppSpec::charm("Bad_Name", "/nonexistent")),
+        Err(SimError::InvalidAppName(_))
+    ));
     let meta = CharmMeta::from_yaml("name: a\nprovides:\n  x: {interface: one}\n").unwrap();
     sim.add_app(AppSpec::passive("a", meta)).unwrap();
     let meta = CharmMeta::from_yaml("name: b\nrequires:\n  y: {interface: two}\n").unwrap();
@@ -306,4 +342,16 @@ fn unknown_things_are_reported() {
     assert!(matches!(sim.integrate("a", "b"), Err(SimError::CannotRelate(..))));
     assert!(matches!(sim.integrate("a:nope", "b"), Err(SimError::UnknownEndpoint { .. })));
     assert!(matches!(sim.secret("secret:cq9bs3fmp25c76ut1s6g"), Err(SimError::UnknownSecret(_))));
+}
+
+#[test]
+fn the_tool_binary_is_found_or_built_next_to_the_test_executable() {
+    let path = juju_sim::tool_path().unwrap();
+    assert_eq!(path.file_name().unwrap(), "juju-sim-tool");
+    let output = Command::new(&path).arg("is-leader").env_remove("JUJU_CONTEXT_ID").output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let mut sim = juju_sim::Simulator::new().unwrap();
+    let charm = ShellCharm::new("name: found\n").dispatch("status-set active found");
+    sim.deploy(AppSpec::charm("found", charm.path())).unwrap();
+    assert_eq!(sim.unit_status("found/0").unwrap().message, "found");
 }

@@ -19,9 +19,7 @@ fn workspace_root() -> PathBuf {
 
 /// The venv interpreter for `profile`, or `None` (with a loud message) if it cannot be made.
 fn python(profile: &str) -> Option<String> {
-    let output = Command::new(workspace_root().join("scripts/python-env"))
-        .arg(profile)
-        .output();
+    let output = Command::new(workspace_root().join("scripts/python-env")).arg(profile).output();
     match output {
         Ok(output) if output.status.success() => {
             Some(String::from_utf8_lossy(&output.stdout).trim().to_owned())
@@ -87,9 +85,7 @@ fn conformance(profile: &str) {
         state.values().any(|value| value.contains("InstallEvent")),
         "ops StoredState lives in state-set: {state:?}"
     );
-    assert!(sim
-        .logs("alpha/0")
-        .any(|record| record.message.contains("Emitting Juju event install")));
+    assert!(sim.logs("alpha/0").any(|record| record.message.contains("Emitting Juju event install")));
 
     // Integrate: provider leader adds and grants a secret, both sides exchange app and unit data.
     let (db, _) = sim.integrate("alpha:db", "beta:api").unwrap();
@@ -120,19 +116,12 @@ fn conformance(profile: &str) {
         assert_eq!(bag["secret-label"], "db-password");
         assert_eq!(sim.secret(&secret_id).unwrap().consumers[unit].revision, 2);
     }
-    let revisions: Vec<u32> = sim
-        .secret(&secret_id)
-        .unwrap()
-        .revisions
-        .iter()
-        .map(|revision| revision.revision)
-        .collect();
+    let revisions: Vec<u32> =
+        sim.secret(&secret_id).unwrap().revisions.iter().map(|revision| revision.revision).collect();
     assert_eq!(revisions, [2], "secret-remove handler removed revision 1");
 
     // Actions: results (nested), logs, failure, and what read-only tools returned.
-    let greet = sim
-        .run_action("alpha/0", "greet", params(json!({"name": "Bob"})))
-        .unwrap();
+    let greet = sim.run_action("alpha/0", "greet", params(json!({"name": "Bob"}))).unwrap();
     assert_eq!(greet.record.status, ActionStatus::Completed);
     assert_eq!(greet.record.results["message"], "hello Bob");
     assert_eq!(greet.record.results["detail"], json!({"unit": "alpha/0"}));
@@ -153,8 +142,7 @@ fn conformance(profile: &str) {
     assert!(results["events"].as_str().unwrap().starts_with("InstallEvent"));
 
     // Config: typed values reach the charm.
-    sim.set_config("alpha", BTreeMap::from([("greeting".into(), json!("hi"))]))
-        .unwrap();
+    sim.set_config("alpha", BTreeMap::from([("greeting".into(), json!("hi"))])).unwrap();
     assert_eq!(sim.unit_status("alpha/1").unwrap().message, "ready: hi");
 
     // Leadership moves: the new leader rewrites peer app data, the old one sees it.
@@ -165,14 +153,8 @@ fn conformance(profile: &str) {
     // Removing the relation breaks it on both sides.
     sim.remove_relation(db).unwrap();
     assert!(sim.relation(db).is_err());
-    assert_eq!(
-        sim.unit_status("alpha/0").unwrap().message,
-        "db relation removed"
-    );
-    assert!(sim
-        .history()
-        .iter()
-        .all(|run| run.succeeded() || run.action.is_some()));
+    assert_eq!(sim.unit_status("alpha/0").unwrap().message, "db relation removed");
+    assert!(sim.history().iter().all(|run| run.succeeded() || run.action.is_some()));
     let failed_calls: Vec<String> = sim
         .history()
         .iter()

@@ -12,17 +12,11 @@ use juju_sim::{AppSpec, Event, HookRun, SimError};
 const RECORDER: &str = r#"juju-log "$HOOK remote=${JUJU_REMOTE_UNIT-unset} app=${JUJU_REMOTE_APP-unset} departing=${JUJU_DEPARTING_UNIT-unset}""#;
 
 fn hooks(runs: &[HookRun]) -> Vec<String> {
-    runs.iter()
-        .filter(|run| !run.skipped)
-        .map(|run| format!("{} {}", run.unit, run.hook))
-        .collect()
+    runs.iter().filter(|run| !run.skipped).map(|run| format!("{} {}", run.unit, run.hook)).collect()
 }
 
 fn hooks_of(runs: &[HookRun], unit: &str) -> Vec<String> {
-    runs.iter()
-        .filter(|run| run.unit == unit && !run.skipped)
-        .map(|run| run.hook.clone())
-        .collect()
+    runs.iter().filter(|run| run.unit == unit && !run.skipped).map(|run| run.hook.clone()).collect()
 }
 
 fn log_lines(sim: &juju_sim::Simulator, unit: &str) -> Vec<String> {
@@ -60,7 +54,8 @@ fn deploy_order_matches_juju() {
         ]
     );
     assert_eq!(hooks_of(&runs, "web/1")[2], "leader-settings-changed");
-    assert!(log_lines(&sim, "web/0").contains(&"peer:0: peer-relation-joined remote=web/1 app=web departing=unset".to_owned()));
+    assert!(log_lines(&sim, "web/0")
+        .contains(&"peer:0: peer-relation-joined remote=web/1 app=web departing=unset".to_owned()));
 }
 
 #[test]
@@ -96,12 +91,18 @@ esac"#,
     sim.deploy(AppSpec::charm("web", web.path())).unwrap();
     let (id, runs) = sim.integrate("web:db", "pg:db").unwrap();
     let created: Vec<String> = hooks(&runs).into_iter().filter(|h| h.contains("created")).collect();
-    assert_eq!(created, ["web/0 db-relation-created", "pg/0 db-relation-created", "pg/1 db-relation-created"]);
+    assert_eq!(
+        created,
+        ["web/0 db-relation-created", "pg/0 db-relation-created", "pg/1 db-relation-created"]
+    );
     let web_hooks = hooks_of(&runs, "web/0");
     let joined = web_hooks.iter().position(|h| h == "db-relation-joined").unwrap();
     assert_eq!(web_hooks[joined + 1], "db-relation-changed", "changed follows joined");
     let logs = log_lines(&sim, "web/0");
-    assert!(logs.contains(&format!("db:{id}: db-relation-changed remote= app=pg departing=unset")), "{logs:#?}");
+    assert!(
+        logs.contains(&format!("db:{id}: db-relation-changed remote= app=pg departing=unset")),
+        "{logs:#?}"
+    );
     assert!(logs.contains(&format!("db:{id}: read app=14 unit=pg/0")));
     assert!(logs.contains(&format!("db:{id}: db-relation-changed remote=pg/1 app=pg departing=unset")));
     // pg never hears about its own writes.
@@ -120,7 +121,8 @@ esac"#,
     let mut sim = sim();
     sim.deploy(AppSpec::charm("web", charm.path()).units(3)).unwrap();
     let runs = sim.set_leader("web/2").unwrap();
-    let changed: Vec<String> = hooks(&runs).into_iter().filter(|h| h.ends_with("peer-relation-changed")).collect();
+    let changed: Vec<String> =
+        hooks(&runs).into_iter().filter(|h| h.ends_with("peer-relation-changed")).collect();
     assert_eq!(changed, ["web/0 peer-relation-changed", "web/1 peer-relation-changed"]);
     let peer = sim.relation_id("web:peer", "web:peer").unwrap();
     assert_eq!(sim.relation_data(peer, &Bag::App("web".into())).unwrap()["leader"], "web/2");
@@ -137,7 +139,8 @@ fn failing_hooks_discard_changes_and_resolve_restores() {
   if [ "$(config-get fail)" = True ]; then exit 3; fi
 fi"#,
     );
-    std::fs::write(charm.path().join("config.yaml"), "options:\n  fail: {type: boolean, default: true}\n").unwrap();
+    std::fs::write(charm.path().join("config.yaml"), "options:\n  fail: {type: boolean, default: true}\n")
+        .unwrap();
     let mut sim = sim();
     let error = sim.deploy(AppSpec::charm("flaky", charm.path())).unwrap_err();
     let SimError::HookFailed(run) = error else { panic!("expected a hook failure") };
@@ -146,7 +149,10 @@ fi"#,
     assert!(sim.ports("flaky/0").unwrap().is_empty(), "open-port discarded");
     assert!(sim.logs("flaky/0").any(|l| l.message == "about to fail"), "logs are immediate");
     let status = sim.unit_status("flaky/0").unwrap();
-    assert_eq!((status.status.as_str(), status.message.as_str()), ("error", "hook failed: \"config-changed\""));
+    assert_eq!(
+        (status.status.as_str(), status.message.as_str()),
+        ("error", "hook failed: \"config-changed\"")
+    );
     assert!(matches!(sim.run_until_quiet(), Err(SimError::HookFailed(_))), "retried like Juju");
     // Fixing the config lets the retry succeed and commit.
     sim.model_mut().app_mut("flaky").unwrap().config.insert("fail".into(), false.into());
@@ -158,7 +164,8 @@ fi"#,
 
 #[test]
 fn resolve_drops_the_failed_event() {
-    let charm = ShellCharm::new("name: broken\n").dispatch("[ \"$HOOK\" != install ] || exit 1\nstatus-set active fine");
+    let charm = ShellCharm::new("name: broken\n")
+        .dispatch("[ \"$HOOK\" != install ] || exit 1\nstatus-set active fine");
     let mut sim = sim();
     assert!(sim.deploy(AppSpec::charm("broken", charm.path())).is_err());
     sim.resolve("broken/0").unwrap();
@@ -181,16 +188,16 @@ fn scale_up_and_down_follow_juju() {
     assert_eq!(&new_hooks[..2], ["install", "db-relation-created"]);
     assert!(new_hooks.contains(&"db-relation-joined".to_owned()));
     assert_eq!(hooks_of(&runs, "web/0"), ["db-relation-joined", "db-relation-changed"]);
-    assert!(log_lines(&sim, "web/0").contains(&format!("db:{db}: db-relation-joined remote=pg/1 app=pg departing=unset")));
+    assert!(log_lines(&sim, "web/0")
+        .contains(&format!("db:{db}: db-relation-joined remote=pg/1 app=pg departing=unset")));
 
     let runs = sim.remove_unit("pg/1").unwrap();
     assert_eq!(hooks_of(&runs, "web/0"), ["db-relation-departed"]);
-    assert_eq!(
-        hooks_of(&runs, "pg/1"),
-        ["stop", "db-relation-departed", "db-relation-broken", "remove"]
-    );
-    assert!(log_lines(&sim, "web/0").contains(&format!("db:{db}: db-relation-departed remote=pg/1 app=pg departing=pg/1")));
-    assert!(log_lines(&sim, "pg/1").contains(&format!("db:{db}: db-relation-departed remote=web/0 app=web departing=pg/1")));
+    assert_eq!(hooks_of(&runs, "pg/1"), ["stop", "db-relation-departed", "db-relation-broken", "remove"]);
+    assert!(log_lines(&sim, "web/0")
+        .contains(&format!("db:{db}: db-relation-departed remote=pg/1 app=pg departing=pg/1")));
+    assert!(log_lines(&sim, "pg/1")
+        .contains(&format!("db:{db}: db-relation-departed remote=web/0 app=web departing=pg/1")));
     assert!(sim.unit("pg/1").is_err());
     // Departed units' settings stay readable for the relation's lifetime.
     assert!(sim.relation_data(db, &Bag::Unit("pg/1".into())).unwrap().contains_key("private-address"));
@@ -231,7 +238,10 @@ esac"#,
     assert_eq!(sim.secret(&uri).unwrap().grants.len(), 1);
     let runs = sim.remove_relation(db).unwrap();
     assert_eq!(hooks_of(&runs, "web/0"), ["db-relation-departed", "db-relation-broken"]);
-    assert_eq!(hooks_of(&runs, "pg/0"), ["db-relation-departed", "db-relation-departed", "db-relation-broken"]);
+    assert_eq!(
+        hooks_of(&runs, "pg/0"),
+        ["db-relation-departed", "db-relation-departed", "db-relation-broken"]
+    );
     assert!(log_lines(&sim, "web/1").contains(&format!("db:{db}: broken ids=[] list=[]")));
     assert!(sim.relation(db).is_err());
     assert!(sim.secret(&uri).unwrap().grants.is_empty());

@@ -27,10 +27,7 @@ fn main() -> ExitCode {
     } else {
         invoked
     };
-    let (Ok(id), Some(path)) = (
-        std::env::var(CONTEXT_ID_ENV),
-        std::env::var_os(CONTEXT_PATH_ENV),
-    ) else {
+    let (Ok(id), Some(path)) = (std::env::var(CONTEXT_ID_ENV), std::env::var_os(CONTEXT_PATH_ENV)) else {
         return fail(&format!("{CONTEXT_ID_ENV} not set"));
     };
     let file = ContextFile::open(Path::new(&path));
@@ -39,9 +36,8 @@ fn main() -> ExitCode {
         io::stdin().read_to_end(&mut bytes)?;
         Ok(bytes)
     };
-    let result = file.update(|context| {
-        (context.id == id).then(|| context.invoke(&tool, &args[1..], &mut stdin))
-    });
+    let result =
+        file.update(|context| (context.id == id).then(|| context.invoke(&tool, &args[1..], &mut stdin)));
     let output = match result {
         Ok(Some(output)) => output,
         Ok(None) | Err(_) => return fail(&format!("bad request: unknown context {id:?}")),

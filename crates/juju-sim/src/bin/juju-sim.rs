@@ -48,11 +48,7 @@ fn parse_args(args: &[String]) -> anyhow::Result<Options> {
         };
     }
     let scenario = scenario.with_context(|| USAGE.to_owned())?;
-    Ok(Options {
-        scenario,
-        json,
-        show_secrets,
-    })
+    Ok(Options { scenario, json, show_secrets })
 }
 
 /// `juju-sim-tool` next to this binary (as built or installed), else the usual search.
@@ -70,11 +66,7 @@ fn tool() -> anyhow::Result<PathBuf> {
 fn run(options: &Options) -> anyhow::Result<bool> {
     let text = std::fs::read_to_string(&options.scenario)
         .with_context(|| format!("cannot read {}", options.scenario.display()))?;
-    let base = options
-        .scenario
-        .parent()
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let base = options.scenario.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let scenario = Scenario::parse(&text, base)?;
     let mut sim = Simulator::with_tool(tool()?)?;
     let outcome = scenario.run(&mut sim);

@@ -47,11 +47,7 @@ pub enum SimError {
     #[error(transparent)]
     Locate(#[from] LocateError),
     #[error("cannot {action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
+    Io { action: &'static str, path: PathBuf, source: io::Error },
     #[error("hook {hook:?} on unit {unit:?} failed with exit code {code}", hook = .0.hook, unit = .0.unit, code = .0.exit_code)]
     HookFailed(Box<HookRun>),
     #[error("the event queue did not settle after {ran} hooks ({pending} still queued)")]
@@ -60,10 +56,6 @@ pub enum SimError {
 
 impl SimError {
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        SimError::Io {
-            action,
-            path: path.into(),
-            source,
-        }
+        SimError::Io { action, path: path.into(), source }
     }
 }

@@ -110,9 +110,7 @@ impl Event {
             Event::RelationCreated { relation } => return relation_hook(relation, "created"),
             Event::RelationJoined { relation, .. } => return relation_hook(relation, "joined"),
             Event::RelationChanged { relation, .. } => return relation_hook(relation, "changed"),
-            Event::RelationDeparted { relation, .. } => {
-                return relation_hook(relation, "departed")
-            }
+            Event::RelationDeparted { relation, .. } => return relation_hook(relation, "departed"),
             Event::RelationBroken { relation } => return relation_hook(relation, "broken"),
             Event::PebbleReady { container } => format!("{container}-pebble-ready"),
             Event::PebbleCustomNotice { container, .. } => {
@@ -143,18 +141,10 @@ impl Event {
         if let Some(id) = self.relation() {
             let relation = model.relation(id);
             let app = app_of(unit);
-            let endpoint = relation
-                .and_then(|r| r.endpoint_of(app))
-                .unwrap_or_default()
-                .to_owned();
-            let remote_app = relation
-                .and_then(|r| r.remote_app(app))
-                .unwrap_or_default()
-                .to_owned();
+            let endpoint = relation.and_then(|r| r.endpoint_of(app)).unwrap_or_default().to_owned();
+            let remote_app = relation.and_then(|r| r.remote_app(app)).unwrap_or_default().to_owned();
             let remote_unit = match self {
-                Event::RelationJoined { unit, .. } | Event::RelationDeparted { unit, .. } => {
-                    unit.clone()
-                }
+                Event::RelationJoined { unit, .. } | Event::RelationDeparted { unit, .. } => unit.clone(),
                 Event::RelationChanged { unit, .. } => unit.clone().unwrap_or_default(),
                 _ => String::new(),
             };
@@ -200,25 +190,18 @@ impl Event {
                     .unwrap_or_default();
                 env.push(("JUJU_SECRET_ID", format!("secret:{id}")));
                 env.push(("JUJU_SECRET_LABEL", label));
-                if let Event::SecretExpired { revision, .. } | Event::SecretRemove { revision, .. } =
-                    self
-                {
+                if let Event::SecretExpired { revision, .. } | Event::SecretRemove { revision, .. } = self {
                     env.push(("JUJU_SECRET_REVISION", revision.to_string()));
                 }
             }
             Event::StorageAttached { storage } | Event::StorageDetaching { storage } => {
-                let attachment = model
-                    .unit(unit)
-                    .and_then(|unit| unit.storage.get(storage).cloned());
+                let attachment = model.unit(unit).and_then(|unit| unit.storage.get(storage).cloned());
                 env.push(("JUJU_STORAGE_ID", storage.clone()));
                 env.push((
                     "JUJU_STORAGE_LOCATION",
                     attachment.as_ref().map(|a| a.location.clone()).unwrap_or_default(),
                 ));
-                env.push((
-                    "JUJU_STORAGE_KIND",
-                    attachment.map(|a| a.kind).unwrap_or_default(),
-                ));
+                env.push(("JUJU_STORAGE_KIND", attachment.map(|a| a.kind).unwrap_or_default()));
             }
             _ => {}
         }

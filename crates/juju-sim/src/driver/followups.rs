@@ -46,12 +46,7 @@ impl Simulator {
         }
     }
 
-    fn relation_followups(
-        &self,
-        before: &Model,
-        writer: Option<&str>,
-        events: &mut Vec<(String, Event)>,
-    ) {
+    fn relation_followups(&self, before: &Model, writer: Option<&str>, events: &mut Vec<(String, Event)>) {
         let empty = Default::default();
         for (id, relation) in &self.model.relations {
             let Some(old) = before.relation(*id) else {
@@ -65,17 +60,12 @@ impl Simulator {
                     continue;
                 };
                 for other in &relation.scope {
-                    let sees_writer = relation
-                        .members
-                        .get(other)
-                        .is_some_and(|members| members.contains(unit));
+                    let sees_writer =
+                        relation.members.get(other).is_some_and(|members| members.contains(unit));
                     if other != unit && app_of(other) == remote_app && sees_writer {
                         events.push((
                             other.clone(),
-                            Event::RelationChanged {
-                                relation: *id,
-                                unit: Some(unit.clone()),
-                            },
+                            Event::RelationChanged { relation: *id, unit: Some(unit.clone()) },
                         ));
                     }
                 }
@@ -89,13 +79,7 @@ impl Simulator {
                 };
                 for other in &relation.scope {
                     if app_of(other) == remote_app && Some(other.as_str()) != writer {
-                        events.push((
-                            other.clone(),
-                            Event::RelationChanged {
-                                relation: *id,
-                                unit: None,
-                            },
-                        ));
+                        events.push((other.clone(), Event::RelationChanged { relation: *id, unit: None }));
                     }
                 }
             }
@@ -106,34 +90,24 @@ impl Simulator {
     /// `secret-remove` for the owner (the leader for application-owned secrets).
     fn obsolete_revisions(&mut self, events: &mut Vec<(String, Event)>) {
         let model = &mut self.model;
-        let leaders: Vec<(String, Option<String>)> = model
-            .applications
-            .values()
-            .map(|app| (app.name.clone(), app.leader.clone()))
-            .collect();
+        let leaders: Vec<(String, Option<String>)> =
+            model.applications.values().map(|app| (app.name.clone(), app.leader.clone())).collect();
         for (id, secret) in model.secrets.iter_mut() {
             let latest = secret.latest_revision();
             let tracked: Vec<u32> = secret.consumers.values().map(|c| c.revision).collect();
             let owner_unit = match &secret.owner {
                 SecretOwner::Unit(unit) => Some(unit.clone()),
-                SecretOwner::Application(app) => leaders
-                    .iter()
-                    .find(|(name, _)| name == app)
-                    .and_then(|(_, leader)| leader.clone()),
+                SecretOwner::Application(app) => {
+                    leaders.iter().find(|(name, _)| name == app).and_then(|(_, leader)| leader.clone())
+                }
             };
             for revision in &mut secret.revisions {
-                if revision.revision < latest
-                    && !revision.obsolete
-                    && !tracked.contains(&revision.revision)
-                {
+                if revision.revision < latest && !revision.obsolete && !tracked.contains(&revision.revision) {
                     revision.obsolete = true;
                     if let Some(owner) = &owner_unit {
                         events.push((
                             owner.clone(),
-                            Event::SecretRemove {
-                                id: id.clone(),
-                                revision: revision.revision,
-                            },
+                            Event::SecretRemove { id: id.clone(), revision: revision.revision },
                         ));
                     }
                 }

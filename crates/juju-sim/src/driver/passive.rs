@@ -30,10 +30,7 @@ impl Simulator {
         data: BTreeMap<String, String>,
     ) -> Result<Vec<HookRun>, SimError> {
         self.change_externally(|sim| {
-            let relation = sim
-                .model
-                .relation_mut(relation)
-                .ok_or(SimError::UnknownRelation(relation))?;
+            let relation = sim.model.relation_mut(relation).ok_or(SimError::UnknownRelation(relation))?;
             let target = relation.bag_mut(&bag);
             for (key, value) in data {
                 if value.is_empty() {
@@ -88,10 +85,7 @@ impl Simulator {
         let id = self.secret_id(uri)?;
         self.relation(relation)?;
         if let Some(secret) = self.model.secrets.get_mut(&id) {
-            let grant = SecretGrant {
-                relation_id: relation,
-                target,
-            };
+            let grant = SecretGrant { relation_id: relation, target };
             if !secret.grants.contains(&grant) {
                 secret.grants.push(grant);
             }

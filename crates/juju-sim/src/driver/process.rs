@@ -51,24 +51,14 @@ pub(crate) fn run(
     if timed_out {
         kill_group(group);
     }
-    let status: ExitStatus = waiter
-        .join()
-        .map_err(|_| io::Error::other("hook waiter thread panicked"))??;
+    let status: ExitStatus = waiter.join().map_err(|_| io::Error::other("hook waiter thread panicked"))??;
     // Background processes left by the hook may keep the pipes open: give them until the
     // deadline, then end the group.
     let remaining = timeout.saturating_sub(started.elapsed());
     let stdout_bytes = collect(&stdout, remaining, group);
     let stderr_bytes = collect(&stderr, timeout.saturating_sub(started.elapsed()), group);
-    let code = status
-        .code()
-        .unwrap_or_else(|| -status.signal().unwrap_or(0));
-    Ok(Finished {
-        code,
-        stdout: stdout_bytes,
-        stderr: stderr_bytes,
-        timed_out,
-        duration: started.elapsed(),
-    })
+    let code = status.code().unwrap_or_else(|| -status.signal().unwrap_or(0));
+    Ok(Finished { code, stdout: stdout_bytes, stderr: stderr_bytes, timed_out, duration: started.elapsed() })
 }
 
 type Pipe = mpsc::Receiver<Vec<u8>>;

@@ -10,7 +10,8 @@ use serde_json::Value;
 use crate::charm::CharmMeta;
 use crate::model::{app_of, Relation, RelationEnd, Role};
 
-use super::{validate_config, AppSpec, Event, HookRun, SimError, Simulator};
+use super::apps::validate_config;
+use super::{AppSpec, Event, HookRun, SimError, Simulator};
 
 impl Simulator {
     /// Deploys an application: per unit `install` → [peer `relation-created`] →
@@ -42,14 +43,7 @@ impl Simulator {
             self.queue(unit, Event::RelationCreated { relation: *relation })?;
         }
         let leader = self.model.is_leader(unit);
-        self.queue(
-            unit,
-            if leader {
-                Event::LeaderElected
-            } else {
-                Event::LeaderSettingsChanged
-            },
-        )?;
+        self.queue(unit, if leader { Event::LeaderElected } else { Event::LeaderSettingsChanged })?;
         self.queue(unit, Event::ConfigChanged)?;
         self.queue(unit, Event::Start)?;
         let storage: Vec<String> = self.unit(unit)?.storage.keys().cloned().collect();
@@ -60,30 +54,12 @@ impl Simulator {
     }
 
     fn queue_join(&mut self, unit: &str, relation: u32, remote: &str) -> Result<(), SimError> {
-        self.queue(
-            unit,
-            Event::RelationJoined {
-                relation,
-                unit: remote.to_owned(),
-            },
-        )?;
-        self.queue(
-            unit,
-            Event::RelationChanged {
-                relation,
-                unit: Some(remote.to_owned()),
-            },
-        )
+        self.queue(unit, Event::RelationJoined { relation, unit: remote.to_owned() })?;
+        self.queue(unit, Event::RelationChanged { relation, unit: Some(remote.to_owned()) })
     }
 
     fn queue_pebble_ready(&mut self, unit: &str) -> Result<(), SimError> {
-        let containers: Vec<String> = self
-            .app(app_of(unit))?
-            .meta
-            .containers
-            .iter()
-            .cloned()
-            .collect();
+        let containers: Vec<String> = self.app(app_of(unit))?.meta.containers.iter().cloned().collect();
         for container in containers {
             self.queue(unit, Event::PebbleReady { container })?;
         }
@@ -121,13 +97,7 @@ impl Simulator {
                 self.queue_join(&remote, *id, &unit)?;
             }
             if remote_app_data {
-                self.queue(
-                    &unit,
-                    Event::RelationChanged {
-                        relation: *id,
-                        unit: None,
-                    },
-                )?;
+                self.queue(&unit, Event::RelationChanged { relation: *id, unit: None })?;
             }
         }
         self.queue_pebble_ready(&unit)?;
@@ -148,11 +118,7 @@ impl Simulator {
     fn queue_teardown(&mut self, unit: &str, broken_for_all: &BTreeSet<u32>) -> Result<(), SimError> {
         self.unit_mut(unit)?.dying = true;
         self.queue(unit, Event::Stop)?;
-        let relations: Vec<Relation> = self
-            .model
-            .relations_of_unit(unit)
-            .cloned()
-            .collect();
+        let relations: Vec<Relation> = self.model.relations_of_unit(unit).cloned().collect();
         for relation in &relations {
             if !broken_for_all.contains(&relation.id) {
                 for remote in relation.remote_units_in_scope(unit) {
@@ -207,11 +173,7 @@ impl Simulator {
                 for remote in relation.members_of(unit) {
                     self.queue(
                         unit,
-                        Event::RelationDeparted {
-                            relation: *id,
-                            unit: remote.clone(),
-                            departing: remote,
-                        },
+                        Event::RelationDeparted { relation: *id, unit: remote.clone(), departing: remote },
                     )?;
                 }
                 self.queue(unit, Event::RelationBroken { relation: *id })?;
@@ -238,12 +200,7 @@ impl Simulator {
             .ends
             .iter()
             .flat_map(|end| {
-                relation
-                    .scope
-                    .iter()
-                    .filter(|unit| app_of(unit) == end.app)
-                    .cloned()
-                    .collect::<Vec<_>>()
+                relation.scope.iter().filter(|unit| app_of(unit) == end.app).cloned().collect::<Vec<_>>()
             })
             .collect();
         for unit in &units {
@@ -258,13 +215,7 @@ impl Simulator {
                 .and_then(|remote| relation.app_data.get(remote))
                 .is_some_and(|bag| !bag.is_empty());
             if remote_data {
-                self.queue(
-                    unit,
-                    Event::RelationChanged {
-                        relation: id,
-                        unit: None,
-                    },
-                )?;
+                self.queue(unit, Event::RelationChanged { relation: id, unit: None })?;
             }
         }
         let runs = self.run_until_quiet()?;
@@ -279,12 +230,7 @@ impl Simulator {
         let members: BTreeMap<String, BTreeSet<String>> = relation
             .scope
             .iter()
-            .map(|unit| {
-                (
-                    unit.clone(),
-                    relation.remote_units_in_scope(unit).into_iter().collect(),
-                )
-            })
+            .map(|unit| (unit.clone(), relation.remote_units_in_scope(unit).into_iter().collect()))
             .collect();
         if let Some(relation) = self.model.relation_mut(id) {
             relation.members = members;
@@ -305,10 +251,7 @@ impl Simulator {
             }
         }
         let id = self.new_relation(vec![end_a, end_b]);
-        let relation = self
-            .model
-            .relation_mut(id)
-            .ok_or(SimError::UnknownRelation(id))?;
+        let relation = self.model.relation_mut(id).ok_or(SimError::UnknownRelation(id))?;
         for (unit, address) in units {
             relation.enter_scope(&unit, &address);
         }
@@ -334,10 +277,7 @@ impl Simulator {
                 }
             }
             if ends.is_empty() && !endpoint.is_empty() {
-                return Err(SimError::UnknownEndpoint {
-                    app: app.to_owned(),
-                    endpoint: endpoint.to_owned(),
-                });
+                return Err(SimError::UnknownEndpoint { app: app.to_owned(), endpoint: endpoint.to_owned() });
             }
             Ok(ends)
         };
@@ -359,9 +299,7 @@ impl Simulator {
             _ => return Err(cannot("ambiguous: name the endpoints as app:endpoint")),
         };
         let exists = self.model.relations.values().any(|relation| {
-            !relation.dying
-                && relation.ends.contains(&end_a)
-                && relation.ends.contains(&end_b)
+            !relation.dying && relation.ends.contains(&end_a) && relation.ends.contains(&end_b)
         });
         if exists {
             return Err(cannot("relation already exists"));
@@ -383,11 +321,7 @@ impl Simulator {
             for remote in relation.members_of(unit) {
                 self.queue(
                     unit,
-                    Event::RelationDeparted {
-                        relation: id,
-                        unit: remote.clone(),
-                        departing: remote,
-                    },
+                    Event::RelationDeparted { relation: id, unit: remote.clone(), departing: remote },
                 )?;
             }
         }
@@ -405,10 +339,7 @@ impl Simulator {
         values: BTreeMap<String, Value>,
     ) -> Result<Vec<HookRun>, SimError> {
         let config = validate_config(self.app(app)?, &values)?;
-        let application = self
-            .model
-            .app_mut(app)
-            .ok_or_else(|| SimError::UnknownApp(app.to_owned()))?;
+        let application = self.model.app_mut(app).ok_or_else(|| SimError::UnknownApp(app.to_owned()))?;
         application.config = config;
         let units: Vec<String> = application.unit_names().map(str::to_owned).collect();
         for unit in units {
@@ -433,12 +364,10 @@ impl Simulator {
     /// then `upgrade-charm` → `config-changed` → `<container>-pebble-ready` on every unit.
     pub fn upgrade(&mut self, app: &str, charm_dir: Option<PathBuf>) -> Result<Vec<HookRun>, SimError> {
         if let Some(dir) = charm_dir {
-            let dir = std::fs::canonicalize(&dir).map_err(|e| SimError::io("open charm directory", &dir, e))?;
+            let dir =
+                std::fs::canonicalize(&dir).map_err(|e| SimError::io("open charm directory", &dir, e))?;
             let meta = CharmMeta::load(&dir)?;
-            let application = self
-                .model
-                .app_mut(app)
-                .ok_or_else(|| SimError::UnknownApp(app.to_owned()))?;
+            let application = self.model.app_mut(app).ok_or_else(|| SimError::UnknownApp(app.to_owned()))?;
             application.meta = meta;
             application.charm_dir = Some(dir.clone());
             let units: Vec<String> = application.unit_names().map(str::to_owned).collect();

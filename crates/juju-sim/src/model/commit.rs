@@ -4,9 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Bag, GrantTarget, Model, PortRange, RotatePolicy, Secret, SecretGrant,
-};
+use super::{Bag, GrantTarget, Model, PortRange, RotatePolicy, Secret, SecretGrant};
 
 /// One transactional change a hook tool recorded; applied in order only if the hook exits 0.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,11 +63,7 @@ impl Change {
     /// Applies the change as `unit`'s hook commit would.
     pub fn apply(&self, model: &mut Model, unit: &str) {
         match self {
-            Change::RelationSet {
-                relation,
-                bag,
-                settings,
-            } => {
+            Change::RelationSet { relation, bag, settings } => {
                 if let Some(relation) = model.relation_mut(*relation) {
                     let data = relation.bag_mut(bag);
                     for (key, value) in settings {
@@ -96,10 +90,7 @@ impl Change {
             }
             Change::OpenPort { endpoint, range } => {
                 if let Some(unit) = model.unit_mut(unit) {
-                    unit.opened_ports
-                        .entry(endpoint.clone())
-                        .or_default()
-                        .insert(*range);
+                    unit.opened_ports.entry(endpoint.clone()).or_default().insert(*range);
                 }
             }
             Change::ClosePort { endpoint, range } => {
@@ -115,15 +106,7 @@ impl Change {
             Change::SecretCreate { secret } => {
                 model.secrets.insert(secret.id.clone(), (**secret).clone());
             }
-            Change::SecretUpdate {
-                id,
-                content,
-                label,
-                description,
-                expiry,
-                rotate,
-                next_rotation,
-            } => {
+            Change::SecretUpdate { id, content, label, description, expiry, rotate, next_rotation } => {
                 if let Some(secret) = model.secrets.get_mut(id) {
                     if let Some(content) = content {
                         secret.push_revision(content.clone());
@@ -143,16 +126,9 @@ impl Change {
                     }
                 }
             }
-            Change::SecretGrant {
-                id,
-                relation,
-                target,
-            } => {
+            Change::SecretGrant { id, relation, target } => {
                 if let Some(secret) = model.secrets.get_mut(id) {
-                    let grant = SecretGrant {
-                        relation_id: *relation,
-                        target: target.clone(),
-                    };
+                    let grant = SecretGrant { relation_id: *relation, target: target.clone() };
                     if !secret.grants.contains(&grant) {
                         secret.grants.push(grant);
                     }

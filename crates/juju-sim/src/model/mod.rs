@@ -20,8 +20,7 @@ pub use ports::{PortRange, Protocol};
 pub use relation::{Bag, Relation, RelationEnd, Role};
 pub(crate) use secret::secret_content;
 pub use secret::{
-    GrantTarget, RotatePolicy, Secret, SecretConsumer, SecretGrant, SecretOwner, SecretRevision,
-    SecretUri,
+    GrantTarget, RotatePolicy, Secret, SecretConsumer, SecretGrant, SecretOwner, SecretRevision, SecretUri,
 };
 
 /// The Juju version reported to charms unless a test chooses another.
@@ -91,8 +90,7 @@ impl Model {
 
     /// Whether `unit` is its application's leader.
     pub fn is_leader(&self, unit: &str) -> bool {
-        self.app(app_of(unit))
-            .is_some_and(|app| app.leader.as_deref() == Some(unit))
+        self.app(app_of(unit)).is_some_and(|app| app.leader.as_deref() == Some(unit))
     }
 
     pub fn relation(&self, id: u32) -> Option<&Relation> {
@@ -105,9 +103,7 @@ impl Model {
 
     /// Relations `unit` currently takes part in (it has entered their scope), by id.
     pub fn relations_of_unit<'a>(&'a self, unit: &'a str) -> impl Iterator<Item = &'a Relation> {
-        self.relations
-            .values()
-            .filter(move |relation| relation.scope.contains(unit))
+        self.relations.values().filter(move |relation| relation.scope.contains(unit))
     }
 
     /// Looks a secret up by URI (any accepted form) or bare id.
@@ -143,8 +139,7 @@ pub fn is_valid_app_name(name: &str) -> bool {
     }
     let valid_segment =
         |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    valid_segment(first)
-        && segments.all(|s| valid_segment(s) && !s.bytes().all(|b| b.is_ascii_digit()))
+    valid_segment(first) && segments.all(|s| valid_segment(s) && !s.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Whether `name` is a valid unit name (`<app>/<n>`).
@@ -332,14 +327,7 @@ pub(crate) fn random_uuid() -> String {
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }
 
 #[cfg(test)]

@@ -23,11 +23,7 @@ pub struct PortRange {
 
 impl PortRange {
     pub fn tcp(port: u16) -> Self {
-        PortRange {
-            protocol: Protocol::Tcp,
-            from: port,
-            to: port,
-        }
+        PortRange { protocol: Protocol::Tcp, from: port, to: port }
     }
 
     /// Parses `<port>[/<protocol>]`, `<from>-<to>[/<protocol>]` or `icmp`, with Juju's error
@@ -56,39 +52,22 @@ impl PortRange {
             "udp" => Protocol::Udp,
             "icmp" => Protocol::Icmp,
             other => {
-                return Err(format!(
-                    "invalid protocol {other:?}, expected \"tcp\", \"udp\", or \"icmp\""
-                ))
+                return Err(format!("invalid protocol {other:?}, expected \"tcp\", \"udp\", or \"icmp\""))
             }
         };
         if protocol == Protocol::Icmp {
             if from == -1 && to == -1 {
-                return Ok(PortRange {
-                    protocol,
-                    from: 0,
-                    to: 0,
-                });
+                return Ok(PortRange { protocol, from: 0, to: 0 });
             }
-            return Err(format!(
-                "protocol \"icmp\" doesn't support any ports; got \"{from}\""
-            ));
+            return Err(format!("protocol \"icmp\" doesn't support any ports; got \"{from}\""));
         }
         if from > to {
-            return Err(format!(
-                "invalid port range {}",
-                display(from, to, protocol)
-            ));
+            return Err(format!("invalid port range {}", display(from, to, protocol)));
         }
         if !(0..=65535).contains(&from) || !(0..=65535).contains(&to) {
-            return Err(format!(
-                "port range bounds must be between 0 and 65535, got {from}-{to}"
-            ));
+            return Err(format!("port range bounds must be between 0 and 65535, got {from}-{to}"));
         }
-        Ok(PortRange {
-            protocol,
-            from: from as u16,
-            to: to as u16,
-        })
+        Ok(PortRange { protocol, from: from as u16, to: to as u16 })
     }
 
     pub fn is_range(&self) -> bool {
@@ -121,9 +100,7 @@ pub(crate) fn go_atoi(input: &str) -> Result<i64, String> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("strconv.Atoi: parsing {input:?}: invalid syntax"));
     }
-    input
-        .parse()
-        .map_err(|_| format!("strconv.Atoi: parsing {input:?}: value out of range"))
+    input.parse().map_err(|_| format!("strconv.Atoi: parsing {input:?}: value out of range"))
 }
 
 #[cfg(test)]
@@ -148,10 +125,7 @@ mod tests {
             PortRange::parse("80/sctp").unwrap_err(),
             "invalid protocol \"sctp\", expected \"tcp\", \"udp\", or \"icmp\""
         );
-        assert_eq!(
-            PortRange::parse("90-80").unwrap_err(),
-            "invalid port range 90-80/tcp"
-        );
+        assert_eq!(PortRange::parse("90-80").unwrap_err(), "invalid port range 90-80/tcp");
         assert_eq!(
             PortRange::parse("70000").unwrap_err(),
             "port range bounds must be between 0 and 65535, got 70000-70000"

@@ -69,10 +69,7 @@ impl Relation {
             return self.end_of(app).map(|end| end.app.as_str());
         }
         self.end_of(app)?;
-        self.ends
-            .iter()
-            .find(|end| end.app != app)
-            .map(|end| end.app.as_str())
+        self.ends.iter().find(|end| end.app != app).map(|end| end.app.as_str())
     }
 
     /// The endpoint name `app` uses for this relation.
@@ -91,11 +88,8 @@ impl Relation {
 
     /// The relation key Juju shows (`a:db b:server`, sorted).
     pub fn key(&self) -> String {
-        let mut names: Vec<String> = self
-            .ends
-            .iter()
-            .map(|end| format!("{}:{}", end.app, end.endpoint))
-            .collect();
+        let mut names: Vec<String> =
+            self.ends.iter().map(|end| format!("{}:{}", end.app, end.endpoint)).collect();
         names.sort();
         names.join(" ")
     }
@@ -117,10 +111,7 @@ impl Relation {
 
     /// Remote units `unit` currently sees (what `relation-list` prints), sorted as Juju sorts.
     pub fn members_of(&self, unit: &str) -> Vec<String> {
-        self.members
-            .get(unit)
-            .map(|members| members.iter().cloned().collect())
-            .unwrap_or_default()
+        self.members.get(unit).map(|members| members.iter().cloned().collect()).unwrap_or_default()
     }
 
     /// Units in scope on the side opposite to `unit` (other peers for a peer relation).

@@ -35,10 +35,7 @@ impl SecretUri {
             let digit = ((buffer >> (position * 5)) & 0x1f) as usize;
             id.push(char::from(XID_ALPHABET[digit]));
         }
-        SecretUri {
-            id,
-            source_uuid: None,
-        }
+        SecretUri { id, source_uuid: None }
     }
 
     /// Parses `secret:<id>`, `secret://<model-uuid>/<id>` or a bare id, with Juju's messages.
@@ -62,10 +59,7 @@ impl SecretUri {
         if !is_xid(id) {
             return Err(not_valid());
         }
-        Ok(SecretUri {
-            id: id.to_owned(),
-            source_uuid,
-        })
+        Ok(SecretUri { id: id.to_owned(), source_uuid })
     }
 }
 
@@ -85,12 +79,9 @@ fn is_xid(id: &str) -> bool {
 fn is_uuid(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
     groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(group, len)| {
-                group.len() == len && group.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-            })
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(group, len)| {
+            group.len() == len && group.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        })
 }
 
 /// Who owns a secret.
@@ -291,9 +282,7 @@ impl Secret {
     }
 
     pub fn revision(&self, number: u32) -> Option<&SecretRevision> {
-        self.revisions
-            .iter()
-            .find(|revision| revision.revision == number)
+        self.revisions.iter().find(|revision| revision.revision == number)
     }
 
     /// Whether `unit` may view the secret (owner side or granted).
@@ -307,21 +296,14 @@ impl Secret {
             return false;
         }
         let revision = self.latest_revision() + 1;
-        self.revisions.push(SecretRevision {
-            revision,
-            content,
-            obsolete: false,
-        });
+        self.revisions.push(SecretRevision { revision, content, obsolete: false });
         true
     }
 }
 
 /// Base64-encodes plain values the way `secret-add key=value` stores them.
 pub(crate) fn secret_content(plain: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    plain
-        .iter()
-        .map(|(key, value)| (key.clone(), STANDARD.encode(value)))
-        .collect()
+    plain.iter().map(|(key, value)| (key.clone(), STANDARD.encode(value))).collect()
 }
 
 #[cfg(test)]
@@ -349,14 +331,8 @@ mod tests {
 
     #[test]
     fn rejects_malformed_uris() {
-        assert_eq!(
-            SecretUri::parse("secret:nope").unwrap_err(),
-            "secret URI \"secret:nope\" not valid"
-        );
-        assert_eq!(
-            SecretUri::parse("http://x").unwrap_err(),
-            "secret URI scheme \"http\" not valid"
-        );
+        assert_eq!(SecretUri::parse("secret:nope").unwrap_err(), "secret URI \"secret:nope\" not valid");
+        assert_eq!(SecretUri::parse("http://x").unwrap_err(), "secret URI scheme \"http\" not valid");
         assert_eq!(
             SecretUri::parse("secret://host/cq9bs3fmp25c76ut1s6g").unwrap_err(),
             "host controller UUID \"host\" not valid"

@@ -46,11 +46,7 @@ pub(crate) const LOG: Tool = Tool {
 };
 
 fn running<'c>(call: &'c mut Call) -> Result<&'c mut ActionRun, Failure> {
-    call.ctx
-        .hook
-        .action
-        .as_mut()
-        .ok_or_else(|| Failure::Runtime("not running an action".to_owned()))
+    call.ctx.hook.action.as_mut().ok_or_else(|| Failure::Runtime("not running an action".to_owned()))
 }
 
 fn get(call: &mut Call) -> Result<(), Failure> {
@@ -106,10 +102,7 @@ fn set(call: &mut Call) -> Result<(), Failure> {
                 )));
             }
             if RESERVED.contains(&key.as_str()) {
-                return Err(Failure::Usage(format!(
-                    "cannot set reserved action key {}",
-                    go_quote(key)
-                )));
+                return Err(Failure::Usage(format!("cannot set reserved action key {}", go_quote(key))));
             }
         }
         entries.push((keys, value.to_owned()));
@@ -128,9 +121,7 @@ fn insert_nested(map: &mut Map<String, Value>, keys: &[String], value: String) {
             map.insert(last.clone(), Value::String(value));
         }
         [first, rest @ ..] => {
-            let entry = map
-                .entry(first.clone())
-                .or_insert_with(|| Value::Object(Map::new()));
+            let entry = map.entry(first.clone()).or_insert_with(|| Value::Object(Map::new()));
             if !entry.is_object() {
                 *entry = Value::Object(Map::new());
             }
@@ -186,9 +177,6 @@ mod tests {
         insert_nested(&mut map, &["a".into(), "b".into()], "1".into());
         insert_nested(&mut map, &["a".into(), "c".into()], "2".into());
         insert_nested(&mut map, &["d".into()], "3".into());
-        assert_eq!(
-            Value::Object(map),
-            serde_json::json!({"a": {"b": "1", "c": "2"}, "d": "3"})
-        );
+        assert_eq!(Value::Object(map), serde_json::json!({"a": {"b": "1", "c": "2"}, "d": "3"}));
     }
 }

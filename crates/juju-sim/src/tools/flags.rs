@@ -21,19 +21,11 @@ pub(crate) struct Flag {
 
 impl Flag {
     pub const fn bool(names: &'static [&'static str], help: &'static str) -> Self {
-        Flag {
-            names,
-            kind: FlagKind::Bool,
-            help,
-        }
+        Flag { names, kind: FlagKind::Bool, help }
     }
 
     pub const fn value(names: &'static [&'static str], help: &'static str) -> Self {
-        Flag {
-            names,
-            kind: FlagKind::Value,
-            help,
-        }
+        Flag { names, kind: FlagKind::Value, help }
     }
 }
 
@@ -89,7 +81,16 @@ pub(crate) fn parse(flags: &[Flag], argv: &[String], validate: &mut Validate) ->
                 None => (long, None),
             };
             let display = format!("--{name}");
-            match apply(flags, name, &display, inline.map(str::to_owned), argv, &mut index, &mut parsed, validate)? {
+            match apply(
+                flags,
+                name,
+                &display,
+                inline.map(str::to_owned),
+                argv,
+                &mut index,
+                &mut parsed,
+                validate,
+            )? {
                 Step::Continue => {}
                 Step::Help => return Ok(Outcome::Help),
             }
@@ -287,25 +288,14 @@ mod tests {
 
     #[test]
     fn validation_errors_name_the_flag_as_given() {
-        let result = parse(FLAGS, &args(&["-r", "db:99"]), &mut |_, _| {
-            Err("relation not found".to_owned())
-        });
-        assert_eq!(
-            result.err().unwrap(),
-            "invalid value \"db:99\" for flag -r: relation not found"
-        );
+        let result = parse(FLAGS, &args(&["-r", "db:99"]), &mut |_, _| Err("relation not found".to_owned()));
+        assert_eq!(result.err().unwrap(), "invalid value \"db:99\" for flag -r: relation not found");
     }
 
     #[test]
     fn help_is_recognised() {
-        assert!(matches!(
-            parse(FLAGS, &args(&["--help"]), &mut |_, _| Ok(())),
-            Ok(Outcome::Help)
-        ));
-        assert!(matches!(
-            parse(FLAGS, &args(&["-h"]), &mut |_, _| Ok(())),
-            Ok(Outcome::Help)
-        ));
+        assert!(matches!(parse(FLAGS, &args(&["--help"]), &mut |_, _| Ok(())), Ok(Outcome::Help)));
+        assert!(matches!(parse(FLAGS, &args(&["-h"]), &mut |_, _| Ok(())), Ok(Outcome::Help)));
     }
 
     #[test]

@@ -121,10 +121,7 @@ fn normalise_numbers(value: &Value) -> Value {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
             entries.sort_by(|a, b| a.0.cmp(b.0));
             Value::Object(
-                entries
-                    .into_iter()
-                    .map(|(key, value)| (key.clone(), normalise_numbers(value)))
-                    .collect(),
+                entries.into_iter().map(|(key, value)| (key.clone(), normalise_numbers(value))).collect(),
             )
         }
         _ => value.clone(),
@@ -142,10 +139,7 @@ mod tests {
         assert_eq!(Out::Str(String::new()).render(Format::Smart), b"");
         assert_eq!(Out::Str("x".into()).render(Format::Smart), b"x\n");
         assert_eq!(Out::Bool(true).render(Format::Smart), b"True\n");
-        assert_eq!(
-            Out::List(vec!["a".into(), "b".into()]).render(Format::Smart),
-            b"a\nb\n"
-        );
+        assert_eq!(Out::List(vec!["a".into(), "b".into()]).render(Format::Smart), b"a\nb\n");
         assert_eq!(Out::Value(json!({"k": "v"})).render(Format::Smart), b"k: v\n");
     }
 
@@ -154,11 +148,7 @@ mod tests {
         assert_eq!(Out::Nil.render(Format::Json), b"null\n");
         assert_eq!(
             Out::Value(json!({"b": "<&>", "a": 1.0})).render(Format::Json),
-            br#"{"a":1,"b":"\u003c\u0026\u003e"}"#
-                .iter()
-                .chain(b"\n")
-                .copied()
-                .collect::<Vec<u8>>()
+            br#"{"a":1,"b":"\u003c\u0026\u003e"}"#.iter().chain(b"\n").copied().collect::<Vec<u8>>()
         );
     }
 

@@ -58,14 +58,8 @@ pub(crate) const NETWORK_GET: Tool = Tool {
     args: "<binding-name> [--ingress-address] [--bind-address] [--egress-subnets]",
     purpose: "get network config",
     flags: &[
-        Flag::bool(
-            &["primary-address"],
-            "(deprecated) get the primary address for the binding",
-        ),
-        Flag::bool(
-            &["bind-address"],
-            "get the address for the binding on which the unit should listen",
-        ),
+        Flag::bool(&["primary-address"], "(deprecated) get the primary address for the binding"),
+        Flag::bool(&["bind-address"], "get the address for the binding on which the unit should listen"),
         Flag::bool(&["ingress-address"], "get the ingress address for the binding"),
         Flag::bool(&["egress-subnets"], "get the egress subnets for the binding"),
         Flag::value(&["r", "relation"], "specify a relation by id"),
@@ -159,16 +153,10 @@ fn config_get(call: &mut Call) -> Result<(), Failure> {
     }
     check_empty(args.get(1..).unwrap_or_default())?;
     let ctx = &*call.ctx;
-    let settings = ctx
-        .model
-        .app(ctx.app())
-        .map(|app| app.config_settings())
-        .unwrap_or_default();
+    let settings = ctx.model.app(ctx.app()).map(|app| app.config_settings()).unwrap_or_default();
     let out = if key.is_empty() {
-        let map: Map<String, Value> = settings
-            .into_iter()
-            .filter(|(_, value)| all || !value.is_null())
-            .collect();
+        let map: Map<String, Value> =
+            settings.into_iter().filter(|(_, value)| all || !value.is_null()).collect();
         Out::Value(Value::Object(map))
     } else {
         out_of(settings.get(&key).cloned().unwrap_or(Value::Null))
@@ -209,8 +197,7 @@ fn juju_log(call: &mut Call) -> Result<(), Failure> {
     }
     let message = call.parsed.positional.join(" ");
     if call.parsed.value("format").is_some() {
-        call.stderr
-            .extend(b"--format flag deprecated for command \"juju-log\"".iter());
+        call.stderr.extend(b"--format flag deprecated for command \"juju-log\"".iter());
     }
     let ctx = &mut *call.ctx;
     let hook = hook_label(ctx);
@@ -225,10 +212,7 @@ fn juju_log(call: &mut Call) -> Result<(), Failure> {
                     unit: ctx.unit.clone(),
                     hook: hook.clone(),
                     level: "WARNING".to_owned(),
-                    message: format!(
-                        "Specified log level of {} is not valid",
-                        go_quote(requested)
-                    ),
+                    message: format!("Specified log level of {} is not valid", go_quote(requested)),
                 });
                 "INFO"
             }
@@ -267,11 +251,7 @@ fn goal_state(call: &mut Call) -> Result<(), Failure> {
     };
     let units: Map<String, Value> = model
         .app(ctx.app())
-        .map(|app| {
-            app.unit_names()
-                .map(|name| (name.to_owned(), unit_entry(name)))
-                .collect()
-        })
+        .map(|app| app.unit_names().map(|name| (name.to_owned(), unit_entry(name))).collect())
         .unwrap_or_default();
     let mut relations: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     for relation in model.relations_of_unit(&ctx.unit) {
@@ -282,16 +262,14 @@ fn goal_state(call: &mut Call) -> Result<(), Failure> {
         };
         let entries = relations.entry(endpoint.to_owned()).or_default();
         entries.insert(remote_app.to_owned(), entry("joined", ""));
-        for unit in relation.scope.iter().filter(|unit| {
-            app_of(unit) == remote_app && unit.as_str() != ctx.unit
-        }) {
+        for unit in
+            relation.scope.iter().filter(|unit| app_of(unit) == remote_app && unit.as_str() != ctx.unit)
+        {
             entries.insert(unit.clone(), unit_entry(unit));
         }
     }
-    let relations: Map<String, Value> = relations
-        .into_iter()
-        .map(|(endpoint, entries)| (endpoint, Value::Object(entries)))
-        .collect();
+    let relations: Map<String, Value> =
+        relations.into_iter().map(|(endpoint, entries)| (endpoint, Value::Object(entries))).collect();
     call.write(Out::Value(json!({"units": units, "relations": relations})))
 }
 
@@ -309,31 +287,16 @@ fn network_get(call: &mut Call) -> Result<(), Failure> {
         .collect();
     check_empty(&args[1..])?;
     let ctx = &*call.ctx;
-    let known = ctx
-        .model
-        .app(ctx.app())
-        .is_some_and(|app| app.meta.has_binding(&binding));
+    let known = ctx.model.app(ctx.app()).is_some_and(|app| app.meta.has_binding(&binding));
     if !known {
-        return Err(Failure::Runtime(format!(
-            "no network config found for binding {}",
-            go_quote(&binding)
-        )));
+        return Err(Failure::Runtime(format!("no network config found for binding {}", go_quote(&binding))));
     }
-    let address = ctx
-        .model
-        .unit(&ctx.unit)
-        .map(|unit| unit.address.clone())
-        .unwrap_or_default();
+    let address = ctx.model.unit(&ctx.unit).map(|unit| unit.address.clone()).unwrap_or_default();
     let subnet = format!("{address}/32");
-    let cidr = address
-        .rsplit_once('.')
-        .map(|(prefix, _)| format!("{prefix}.0/24"))
-        .unwrap_or_default();
+    let cidr = address.rsplit_once('.').map(|(prefix, _)| format!("{prefix}.0/24")).unwrap_or_default();
     if call.parsed.flag("primary-address") {
         if !keys.is_empty() {
-            return Err(Failure::Runtime(
-                "--primary-address must be the only flag specified".to_owned(),
-            ));
+            return Err(Failure::Runtime("--primary-address must be the only flag specified".to_owned()));
         }
         return call.write(Out::Str(address));
     }
@@ -362,11 +325,7 @@ fn network_get(call: &mut Call) -> Result<(), Failure> {
             if let [key] = keys {
                 out_of(value_of(key))
             } else {
-                Out::Value(Value::Object(
-                    keys.iter()
-                        .map(|key| ((*key).to_owned(), value_of(key)))
-                        .collect(),
-                ))
+                Out::Value(Value::Object(keys.iter().map(|key| ((*key).to_owned(), value_of(key))).collect()))
             }
         }
     };
@@ -379,18 +338,10 @@ fn unit_get(call: &mut Call) -> Result<(), Failure> {
         return Err(Failure::Usage("no setting specified".to_owned()));
     };
     if setting != "private-address" && setting != "public-address" {
-        return Err(Failure::Usage(format!(
-            "unknown setting {}",
-            go_quote(&setting)
-        )));
+        return Err(Failure::Usage(format!("unknown setting {}", go_quote(&setting))));
     }
     check_empty(&args[1..])?;
-    let address = call
-        .ctx
-        .model
-        .unit(&call.ctx.unit)
-        .map(|unit| unit.address.clone())
-        .unwrap_or_default();
+    let address = call.ctx.model.unit(&call.ctx.unit).map(|unit| unit.address.clone()).unwrap_or_default();
     call.write(Out::Str(address))
 }
 
@@ -406,17 +357,10 @@ fn leader_get(call: &mut Call) -> Result<(), Failure> {
     };
     check_empty(args.get(1..).unwrap_or_default())?;
     let ctx = &*call.ctx;
-    let settings = ctx
-        .model
-        .app(ctx.app())
-        .map(|app| app.leader_settings.clone())
-        .unwrap_or_default();
+    let settings = ctx.model.app(ctx.app()).map(|app| app.leader_settings.clone()).unwrap_or_default();
     let out = if key.is_empty() {
         Out::Value(Value::Object(
-            settings
-                .into_iter()
-                .map(|(key, value)| (key, Value::String(value)))
-                .collect(),
+            settings.into_iter().map(|(key, value)| (key, Value::String(value))).collect(),
         ))
     } else {
         settings.get(&key).cloned().map_or(Out::Nil, Out::Str)
@@ -453,10 +397,7 @@ pub(crate) fn validate_storage_id(ctx: &HookContext, id: &str) -> Result<(), Str
     if !well_formed {
         return Err(format!("invalid storage ID {}", go_quote(id)));
     }
-    let attached = ctx
-        .model
-        .unit(&ctx.unit)
-        .is_some_and(|unit| unit.storage.contains_key(id));
+    let attached = ctx.model.unit(&ctx.unit).is_some_and(|unit| unit.storage.contains_key(id));
     if attached {
         Ok(())
     } else {
@@ -488,12 +429,7 @@ fn storage_get(call: &mut Call) -> Result<(), Failure> {
         None => Out::Value(values),
         Some(key) => match values.get(&key) {
             Some(value) => out_of(value.clone()),
-            None => {
-                return Err(Failure::Runtime(format!(
-                    "invalid storage attribute {}",
-                    go_quote(&key)
-                )))
-            }
+            None => return Err(Failure::Runtime(format!("invalid storage attribute {}", go_quote(&key)))),
         },
     };
     call.write(out)
@@ -523,15 +459,9 @@ fn resource_get(call: &mut Call) -> Result<(), Failure> {
     };
     check_empty(&args[1..])?;
     let ctx = &*call.ctx;
-    let path = ctx
-        .model
-        .app(ctx.app())
-        .and_then(|app| app.resources.get(&name).cloned())
-        .ok_or_else(|| {
-            Failure::Runtime(format!(
-                "could not download resource: resource {} not found",
-                go_quote(&name)
-            ))
+    let path =
+        ctx.model.app(ctx.app()).and_then(|app| app.resources.get(&name).cloned()).ok_or_else(|| {
+            Failure::Runtime(format!("could not download resource: resource {} not found", go_quote(&name)))
         })?;
     call.stdout.extend(path.display().to_string().bytes());
     Ok(())
@@ -542,9 +472,7 @@ fn credential_get(call: &mut Call) -> Result<(), Failure> {
     let ctx = &*call.ctx;
     let trusted = ctx.model.app(ctx.app()).is_some_and(|app| app.trusted);
     if !trusted {
-        return Err(Failure::Runtime(
-            "cannot access cloud credentials: permission denied".to_owned(),
-        ));
+        return Err(Failure::Runtime("cannot access cloud credentials: permission denied".to_owned()));
     }
     let spec = ctx.model.cloud_spec.clone().unwrap_or_else(|| {
         json!({

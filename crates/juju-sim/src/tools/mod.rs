@@ -11,6 +11,7 @@ mod misc;
 mod ports;
 mod relation;
 mod secret;
+mod secret_content;
 mod state;
 mod status;
 
@@ -132,8 +133,7 @@ impl Call<'_, '_> {
     }
 
     pub fn require_relation(&self) -> Result<u32, Failure> {
-        self.relation_id()
-            .ok_or_else(|| Failure::Usage("no relation id specified".to_owned()))
+        self.relation_id().ok_or_else(|| Failure::Usage("no relation id specified".to_owned()))
     }
 
     pub fn format(&self) -> Format {
@@ -155,18 +155,13 @@ pub(crate) fn check_empty(args: &[String]) -> Result<(), Failure> {
     if args.is_empty() {
         Ok(())
     } else {
-        Err(Failure::Usage(format!(
-            "unrecognized args: {}",
-            flags::go_quote_list(args)
-        )))
+        Err(Failure::Usage(format!("unrecognized args: {}", flags::go_quote_list(args))))
     }
 }
 
 fn parse_relation_id(value: &str) -> Result<u32, String> {
     let trimmed = value.rsplit_once(':').map_or(value, |(_, id)| id);
-    trimmed
-        .parse::<u32>()
-        .map_err(|_| "invalid relation id".to_owned())
+    trimmed.parse::<u32>().map_err(|_| "invalid relation id".to_owned())
 }
 
 /// A hook tool: its flags, output formats and implementation.
@@ -261,15 +256,7 @@ fn run(ctx: &mut HookContext, name: &str, args: &[String], stdin: &mut Stdin) ->
         (None, None) => Format::Smart,
     };
     let output_path = parsed.value("o").map(str::to_owned);
-    let mut call = Call {
-        ctx,
-        parsed,
-        stdin,
-        stdout: Vec::new(),
-        stderr: Vec::new(),
-        format,
-        output_path,
-    };
+    let mut call = Call { ctx, parsed, stdin, stdout: Vec::new(), stderr: Vec::new(), format, output_path };
     let result = (tool.run)(&mut call);
     let (code, message) = match result {
         Ok(()) => (0, None),
@@ -280,19 +267,11 @@ fn run(ctx: &mut HookContext, name: &str, args: &[String], stdin: &mut Stdin) ->
     if let Some(message) = message {
         stderr.extend(format!("ERROR {message}\n").into_bytes());
     }
-    ToolOutput {
-        code,
-        stdout: call.stdout,
-        stderr,
-    }
+    ToolOutput { code, stdout: call.stdout, stderr }
 }
 
 fn error_output(code: i32, message: &str) -> ToolOutput {
-    ToolOutput {
-        code,
-        stdout: Vec::new(),
-        stderr: format!("ERROR {message}\n").into_bytes(),
-    }
+    ToolOutput { code, stdout: Vec::new(), stderr: format!("ERROR {message}\n").into_bytes() }
 }
 
 /// Checks typed flag values while parsing, as Go's `flag.Value.Set` does. `formats` is `None`
@@ -306,9 +285,7 @@ fn validate_flag(
     match flag {
         "r" => {
             let id = parse_relation_id(value)?;
-            relation::visible(ctx, id)
-                .map(|_| ())
-                .ok_or_else(|| "relation not found".to_owned())
+            relation::visible(ctx, id).map(|_| ()).ok_or_else(|| "relation not found".to_owned())
         }
         "format" => formats.map_or(Ok(()), |formats| Format::parse(value, formats).map(|_| ())),
         "revision" => value
@@ -321,21 +298,13 @@ fn validate_flag(
 }
 
 fn help(ctx: &HookContext, tool: &Tool, flags: &[Flag]) -> String {
-    let mut text = format!(
-        "Usage: {} [options] {}\n\nSummary:\n{}\n\nOptions:\n",
-        tool.name, tool.args, tool.purpose
-    );
+    let mut text =
+        format!("Usage: {} [options] {}\n\nSummary:\n{}\n\nOptions:\n", tool.name, tool.args, tool.purpose);
     for flag in flags {
         let names: Vec<String> = flag
             .names
             .iter()
-            .map(|name| {
-                if name.len() == 1 {
-                    format!("-{name}")
-                } else {
-                    format!("--{name}")
-                }
-            })
+            .map(|name| if name.len() == 1 { format!("-{name}") } else { format!("--{name}") })
             .collect();
         let default = match (flag.kind, flag.names[0]) {
             (flags::FlagKind::Bool, _) => "false".to_owned(),
@@ -345,11 +314,7 @@ fn help(ctx: &HookContext, tool: &Tool, flags: &[Flag]) -> String {
                 .relation
                 .as_ref()
                 .map_or_else(|| "\"\"".to_owned(), |r| format!("{}:{}", r.endpoint, r.id)),
-            (_, "s") => ctx
-                .hook
-                .storage
-                .clone()
-                .unwrap_or_else(|| "\"\"".to_owned()),
+            (_, "s") => ctx.hook.storage.clone().unwrap_or_else(|| "\"\"".to_owned()),
             _ => "\"\"".to_owned(),
         };
         text.push_str(&format!("{}  (= {default})\n    {}\n", names.join(", "), flag.help));

@@ -62,13 +62,11 @@ fn change_port(call: &mut Call, name: &str, open: bool) -> Result<(), Failure> {
     let range = PortRange::parse(&spec.to_lowercase()).map_err(Failure::Usage)?;
     check_empty(&args[1..])?;
     if call.parsed.value("format").is_some() {
-        call.stderr
-            .extend(format!("--format flag deprecated for command \"{name}\"").bytes());
+        call.stderr.extend(format!("--format flag deprecated for command \"{name}\"").bytes());
     }
     if range.is_range() {
         return Err(Failure::Runtime(
-            "port ranges are not supported for k8s applications, please specify a single port"
-                .to_owned(),
+            "port ranges are not supported for k8s applications, please specify a single port".to_owned(),
         ));
     }
     let endpoints: Vec<String> = match call.parsed.value("endpoints") {
@@ -88,11 +86,7 @@ fn change_port(call: &mut Call, name: &str, open: bool) -> Result<(), Failure> {
 fn opened(call: &mut Call) -> Result<(), Failure> {
     check_empty(&call.parsed.positional)?;
     let ctx = &*call.ctx;
-    let grouped = ctx
-        .model
-        .unit(&ctx.unit)
-        .map(|unit| unit.opened_ports.clone())
-        .unwrap_or_default();
+    let grouped = ctx.model.unit(&ctx.unit).map(|unit| unit.opened_ports.clone()).unwrap_or_default();
     let mut by_range: BTreeMap<PortRange, BTreeSet<String>> = BTreeMap::new();
     for (endpoint, ranges) in grouped {
         for range in ranges {

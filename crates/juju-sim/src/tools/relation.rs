@@ -66,9 +66,7 @@ pub(crate) const MODEL_GET: Tool = Tool {
 
 /// The relation `id` if the running unit is in its scope.
 pub(crate) fn visible(ctx: &HookContext, id: u32) -> Option<&Relation> {
-    ctx.model
-        .relation(id)
-        .filter(|relation| relation.scope.contains(&ctx.unit))
+    ctx.model.relation(id).filter(|relation| relation.scope.contains(&ctx.unit))
 }
 
 fn relation(ctx: &HookContext, id: u32) -> Result<&Relation, Failure> {
@@ -89,12 +87,7 @@ fn ids(call: &mut Call) -> Result<(), Failure> {
     };
     check_empty(args.get(1..).unwrap_or_default())?;
     let ctx = &*call.ctx;
-    let broken = ctx
-        .hook
-        .relation
-        .as_ref()
-        .filter(|relation| relation.broken)
-        .map(|relation| relation.id);
+    let broken = ctx.hook.relation.as_ref().filter(|relation| relation.broken).map(|relation| relation.id);
     let mut ids: Vec<String> = ctx
         .model
         .relations_of_unit(&ctx.unit)
@@ -147,27 +140,18 @@ fn get_target(call: &Call, args: &mut Vec<String>) -> Result<Target, Failure> {
                 format!("invalid unit name {quoted}")
             }));
         }
-        return Ok(Target {
-            name: supplied,
-            app,
-        });
+        return Ok(Target { name: supplied, app });
     }
     let remote_app = hook_relation.map(|relation| relation.remote_app.clone());
     let no_target = || Failure::Usage("no unit or application specified".to_owned());
     if app {
-        return Ok(Target {
-            name: remote_app.ok_or_else(no_target)?,
-            app,
-        });
+        return Ok(Target { name: remote_app.ok_or_else(no_target)?, app });
     }
     if let Some(unit) = hook_relation.and_then(|relation| relation.remote_unit.clone()) {
         return Ok(Target { name: unit, app });
     }
     app = true;
-    Ok(Target {
-        name: remote_app.ok_or_else(no_target)?,
-        app,
-    })
+    Ok(Target { name: remote_app.ok_or_else(no_target)?, app })
 }
 
 fn get(call: &mut Call) -> Result<(), Failure> {
@@ -190,24 +174,14 @@ fn get(call: &mut Call) -> Result<(), Failure> {
     let local = target.name == ctx.unit || (target.name == ctx.app() && ctx.is_leader());
     let settings = if local {
         let model = ctx.effective_model();
-        let bag = if target.app {
-            Bag::App(ctx.app().to_owned())
-        } else {
-            Bag::Unit(ctx.unit.clone())
-        };
-        model
-            .relation(id)
-            .and_then(|relation| relation.bag(&bag).cloned())
-            .unwrap_or_default()
+        let bag = if target.app { Bag::App(ctx.app().to_owned()) } else { Bag::Unit(ctx.unit.clone()) };
+        model.relation(id).and_then(|relation| relation.bag(&bag).cloned()).unwrap_or_default()
     } else {
         read_remote(ctx, id, &target)?
     };
     let out = if key.is_empty() {
         Out::Value(Value::Object(
-            settings
-                .into_iter()
-                .map(|(key, value)| (key, Value::String(value)))
-                .collect(),
+            settings.into_iter().map(|(key, value)| (key, Value::String(value))).collect(),
         ))
     } else {
         settings.get(&key).cloned().map_or(Out::Nil, Out::Str)
@@ -216,17 +190,12 @@ fn get(call: &mut Call) -> Result<(), Failure> {
 }
 
 /// Reads another unit's or application's bag as the controller would, enforcing the ACL.
-fn read_remote(
-    ctx: &HookContext,
-    id: u32,
-    target: &Target,
-) -> Result<BTreeMap<String, String>, Failure> {
+fn read_remote(ctx: &HookContext, id: u32, target: &Target) -> Result<BTreeMap<String, String>, Failure> {
     let denied = || Failure::Runtime("permission denied".to_owned());
     let relation = relation(ctx, id)?;
     let remote_app = relation.remote_app(ctx.app()).ok_or_else(denied)?;
     let bag = if target.app {
-        let readable = target.name == remote_app
-            || (target.name == ctx.app() && relation.is_peer());
+        let readable = target.name == remote_app || (target.name == ctx.app() && relation.is_peer());
         if !readable {
             return Err(denied());
         }
@@ -235,11 +204,7 @@ fn read_remote(
         if app_of(&target.name) != remote_app {
             return Err(denied());
         }
-        Some(
-            relation
-                .bag(&Bag::Unit(target.name.clone()))
-                .ok_or_else(denied)?,
-        )
+        Some(relation.bag(&Bag::Unit(target.name.clone())).ok_or_else(denied)?)
     };
     Ok(bag.cloned().unwrap_or_default())
 }
@@ -255,10 +220,7 @@ pub(crate) fn parse_key_values(args: &[String]) -> Result<BTreeMap<String, Strin
             return Err(malformed());
         }
         if settings.insert(key.to_owned(), value.to_owned()).is_some() {
-            return Err(Failure::Usage(format!(
-                "key {} specified more than once",
-                go_quote(key)
-            )));
+            return Err(Failure::Usage(format!("key {} specified more than once", go_quote(key))));
         }
     }
     Ok(settings)
@@ -269,8 +231,8 @@ pub(crate) fn parse_settings_file(bytes: &[u8]) -> Result<BTreeMap<String, Strin
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(BTreeMap::new());
     }
-    let raw: BTreeMap<String, serde_norway::Value> = serde_norway::from_slice(bytes)
-        .map_err(|e| Failure::Runtime(format!("yaml: {e}")))?;
+    let raw: BTreeMap<String, serde_norway::Value> =
+        serde_norway::from_slice(bytes).map_err(|e| Failure::Runtime(format!("yaml: {e}")))?;
     raw.into_iter()
         .map(|(key, value)| {
             let text = match value {
@@ -294,8 +256,7 @@ fn set(call: &mut Call) -> Result<(), Failure> {
     let id = call.require_relation()?;
     let overrides = parse_key_values(&call.parsed.positional)?;
     if call.parsed.value("format").is_some() {
-        call.stderr
-            .extend(b"--format flag deprecated for command \"relation-set\"".iter());
+        call.stderr.extend(b"--format flag deprecated for command \"relation-set\"".iter());
     }
     let mut settings = match call.parsed.value("file").map(str::to_owned) {
         Some(path) => {

@@ -6,7 +6,6 @@
 //! Consumers need a grant, and are pinned to the revision they first read until `--refresh`.
 
 use std::collections::BTreeMap;
-use std::fs;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -14,16 +13,15 @@ use serde_json::{Map, Value};
 
 use super::flags::Flag;
 use super::format::{Format, Out};
-use super::{check_empty, go_quote, os_error_text, Call, Failure, Tool, SMART, YAML_JSON};
+use super::secret_content::{content_from_args, content_from_file};
+use super::{check_empty, go_quote, Call, Failure, Tool, SMART, YAML_JSON};
 use crate::context::HookContext;
 use crate::model::{
-    is_valid_app_name, is_valid_unit_name, Change, GrantTarget, Model, RotatePolicy, Secret,
-    SecretConsumer, SecretOwner, SecretRevision, SecretUri,
+    is_valid_app_name, is_valid_unit_name, Change, GrantTarget, Model, RotatePolicy, Secret, SecretConsumer,
+    SecretOwner, SecretRevision, SecretUri,
 };
 use crate::time;
 
-const MAX_VALUE_BYTES: usize = 8 * 1024;
-const MAX_CONTENT_BYTES: usize = 64 * 1024;
 const NOT_LEADER: &str = "this unit is not the leader";
 
 const UPSERT_FLAGS: &[Flag] = &[
@@ -32,10 +30,7 @@ const UPSERT_FLAGS: &[Flag] = &[
     Flag::value(&["description"], "the secret description"),
     Flag::value(&["label"], "a label used to identify the secret in hooks"),
     Flag::value(&["file"], "a YAML file containing secret key values"),
-    Flag::value(
-        &["owner"],
-        "the owner of the secret, either the application or unit",
-    ),
+    Flag::value(&["owner"], "the owner of the secret, either the application or unit"),
 ];
 
 pub(crate) const ADD: Tool = Tool {
@@ -78,10 +73,7 @@ pub(crate) const GRANT: Tool = Tool {
     purpose: "Grant access to a secret.",
     flags: &[
         Flag::value(&["unit"], "the unit to grant access"),
-        Flag::value(
-            &["r", "relation"],
-            "the relation with which to associate the grant",
-        ),
+        Flag::value(&["r", "relation"], "the relation with which to associate the grant"),
     ],
     output: None,
     run: grant,
@@ -94,10 +86,7 @@ pub(crate) const REVOKE: Tool = Tool {
     flags: &[
         Flag::value(&["app", "application"], "the application to revoke access"),
         Flag::value(&["unit"], "the unit to revoke access"),
-        Flag::value(
-            &["r", "relation"],
-            "the relation for which to revoke the grant",
-        ),
+        Flag::value(&["r", "relation"], "the relation for which to revoke the grant"),
     ],
     output: None,
     run: revoke,
@@ -112,14 +101,8 @@ pub(crate) const REMOVE: Tool = Tool {
     run: remove,
 };
 
-pub(crate) const IDS: Tool = Tool {
-    name: "secret-ids",
-    args: "",
-    purpose: "Print secret IDs.",
-    flags: &[],
-    output: SMART,
-    run: ids,
-};
+pub(crate) const IDS: Tool =
+    Tool { name: "secret-ids", args: "", purpose: "Print secret IDs.", flags: &[], output: SMART, run: ids };
 
 pub(crate) const INFO_GET: Tool = Tool {
     name: "secret-info-get",
@@ -129,136 +112,6 @@ pub(crate) const INFO_GET: Tool = Tool {
     output: Some((Format::Yaml, YAML_JSON)),
     run: info_get,
 };
-
-/// Juju's content key rule `^[a-z](-?[a-z0-9]){2,}$`.
-fn valid_content_key(key: &str) -> bool {
-    let bytes = key.as_bytes();
-    if !bytes.first().is_some_and(u8::is_ascii_lowercase) {
-        return false;
-    }
-    let mut groups = 0;
-    let mut index = 1;
-    while index < bytes.len() {
-        if bytes[index] == b'-' {
-            index += 1;
-        }
-        match bytes.get(index) {
-            Some(b) if b.is_ascii_lowercase() || b.is_ascii_digit() => {
-                groups += 1;
-                index += 1;
-            }
-            _ => return false,
-        }
-    }
-    groups >= 2
-}
-
-/// `~` expansion as `utils.NormalizePath` does.
-fn normalize_path(path: &str) -> String {
-    match (path.strip_prefix("~/"), std::env::var("HOME")) {
-        (Some(rest), Ok(home)) => format!("{home}/{rest}"),
-        _ => path.to_owned(),
-    }
-}
-
-/// `secrets.CreateSecretData`: `key=value`, `key#base64=<b64>`, `key#file=<path>`; returns
-/// key → base64 value.
-fn content_from_args(args: &[String]) -> Result<BTreeMap<String, String>, String> {
-    let mut data = BTreeMap::new();
-    for arg in args {
-        let stripped = arg.trim_end_matches('=');
-        let index = match stripped.find('=') {
-            Some(index) if index >= 1 => index,
-            _ => return Err(format!("key value {} not valid", go_quote(arg))),
-        };
-        let (key, value) = (&arg[..index], &arg[index + 1..]);
-        match key.strip_suffix("#file") {
-            Some(key) => {
-                let path = normalize_path(value);
-                if let Ok(meta) = fs::metadata(&path) {
-                    if meta.len() > MAX_VALUE_BYTES as u64 {
-                        return Err(format!(
-                            "secret content in file {} too large: {} bytes",
-                            go_quote(&path),
-                            meta.len()
-                        ));
-                    }
-                }
-                let content = fs::read(value).map_err(|e| {
-                    format!(
-                        "reading content for secret key {}: open {value}: {}",
-                        go_quote(key),
-                        os_error_text(&e)
-                    )
-                })?;
-                data.insert(key.to_owned(), String::from_utf8_lossy(&content).into_owned());
-            }
-            None => {
-                data.insert(key.to_owned(), value.to_owned());
-            }
-        }
-    }
-    encode_content(data)
-}
-
-/// `secrets.ReadSecretData`: a JSON or YAML map from a file.
-fn content_from_file(path: &str) -> Result<BTreeMap<String, String>, String> {
-    let path = normalize_path(path);
-    if let Ok(meta) = fs::metadata(&path) {
-        if meta.len() > MAX_CONTENT_BYTES as u64 {
-            return Err(format!(
-                "secret content in file {} too large: {} bytes",
-                go_quote(&path),
-                meta.len()
-            ));
-        }
-    }
-    let bytes = fs::read(&path).map_err(|e| format!("open {path}: {}", os_error_text(&e)))?;
-    let raw: BTreeMap<String, serde_norway::Value> =
-        serde_norway::from_slice(&bytes).map_err(|e| format!("yaml: {e}"))?;
-    let mut data = BTreeMap::new();
-    for (key, value) in raw {
-        let text = match value {
-            serde_norway::Value::String(text) => text,
-            serde_norway::Value::Number(number) => number.to_string(),
-            serde_norway::Value::Bool(on) => on.to_string(),
-            serde_norway::Value::Null => String::new(),
-            _ => return Err(format!("yaml: cannot unmarshal a collection into string for key {}", go_quote(&key))),
-        };
-        data.insert(key, text);
-    }
-    encode_content(data)
-}
-
-fn encode_content(data: BTreeMap<String, String>) -> Result<BTreeMap<String, String>, String> {
-    let mut out = BTreeMap::new();
-    let mut total = 0;
-    for (key, value) in data {
-        if value.len() > MAX_VALUE_BYTES {
-            return Err(format!(
-                "secret content for key {} too large: {} bytes",
-                go_quote(&key),
-                value.len()
-            ));
-        }
-        total += value.len();
-        let (key, encoded) = match key.strip_suffix("#base64") {
-            Some(key) => (key.to_owned(), value),
-            None => {
-                let encoded = STANDARD.encode(&value);
-                (key, encoded)
-            }
-        };
-        if !valid_content_key(&key) {
-            return Err(format!("key {} not valid", go_quote(&key)));
-        }
-        out.insert(key, encoded);
-    }
-    if total > MAX_CONTENT_BYTES {
-        return Err(format!("secret content too large: {total} bytes"));
-    }
-    Ok(out)
-}
 
 /// The parsed flags and content shared by `secret-add` and `secret-set`.
 struct Upsert {
@@ -279,16 +132,14 @@ fn parse_upsert(call: &Call, content_args: &[String]) -> Result<Upsert, Failure>
     };
     let rotate = match non_empty("rotate") {
         None => None,
-        Some(text) => Some(RotatePolicy::parse(&text).ok_or_else(|| {
-            Failure::Usage(format!("rotate policy {} not valid", go_quote(&text)))
-        })?),
+        Some(text) => Some(
+            RotatePolicy::parse(&text)
+                .ok_or_else(|| Failure::Usage(format!("rotate policy {} not valid", go_quote(&text))))?,
+        ),
     };
     let owner = parsed.value("owner").unwrap_or("application").to_owned();
     if owner != "application" && owner != "unit" {
-        return Err(Failure::Usage(format!(
-            "secret owner {} not valid",
-            go_quote(&owner)
-        )));
+        return Err(Failure::Usage(format!("secret owner {} not valid", go_quote(&owner))));
     }
     let mut content = content_from_args(content_args).map_err(Failure::Usage)?;
     if let Some(file) = non_empty("file") {
@@ -311,10 +162,7 @@ fn parse_expiry(spec: &str) -> Result<String, String> {
     let duration = time::parse_go_duration(spec)
         .ok_or_else(|| format!("expire time or duration {} not valid", go_quote(spec)))?;
     if duration <= 0.0 {
-        return Err(format!(
-            "negative expire duration {} not valid",
-            go_quote(spec)
-        ));
+        return Err(format!("negative expire duration {} not valid", go_quote(spec)));
     }
     Ok(time::format_rfc3339(time::now_secs() + duration as i64))
 }
@@ -331,18 +179,11 @@ fn parse_uri(text: &str) -> Result<SecretUri, Failure> {
 /// Secrets this unit owns (directly or through its application), including pending ones.
 fn owned<'m>(ctx: &HookContext, model: &'m Model) -> impl Iterator<Item = &'m Secret> {
     let unit = ctx.unit.clone();
-    model
-        .secrets
-        .values()
-        .filter(move |secret| secret.owner.includes(&unit))
+    model.secrets.values().filter(move |secret| secret.owner.includes(&unit))
 }
 
 /// An owned secret this unit may change.
-fn owned_for_update<'m>(
-    ctx: &HookContext,
-    model: &'m Model,
-    id: &str,
-) -> Result<&'m Secret, Failure> {
+fn owned_for_update<'m>(ctx: &HookContext, model: &'m Model, id: &str) -> Result<&'m Secret, Failure> {
     let secret = owned(ctx, model)
         .find(|secret| secret.id == id)
         .ok_or_else(|| Failure::Runtime(format!("secret {} not found", go_quote(id))))?;
@@ -364,18 +205,13 @@ fn check_label_unique(
     let taken = owned(ctx, model)
         .any(|secret| secret.label.as_deref() == Some(label) && Some(secret.id.as_str()) != except);
     if taken {
-        return Err(Failure::Runtime(format!(
-            "secret with label {} already exists",
-            go_quote(label)
-        )));
+        return Err(Failure::Runtime(format!("secret with label {} already exists", go_quote(label))));
     }
     Ok(())
 }
 
 fn add(call: &mut Call) -> Result<(), Failure> {
-    if call.parsed.positional.is_empty()
-        && call.parsed.value("file").is_none_or(str::is_empty)
-    {
+    if call.parsed.positional.is_empty() && call.parsed.value("file").is_none_or(str::is_empty) {
         return Err(Failure::Usage("missing secret value or filename".to_owned()));
     }
     let upsert = parse_upsert(call, &call.parsed.positional.clone())?;
@@ -402,17 +238,11 @@ fn add(call: &mut Call) -> Result<(), Failure> {
         expiry: upsert.expiry,
         rotate: upsert.rotate,
         next_rotation: next_rotation(upsert.rotate),
-        revisions: vec![SecretRevision {
-            revision: 1,
-            content: upsert.content,
-            obsolete: false,
-        }],
+        revisions: vec![SecretRevision { revision: 1, content: upsert.content, obsolete: false }],
         grants: Vec::new(),
         consumers: BTreeMap::new(),
     };
-    ctx.pending.push(Change::SecretCreate {
-        secret: Box::new(secret),
-    });
+    ctx.pending.push(Change::SecretCreate { secret: Box::new(secret) });
     call.stdout.extend(format!("{uri}\n").bytes());
     Ok(())
 }
@@ -446,29 +276,20 @@ fn get(call: &mut Call) -> Result<(), Failure> {
         None
     } else {
         let text = args.remove(0);
-        Some(SecretUri::parse(&text).map_err(|_| {
-            Failure::Usage(format!("secret URI {} not valid", go_quote(&text)))
-        })?)
+        Some(
+            SecretUri::parse(&text)
+                .map_err(|_| Failure::Usage(format!("secret URI {} not valid", go_quote(&text))))?,
+        )
     };
-    let label = call
-        .parsed
-        .value("label")
-        .filter(|label| !label.is_empty())
-        .map(str::to_owned);
+    let label = call.parsed.value("label").filter(|label| !label.is_empty()).map(str::to_owned);
     let lookup = match (&uri, &label) {
         (Some(uri), label) => Lookup::Uri(uri, label.as_deref()),
         (None, Some(label)) => Lookup::Label(label),
-        (None, None) => {
-            return Err(Failure::Usage(
-                "require either a secret URI or label".to_owned(),
-            ))
-        }
+        (None, None) => return Err(Failure::Usage("require either a secret URI or label".to_owned())),
     };
     let (peek, refresh) = (call.parsed.flag("peek"), call.parsed.flag("refresh"));
     if peek && refresh {
-        return Err(Failure::Usage(
-            "specify one of --peek or --refresh but not both".to_owned(),
-        ));
+        return Err(Failure::Usage("specify one of --peek or --refresh but not both".to_owned()));
     }
     let key = if args.is_empty() {
         None
@@ -480,11 +301,7 @@ fn get(call: &mut Call) -> Result<(), Failure> {
     let content = read_content(call.ctx, lookup, peek, refresh)?;
     let out = match key {
         None => Out::Value(Value::Object(
-            content
-                .decoded()
-                .into_iter()
-                .map(|(key, value)| (key, Value::String(value)))
-                .collect(),
+            content.decoded().into_iter().map(|(key, value)| (key, Value::String(value))).collect(),
         )),
         Some(key) => {
             let (name, encoded) = match key.strip_suffix("#base64") {
@@ -537,9 +354,7 @@ fn read_content(
                     })
                 })
                 .map(|secret| secret.id.clone())
-                .ok_or_else(|| {
-                    Failure::Runtime(format!("consumer label {} not found", go_quote(label)))
-                })?;
+                .ok_or_else(|| Failure::Runtime(format!("consumer label {} not found", go_quote(label))))?;
             (id, None)
         }
     };
@@ -563,13 +378,7 @@ fn read_content(
         _ => latest,
     };
     if !peek || new_label.is_some() {
-        let consumer = committed
-            .consumers
-            .entry(unit)
-            .or_insert(SecretConsumer {
-                revision,
-                label: None,
-            });
+        let consumer = committed.consumers.entry(unit).or_insert(SecretConsumer { revision, label: None });
         if !peek {
             consumer.revision = revision;
         }
@@ -623,11 +432,7 @@ fn grant(call: &mut Call) -> Result<(), Failure> {
                 .to_owned(),
         ));
     }
-    call.ctx.pending.push(Change::SecretGrant {
-        id: uri.id,
-        relation: relation_id,
-        target,
-    });
+    call.ctx.pending.push(Change::SecretGrant { id: uri.id, relation: relation_id, target });
     Ok(())
 }
 
@@ -646,41 +451,25 @@ fn revoke(call: &mut Call) -> Result<(), Failure> {
         return Err(Failure::Usage(format!("unit {} not valid", go_quote(&unit))));
     }
     if !app.is_empty() && !unit.is_empty() {
-        return Err(Failure::Usage(
-            "specify only one of application or unit".to_owned(),
-        ));
+        return Err(Failure::Usage("specify only one of application or unit".to_owned()));
     }
     if let Some(relation_id) = call.relation_id() {
         let relation = super::relation::visible(call.ctx, relation_id)
             .ok_or_else(|| Failure::Usage("relation not found".to_owned()))?;
         if !app.is_empty() {
-            return Err(Failure::Usage(
-                "do not specify both relation and app".to_owned(),
-            ));
+            return Err(Failure::Usage("do not specify both relation and app".to_owned()));
         }
-        app = relation
-            .remote_app(call.ctx.app())
-            .unwrap_or_default()
-            .to_owned();
+        app = relation.remote_app(call.ctx.app()).unwrap_or_default().to_owned();
     }
     if app.is_empty() && unit.is_empty() {
-        return Err(Failure::Usage(
-            "missing relation or application or unit".to_owned(),
-        ));
+        return Err(Failure::Usage("missing relation or application or unit".to_owned()));
     }
     check_empty(&args[1..])?;
     let ctx = &mut *call.ctx;
     let model = ctx.effective_model();
     owned_for_update(ctx, &model, &uri.id)?;
-    let target = if unit.is_empty() {
-        GrantTarget::Application(app)
-    } else {
-        GrantTarget::Unit(unit)
-    };
-    ctx.pending.push(Change::SecretRevoke {
-        id: uri.id,
-        target,
-    });
+    let target = if unit.is_empty() { GrantTarget::Application(app) } else { GrantTarget::Unit(unit) };
+    ctx.pending.push(Change::SecretRevoke { id: uri.id, target });
     Ok(())
 }
 
@@ -700,10 +489,7 @@ fn remove(call: &mut Call) -> Result<(), Failure> {
     let ctx = &mut *call.ctx;
     let model = ctx.effective_model();
     owned_for_update(ctx, &model, &uri.id)?;
-    ctx.pending.push(Change::SecretRemove {
-        id: uri.id,
-        revision,
-    });
+    ctx.pending.push(Change::SecretRemove { id: uri.id, revision });
     Ok(())
 }
 
@@ -711,11 +497,7 @@ fn ids(call: &mut Call) -> Result<(), Failure> {
     check_empty(&call.parsed.positional)?;
     let model = call.ctx.effective_model();
     let ids: Vec<String> = owned(call.ctx, &model).map(|secret| secret.id.clone()).collect();
-    call.write(if ids.is_empty() {
-        Out::Nil
-    } else {
-        Out::List(ids)
-    })
+    call.write(if ids.is_empty() { Out::Nil } else { Out::List(ids) })
 }
 
 fn info_get(call: &mut Call) -> Result<(), Failure> {
@@ -724,25 +506,16 @@ fn info_get(call: &mut Call) -> Result<(), Failure> {
         None
     } else {
         let text = args.remove(0);
-        Some(SecretUri::parse(&text).map_err(|_| {
-            Failure::Usage(format!("secret URI {} not valid", go_quote(&text)))
-        })?)
+        Some(
+            SecretUri::parse(&text)
+                .map_err(|_| Failure::Usage(format!("secret URI {} not valid", go_quote(&text))))?,
+        )
     };
-    let label = call
-        .parsed
-        .value("label")
-        .filter(|label| !label.is_empty())
-        .map(str::to_owned);
+    let label = call.parsed.value("label").filter(|label| !label.is_empty()).map(str::to_owned);
     match (&uri, &label) {
-        (None, None) => {
-            return Err(Failure::Usage(
-                "require either a secret URI or label".to_owned(),
-            ))
-        }
+        (None, None) => return Err(Failure::Usage("require either a secret URI or label".to_owned())),
         (Some(_), Some(_)) => {
-            return Err(Failure::Usage(
-                "specify either a secret URI or label but not both".to_owned(),
-            ))
+            return Err(Failure::Usage("specify either a secret URI or label but not both".to_owned()))
         }
         _ => {}
     }
@@ -757,10 +530,7 @@ fn info_get(call: &mut Call) -> Result<(), Failure> {
         .ok_or_else(|| Failure::Runtime(format!("secret {} not found", go_quote(&wanted))))?;
     let mut info = Map::new();
     info.insert("revision".into(), Value::from(secret.latest_revision()));
-    info.insert(
-        "label".into(),
-        Value::String(secret.label.clone().unwrap_or_default()),
-    );
+    info.insert("label".into(), Value::String(secret.label.clone().unwrap_or_default()));
     info.insert("owner".into(), Value::String(secret.owner.kind().to_owned()));
     if let Some(description) = &secret.description {
         info.insert("description".into(), Value::String(description.clone()));
@@ -780,9 +550,7 @@ fn info_get(call: &mut Call) -> Result<(), Failure> {
         .map(|grant| {
             let scope = model
                 .relation(grant.relation_id)
-                .map(|relation| {
-                    format!("relation-{}", relation.key().replace(':', ".").replace(' ', "#"))
-                })
+                .map(|relation| format!("relation-{}", relation.key().replace(':', ".").replace(' ', "#")))
                 .unwrap_or_default();
             serde_json::json!({"target": grant.target.tag(), "scope": scope, "role": "view"})
         })
@@ -800,62 +568,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn content_keys_follow_juju_regex() {
-        for good in ["abc", "a-bc", "password", "tls-key2", "a1b"] {
-            assert!(valid_content_key(good), "{good}");
-        }
-        for bad in ["ab", "Abc", "1abc", "a--bc", "abc-", "a_bc", ""] {
-            assert!(!valid_content_key(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn parses_content_arguments() {
-        let args = vec!["token=s3cret".to_owned(), "raw#base64=AA==".to_owned()];
-        let content = content_from_args(&args).unwrap();
-        assert_eq!(content["token"], STANDARD.encode("s3cret"));
-        assert_eq!(content["raw"], "AA==");
-        assert_eq!(
-            content_from_args(&["token=".to_owned()]).unwrap_err(),
-            "key value \"token=\" not valid"
-        );
-        assert_eq!(
-            content_from_args(&["X=1".to_owned()]).unwrap_err(),
-            "key \"X\" not valid"
-        );
-        let big = format!("token={}", "x".repeat(MAX_VALUE_BYTES + 1));
-        assert_eq!(
-            content_from_args(&[big]).unwrap_err(),
-            format!("secret content for key \"token\" too large: {} bytes", MAX_VALUE_BYTES + 1)
-        );
-    }
-
-    #[test]
-    fn reads_file_content_without_it_appearing_in_args() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("pw");
-        fs::write(&path, "hunter2").unwrap();
-        let arg = format!("password#file={}", path.display());
-        let content = content_from_args(&[arg]).unwrap();
-        assert_eq!(content["password"], STANDARD.encode("hunter2"));
-        let missing = format!("password#file={}/nope", dir.path().display());
-        assert!(content_from_args(&[missing])
-            .unwrap_err()
-            .starts_with("reading content for secret key \"password\": open "));
-    }
-
-    #[test]
     fn expiry_accepts_times_and_durations() {
         assert_eq!(parse_expiry("2030-01-01T00:00:00Z").unwrap(), "2030-01-01T00:00:00Z");
         assert_eq!(parse_expiry("2030-01-01T00:00:00").unwrap(), "2030-01-01T00:00:00Z");
         assert!(parse_expiry("24h").unwrap().ends_with('Z'));
-        assert_eq!(
-            parse_expiry("-1h").unwrap_err(),
-            "negative expire duration \"-1h\" not valid"
-        );
-        assert_eq!(
-            parse_expiry("soon").unwrap_err(),
-            "expire time or duration \"soon\" not valid"
-        );
+        assert_eq!(parse_expiry("-1h").unwrap_err(), "negative expire duration \"-1h\" not valid");
+        assert_eq!(parse_expiry("soon").unwrap_err(), "expire time or duration \"soon\" not valid");
     }
 }

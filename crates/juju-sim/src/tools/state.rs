@@ -16,10 +16,7 @@ pub(crate) const GET: Tool = Tool {
     name: "state-get",
     args: "[<key>]",
     purpose: "print server-side-state value",
-    flags: &[Flag::bool(
-        &["strict"],
-        "Return an error if the requested key does not exist",
-    )],
+    flags: &[Flag::bool(&["strict"], "Return an error if the requested key does not exist")],
     output: SMART,
     run: get,
 };
@@ -43,11 +40,7 @@ pub(crate) const DELETE: Tool = Tool {
 };
 
 fn current_state(call: &Call) -> std::collections::BTreeMap<String, String> {
-    call.ctx
-        .effective_model()
-        .unit(&call.ctx.unit)
-        .map(|unit| unit.state.clone())
-        .unwrap_or_default()
+    call.ctx.effective_model().unit(&call.ctx.unit).map(|unit| unit.state.clone()).unwrap_or_default()
 }
 
 fn get(call: &mut Call) -> Result<(), Failure> {
@@ -63,10 +56,7 @@ fn get(call: &mut Call) -> Result<(), Failure> {
             Out::Nil
         } else {
             Out::Value(Value::Object(
-                state
-                    .into_iter()
-                    .map(|(key, value)| (key, Value::String(value)))
-                    .collect(),
+                state.into_iter().map(|(key, value)| (key, Value::String(value))).collect(),
             ))
         }
     } else {
@@ -94,14 +84,10 @@ fn set(call: &mut Call) -> Result<(), Failure> {
     let mut state = current_state(call);
     for (key, value) in values {
         if key.len() > MAX_KEY_BYTES {
-            return Err(Failure::Runtime(format!(
-                "max allowed key length ({MAX_KEY_BYTES}) exceeded"
-            )));
+            return Err(Failure::Runtime(format!("max allowed key length ({MAX_KEY_BYTES}) exceeded")));
         }
         if value.len() > MAX_VALUE_BYTES {
-            return Err(Failure::Runtime(format!(
-                "max allowed value length ({MAX_VALUE_BYTES}) exceeded"
-            )));
+            return Err(Failure::Runtime(format!("max allowed value length ({MAX_VALUE_BYTES}) exceeded")));
         }
         if state.get(&key) == Some(&value) {
             continue;

@@ -49,9 +49,7 @@ pub(crate) const APPLICATION_VERSION_SET: Tool = Tool {
 fn set(call: &mut Call) -> Result<(), Failure> {
     let args = &call.parsed.positional;
     let Some(status) = args.first() else {
-        return Err(Failure::Usage(
-            "invalid args, require <status> [message]".to_owned(),
-        ));
+        return Err(Failure::Usage("invalid args, require <status> [message]".to_owned()));
     };
     if !SETTABLE.contains(&status.as_str()) {
         return Err(Failure::Usage(format!(
@@ -85,10 +83,7 @@ fn details(info: &StatusInfo, include_data: bool) -> Map<String, Value> {
     let mut details = Map::new();
     details.insert("status".into(), Value::String(info.status.clone()));
     if include_data {
-        details.insert(
-            "status-data".into(),
-            Value::Object(info.data.clone().into_iter().collect()),
-        );
+        details.insert("status-data".into(), Value::Object(info.data.clone().into_iter().collect()));
         details.insert("message".into(), Value::String(info.message.clone()));
     }
     details
@@ -101,14 +96,10 @@ fn get(call: &mut Call) -> Result<(), Failure> {
     let ctx = &*call.ctx;
     let out = if call.parsed.flag("application") {
         if !ctx.is_leader() {
-            return Err(Failure::Runtime(format!(
-                "finding application status: {NOT_LEADER}"
-            )));
+            return Err(Failure::Runtime(format!("finding application status: {NOT_LEADER}")));
         }
-        let app = ctx
-            .model
-            .app(ctx.app())
-            .ok_or_else(|| Failure::Runtime("application not found".to_owned()))?;
+        let app =
+            ctx.model.app(ctx.app()).ok_or_else(|| Failure::Runtime("application not found".to_owned()))?;
         if smart_only_status {
             Out::Str(app.status.status.clone())
         } else {
@@ -116,12 +107,7 @@ fn get(call: &mut Call) -> Result<(), Failure> {
             let units: Map<String, Value> = app
                 .units
                 .iter()
-                .map(|unit| {
-                    (
-                        unit.name.clone(),
-                        Value::Object(details(&unit.status, include_data)),
-                    )
-                })
+                .map(|unit| (unit.name.clone(), Value::Object(details(&unit.status, include_data))))
                 .collect();
             application.insert("units".into(), Value::Object(units));
             let mut top = Map::new();
@@ -129,10 +115,7 @@ fn get(call: &mut Call) -> Result<(), Failure> {
             Out::Value(Value::Object(top))
         }
     } else {
-        let unit = ctx
-            .model
-            .unit(&ctx.unit)
-            .ok_or_else(|| Failure::Runtime("unit not found".to_owned()))?;
+        let unit = ctx.model.unit(&ctx.unit).ok_or_else(|| Failure::Runtime("unit not found".to_owned()))?;
         if smart_only_status {
             Out::Str(unit.status.status.clone())
         } else {

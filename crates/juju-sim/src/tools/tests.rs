@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 use crate::charm::CharmMeta;
 use crate::context::{ActionRun, HookContext, HookInfo, HookRelation};
 use crate::model::{
-    Application, Bag, Change, GrantTarget, Model, Relation, RelationEnd, Role, Secret,
-    SecretGrant, SecretOwner, SecretRevision, StatusInfo, StorageAttachment, Unit,
+    Application, Bag, Change, GrantTarget, Model, Relation, RelationEnd, Role, Secret, SecretGrant,
+    SecretOwner, SecretRevision, StatusInfo, StorageAttachment, Unit,
 };
 
 const APP_META: &str = "
@@ -86,12 +86,7 @@ fn relation(id: u32, ends: Vec<RelationEnd>, units: &[&str]) -> Relation {
 }
 
 fn end(app: &str, endpoint: &str, interface: &str, role: Role) -> RelationEnd {
-    RelationEnd {
-        app: app.to_owned(),
-        endpoint: endpoint.to_owned(),
-        interface: interface.to_owned(),
-        role,
-    }
+    RelationEnd { app: app.to_owned(), endpoint: endpoint.to_owned(), interface: interface.to_owned(), role }
 }
 
 /// app (app/0 leader, app/1) related to pg (pg/0, pg/1) as relation 3 (`db`), with peer
@@ -113,37 +108,23 @@ fn model() -> Model {
     let mut app = application("app", meta, &["app/0", "app/1"]);
     app.units[0].storage.insert(
         "data/0".into(),
-        StorageAttachment {
-            kind: "filesystem".into(),
-            location: "/srv/data".into(),
-        },
+        StorageAttachment { kind: "filesystem".into(), location: "/srv/data".into() },
     );
     app.resources.insert("image".into(), "/res/image.tar".into());
     model.applications.insert("app".into(), app);
     let pg_meta = CharmMeta::from_yaml("name: pg\nprovides:\n  db: {interface: pg}\n").unwrap();
+    model.applications.insert("pg".into(), application("pg", pg_meta, &["pg/0", "pg/1"]));
     model
-        .applications
-        .insert("pg".into(), application("pg", pg_meta, &["pg/0", "pg/1"]));
-    model.relations.insert(
-        1,
-        relation(1, vec![end("app", "peer", "app-peers", Role::Peer)], &["app/0", "app/1"]),
-    );
+        .relations
+        .insert(1, relation(1, vec![end("app", "peer", "app-peers", Role::Peer)], &["app/0", "app/1"]));
     let mut db = relation(
         3,
-        vec![
-            end("app", "db", "pg", Role::Requirer),
-            end("pg", "db", "pg", Role::Provider),
-        ],
+        vec![end("app", "db", "pg", Role::Requirer), end("pg", "db", "pg", Role::Provider)],
         &["app/0", "app/1", "pg/0", "pg/1"],
     );
-    db.app_data
-        .insert("pg".into(), BTreeMap::from([("host".into(), "pg.local".into())]));
-    db.app_data
-        .insert("app".into(), BTreeMap::from([("want".into(), "db1".into())]));
-    db.unit_data
-        .get_mut("pg/0")
-        .unwrap()
-        .insert("port".into(), "5432".into());
+    db.app_data.insert("pg".into(), BTreeMap::from([("host".into(), "pg.local".into())]));
+    db.app_data.insert("app".into(), BTreeMap::from([("want".into(), "db1".into())]));
+    db.unit_data.get_mut("pg/0").unwrap().insert("port".into(), "5432".into());
     model.relations.insert(3, db);
     model.next_relation_id = 4;
     model
@@ -153,10 +134,7 @@ fn ctx(unit: &str) -> HookContext {
     HookContext {
         id: "ctx".into(),
         unit: unit.into(),
-        hook: HookInfo {
-            name: "config-changed".into(),
-            ..HookInfo::default()
-        },
+        hook: HookInfo { name: "config-changed".into(), ..HookInfo::default() },
         model: model(),
         pending: Vec::new(),
         logs: Vec::new(),
@@ -254,8 +232,20 @@ fn flag_errors_exit_2_with_gnuflag_messages() {
     let mut c = ctx("app/0");
     fails(&mut c, "config-get", &["--nope"], 2, "flag provided but not defined: --nope");
     fails(&mut c, "relation-get", &["-r"], 2, "flag needs an argument: -r");
-    fails(&mut c, "config-get", &["--format", "xml"], 2, "invalid value \"xml\" for flag --format: unknown format \"xml\"");
-    fails(&mut c, "secret-get", &["x", "--format=smart"], 2, "invalid value \"smart\" for flag --format: unknown format \"smart\"");
+    fails(
+        &mut c,
+        "config-get",
+        &["--format", "xml"],
+        2,
+        "invalid value \"xml\" for flag --format: unknown format \"xml\"",
+    );
+    fails(
+        &mut c,
+        "secret-get",
+        &["x", "--format=smart"],
+        2,
+        "invalid value \"smart\" for flag --format: unknown format \"smart\"",
+    );
     fails(&mut c, "is-leader", &["extra", "args"], 2, "unrecognized args: [\"extra\" \"args\"]");
 }
 
@@ -267,8 +257,20 @@ fn relation_flag_accepts_int_and_endpoint_forms() {
         args.extend(["-", "pg/0"]);
         assert_eq!(json_out(&mut c, "relation-get", &args)["port"], "5432", "{form:?}");
     }
-    fails(&mut c, "relation-get", &["-r", "db:99", "-", "pg/0"], 2, "invalid value \"db:99\" for flag -r: relation not found");
-    fails(&mut c, "relation-list", &["--relation", "x"], 2, "invalid value \"x\" for flag --relation: invalid relation id");
+    fails(
+        &mut c,
+        "relation-get",
+        &["-r", "db:99", "-", "pg/0"],
+        2,
+        "invalid value \"db:99\" for flag -r: relation not found",
+    );
+    fails(
+        &mut c,
+        "relation-list",
+        &["--relation", "x"],
+        2,
+        "invalid value \"x\" for flag --relation: invalid relation id",
+    );
     fails(&mut c, "relation-list", &[], 2, "no relation id specified");
 }
 
@@ -361,17 +363,31 @@ fn relation_get_enforces_databag_acls() {
     let mut peer = ctx("app/1");
     std::mem::swap(&mut peer.model, &mut model);
     assert_eq!(json_out(&mut peer, "relation-get", &["-r", "1", "--app", "-", "app"])["k"], "v");
-    assert_eq!(json_out(&mut peer, "relation-get", &["-r", "1", "-", "app/0"])["private-address"], "10.9.9.9");
+    assert_eq!(
+        json_out(&mut peer, "relation-get", &["-r", "1", "-", "app/0"])["private-address"],
+        "10.9.9.9"
+    );
     // Units not in the relation at all.
     let mut pg = ctx("pg/0");
-    fails(&mut pg, "relation-get", &["-r", "1", "-", "app/0"], 2, "invalid value \"1\" for flag -r: relation not found");
+    fails(
+        &mut pg,
+        "relation-get",
+        &["-r", "1", "-", "app/0"],
+        2,
+        "invalid value \"1\" for flag -r: relation not found",
+    );
 }
 
 #[test]
 fn relation_set_buffers_and_own_reads_see_pending_writes() {
     let mut c = ctx("app/0");
     assert_eq!(ok(&mut c, "relation-set", &["-r", "3", "a=1", "b=2"]), "");
-    let out = run_with(&mut c, "relation-set", &["-r", "db:3", "--file", "-", "c=override"], "c: file\nd: 4\ne: true\n");
+    let out = run_with(
+        &mut c,
+        "relation-set",
+        &["-r", "db:3", "--file", "-", "c=override"],
+        "c: file\nd: 4\ne: true\n",
+    );
     assert_eq!(out.code, 0);
     ok(&mut c, "relation-set", &["-r", "3", "a="]);
     let own = json_out(&mut c, "relation-get", &["-r", "3", "-", "app/0"]);
@@ -388,7 +404,13 @@ fn relation_set_buffers_and_own_reads_see_pending_writes() {
     assert_eq!(json_out(&mut c, "relation-get", &["-r", "3", "--app", "x", "app"]), json!("y"));
     let mut follower = ctx("app/1");
     fails(&mut follower, "relation-set", &["-r", "3", "--app", "x=y"], 1, "cannot write relation settings");
-    fails(&mut follower, "relation-set", &["-r", "3", "novalue"], 2, "expected \"key=value\", got \"novalue\"");
+    fails(
+        &mut follower,
+        "relation-set",
+        &["-r", "3", "novalue"],
+        2,
+        "expected \"key=value\", got \"novalue\"",
+    );
     fails(&mut follower, "relation-set", &["-r", "3", "k=1", "k=2"], 2, "key \"k\" specified more than once");
     fails(&mut follower, "relation-set", &["k=1"], 2, "no relation id specified");
     let out = run(&mut follower, "relation-set", &["-r", "3", "--format", "json", "k=1"]);
@@ -408,10 +430,19 @@ fn relation_model_get_returns_the_model_uuid() {
 fn config_get_handles_all_and_keys() {
     let mut c = ctx("app/0");
     assert_eq!(json_out(&mut c, "config-get", &[]), json!({"debug": false, "name": "x"}));
-    assert_eq!(json_out(&mut c, "config-get", &["--all"]), json!({"debug": false, "name": "x", "port": null}));
+    assert_eq!(
+        json_out(&mut c, "config-get", &["--all"]),
+        json!({"debug": false, "name": "x", "port": null})
+    );
     assert_eq!(json_out(&mut c, "config-get", &["-a"])["port"], Value::Null);
     assert_eq!(json_out(&mut c, "config-get", &["unknown"]), Value::Null);
-    fails(&mut c, "config-get", &["name", "--all"], 2, "cannot use argument --all together with key \"name\"");
+    fails(
+        &mut c,
+        "config-get",
+        &["name", "--all"],
+        2,
+        "cannot use argument --all together with key \"name\"",
+    );
 }
 
 #[test]
@@ -430,11 +461,29 @@ fn status_set_and_get() {
     assert_eq!(app["application-status"]["message"], "need db");
     assert_eq!(app["application-status"]["units"]["app/1"]["status"], "maintenance");
     fails(&mut c, "status-set", &[], 2, "invalid args, require <status> [message]");
-    fails(&mut c, "status-set", &["error"], 2, "invalid status \"error\", expected one of [maintenance blocked waiting active]");
+    fails(
+        &mut c,
+        "status-set",
+        &["error"],
+        2,
+        "invalid status \"error\", expected one of [maintenance blocked waiting active]",
+    );
     fails(&mut c, "status-set", &["active", "a", "b"], 2, "unrecognized args: [\"b\"]");
     let mut follower = ctx("app/1");
-    fails(&mut follower, "status-set", &["--application=True", "active", ""], 1, "this unit is not the leader");
-    fails(&mut follower, "status-get", &["--application"], 1, "finding application status: this unit is not the leader");
+    fails(
+        &mut follower,
+        "status-set",
+        &["--application=True", "active", ""],
+        1,
+        "this unit is not the leader",
+    );
+    fails(
+        &mut follower,
+        "status-get",
+        &["--application"],
+        1,
+        "finding application status: this unit is not the leader",
+    );
     // Status history is kept.
     assert_eq!(c.model.unit("app/0").unwrap().status_history.len(), 1);
 }
@@ -475,7 +524,13 @@ fn leader_get_and_set() {
     assert_eq!(ok(&mut c, "leader-get", &["a"]), "1\n");
     fails(&mut c, "leader-get", &["a=b"], 2, "invalid key \"a=b\"");
     let mut follower = ctx("app/1");
-    fails(&mut follower, "leader-set", &["a=1"], 1, "cannot write leadership settings: cannot write settings: not the leader");
+    fails(
+        &mut follower,
+        "leader-set",
+        &["a=1"],
+        1,
+        "cannot write leadership settings: cannot write settings: not the leader",
+    );
 }
 
 // ----- actions ------------------------------------------------------------------------------
@@ -503,11 +558,20 @@ fn action_get_set_fail_log() {
     assert_eq!(Value::Object(action.results), json!({"a": {"b": "1"}, "c": "x=y"}));
     assert_eq!(action.logs, ["step one"]);
     assert!(action.failed);
-    assert_eq!(action.message.as_deref(), Some("action failed without reason given, check action for errors"));
+    assert_eq!(
+        action.message.as_deref(),
+        Some("action failed without reason given, check action for errors")
+    );
     fails(&mut c, "action-set", &["nokey"], 2, "argument \"nokey\" must be of the form key...=value");
     fails(&mut c, "action-set", &["Bad=1"], 2, "key \"Bad\" must start and end with lowercase alphanumeric, and contain only lowercase alphanumeric, hyphens and periods");
     fails(&mut c, "action-set", &["stdout=1"], 2, "cannot set reserved action key \"stdout\"");
-    fails(&mut c, "action-set", &["a.stderr-encoding=1"], 2, "cannot set reserved action key \"stderr-encoding\"");
+    fails(
+        &mut c,
+        "action-set",
+        &["a.stderr-encoding=1"],
+        2,
+        "cannot set reserved action key \"stderr-encoding\"",
+    );
     fails(&mut c, "action-fail", &["one", "two"], 2, "unrecognized args: [\"two\"]");
     fails(&mut c, "action-log", &[], 2, "no message specified");
     let mut empty = action_ctx("app/0", json!({}));
@@ -556,9 +620,27 @@ fn ports_are_buffered_and_listed_from_committed_state() {
     ok(&mut c, "close-port", &["80/tcp"]);
     assert_eq!(committed(&c).unit("app/0").unwrap().ports().len(), 2);
     fails(&mut c, "open-port", &[], 2, "no port or range specified");
-    fails(&mut c, "open-port", &["http"], 2, "invalid port \"http\": strconv.Atoi: parsing \"http\": invalid syntax");
-    fails(&mut c, "open-port", &["80/sctp"], 2, "invalid protocol \"sctp\", expected \"tcp\", \"udp\", or \"icmp\"");
-    fails(&mut c, "open-port", &["1000-2000"], 1, "port ranges are not supported for k8s applications, please specify a single port");
+    fails(
+        &mut c,
+        "open-port",
+        &["http"],
+        2,
+        "invalid port \"http\": strconv.Atoi: parsing \"http\": invalid syntax",
+    );
+    fails(
+        &mut c,
+        "open-port",
+        &["80/sctp"],
+        2,
+        "invalid protocol \"sctp\", expected \"tcp\", \"udp\", or \"icmp\"",
+    );
+    fails(
+        &mut c,
+        "open-port",
+        &["1000-2000"],
+        1,
+        "port ranges are not supported for k8s applications, please specify a single port",
+    );
 }
 
 // ----- network, goal state, unit-get, storage, resources, credentials --------------------------
@@ -576,7 +658,13 @@ fn network_get_reports_the_unit_address() {
     assert_eq!(both["bind-address"], address.as_str());
     fails(&mut c, "network-get", &[], 2, "no arguments specified");
     fails(&mut c, "network-get", &["nope"], 1, "no network config found for binding \"nope\"");
-    fails(&mut c, "network-get", &["-r", "9", "db"], 2, "invalid value \"9\" for flag -r: relation not found");
+    fails(
+        &mut c,
+        "network-get",
+        &["-r", "9", "db"],
+        2,
+        "invalid value \"9\" for flag -r: relation not found",
+    );
     assert_eq!(ok(&mut c, "unit-get", &["private-address"]), format!("{address}\n"));
     fails(&mut c, "unit-get", &[], 2, "no setting specified");
     fails(&mut c, "unit-get", &["zone"], 2, "unknown setting \"zone\"");
@@ -604,7 +692,13 @@ fn storage_resources_credentials() {
     );
     assert_eq!(ok(&mut c, "storage-get", &["-s", "data/0", "location"]), "/srv/data\n");
     fails(&mut c, "storage-get", &[], 2, "no storage instance specified");
-    fails(&mut c, "storage-get", &["-s", "bad"], 2, "invalid value \"bad\" for flag -s: invalid storage ID \"bad\"");
+    fails(
+        &mut c,
+        "storage-get",
+        &["-s", "bad"],
+        2,
+        "invalid value \"bad\" for flag -s: invalid storage ID \"bad\"",
+    );
     fails(&mut c, "storage-get", &["-s", "data/0", "size"], 1, "invalid storage attribute \"size\"");
     assert_eq!(ok(&mut c, "resource-get", &["image"]), "/res/image.tar");
     fails(&mut c, "resource-get", &[], 2, "missing required resource name");
@@ -633,18 +727,53 @@ fn commit_as(c: &HookContext, unit: &str) -> HookContext {
 fn secret_add_validates_and_buffers() {
     let mut c = ctx("app/0");
     fails(&mut c, "secret-add", &[], 2, "missing secret value or filename");
-    fails(&mut c, "secret-add", &["--rotate", "sometimes", "key=v"], 2, "rotate policy \"sometimes\" not valid");
+    fails(
+        &mut c,
+        "secret-add",
+        &["--rotate", "sometimes", "key=v"],
+        2,
+        "rotate policy \"sometimes\" not valid",
+    );
     fails(&mut c, "secret-add", &["--owner", "model", "key=v"], 2, "secret owner \"model\" not valid");
-    fails(&mut c, "secret-add", &["--expire", "later", "key=v"], 2, "expire time or duration \"later\" not valid");
-    fails(&mut c, "secret-add", &["--expire", "-1h", "key=v"], 2, "negative expire duration \"-1h\" not valid");
+    fails(
+        &mut c,
+        "secret-add",
+        &["--expire", "later", "key=v"],
+        2,
+        "expire time or duration \"later\" not valid",
+    );
+    fails(
+        &mut c,
+        "secret-add",
+        &["--expire", "-1h", "key=v"],
+        2,
+        "negative expire duration \"-1h\" not valid",
+    );
     fails(&mut c, "secret-add", &["=v"], 2, "key value \"=v\" not valid");
     fails(&mut c, "secret-add", &["ab=v"], 2, "key \"ab\" not valid");
-    let uri = add_secret(&mut c, &["--label", "pw", "--description", "d", "--rotate", "daily", "--expire", "24h", "password=hunter2", "raw#base64=aGk="]);
+    let uri = add_secret(
+        &mut c,
+        &[
+            "--label",
+            "pw",
+            "--description",
+            "d",
+            "--rotate",
+            "daily",
+            "--expire",
+            "24h",
+            "password=hunter2",
+            "raw#base64=aGk=",
+        ],
+    );
     assert!(c.model.secrets.is_empty(), "buffered until commit");
     let model = committed(&c);
     let secret = model.secret(&uri[7..]).unwrap();
     assert_eq!(secret.owner, SecretOwner::Application("app".into()));
-    assert_eq!(secret.latest().unwrap().decoded(), BTreeMap::from([("password".into(), "hunter2".into()), ("raw".into(), "hi".into())]));
+    assert_eq!(
+        secret.latest().unwrap().decoded(),
+        BTreeMap::from([("password".into(), "hunter2".into()), ("raw".into(), "hi".into())])
+    );
     assert_eq!(secret.latest().unwrap().content["password"], STANDARD.encode("hunter2"));
     fails(&mut c, "secret-add", &["--label", "pw", "other=v"], 1, "secret with label \"pw\" already exists");
     let mut follower = ctx("app/1");
@@ -664,12 +793,28 @@ fn secret_get_by_owner_reads_latest_and_sets_labels() {
     assert_eq!(ok(&mut c, "secret-get", &[&uri, "password#base64"]), format!("{}\n", STANDARD.encode("one")));
     assert_eq!(ok(&mut c, "secret-get", &[&uri]), "password: one\n");
     fails(&mut c, "secret-get", &[], 2, "require either a secret URI or label");
-    fails(&mut c, "secret-get", &[&uri, "--peek", "--refresh"], 2, "specify one of --peek or --refresh but not both");
+    fails(
+        &mut c,
+        "secret-get",
+        &[&uri, "--peek", "--refresh"],
+        2,
+        "specify one of --peek or --refresh but not both",
+    );
     fails(&mut c, "secret-get", &["secret:bogus"], 2, "secret URI \"secret:bogus\" not valid");
-    fails(&mut c, "secret-get", &["secret:cq9bs3fmp25c76ut1s6g"], 1, "secret \"cq9bs3fmp25c76ut1s6g\" not found");
+    fails(
+        &mut c,
+        "secret-get",
+        &["secret:cq9bs3fmp25c76ut1s6g"],
+        1,
+        "secret \"cq9bs3fmp25c76ut1s6g\" not found",
+    );
     fails(&mut c, "secret-get", &["--label", "nope"], 1, "consumer label \"nope\" not found");
     // The recorded output is redacted.
-    assert!(c.calls.iter().filter(|call| call.tool == "secret-get" && call.exit_code == 0).all(|call| call.stdout == "<redacted>"));
+    assert!(c
+        .calls
+        .iter()
+        .filter(|call| call.tool == "secret-get" && call.exit_code == 0)
+        .all(|call| call.stdout == "<redacted>"));
 }
 
 #[test]
@@ -681,7 +826,13 @@ fn consumers_need_grants_and_are_pinned_until_refresh() {
     fails(&mut consumer, "secret-get", &[&uri], 1, "permission denied");
     ok(&mut owner, "secret-grant", &["-r", "3", &uri]);
     fails(&mut owner, "secret-grant", &[&uri], 2, "no relation id specified");
-    fails(&mut owner, "secret-grant", &["-r", "3", "--unit", "app/1", &uri], 2, "cannot specify unit \"app/1\" in relation to application \"pg\"");
+    fails(
+        &mut owner,
+        "secret-grant",
+        &["-r", "3", "--unit", "app/1", &uri],
+        2,
+        "cannot specify unit \"app/1\" in relation to application \"pg\"",
+    );
     fails(&mut owner, "secret-grant", &["-r", "3", "--unit", "bad", &uri], 2, "unit \"bad\" not valid");
     fails(&mut owner, "secret-grant", &[], 2, "missing secret URI");
     let mut consumer = commit_as(&owner, "pg/0");
@@ -713,7 +864,13 @@ fn consumers_need_grants_and_are_pinned_until_refresh() {
     ok(&mut owner, "secret-revoke", &[&uri, "--app", "pg"]);
     ok(&mut owner, "secret-grant", &["-r", "3", "--unit", "pg/1", &uri]);
     let mut owner = commit_as(&owner, "app/0");
-    fails(&mut owner, "secret-grant", &["-r", "3", &uri], 1, "any unit level grants need to be revoked before granting access to the corresponding application");
+    fails(
+        &mut owner,
+        "secret-grant",
+        &["-r", "3", &uri],
+        1,
+        "any unit level grants need to be revoked before granting access to the corresponding application",
+    );
     let mut consumer = commit_as(&owner, "pg/0");
     fails(&mut consumer, "secret-get", &[&uri], 1, "permission denied");
     let mut other = commit_as(&owner, "pg/1");
@@ -727,16 +884,35 @@ fn secret_revoke_and_remove_validate() {
     let mut c = commit_as(&c, "app/0");
     fails(&mut c, "secret-revoke", &[], 2, "missing secret URI");
     fails(&mut c, "secret-revoke", &[&uri], 2, "missing relation or application or unit");
-    fails(&mut c, "secret-revoke", &[&uri, "--app", "pg", "--unit", "pg/0"], 2, "specify only one of application or unit");
-    fails(&mut c, "secret-revoke", &[&uri, "-r", "3", "--app", "pg"], 2, "do not specify both relation and app");
+    fails(
+        &mut c,
+        "secret-revoke",
+        &[&uri, "--app", "pg", "--unit", "pg/0"],
+        2,
+        "specify only one of application or unit",
+    );
+    fails(
+        &mut c,
+        "secret-revoke",
+        &[&uri, "-r", "3", "--app", "pg"],
+        2,
+        "do not specify both relation and app",
+    );
     fails(&mut c, "secret-revoke", &[&uri, "--unit", "x"], 2, "unit \"x\" not valid");
     ok(&mut c, "secret-revoke", &[&uri, "--relation", "3"]);
     ok(&mut c, "secret-set", &[&uri, "password=two"]);
     let mut c = commit_as(&c, "app/0");
     ok(&mut c, "secret-remove", &[&uri, "--revision", "1"]);
-    fails(&mut c, "secret-remove", &[&uri, "--revision", "x"], 2, "invalid value \"x\" for flag --revision: strconv.ParseInt: parsing \"x\": invalid syntax");
+    fails(
+        &mut c,
+        "secret-remove",
+        &[&uri, "--revision", "x"],
+        2,
+        "invalid value \"x\" for flag --revision: strconv.ParseInt: parsing \"x\": invalid syntax",
+    );
     let id = uri[7..].to_owned();
-    let revisions: Vec<u32> = committed(&c).secret(&id).unwrap().revisions.iter().map(|r| r.revision).collect();
+    let revisions: Vec<u32> =
+        committed(&c).secret(&id).unwrap().revisions.iter().map(|r| r.revision).collect();
     assert_eq!(revisions, [2]);
     ok(&mut c, "secret-remove", &[&uri]);
     assert!(committed(&c).secret(&id).is_none());
@@ -747,7 +923,10 @@ fn secret_revoke_and_remove_validate() {
 fn secret_ids_and_info_get() {
     let mut c = ctx("app/0");
     assert_eq!(ok(&mut c, "secret-ids", &["--format=json"]), "null\n");
-    let uri = add_secret(&mut c, &["--label", "pw", "--rotate", "weekly", "--expire", "2030-01-01T00:00:00Z", "password=one"]);
+    let uri = add_secret(
+        &mut c,
+        &["--label", "pw", "--rotate", "weekly", "--expire", "2030-01-01T00:00:00Z", "password=one"],
+    );
     let id = uri[7..].to_owned();
     assert_eq!(json_out(&mut c, "secret-ids", &[]), json!([id.clone()]));
     ok(&mut c, "secret-grant", &["-r", "3", &uri]);
@@ -759,11 +938,20 @@ fn secret_ids_and_info_get() {
     assert_eq!(entry["rotation"], "weekly");
     assert_eq!(entry["expiry"], "2030-01-01T00:00:00Z");
     assert!(entry["rotates"].is_string());
-    assert_eq!(entry["access"], json!([{"target": "application-pg", "scope": "relation-app.db#pg.db", "role": "view"}]));
+    assert_eq!(
+        entry["access"],
+        json!([{"target": "application-pg", "scope": "relation-app.db#pg.db", "role": "view"}])
+    );
     assert_eq!(json_out(&mut c, "secret-info-get", &["--label", "pw"])[&id]["revision"], 1);
     assert!(ok(&mut c, "secret-info-get", &[&uri]).starts_with(&format!("{id}:\n")));
     fails(&mut c, "secret-info-get", &[], 2, "require either a secret URI or label");
-    fails(&mut c, "secret-info-get", &[&uri, "--label", "pw"], 2, "specify either a secret URI or label but not both");
+    fails(
+        &mut c,
+        "secret-info-get",
+        &[&uri, "--label", "pw"],
+        2,
+        "specify either a secret URI or label but not both",
+    );
     fails(&mut c, "secret-info-get", &["--label", "zz"], 1, "secret \"zz\" not found");
     let mut consumer = commit_as(&c, "pg/0");
     fails(&mut consumer, "secret-info-get", &[&uri], 1, &format!("secret \"{id}\" not found"));

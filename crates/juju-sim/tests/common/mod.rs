@@ -42,10 +42,7 @@ impl ShellCharm {
 
     /// Writes an executable `dispatch`; `$HOOK` holds the event name from JUJU_DISPATCH_PATH.
     pub fn dispatch(self, body: &str) -> Self {
-        self.executable(
-            "dispatch",
-            &format!("set -e\nHOOK=\"${{JUJU_DISPATCH_PATH#*/}}\"\n{body}"),
-        )
+        self.executable("dispatch", &format!("set -e\nHOOK=\"${{JUJU_DISPATCH_PATH#*/}}\"\n{body}"))
     }
 
     /// Writes an executable legacy hook `hooks/<name>`.
