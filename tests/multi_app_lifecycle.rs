@@ -22,7 +22,8 @@ fn related(synapse_units: u32, irc_units: u32, config: &[(&str, serde_json::Valu
 }
 
 fn file_text(model: &MatrixModel, unit: &str, relation: u32) -> String {
-    let bytes = model.registration_file(unit, relation).unwrap_or_else(|| panic!("no registration on {unit}"));
+    let bytes =
+        model.registration_file(unit, relation).unwrap_or_else(|| panic!("no registration on {unit}"));
     String::from_utf8(bytes).expect("UTF-8")
 }
 
@@ -86,7 +87,11 @@ fn a_new_synapse_leader_changes_nothing_for_the_requirer() {
 fn synapse_restarts_once_per_rotated_registration_and_never_for_a_stable_one() {
     let mut model = MatrixModel::new(1);
     model.deploy_rust("irc", 1, &[("rotate-tokens", json!(true))]);
-    model.deploy_rust("oftc", 1, &[("namespace-prefix", json!("oftc_")), ("bot-nickname", json!("oftc-bot"))]);
+    model.deploy_rust(
+        "oftc",
+        1,
+        &[("namespace-prefix", json!("oftc_")), ("bot-nickname", json!("oftc-bot"))],
+    );
     let (irc, _) = model.integrate("irc");
     let (oftc, _) = model.integrate("oftc");
     let oftc_text = file_text(&model, UNIT0, oftc);

@@ -29,7 +29,8 @@ fn python_requirers(profile: &str) {
     let state = model.state("pyirc/0");
     assert_eq!(state[STATE_SHARED_SECRET], shared);
     assert_eq!(state[STATE_PROVIDER_APP], APP);
-    let file = model.registration_file(UNIT0, bridge).expect("Synapse holds the Python bridge's registration");
+    let file =
+        model.registration_file(UNIT0, bridge).expect("Synapse holds the Python bridge's registration");
     assert_eq!(sha256(&file), state[STATE_REGISTRATION], "the file differs from what Python encrypted");
     assert!(file.starts_with(PYTHON_HEADER.as_bytes()), "{}", String::from_utf8_lossy(&file));
     let url = "url: http://pyirc.test-model.svc.cluster.local:8090/brücke\n";

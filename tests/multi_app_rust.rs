@@ -24,7 +24,8 @@ fn ready() -> (String, String) {
 /// homeserver.yaml, and matches what the requirer says it sent.
 fn assert_registration_delivered(model: &MatrixModel, unit: &str, relation: u32, app: &str) -> String {
     let text = model.published_registration(relation, app).unwrap_or_else(|| panic!("{app} sent nothing"));
-    let file = model.registration_file(unit, relation).unwrap_or_else(|| panic!("no file for {app} on {unit}"));
+    let file =
+        model.registration_file(unit, relation).unwrap_or_else(|| panic!("no file for {app} on {unit}"));
     assert_eq!(String::from_utf8_lossy(&file), text, "{app}'s registration on {unit}");
     assert_eq!(file, text.as_bytes());
     let leader = model.harness.sim.app(app).unwrap().leader.clone().expect("a leader");
@@ -63,7 +64,8 @@ fn an_irc_style_bridge_gets_its_registration_into_synapse() {
 
     let registration = Registration::parse(&text).expect("a valid registration");
     assert_eq!(registration.url(), Some("http://irc.test-model.svc.cluster.local:8090"));
-    let regexes: Vec<&str> = registration.namespaces().map(|(_, namespace)| namespace.regex.as_str()).collect();
+    let regexes: Vec<&str> =
+        registration.namespaces().map(|(_, namespace)| namespace.regex.as_str()).collect();
     assert_eq!(regexes, [r"@libera_.*:example\.com", r"#libera_.*:example\.com"]);
     assert!(text.starts_with("# Appservice registration of irc — generated"), "the non-ASCII dash arrived");
 
@@ -92,7 +94,11 @@ fn a_maubot_style_requirer_reads_homeserver_and_shared_secret_only() {
 fn two_bridges_and_a_bot_at_once() {
     let mut model = MatrixModel::new(1);
     model.deploy_rust("irc", 1, &[]);
-    model.deploy_rust("oftc", 1, &[("namespace-prefix", json!("oftc_")), ("bot-nickname", json!("oftc-bot"))]);
+    model.deploy_rust(
+        "oftc",
+        1,
+        &[("namespace-prefix", json!("oftc_")), ("bot-nickname", json!("oftc-bot"))],
+    );
     model.deploy_rust("maubot", 1, &[("mode", json!("unidirectional"))]);
     let (irc, _) = model.integrate("irc");
     let (oftc, _) = model.integrate("oftc");
@@ -141,6 +147,35 @@ fn removing_the_relation_unregisters_the_bridge_and_a_new_relation_starts_afresh
     assert_requirer_ready(&model, "irc");
     assert_registration_delivered(&model, UNIT0, again, "irc");
     assert_eq!(model.app_service_config_files(UNIT0), [registration_path(again)]);
-    assert_ne!(model.encryption_key().expose_secret(), old_key.expose_secret(), "a new key for the new relation");
+    assert_ne!(
+        model.encryption_key().expose_secret(),
+        old_key.expose_secret(),
+        "a new key for the new relation"
+    );
     assert!(model.app_bag(again, "irc").contains_key(REGISTRATION_KEY));
+}
+
+#[test]
+fn a_clashing_bridge_is_refused_by_name_without_costing_the_first_its_registration() {
+    let mut model = MatrixModel::new(1);
+    model.deploy_rust("libera", 1, &[]);
+    model.deploy_rust("libera-again", 1, &[]);
+    let (first, _) = model.integrate("libera");
+    let (second, _) = model.integrate("libera-again");
+    assert_registration_delivered(&model, UNIT0, first, "libera");
+    assert_eq!(model.registration_file(UNIT0, second), None, "the clashing registration is not loaded");
+    assert_eq!(model.app_service_config_files(UNIT0), [registration_path(first)]);
+    let (_, message) = model.status(UNIT0);
+    assert!(
+        message.starts_with("matrix-auth: registration from libera-again rejected: "),
+        "Synapse names the application and the reason: {message:?}"
+    );
+
+    model.configure(
+        "libera-again",
+        &[("namespace-prefix", json!("again_")), ("bot-nickname", json!("again-bot"))],
+    );
+    assert_registration_delivered(&model, UNIT0, first, "libera");
+    assert_registration_delivered(&model, UNIT0, second, "libera-again");
+    assert_eq!(model.status(UNIT0), ("active".into(), String::new()));
 }

@@ -66,11 +66,7 @@ pub fn rust_requirer_binary() -> &'static Path {
             command.arg("--target-dir").arg(target);
         }
         let output = command.current_dir(repo()).output().expect("cargo runs");
-        assert!(
-            output.status.success(),
-            "{command:?} failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert!(output.status.success(), "{command:?} failed:\n{}", String::from_utf8_lossy(&output.stderr));
         let binary = profile.join(RUST_BINARY);
         assert!(binary.exists(), "{} was not built", binary.display());
         binary
@@ -83,9 +79,11 @@ pub fn make_rust_requirer_dir(dir: &Path) {
     let source = repo().join("examples/matrix-auth-requirer");
     std::fs::create_dir_all(dir.join("bin")).expect("charm directory");
     for file in ["metadata.yaml", "config.yaml", "dispatch"] {
-        std::fs::copy(source.join(file), dir.join(file)).unwrap_or_else(|error| panic!("copy {file}: {error}"));
+        std::fs::copy(source.join(file), dir.join(file))
+            .unwrap_or_else(|error| panic!("copy {file}: {error}"));
     }
-    std::os::unix::fs::symlink(rust_requirer_binary(), dir.join("bin").join(RUST_BINARY)).expect("link binary");
+    std::os::unix::fs::symlink(rust_requirer_binary(), dir.join("bin").join(RUST_BINARY))
+        .expect("link binary");
 }
 
 /// The Python requirer charm's directory.
@@ -95,7 +93,8 @@ pub fn python_requirer_dir() -> PathBuf {
 
 /// The interpreter of `scripts/python-env <profile>` (`ops` for ops 3, `ops2` for ops 2).
 pub fn python(profile: &str) -> String {
-    let output = Command::new(repo().join("scripts/python-env")).arg(profile).output().expect("python-env runs");
+    let output =
+        Command::new(repo().join("scripts/python-env")).arg(profile).output().expect("python-env runs");
     assert!(
         output.status.success(),
         "scripts/python-env {profile} failed:\n{}",
@@ -116,7 +115,8 @@ impl MatrixModel {
     pub fn new(units: u32) -> Self {
         let mut harness = Harness::new();
         assert_succeeded(&harness.deploy(units, &[("server_name", Value::from(super::SERVER_NAME))]));
-        let charms = tempfile::Builder::new().prefix("requirer-charm-").tempdir().expect("temporary directory");
+        let charms =
+            tempfile::Builder::new().prefix("requirer-charm-").tempdir().expect("temporary directory");
         make_rust_requirer_dir(charms.path());
         Self { harness, charms }
     }
@@ -196,7 +196,8 @@ impl MatrixModel {
     /// The registration `app` published on `relation`, decrypted with Synapse's key.
     pub fn published_registration(&self, relation: u32, app: &str) -> Option<String> {
         let token = self.app_bag(relation, app).remove(REGISTRATION_KEY)?;
-        let text = matrix_auth::decrypt_string(&self.encryption_key(), &token).expect("decrypts with Synapse's key");
+        let text =
+            matrix_auth::decrypt_string(&self.encryption_key(), &token).expect("decrypts with Synapse's key");
         Some(text.expose_secret().to_string())
     }
 
@@ -208,7 +209,9 @@ impl MatrixModel {
     /// `app_service_config_files` of `unit`'s homeserver.yaml (empty when absent).
     pub fn app_service_config_files(&self, unit: &str) -> Vec<String> {
         match &self.harness.homeserver(unit)["app_service_config_files"] {
-            Value::Array(files) => files.iter().map(|file| file.as_str().expect("a path").to_string()).collect(),
+            Value::Array(files) => {
+                files.iter().map(|file| file.as_str().expect("a path").to_string()).collect()
+            }
             Value::Null => Vec::new(),
             other => panic!("app_service_config_files is not a list: {other}"),
         }

@@ -66,7 +66,7 @@ impl Simulator {
             next_rotation: None,
             revisions: vec![SecretRevision {
                 revision: 1,
-                content: crate::model::secret_content(&content),
+                content: crate::model::SecretContent::encode(&content),
                 obsolete: false,
             }],
             grants: Vec::new(),
@@ -112,7 +112,7 @@ impl Simulator {
         let id = self.secret_id(uri)?;
         self.change_externally(|sim| {
             if let Some(secret) = sim.model.secrets.get_mut(&id) {
-                secret.push_revision(crate::model::secret_content(&content));
+                secret.push_revision(crate::model::SecretContent::encode(&content));
             }
             Ok(())
         })?;

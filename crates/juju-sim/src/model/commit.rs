@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Bag, GrantTarget, Model, PortRange, RotatePolicy, Secret, SecretGrant};
+use super::{Bag, GrantTarget, Model, PortRange, RotatePolicy, Secret, SecretContent, SecretGrant};
 
 /// One transactional change a hook tool recorded; applied in order only if the hook exits 0.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,10 +34,10 @@ pub enum Change {
     SecretCreate {
         secret: Box<Secret>,
     },
-    /// `secret-set`: new content (base64 values) and/or metadata.
+    /// `secret-set`: new content and/or metadata.
     SecretUpdate {
         id: String,
-        content: Option<BTreeMap<String, String>>,
+        content: Option<SecretContent>,
         label: Option<String>,
         description: Option<String>,
         expiry: Option<String>,

@@ -18,9 +18,9 @@ use crate::time;
 pub use commit::Change;
 pub use ports::{PortRange, Protocol};
 pub use relation::{Bag, Relation, RelationEnd, Role};
-pub(crate) use secret::secret_content;
 pub use secret::{
-    GrantTarget, RotatePolicy, Secret, SecretConsumer, SecretGrant, SecretOwner, SecretRevision, SecretUri,
+    GrantTarget, RotatePolicy, Secret, SecretConsumer, SecretContent, SecretGrant, SecretOwner,
+    SecretRevision, SecretUri,
 };
 
 /// The Juju version reported to charms unless a test chooses another.

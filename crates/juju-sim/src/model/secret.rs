@@ -164,21 +164,20 @@ impl RotatePolicy {
     }
 }
 
-/// One revision of a secret's content.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
-pub struct SecretRevision {
-    pub revision: u32,
-    /// Key → base64-encoded value.
-    pub content: BTreeMap<String, String>,
-    /// Set once Juju told the owner (secret-remove hook) that no consumer tracks it any more.
-    #[serde(default)]
-    pub obsolete: bool,
-}
+/// Secret content: key → base64-encoded value. Debug output shows only the keys.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretContent(BTreeMap<String, String>);
 
-impl SecretRevision {
+impl SecretContent {
+    /// Base64-encodes plain values, as `secret-add key=value` stores them.
+    pub fn encode(plain: &BTreeMap<String, String>) -> Self {
+        SecretContent(plain.iter().map(|(key, value)| (key.clone(), STANDARD.encode(value))).collect())
+    }
+
     /// The content decoded; values that are not valid base64 or UTF-8 are skipped.
     pub fn decoded(&self) -> BTreeMap<String, String> {
-        self.content
+        self.0
             .iter()
             .filter_map(|(key, encoded)| {
                 let bytes = STANDARD.decode(encoded).ok()?;
@@ -188,13 +187,41 @@ impl SecretRevision {
     }
 }
 
-impl fmt::Debug for SecretRevision {
+impl From<BTreeMap<String, String>> for SecretContent {
+    /// Wraps already base64-encoded values.
+    fn from(encoded: BTreeMap<String, String>) -> Self {
+        SecretContent(encoded)
+    }
+}
+
+impl std::ops::Deref for SecretContent {
+    type Target = BTreeMap<String, String>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretContent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretRevision")
-            .field("revision", &self.revision)
-            .field("keys", &self.content.keys().collect::<Vec<_>>())
-            .field("obsolete", &self.obsolete)
-            .finish()
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+/// One revision of a secret's content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecretRevision {
+    pub revision: u32,
+    pub content: SecretContent,
+    /// Set once Juju told the owner (secret-remove hook) that no consumer tracks it any more.
+    #[serde(default)]
+    pub obsolete: bool,
+}
+
+impl SecretRevision {
+    /// The content decoded; values that are not valid base64 or UTF-8 are skipped.
+    pub fn decoded(&self) -> BTreeMap<String, String> {
+        self.content.decoded()
     }
 }
 
@@ -291,7 +318,7 @@ impl Secret {
     }
 
     /// Adds a revision unless `content` equals the latest one. Returns whether it did.
-    pub(crate) fn push_revision(&mut self, content: BTreeMap<String, String>) -> bool {
+    pub(crate) fn push_revision(&mut self, content: SecretContent) -> bool {
         if self.latest().is_some_and(|latest| latest.content == content) {
             return false;
         }
@@ -299,11 +326,6 @@ impl Secret {
         self.revisions.push(SecretRevision { revision, content, obsolete: false });
         true
     }
-}
-
-/// Base64-encodes plain values the way `secret-add key=value` stores them.
-pub(crate) fn secret_content(plain: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    plain.iter().map(|(key, value)| (key.clone(), STANDARD.encode(value))).collect()
 }
 
 #[cfg(test)]
@@ -343,7 +365,7 @@ mod tests {
     fn debug_output_never_shows_content() {
         let revision = SecretRevision {
             revision: 1,
-            content: secret_content(&BTreeMap::from([("password".into(), "hunter2".into())])),
+            content: SecretContent::encode(&BTreeMap::from([("password".into(), "hunter2".into())])),
             obsolete: false,
         };
         let debug = format!("{revision:?}");
@@ -354,7 +376,7 @@ mod tests {
 
     #[test]
     fn identical_content_adds_no_revision() {
-        let content = secret_content(&BTreeMap::from([("key".into(), "v".into())]));
+        let content = SecretContent::encode(&BTreeMap::from([("key".into(), "v".into())]));
         let mut secret = Secret {
             id: SecretUri::generate().id,
             owner: SecretOwner::Application("app".into()),

@@ -238,7 +238,7 @@ fn add(call: &mut Call) -> Result<(), Failure> {
         expiry: upsert.expiry,
         rotate: upsert.rotate,
         next_rotation: next_rotation(upsert.rotate),
-        revisions: vec![SecretRevision { revision: 1, content: upsert.content, obsolete: false }],
+        revisions: vec![SecretRevision { revision: 1, content: upsert.content.into(), obsolete: false }],
         grants: Vec::new(),
         consumers: BTreeMap::new(),
     };
@@ -260,7 +260,7 @@ fn set(call: &mut Call) -> Result<(), Failure> {
     check_label_unique(ctx, &model, upsert.label.as_deref(), Some(&uri.id))?;
     ctx.pending.push(Change::SecretUpdate {
         id: uri.id,
-        content: (!upsert.content.is_empty()).then_some(upsert.content),
+        content: (!upsert.content.is_empty()).then(|| upsert.content.into()),
         label: upsert.label,
         description: upsert.description,
         expiry: upsert.expiry,

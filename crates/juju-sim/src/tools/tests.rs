@@ -971,7 +971,7 @@ fn secrets_owned_by_another_app_grant_to_peers_of_consumer() {
         next_rotation: None,
         revisions: vec![SecretRevision {
             revision: 1,
-            content: crate::model::secret_content(&BTreeMap::from([("token".into(), "t".into())])),
+            content: crate::model::SecretContent::encode(&BTreeMap::from([("token".into(), "t".into())])),
             obsolete: false,
         }],
         grants: vec![SecretGrant { relation_id: 3, target: GrantTarget::Application("app".into()) }],
