@@ -3,18 +3,21 @@
 //!
 //! Configuring Synapse goes: data directory owned by the synapse user, support files, the
 //! candidate configuration, Synapse's own check of the candidate, the configuration itself,
-//! then the layer and a replan (which restarts Synapse only because the layer's digest
-//! changed). A rejected candidate stops the sequence with the running configuration intact.
-//! Losing Pebble at any step leaves the hook successful and waiting; the next hook starts
-//! the sequence again.
+//! removal of the stale files the new configuration no longer names, then the layer and a
+//! replan (which restarts Synapse only because the layer's digest changed). A rejected
+//! candidate stops the sequence with the running configuration intact. Losing Pebble at any
+//! step leaves the hook successful and waiting; the next hook starts the sequence again.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use juju::{Bag, Databag, HookToolError, HookTools, NewSecret, Port, SecretOwner, Status, StatusTarget};
+use matrix_auth::{ProviderState, PublishOutcome};
 use pebble::{ExecRequest, PushOptions, ServiceStatus};
 use secrecy::ExposeSecret;
 
 use crate::app_secrets::{self, AppSecrets};
+use crate::matrix_auth::Publish;
 use crate::reconcile::{DesiredWorkload, NewSecrets, Outcome, WorkloadPlan};
 use crate::state::SECRETS_ID_KEY;
 use crate::status;
@@ -35,13 +38,28 @@ pub enum ApplyError {
     Pebble(#[from] pebble::Error),
 }
 
-/// Carries out `outcome`; returns the workload's status.
-pub fn apply(tools: &HookTools, pebble: &pebble::Client, outcome: &Outcome) -> Result<Status, ApplyError> {
+/// Carries out `outcome` (publishing through `provider`, the leader's view of `matrix-auth`);
+/// returns the workload's status.
+pub fn apply(
+    tools: &HookTools,
+    pebble: &pebble::Client,
+    outcome: &Outcome,
+    provider: Option<&ProviderState>,
+) -> Result<Status, ApplyError> {
     for problem in &outcome.problems {
         tracing::error!("{problem}");
     }
+    for warning in &outcome.warnings {
+        tracing::warn!("{warning}");
+    }
+    for notice in &outcome.notices {
+        tracing::info!("{notice}");
+    }
     if let Some(new) = &outcome.new_secrets {
         store_secrets(tools, new)?;
+    }
+    if let (Some(publish), Some(provider)) = (&outcome.publish, provider) {
+        publish_matrix_auth(tools, provider, publish)?;
     }
     if outcome.open_port {
         tools.open_port(Port::Tcp(HTTP_PORT))?;
@@ -74,6 +92,35 @@ fn store_secrets(tools: &HookTools, new: &NewSecrets) -> Result<(), HookToolErro
     let announcement = Databag::from([(SECRETS_ID_KEY.to_string(), id.to_string())]);
     tools.relation_set(&new.announce_on, Bag::App, &announcement)?;
     tracing::info!("generated the application secrets for server_name {:?} ({id})", new.secrets.server_name);
+    Ok(())
+}
+
+/// Publishes the leader's `matrix-auth` data; only what differs from the model is written.
+fn publish_matrix_auth(
+    tools: &HookTools,
+    provider: &ProviderState,
+    publish: &Publish,
+) -> Result<(), HookToolError> {
+    let outcome = provider.publish(tools, &publish.homeserver, Some(&publish.shared_secret))?;
+    let PublishOutcome::Published(report) = outcome else { return Ok(()) };
+    for label in &report.created {
+        tracing::info!("matrix-auth: created the secret {label:?}");
+    }
+    for (relation, label) in &report.granted {
+        tracing::info!("matrix-auth: granted {label:?} to {relation}");
+    }
+    for (relation, label) in &report.revoked {
+        tracing::info!("matrix-auth: revoked {label:?} from the broken {relation}");
+    }
+    for relation in &report.updated {
+        tracing::info!("matrix-auth: published the homeserver and secret IDs to {relation}");
+    }
+    for label in &report.removed {
+        tracing::info!("matrix-auth: removed the secret {label:?}: no matrix-auth relation is left");
+    }
+    for relation in &report.skipped {
+        tracing::debug!("matrix-auth: {relation} has no known remote application yet");
+    }
     Ok(())
 }
 
@@ -121,6 +168,7 @@ impl SynapseContainer<'_> {
         }
         self.push(CONFIG_PATH, &desired.config)?;
         self.pebble.remove_path(CANDIDATE_CONFIG_PATH, false)?;
+        self.remove_stale(desired)?;
         self.pebble.add_layer(LAYER_LABEL, &desired.layer.layer, true)?;
         tracing::info!("Synapse configuration updated (digest {})", desired.layer.digest);
         start(self.pebble)
@@ -137,6 +185,24 @@ impl SynapseContainer<'_> {
         if !owned {
             let request = ExecRequest::new(["chown", &format!("{SYNAPSE_UID}:{SYNAPSE_GID}"), DATA_DIR]);
             self.pebble.exec_checked(&request)?;
+        }
+        Ok(())
+    }
+
+    /// Removes the files of [`DesiredWorkload::stale`] that the support files do not list
+    /// (registrations of relations that are gone or rejected).
+    fn remove_stale(&self, desired: &DesiredWorkload) -> Result<(), ApplyError> {
+        let wanted: BTreeSet<&str> = desired.support_files.iter().map(|file| file.path.as_str()).collect();
+        let stale = desired.stale;
+        for entry in self.pebble.list_files(stale.dir, Some(stale.pattern), false)? {
+            if wanted.contains(entry.path.as_str()) {
+                continue;
+            }
+            match self.pebble.remove_path(&entry.path, false) {
+                Ok(()) => tracing::info!("removed {}: Synapse no longer loads it", entry.path),
+                Err(error) if error.is_not_found() => {}
+                Err(error) => return Err(error.into()),
+            }
         }
         Ok(())
     }

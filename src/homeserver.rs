@@ -1,6 +1,6 @@
 //! Renders Synapse's whole configuration, `/data/homeserver.yaml` and `/data/log.config`,
-//! from the typed configuration and the application secrets. The output depends on nothing
-//! else, so the same inputs always give the same bytes.
+//! from the typed configuration, the application secrets and the appservice registration
+//! files. The output depends on nothing else, so the same inputs always give the same bytes.
 
 use secrecy::ExposeSecret;
 use serde::Serialize;
@@ -56,6 +56,8 @@ struct Homeserver<'a> {
     room_list_publication_rules: Option<Vec<PublicationRule<'a>>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     modules: Vec<Module<'a>>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    app_service_config_files: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -142,8 +144,9 @@ struct InviteCheckerConfig<'a> {
     policy_room_ids: &'a [String],
 }
 
-/// Renders `/data/homeserver.yaml`.
-pub fn homeserver_yaml(config: &SynapseConfig, secrets: &AppSecrets) -> String {
+/// Renders `/data/homeserver.yaml`; `app_service_config_files` are the registration files
+/// Synapse loads (the key is left out when there are none).
+pub fn homeserver_yaml(config: &SynapseConfig, secrets: &AppSecrets, app_service_config_files: &[String]) -> String {
     let document = Homeserver {
         server_name: &config.server_name,
         public_baseurl: config.public_baseurl(),
@@ -190,6 +193,7 @@ pub fn homeserver_yaml(config: &SynapseConfig, secrets: &AppSecrets) -> String {
             .map(|complexity| LimitRemoteRooms { enabled: true, complexity }),
         room_list_publication_rules: config.publish_rooms_allowlist.as_deref().map(publication_rules),
         modules: config.invite_checker.iter().map(invite_checker_module).collect(),
+        app_service_config_files,
     };
     safe_yaml::to_string(&document).expect("string-keyed data always serialises")
 }
@@ -276,7 +280,7 @@ mod tests {
 
     fn render(options: Value) -> (Value, AppSecrets) {
         let secrets = AppSecrets::generate("example.com");
-        let yaml = homeserver_yaml(&config(options), &secrets);
+        let yaml = homeserver_yaml(&config(options), &secrets, &[]);
         (safe_yaml::from_str(&yaml).unwrap(), secrets)
     }
 
@@ -330,6 +334,7 @@ mod tests {
             "limit_remote_rooms",
             "room_list_publication_rules",
             "modules",
+            "app_service_config_files",
         ] {
             assert!(document.get(absent).is_none(), "{absent} rendered by default");
         }
@@ -340,7 +345,19 @@ mod tests {
         let secrets = AppSecrets::generate("example.com");
         let config =
             config(json!({"publish_rooms_allowlist": "a:example.com", "ip_range_whitelist": "10.0.0.0/8"}));
-        assert_eq!(homeserver_yaml(&config, &secrets), homeserver_yaml(&config, &secrets));
+        let files = ["/data/appservice-registration-matrix-auth-3.yaml".to_string()];
+        assert_eq!(homeserver_yaml(&config, &secrets, &files), homeserver_yaml(&config, &secrets, &files));
+    }
+
+    #[test]
+    fn registration_files_are_listed_in_order() {
+        let files = [
+            "/data/appservice-registration-matrix-auth-3.yaml".to_string(),
+            "/data/appservice-registration-matrix-auth-12.yaml".to_string(),
+        ];
+        let yaml = homeserver_yaml(&config(json!({})), &AppSecrets::generate("example.com"), &files);
+        let document: Value = safe_yaml::from_str(&yaml).unwrap();
+        assert_eq!(document["app_service_config_files"], json!(files));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Decides, from the observed [`CharmState`] alone, what this hook should make true: the
-//! files and layer Synapse should run with, whether to store new application secrets or open
-//! the port, and the statuses of the charm's concerns. Nothing here has side effects.
+//! files and layer Synapse should run with, whether to store new application secrets, open
+//! the port or publish the `matrix-auth` data, and the statuses of the charm's concerns.
+//! Nothing here has side effects.
 
 use juju::{RelationId, Status};
 use pebble::ServiceStatus;
@@ -9,21 +10,29 @@ use crate::app_secrets::AppSecrets;
 use crate::config::SynapseConfig;
 use crate::homeserver;
 use crate::layer::{synapse_layer, DesiredLayer, ProxySettings};
+use crate::matrix_auth::{self, Publish, REGISTRATION_FILES};
 use crate::state::{CharmState, Secrets, Workload};
 use crate::status;
-use crate::workload::{signing_key_path, ContainerFile, CONFIG_PATH, LOG_CONFIG_PATH};
+use crate::workload::{signing_key_path, ContainerFile, StaleFiles, CONFIG_PATH, DATA_DIR, LOG_CONFIG_PATH};
 
 /// What the hook should do.
 #[derive(Debug)]
 pub struct Outcome {
-    /// Statuses of the concerns other than the workload (configuration, secrets).
+    /// Statuses of the concerns other than the workload (configuration, secrets,
+    /// registrations).
     pub statuses: Vec<Status>,
     /// Secrets the leader generated in this hook, to store before anything uses them.
     pub new_secrets: Option<NewSecrets>,
+    /// The leader's `matrix-auth` data, published after the secrets are stored.
+    pub publish: Option<Publish>,
     pub workload: WorkloadPlan,
     pub open_port: bool,
     /// Why the charm is blocked, for the operator's log.
     pub problems: Vec<String>,
+    /// Inputs left out (rejected registrations), for the operator's log.
+    pub warnings: Vec<String>,
+    /// Inputs not usable yet (registrations still to come), for the log.
+    pub notices: Vec<String>,
     /// Options that are accepted but have no effect yet.
     pub unsupported: Vec<String>,
 }
@@ -51,11 +60,15 @@ pub enum WorkloadPlan {
 /// The container content Synapse should run with.
 #[derive(Debug)]
 pub struct DesiredWorkload {
-    /// Files the configuration refers to (signing key, log config), written before it.
+    /// Files the configuration refers to (signing key, log config, appservice
+    /// registrations), written before it.
     pub support_files: Vec<ContainerFile>,
     /// `homeserver.yaml`, checked at a candidate path before it replaces the running one.
     pub config: ContainerFile,
     pub layer: DesiredLayer,
+    /// Files the charm wrote earlier that are no longer wanted: removed once the new
+    /// configuration is in place, unless listed in `support_files`.
+    pub stale: StaleFiles,
     /// The secrets inside the files, to hide them from anything logged.
     pub secrets: AppSecrets,
 }
@@ -67,9 +80,12 @@ pub fn reconcile(state: &CharmState, generate: impl FnOnce(&str) -> AppSecrets) 
     let mut outcome = Outcome {
         statuses: Vec::new(),
         new_secrets: None,
+        publish: None,
         workload: WorkloadPlan::Unreachable,
         open_port: state.port_opened == Some(false),
         problems: Vec::new(),
+        warnings: Vec::new(),
+        notices: Vec::new(),
         unsupported: Vec::new(),
     };
     let config = match &state.config {
@@ -108,11 +124,22 @@ pub fn reconcile(state: &CharmState, generate: impl FnOnce(&str) -> AppSecrets) 
         }
         (None, _) => None,
     };
+    let registrations = matrix_auth::plan(&state.matrix_auth.relations);
+    outcome.statuses.extend(registrations.status);
+    outcome.warnings = registrations.rejected;
+    outcome.notices = registrations.pending;
+    outcome.publish = match (config, &secrets, &state.matrix_auth.provider) {
+        (Some(config), Some(secrets), Some(_)) if state.leader => Some(Publish {
+            homeserver: config.public_baseurl(),
+            shared_secret: secrets.registration_shared_secret.clone(),
+        }),
+        _ => None,
+    };
     outcome.workload = match (&state.workload, config.zip(secrets)) {
         (Workload::Unreachable, _) => WorkloadPlan::Unreachable,
         (Workload::Reachable { service, .. }, None) => WorkloadPlan::Observe(*service),
         (Workload::Reachable { applied_digest, service }, Some((config, secrets))) => {
-            let desired = desired_workload(config, secrets, &state.proxy);
+            let desired = desired_workload(config, secrets, &state.proxy, registrations.files);
             if applied_digest.as_deref() != Some(desired.layer.digest.as_str()) {
                 WorkloadPlan::Configure(Box::new(desired))
             } else if matches!(service, None | Some(ServiceStatus::Inactive | ServiceStatus::Error)) {
@@ -125,21 +152,34 @@ pub fn reconcile(state: &CharmState, generate: impl FnOnce(&str) -> AppSecrets) 
     outcome
 }
 
-/// Renders every file and the layer for a valid configuration.
-fn desired_workload(config: &SynapseConfig, secrets: AppSecrets, proxy: &ProxySettings) -> DesiredWorkload {
+/// Renders every file and the layer for a valid configuration, with the accepted appservice
+/// `registrations` (whose contents the layer's digest covers, so a changed registration
+/// restarts Synapse).
+fn desired_workload(
+    config: &SynapseConfig,
+    secrets: AppSecrets,
+    proxy: &ProxySettings,
+    registrations: Vec<ContainerFile>,
+) -> DesiredWorkload {
     use secrecy::ExposeSecret as _;
-    let support_files = vec![
+    let app_service_config_files: Vec<String> = registrations.iter().map(|file| file.path.clone()).collect();
+    let mut support_files = vec![
         ContainerFile::secret(
             signing_key_path(&config.server_name),
             format!("{}\n", secrets.signing_key.expose_secret()),
         ),
         ContainerFile::public(LOG_CONFIG_PATH, homeserver::log_config()),
     ];
-    let config_file = ContainerFile::secret(CONFIG_PATH, homeserver::homeserver_yaml(config, &secrets));
+    support_files.extend(registrations);
+    let config_file = ContainerFile::secret(
+        CONFIG_PATH,
+        homeserver::homeserver_yaml(config, &secrets, &app_service_config_files),
+    );
     let mut all_files = support_files.clone();
     all_files.push(config_file.clone());
     let layer = synapse_layer(config, proxy, &all_files);
-    DesiredWorkload { support_files, config: config_file, layer, secrets }
+    let stale = StaleFiles { dir: DATA_DIR, pattern: REGISTRATION_FILES };
+    DesiredWorkload { support_files, config: config_file, layer, stale, secrets }
 }
 
 /// Notes on options this charm accepts but cannot act on yet.
@@ -169,7 +209,9 @@ fn unsupported_options(config: &SynapseConfig) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::config::InvalidConfig;
+    use crate::matrix_auth::{MatrixAuthState, RelationRegistration};
     use juju::StatusKind;
+    use ::matrix_auth::{Registration, RegistrationOutcome, Rejection};
     use serde_json::json;
 
     fn config(server_name: &str) -> SynapseConfig {
@@ -188,6 +230,7 @@ mod tests {
                 Some(secrets) => Secrets::Present(secrets),
                 None => Secrets::Missing { peer_relation: Some(peers()) },
             },
+            matrix_auth: MatrixAuthState::default(),
             proxy: ProxySettings::default(),
             workload,
             port_opened: None,
@@ -297,5 +340,78 @@ mod tests {
         let notes = reconcile(&with_options, no_generation).unsupported;
         assert_eq!(notes.len(), 2);
         assert!(notes[0].contains("Mjolnir") && notes[1].contains("workers"));
+    }
+
+    fn with_registrations(secrets: &AppSecrets, outcomes: Vec<(u32, &str, RegistrationOutcome)>) -> CharmState {
+        let mut state = state(true, Some(secrets.clone()), reachable(None, None));
+        state.matrix_auth.relations = outcomes
+            .into_iter()
+            .map(|(id, app, outcome)| RelationRegistration {
+                relation: RelationId::new("matrix-auth", id),
+                remote_app: Some(app.to_string()),
+                outcome,
+            })
+            .collect();
+        state
+    }
+
+    fn accepted(id: &str, as_token: &str) -> RegistrationOutcome {
+        RegistrationOutcome::Accepted(
+            Registration::parse(&format!(
+                "id: {id}\nas_token: {as_token}\nhs_token: hs\nurl: null\nsender_localpart: {id}\nnamespaces: {{}}\n"
+            ))
+            .unwrap(),
+        )
+    }
+
+    fn desired_of(state: &CharmState) -> Box<DesiredWorkload> {
+        desired(reconcile(state, no_generation))
+    }
+
+    fn desired(outcome: Outcome) -> Box<DesiredWorkload> {
+        match outcome.workload {
+            WorkloadPlan::Configure(desired) => desired,
+            other => panic!("not configuring: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn accepted_registrations_are_written_listed_and_covered_by_the_digest() {
+        let secrets = AppSecrets::generate("example.com");
+        let state = with_registrations(&secrets, vec![(4, "irc", accepted("irc", "t1"))]);
+        let desired = desired(reconcile(&state, no_generation));
+        let path = "/data/appservice-registration-matrix-auth-4.yaml";
+        let file = desired.support_files.iter().find(|file| file.path == path).expect("registration file");
+        assert!(file.secret);
+        assert!(String::from_utf8_lossy(&file.content).starts_with("id: irc\n"));
+        let config: serde_json::Value = safe_yaml::from_str(std::str::from_utf8(&desired.config.content).unwrap()).unwrap();
+        assert_eq!(config["app_service_config_files"], json!([path]));
+        assert_eq!(desired.stale, StaleFiles { dir: "/data", pattern: "appservice-registration-matrix-auth-*.yaml" });
+
+        let same = with_registrations(&secrets, vec![(4, "irc", accepted("irc", "t1"))]);
+        assert_eq!(desired_of(&same).layer.digest, desired.layer.digest, "same text, same digest");
+        let rotated = with_registrations(&secrets, vec![(4, "irc", accepted("irc", "t2"))]);
+        assert_ne!(desired_of(&rotated).layer.digest, desired.layer.digest, "new tokens, new digest: a restart");
+    }
+
+    #[test]
+    fn a_rejected_registration_blocks_and_is_left_out() {
+        let rejected = RegistrationOutcome::Rejected(Rejection::Undecryptable);
+        let secrets = AppSecrets::generate("example.com");
+        let state = with_registrations(&secrets, vec![(4, "irc", accepted("irc", "t1")), (6, "tg", rejected)]);
+        let outcome = reconcile(&state, no_generation);
+        assert_eq!(outcome.statuses.len(), 1);
+        assert_eq!(outcome.statuses[0].kind, StatusKind::Blocked);
+        assert!(outcome.statuses[0].message.starts_with("matrix-auth: registration from tg rejected"));
+        assert_eq!(outcome.warnings.len(), 1);
+        assert!(outcome.publish.is_none(), "without the provider's view there is nothing to publish");
+        let desired = desired(outcome);
+        let registrations: Vec<&str> = desired
+            .support_files
+            .iter()
+            .map(|file| file.path.as_str())
+            .filter(|path| path.contains("appservice"))
+            .collect();
+        assert_eq!(registrations, ["/data/appservice-registration-matrix-auth-4.yaml"]);
     }
 }

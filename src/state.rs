@@ -1,12 +1,13 @@
 //! Everything one hook knows about the world, read from Juju and Pebble into [`CharmState`]
 //! with as few calls as possible and no side effects.
 
-use juju::{HookToolError, HookTools, Port, ReadMode, RelationId, SecretRef, SecretUri};
+use juju::{HookContext, HookToolError, HookTools, Port, ReadMode, RelationId, SecretRef, SecretUri};
 use pebble::ServiceStatus;
 
 use crate::app_secrets::{self, AppSecrets, AppSecretsError};
 use crate::config::{InvalidConfig, SynapseConfig};
 use crate::layer::{applied_digest, ProxySettings};
+use crate::matrix_auth::MatrixAuthState;
 use crate::workload::{HTTP_PORT, SERVICE};
 
 /// What the hook observed.
@@ -15,6 +16,7 @@ pub struct CharmState {
     pub leader: bool,
     pub config: Result<SynapseConfig, InvalidConfig>,
     pub secrets: Secrets,
+    pub matrix_auth: MatrixAuthState,
     pub proxy: ProxySettings,
     pub workload: Workload,
     /// Whether the client port is open; only looked at when [`Observe::ports`] asks.
@@ -70,22 +72,24 @@ pub enum StateError {
 impl CharmState {
     /// Reads the configuration (one `config-get`), leadership (one `is-leader`), the
     /// application secret (one `secret-get`, more only until this unit has read it once),
-    /// the plan and the service's status (two Pebble requests; one while the plan has no
-    /// Synapse), and the opened ports when asked.
+    /// the `matrix-auth` relations (see [`MatrixAuthState::load`]), the plan and the
+    /// service's status (two Pebble requests; one while the plan has no Synapse), and the
+    /// opened ports when asked.
     pub fn load(
         tools: &HookTools,
         pebble: &pebble::Client,
-        app_name: &str,
+        context: &HookContext,
         proxy: ProxySettings,
         observe: Observe,
     ) -> Result<Self, StateError> {
         let config = SynapseConfig::from_options(&tools.config_get()?);
         let leader = tools.is_leader()?;
-        let secrets = read_secrets(tools, app_name, leader)?;
+        let secrets = read_secrets(tools, &context.app_name, leader)?;
+        let matrix_auth = MatrixAuthState::load(tools, context, leader)?;
         let workload = read_workload(pebble)?;
         let port_opened =
             if observe.ports { Some(tools.opened_ports()?.contains(&Port::Tcp(HTTP_PORT))) } else { None };
-        Ok(Self { leader, config, secrets, proxy, workload, port_opened })
+        Ok(Self { leader, config, secrets, matrix_auth, proxy, workload, port_opened })
     }
 }
 

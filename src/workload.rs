@@ -26,6 +26,14 @@ pub fn signing_key_path(server_name: &str) -> String {
     format!("{DATA_DIR}/{server_name}.signing.key")
 }
 
+/// Files of `dir` whose names match `pattern` (a Pebble glob): the charm writes such files
+/// and removes those it no longer wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaleFiles {
+    pub dir: &'static str,
+    pub pattern: &'static str,
+}
+
 /// A file the charm writes into the container, owned by the synapse user.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ContainerFile {

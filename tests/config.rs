@@ -278,7 +278,7 @@ fn a_hook_that_changes_nothing_pushes_and_restarts_nothing() {
         let tools: Vec<&str> = run.calls.iter().map(|call| call.tool.as_str()).collect();
         assert_eq!(
             tools,
-            ["config-get", "is-leader", "secret-get", "status-set", "status-set"],
+            ["config-get", "is-leader", "secret-get", "relation-ids", "status-set", "status-set"],
             "{}",
             run.hook
         );

@@ -16,8 +16,10 @@ mod runner;
 pub mod scenario;
 mod time;
 pub mod tools;
+pub mod usage;
 
 pub use charm::CharmMeta;
 pub use driver::{ActionResult, AppSpec, Event, HookRun, SimError, Simulator};
 pub use locate::{tool_path, LocateError, TOOL_ENV};
 pub use runner::InProcessRunner;
+pub use usage::{ResourceUsage, ToolsUsage};

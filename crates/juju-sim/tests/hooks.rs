@@ -355,3 +355,29 @@ fn the_tool_binary_is_found_or_built_next_to_the_test_executable() {
     sim.deploy(AppSpec::charm("found", charm.path())).unwrap();
     assert_eq!(sim.unit_status("found/0").unwrap().message, "found");
 }
+
+#[test]
+fn hook_runs_report_the_resource_usage_of_the_process_tree_and_of_the_tools() {
+    // The hook's own child (dd) fills a 64 MiB buffer; its two tool calls are small processes.
+    let charm = ShellCharm::new("name: hungry\n").dispatch(
+        "is-leader --format=json >/dev/null\nstatus-set active\ndd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null",
+    );
+    let mut sim = sim();
+    sim.add_app(AppSpec::charm("hungry", charm.path())).unwrap();
+    let run = sim.run_hook("hungry/0", Event::UpdateStatus).unwrap();
+    assert!(run.succeeded(), "{}", run.stderr);
+    assert!(run.usage.max_rss_kib >= 64 * 1024, "peak of the tree: {:?}", run.usage);
+    assert_eq!(run.tools_usage.processes, 2);
+    assert!(
+        run.tools_usage.max_rss_kib > 0 && run.tools_usage.max_rss_kib < 64 * 1024,
+        "{:?}",
+        run.tools_usage
+    );
+    assert!(run.usage.cpu() >= run.tools_usage.cpu(), "the tree's CPU time includes the tools'");
+
+    let quiet = ShellCharm::new("name: quiet\n").dispatch("true");
+    sim.add_app(AppSpec::charm("quiet", quiet.path())).unwrap();
+    let run = sim.run_hook("quiet/0", Event::UpdateStatus).unwrap();
+    assert_eq!(run.tools_usage, juju_sim::ToolsUsage::default(), "no tool ran");
+    assert!(run.usage.max_rss_kib > 0);
+}

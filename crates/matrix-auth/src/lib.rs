@@ -23,7 +23,8 @@ pub use conflict::{find_conflict, resolve_conflicts, Conflict, ConflictWith, Res
 pub use crypto::{decrypt_string, encrypt_string, generate_key, CryptoError};
 pub use data::{ProviderData, ProviderDataError};
 pub use provider::{
-    NotReady, OwnedSecret, ProviderContext, ProviderRelation, ProviderSecrets, ProviderState, PublishOutcome,
+    EventRelation, NotReady, OwnedSecret, ProviderContext, ProviderRelation, ProviderSecrets, ProviderState,
+    PublishOutcome,
     PublishReport, RegistrationOutcome, Rejection,
 };
 pub use pyregex::PatternError;

@@ -10,11 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use juju::{
-    Bag, Databag, Event, HookContext, HookToolError, HookTools, NewSecret, ReadMode, RedactedCommand,
-    RelationHook, RelationId, SecretContent, SecretRef, SecretUri, ToolErrorKind,
+    Bag, Databag, Event, HookContext, HookToolError, HookTools, NewSecret, ReadMode, RelationHook, RelationId,
+    SecretAccess, SecretContent, SecretRef, SecretUri, ToolErrorKind,
 };
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::Value;
 
 use crate::conflict::{resolve_conflicts, Conflict, ConflictWith};
 use crate::crypto::{self, CryptoError};
@@ -34,27 +33,48 @@ pub struct ProviderContext {
     pub endpoint: String,
     pub local_app: String,
     pub model_uuid: String,
-    /// The relation being broken in this hook: Juju may still list it, but it is gone.
-    pub broken: Option<RelationId>,
+    /// The relation of this hook's event, when the event is on the endpoint.
+    pub event: Option<EventRelation>,
+}
+
+/// The relation a relation hook is about, as Juju's environment names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRelation {
+    pub id: RelationId,
+    /// `JUJU_REMOTE_APP` (absent in some relation-broken contexts).
+    pub remote_app: Option<String>,
+    /// A `<endpoint>-relation-broken` hook: Juju may still list the relation, but it is gone.
+    pub broken: bool,
 }
 
 impl ProviderContext {
-    /// From the hook context; a `<endpoint>-relation-broken` event marks its relation broken.
+    /// From the hook context; a relation event on `endpoint` becomes [`ProviderContext::event`].
     pub fn from_hook(context: &HookContext, endpoint: &str) -> Self {
-        let broken = match &context.event {
-            Event::Relation(event)
-                if event.hook == RelationHook::Broken && event.relation.endpoint == endpoint =>
-            {
-                Some(event.relation.clone())
-            }
+        let event = match &context.event {
+            Event::Relation(event) if event.relation.endpoint == endpoint => Some(EventRelation {
+                id: event.relation.clone(),
+                remote_app: event.remote_app.clone(),
+                broken: event.hook == RelationHook::Broken,
+            }),
             _ => None,
         };
         Self {
             endpoint: endpoint.to_string(),
             local_app: context.app_name.clone(),
             model_uuid: context.model_uuid.clone(),
-            broken,
+            event,
         }
+    }
+
+    /// The relation being broken in this hook, if any.
+    pub fn broken(&self) -> Option<&EventRelation> {
+        self.event.as_ref().filter(|event| event.broken)
+    }
+
+    /// The remote application of `relation` when the environment names it (saves a
+    /// `relation-list --app`, as ops does).
+    fn known_remote_app(&self, relation: &RelationId) -> Option<&str> {
+        self.event.as_ref().filter(|event| &event.id == relation)?.remote_app.as_deref()
     }
 }
 
@@ -164,7 +184,7 @@ pub struct OwnedSecret {
     pub granted_to: BTreeSet<String>,
 }
 
-/// The provider-owned secrets (read by the leader only).
+/// The provider-owned secrets, as the leader read them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProviderSecrets {
     pub shared_secret: Option<OwnedSecret>,
@@ -181,9 +201,10 @@ enum Key {
 /// Everything about the interface this hook needs, read in one go.
 pub struct ProviderState {
     context: ProviderContext,
+    leader: bool,
     relations: Vec<ProviderRelation>,
     key: Key,
-    /// `Some` on the leader.
+    /// Read by the leader when it has relations to serve or a broken one to clean up after.
     secrets: Option<ProviderSecrets>,
 }
 
@@ -191,6 +212,7 @@ impl fmt::Debug for ProviderState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProviderState")
             .field("context", &self.context)
+            .field("leader", &self.leader)
             .field("relations", &self.relations)
             .field("secrets", &self.secrets)
             .finish_non_exhaustive()
@@ -204,6 +226,8 @@ pub struct PublishReport {
     pub created: Vec<&'static str>,
     /// New grants: relation and secret label.
     pub granted: Vec<(RelationId, &'static str)>,
+    /// Grants withdrawn from the broken relation: relation and secret label.
+    pub revoked: Vec<(RelationId, &'static str)>,
     /// Relations whose application bag was written.
     pub updated: Vec<RelationId>,
     /// Labels of the secrets removed because no relation is left.
@@ -225,16 +249,19 @@ pub enum PublishOutcome {
 impl ProviderState {
     /// Reads the relations of the endpoint (minus a broken one), each requirer bag, a v0
     /// registration secret where one is referenced, and the encryption key by label (once,
-    /// only if some relation sent a token). The leader also reads its own bags and the
-    /// metadata of the two secrets.
+    /// only if some relation sent a token). The leader also reads its own bags and, when it
+    /// has relations or a broken one, the metadata of the two secrets.
     pub fn read(tools: &HookTools, context: ProviderContext) -> Result<Self, HookToolError> {
         let leader = tools.is_leader()?;
         let mut relations = Vec::new();
         for id in tools.relation_ids(&context.endpoint)? {
-            if context.broken.as_ref() == Some(&id) {
+            if context.broken().is_some_and(|broken| broken.id == id) {
                 continue;
             }
-            let remote_app = tolerate_gone(tools.relation_remote_app(&id))?.flatten();
+            let remote_app = match context.known_remote_app(&id) {
+                Some(app) => Some(app.to_string()),
+                None => tolerate_gone(tools.relation_remote_app(&id))?.flatten(),
+            };
             let sent = match &remote_app {
                 Some(app) => read_sent(tools, &id, app)?,
                 None => Sent::Nothing,
@@ -251,15 +278,20 @@ impl ProviderState {
         } else {
             Key::NotNeeded
         };
-        let secrets = if leader { Some(read_secrets(tools)?) } else { None };
-        Ok(Self { context, relations, key, secrets })
+        let secrets = if leader && (!relations.is_empty() || context.broken().is_some()) {
+            Some(read_secrets(tools)?)
+        } else {
+            None
+        };
+        Ok(Self { context, leader, relations, key, secrets })
     }
 
     pub fn relations(&self) -> &[ProviderRelation] {
         &self.relations
     }
 
-    /// The provider secrets as the leader read them (`None` on other units).
+    /// The provider secrets as the leader read them (`None` on other units, and on a leader
+    /// with neither a relation nor a broken one).
     pub fn secrets(&self) -> Option<&ProviderSecrets> {
         self.secrets.as_ref()
     }
@@ -329,24 +361,29 @@ impl ProviderState {
 
     /// Leader: makes sure both secrets exist (creating them only when `shared_secret` is
     /// given, and never changing an existing one), grants them to every relation that lacks
-    /// a grant, and writes the changed keys of [`ProviderData`] to every relation. With no
-    /// relation left, removes both secrets.
+    /// a grant, writes the changed keys of [`ProviderData`] to every relation, and withdraws
+    /// the grants of a broken relation where Juju still lists them. With no relation left,
+    /// removes both secrets instead.
     pub fn publish(
         &self,
         tools: &HookTools,
         homeserver: &str,
         shared_secret: Option<&SecretString>,
     ) -> Result<PublishOutcome, HookToolError> {
-        let Some(secrets) = &self.secrets else { return Ok(PublishOutcome::NotLeader) };
+        if !self.leader {
+            return Ok(PublishOutcome::NotLeader);
+        }
         let mut report = PublishReport::default();
+        let Some(secrets) = &self.secrets else { return Ok(PublishOutcome::Published(report)) };
         if self.relations.is_empty() {
             for (label, secret) in [
                 (SHARED_SECRET_LABEL, &secrets.shared_secret),
                 (ENCRYPTION_KEY_LABEL, &secrets.encryption_key),
             ] {
                 if let Some(secret) = secret {
-                    tools.secret_remove(&secret.id, None)?;
-                    report.removed.push(label);
+                    if tolerate_missing(tools.secret_remove(&secret.id, None))? {
+                        report.removed.push(label);
+                    }
                 }
             }
             return Ok(PublishOutcome::Published(report));
@@ -399,32 +436,33 @@ impl ProviderState {
                 report.updated.push(relation.id.clone());
             }
         }
+        self.revoke_broken(tools, [(SHARED_SECRET_LABEL, &shared), (ENCRYPTION_KEY_LABEL, &key)], &mut report)?;
         Ok(PublishOutcome::Published(report))
     }
 
-    /// Leader: withdraws both secrets from one relation where they are granted (Juju also
-    /// drops relation grants by itself when the relation goes). Returns the labels revoked.
-    pub fn revoke(
+    /// Withdraws the secrets from the broken relation's application where `secret-info-get`
+    /// still lists its grant, unless another live relation serves the same application. A
+    /// grant Juju drops meanwhile is no failure.
+    fn revoke_broken(
         &self,
         tools: &HookTools,
-        relation: &RelationId,
-    ) -> Result<Vec<&'static str>, HookToolError> {
-        let (Some(secrets), Some(remote_app)) = (
-            &self.secrets,
-            self.relations.iter().find(|r| &r.id == relation).and_then(|r| r.remote_app.as_ref()),
-        ) else {
-            return Ok(Vec::new());
-        };
-        let mut revoked = Vec::new();
-        for (label, secret) in
-            [(SHARED_SECRET_LABEL, &secrets.shared_secret), (ENCRYPTION_KEY_LABEL, &secrets.encryption_key)]
-        {
-            if let Some(secret) = secret.as_ref().filter(|s| s.granted_to.contains(remote_app)) {
-                tools.secret_revoke(&secret.id, relation, None)?;
-                revoked.push(label);
+        secrets: [(&'static str, &Option<OwnedSecret>); 2],
+        report: &mut PublishReport,
+    ) -> Result<(), HookToolError> {
+        let Some(broken) = self.context.broken() else { return Ok(()) };
+        // Without the application's name the grant cannot be told apart; Juju drops it.
+        let Some(app) = &broken.remote_app else { return Ok(()) };
+        if self.relations.iter().any(|relation| relation.remote_app.as_ref() == Some(app)) {
+            return Ok(());
+        }
+        for (label, secret) in secrets {
+            if let Some(secret) = secret.as_ref().filter(|s| s.granted_to.contains(app)) {
+                if tolerate_missing(tools.secret_revoke(&secret.id, &broken.id, None))? {
+                    report.revoked.push((broken.id.clone(), label));
+                }
             }
         }
-        Ok(revoked)
+        Ok(())
     }
 }
 
@@ -433,6 +471,16 @@ fn tolerate_gone<T>(result: Result<T, HookToolError>) -> Result<Option<T>, HookT
     match result {
         Ok(value) => Ok(Some(value)),
         Err(error) if error.is_relation_not_found() => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// `Ok(true)` when the call succeeded, `Ok(false)` when its secret or relation is already
+/// gone (nothing left to withdraw or remove).
+fn tolerate_missing(result: Result<(), HookToolError>) -> Result<bool, HookToolError> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(error) if error.is_secret_not_found() || error.is_relation_not_found() => Ok(false),
         Err(error) => Err(error),
     }
 }
@@ -477,32 +525,21 @@ fn read_secrets(tools: &HookTools) -> Result<ProviderSecrets, HookToolError> {
     })
 }
 
-/// `secret-info-get --label`, keeping the `access` entries the framework's parser drops:
-/// view grants to `application-<name>` targets are the applications already granted.
+/// `secret-info-get --label`: the secret's URI and the applications its grants name.
 fn secret_info(tools: &HookTools, label: &str) -> Result<Option<OwnedSecret>, HookToolError> {
-    let argv = vec!["--format=json".to_string(), "--label".to_string(), label.to_string()];
-    let stdout = match tools.run("secret-info-get", &argv, None) {
-        Ok(stdout) => stdout,
-        Err(error) if error.is_secret_not_found() => return Ok(None),
-        Err(error) => return Err(error),
-    };
-    let bad = |reason: &str| HookToolError::Output {
-        command: RedactedCommand::new("secret-info-get", &argv),
-        reason: reason.to_string(),
-    };
-    let parsed: serde_json::Map<String, Value> =
-        serde_json::from_str(&stdout).map_err(|e| bad(&e.to_string()))?;
-    let (xid, info) = parsed.into_iter().next().ok_or_else(|| bad("empty answer"))?;
-    let id = SecretUri::parse(&xid).ok_or_else(|| bad("not a secret id"))?;
-    let granted_to = info
-        .get("access")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|entry| entry.get("role").and_then(Value::as_str).is_none_or(|role| role == "view"))
-        .filter_map(|entry| entry.get("target")?.as_str()?.strip_prefix("application-").map(str::to_string))
-        .collect();
-    Ok(Some(OwnedSecret { id, granted_to }))
+    match tools.secret_info_get(&SecretRef::Label(label.to_string())) {
+        Ok(info) => Ok(Some(OwnedSecret {
+            id: info.id,
+            granted_to: info
+                .access
+                .iter()
+                .filter_map(SecretAccess::granted_application)
+                .map(str::to_string)
+                .collect(),
+        })),
+        Err(error) if error.is_secret_not_found() => Ok(None),
+        Err(error) => Err(error),
+    }
 }
 
 fn create(

@@ -5,8 +5,8 @@ mod sim;
 use juju::{HookContext, HookTools, RelationId, ToolErrorKind};
 use matrix_auth::protocol::*;
 use matrix_auth::{
-    encrypt_string, generate_key, Conflict, NotReady, ProviderContext, ProviderState, PublishOutcome,
-    PublishReport, RegistrationOutcome, Rejection,
+    encrypt_string, generate_key, Conflict, EventRelation, NotReady, ProviderContext, ProviderState,
+    PublishOutcome, PublishReport, RegistrationOutcome, Rejection,
 };
 use secrecy::{ExposeSecret, SecretString};
 use sim::{Model, HOMESERVER, SHARED};
@@ -235,38 +235,63 @@ fn v0_requirers_are_read_from_their_own_secret_where_granted() {
     assert_eq!(registration.id(), "legacy");
 }
 
+/// Runs a hook of the leader as the `relation-broken` of the requirer `app`'s relation.
+fn broken_hook(model: &mut Model, app: &str) -> (ProviderState, PublishOutcome, juju_sim::HookRun) {
+    let relation = RelationId::new(ENDPOINT, model.relation(app));
+    let ((state, outcome), run) = model.hook("synapse/0", |tools, context| {
+        let mut provider_context = ProviderContext::from_hook(context, ENDPOINT);
+        // In relation-broken Juju may still list the relation: the context names it broken.
+        provider_context.event =
+            Some(EventRelation { id: relation, remote_app: Some(app.to_string()), broken: true });
+        let state = ProviderState::read(tools, provider_context).unwrap();
+        let outcome = state.publish(tools, HOMESERVER, Some(&SecretString::from(SHARED))).unwrap();
+        (state, outcome)
+    });
+    (state, outcome, run)
+}
+
 #[test]
-fn grants_are_made_once_and_can_be_revoked() {
+fn a_broken_relation_loses_its_grants_and_the_others_keep_theirs() {
     let mut model = Model::new(1, &["irc", "maubot"]);
     publish(&mut model, HOMESERVER, Some(SHARED));
-    let irc = model.relation("irc");
-    let (revoked, run) = model.hook("synapse/0", |tools, context| {
-        state(tools, context).revoke(tools, &RelationId::new(ENDPOINT, irc)).unwrap()
-    });
-    assert_eq!(revoked, [SHARED_SECRET_LABEL, ENCRYPTION_KEY_LABEL]);
+    let (irc, maubot) = (model.relation("irc"), model.relation("maubot"));
+    let (state, outcome, run) = broken_hook(&mut model, "irc");
+    let ids: Vec<u32> = state.relations().iter().map(|relation| relation.id.id).collect();
+    assert_eq!(ids, [maubot], "the broken relation is not served");
+    let irc_id = RelationId::new(ENDPOINT, irc);
+    let first = report(outcome);
+    assert_eq!(first.revoked, [(irc_id.clone(), SHARED_SECRET_LABEL), (irc_id, ENCRYPTION_KEY_LABEL)]);
+    assert!(first.granted.is_empty() && first.removed.is_empty());
     assert_eq!(run.count("secret-revoke"), 2);
     for secret in model.sim.model().secrets.values() {
-        assert!(!secret.grants.iter().any(|g| g.relation_id == irc));
+        assert!(!secret.grants.iter().any(|g| g.relation_id == irc), "irc keeps a grant");
+        assert!(secret.grants.iter().any(|g| g.relation_id == maubot), "maubot lost a grant");
     }
-    // The next publish grants irc again, and only irc.
-    let report = report(publish(&mut model, HOMESERVER, Some(SHARED)).0);
-    let irc_id = RelationId::new(ENDPOINT, irc);
-    assert_eq!(report.granted, [(irc_id.clone(), SHARED_SECRET_LABEL), (irc_id, ENCRYPTION_KEY_LABEL)]);
+    // Once revoked, the same hook again finds nothing to withdraw.
+    let (_, outcome, run) = broken_hook(&mut model, "irc");
+    assert_eq!(report(outcome).revoked, []);
+    assert_eq!(run.count("secret-revoke"), 0);
 }
 
 #[test]
 fn secrets_go_when_the_last_relation_is_broken() {
     let mut model = Model::new(1, &["irc"]);
     publish(&mut model, HOMESERVER, Some(SHARED));
-    let irc = model.relation("irc");
-    // In relation-broken Juju may still list the relation: the context names it broken.
-    let (outcome, _) = model.hook("synapse/0", |tools, context| {
-        let mut provider_context = ProviderContext::from_hook(context, ENDPOINT);
-        provider_context.broken = Some(RelationId::new(ENDPOINT, irc));
-        let state = ProviderState::read(tools, provider_context).unwrap();
-        assert!(state.relations().is_empty());
-        state.publish(tools, HOMESERVER, Some(&SecretString::from(SHARED))).unwrap()
-    });
-    assert_eq!(report(outcome).removed, [SHARED_SECRET_LABEL, ENCRYPTION_KEY_LABEL]);
+    let (state, outcome, run) = broken_hook(&mut model, "irc");
+    assert!(state.relations().is_empty());
+    let report = report(outcome);
+    assert_eq!(report.removed, [SHARED_SECRET_LABEL, ENCRYPTION_KEY_LABEL]);
+    assert!(report.revoked.is_empty(), "removing a secret withdraws its grants");
+    assert_eq!(run.count("secret-revoke"), 0);
     assert!(model.sim.model().secrets.is_empty());
+}
+
+#[test]
+fn a_leader_without_relations_reads_and_writes_no_secret() {
+    let mut model = Model::new(1, &[]);
+    let (outcome, run) = publish(&mut model, HOMESERVER, Some(SHARED));
+    assert_eq!(report(outcome), PublishReport::default());
+    for tool in ["secret-info-get", "secret-get", "secret-add", "secret-remove"] {
+        assert_eq!(run.count(tool), 0, "{tool}");
+    }
 }

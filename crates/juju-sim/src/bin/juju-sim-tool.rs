@@ -44,6 +44,8 @@ fn main() -> ExitCode {
     };
     let _ = io::stdout().write_all(&output.stdout);
     let _ = io::stderr().write_all(&output.stderr);
+    // For benchmarks only: a failure to record must not change the tool's outcome.
+    let _ = juju_sim::usage::record_tool_usage(Path::new(&path));
     ExitCode::from(u8::try_from(output.code).unwrap_or(1))
 }
 

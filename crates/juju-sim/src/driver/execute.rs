@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::context::{ActionRun, ContextFile, HookContext, HookInfo, CONTEXT_ID_ENV, CONTEXT_PATH_ENV};
 use crate::model::{app_of, ActionRecord, ActionStatus};
 use crate::runner::InProcessRunner;
+use crate::usage::{take_tools_usage, ResourceUsage, ToolsUsage};
 
 use super::{process, ActionResult, Event, HookRun, SimError, Simulator, PASSED_THROUGH};
 
@@ -129,6 +130,7 @@ impl Simulator {
         let finished = process::run(&handler, &charm_dir, &env, self.hook_timeout)
             .map_err(|e| SimError::io("run", &handler, e));
         let context = file.read();
+        let tools_usage = take_tools_usage(&path);
         file.remove()?;
         let finished = finished?;
         let context = context?;
@@ -148,6 +150,8 @@ impl Simulator {
             stderr,
             calls: context.calls.clone(),
             duration: finished.duration,
+            usage: finished.usage,
+            tools_usage,
         };
         self.merge(context, &run, &label);
         Ok(run)
@@ -322,6 +326,8 @@ impl Simulator {
             stderr: String::new(),
             calls: context.calls.clone(),
             duration: Duration::ZERO,
+            usage: ResourceUsage::default(),
+            tools_usage: ToolsUsage::default(),
         };
         self.merge(context, &run, &hook);
         if run.succeeded() {

@@ -25,6 +25,7 @@ use crate::model::{
     ActionRecord, Application, Bag, LogRecord, Model, PortRange, Relation, Secret, StatusInfo, Unit,
 };
 use crate::tools::tool_names;
+use crate::usage::{ResourceUsage, ToolsUsage};
 
 pub use error::SimError;
 pub use event::Event;
@@ -126,6 +127,11 @@ pub struct HookRun {
     pub stderr: String,
     pub calls: Vec<ToolCall>,
     pub duration: Duration,
+    /// CPU time and peak RSS of the hook's process tree (see [`crate::usage`]); zero when
+    /// nothing ran as a process.
+    pub usage: ResourceUsage,
+    /// What the hook-tool processes among them used.
+    pub tools_usage: ToolsUsage,
 }
 
 impl HookRun {

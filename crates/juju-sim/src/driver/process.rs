@@ -10,6 +10,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::usage::{wait_with_usage, ResourceUsage};
+
 /// What a finished (or killed) hook process left behind.
 #[derive(Debug)]
 pub(crate) struct Finished {
@@ -19,6 +21,8 @@ pub(crate) struct Finished {
     pub stderr: Vec<u8>,
     pub timed_out: bool,
     pub duration: Duration,
+    /// CPU time and peak RSS of the hook process and the descendants it waited for.
+    pub usage: ResourceUsage,
 }
 
 /// Runs `program` in `dir` with exactly `env` and waits at most `timeout`.
@@ -42,23 +46,32 @@ pub(crate) fn run(
     let stdout = reader(child.stdout.take());
     let stderr = reader(child.stderr.take());
     let (sender, receiver) = mpsc::channel();
+    // `wait4` rather than `Child::wait`, for the resource usage; `child` is not waited again.
     let waiter = thread::spawn(move || {
-        let status = child.wait();
+        let result = wait_with_usage(group);
         let _ = sender.send(());
-        status
+        result
     });
     let timed_out = receiver.recv_timeout(timeout).is_err();
     if timed_out {
         kill_group(group);
     }
-    let status: ExitStatus = waiter.join().map_err(|_| io::Error::other("hook waiter thread panicked"))??;
+    let (status, usage): (ExitStatus, ResourceUsage) =
+        waiter.join().map_err(|_| io::Error::other("hook waiter thread panicked"))??;
     // Background processes left by the hook may keep the pipes open: give them until the
     // deadline, then end the group.
     let remaining = timeout.saturating_sub(started.elapsed());
     let stdout_bytes = collect(&stdout, remaining, group);
     let stderr_bytes = collect(&stderr, timeout.saturating_sub(started.elapsed()), group);
     let code = status.code().unwrap_or_else(|| -status.signal().unwrap_or(0));
-    Ok(Finished { code, stdout: stdout_bytes, stderr: stderr_bytes, timed_out, duration: started.elapsed() })
+    Ok(Finished {
+        code,
+        stdout: stdout_bytes,
+        stderr: stderr_bytes,
+        timed_out,
+        duration: started.elapsed(),
+        usage,
+    })
 }
 
 type Pipe = mpsc::Receiver<Vec<u8>>;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::context::{HookInfo, HookRelation};
 use crate::model::{app_of, StatusInfo};
+use crate::usage::{ResourceUsage, ToolsUsage};
 
 use super::{Event, HookRun, SimError, Simulator};
 
@@ -105,6 +106,8 @@ impl Simulator {
             stderr: String::new(),
             calls: Vec::new(),
             duration: Duration::ZERO,
+            usage: ResourceUsage::default(),
+            tools_usage: ToolsUsage::default(),
         }
     }
 

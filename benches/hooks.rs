@@ -1,0 +1,2 @@
+//! Placeholder while the hook benchmark is written.
+fn main() {}

@@ -1,0 +1,155 @@
+//! Resource usage of hooks, for benchmarks: CPU time and peak memory of a hook's process
+//! tree (`wait4`), and of its hook-tool processes, each measured by the tool itself.
+//!
+//! Linux folds every descendant a process waited for into that process's `wait4` figures: a
+//! hook's peak RSS is the largest of the charm and its hook tools, and its CPU time includes
+//! theirs. To tell the charm's share apart, each `juju-sim-tool` appends its own `getrusage`
+//! figures to `<context>.usage` when it is done, and the driver sums them up after the hook.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write as _};
+use std::os::unix::process::ExitStatusExt as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::time::Duration;
+
+/// CPU time and peak resident memory of a process (with the descendants it waited for).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResourceUsage {
+    pub user: Duration,
+    pub system: Duration,
+    /// Peak resident set size in KiB.
+    pub max_rss_kib: u64,
+}
+
+impl ResourceUsage {
+    /// User plus system time.
+    pub fn cpu(&self) -> Duration {
+        self.user + self.system
+    }
+
+    /// This process's own usage so far.
+    pub fn of_self() -> io::Result<Self> {
+        // SAFETY: an all-zero rusage is a valid value; getrusage only writes into it.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: RUSAGE_SELF with a valid pointer to an owned rusage.
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Self::from_rusage(&usage))
+    }
+
+    fn from_rusage(usage: &libc::rusage) -> Self {
+        Self {
+            user: duration(usage.ru_utime),
+            system: duration(usage.ru_stime),
+            max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
+        }
+    }
+}
+
+fn duration(time: libc::timeval) -> Duration {
+    let seconds = u64::try_from(time.tv_sec).unwrap_or(0);
+    let micros = u32::try_from(time.tv_usec).unwrap_or(0);
+    Duration::from_secs(seconds) + Duration::from_micros(u64::from(micros))
+}
+
+/// What the hook-tool processes of one hook used, as each measured itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ToolsUsage {
+    /// How many tool processes reported.
+    pub processes: u32,
+    /// CPU time summed over the processes.
+    pub user: Duration,
+    pub system: Duration,
+    /// The largest peak RSS of any one tool process, in KiB.
+    pub max_rss_kib: u64,
+}
+
+impl ToolsUsage {
+    pub fn cpu(&self) -> Duration {
+        self.user + self.system
+    }
+
+    fn add(&mut self, usage: ResourceUsage) {
+        self.processes += 1;
+        self.user += usage.user;
+        self.system += usage.system;
+        self.max_rss_kib = self.max_rss_kib.max(usage.max_rss_kib);
+    }
+}
+
+/// Where the tools of the hook whose context is at `context` record their usage.
+fn tools_usage_path(context: &Path) -> PathBuf {
+    let mut name = context.as_os_str().to_owned();
+    name.push(".usage");
+    PathBuf::from(name)
+}
+
+/// Appends this process's usage to the hook's record (called by `juju-sim-tool` at its end).
+/// One short line in one `write` to an append-only file, so concurrent tools do not interleave.
+pub fn record_tool_usage(context: &Path) -> io::Result<()> {
+    let usage = ResourceUsage::of_self()?;
+    let line = format!("{} {} {}\n", usage.user.as_micros(), usage.system.as_micros(), usage.max_rss_kib);
+    let mut file = OpenOptions::new().create(true).append(true).open(tools_usage_path(context))?;
+    file.write_all(line.as_bytes())
+}
+
+/// Reads and deletes the tools' record of the hook whose context is at `context`; no record
+/// means no tool ran. Lines that do not parse (a tool killed mid-write) are skipped.
+pub(crate) fn take_tools_usage(context: &Path) -> ToolsUsage {
+    let path = tools_usage_path(context);
+    let text = fs::read_to_string(&path).unwrap_or_default();
+    let _ = fs::remove_file(&path);
+    let mut total = ToolsUsage::default();
+    for line in text.lines() {
+        let fields: Vec<u64> = line.split(' ').filter_map(|field| field.parse().ok()).collect();
+        if let [user, system, max_rss_kib] = fields[..] {
+            total.add(ResourceUsage {
+                user: Duration::from_micros(user),
+                system: Duration::from_micros(system),
+                max_rss_kib,
+            });
+        }
+    }
+    total
+}
+
+/// Waits for the child `pid` to end and returns its exit status and resource usage.
+pub(crate) fn wait_with_usage(pid: libc::pid_t) -> io::Result<(ExitStatus, ResourceUsage)> {
+    loop {
+        let mut status = 0;
+        // SAFETY: an all-zero rusage is a valid value; wait4 only writes into it.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: waits for our own child with valid pointers to owned values.
+        let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if rc == pid {
+            return Ok((ExitStatus::from_raw(status), ResourceUsage::from_rusage(&usage)));
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_records_add_up_and_are_consumed() {
+        let dir = tempfile::tempdir().unwrap();
+        let context = dir.path().join("1.json");
+        assert_eq!(take_tools_usage(&context), ToolsUsage::default());
+        record_tool_usage(&context).unwrap();
+        record_tool_usage(&context).unwrap();
+        let mut file = OpenOptions::new().append(true).open(tools_usage_path(&context)).unwrap();
+        file.write_all(b"garbage line\n1500 500 4096\n").unwrap();
+        let total = take_tools_usage(&context);
+        assert_eq!(total.processes, 3);
+        assert!(total.max_rss_kib >= 4096);
+        assert!(total.cpu() >= Duration::from_micros(2000));
+        assert!(!tools_usage_path(&context).exists(), "the record is consumed");
+    }
+}
