@@ -146,7 +146,11 @@ struct InviteCheckerConfig<'a> {
 
 /// Renders `/data/homeserver.yaml`; `app_service_config_files` are the registration files
 /// Synapse loads (the key is left out when there are none).
-pub fn homeserver_yaml(config: &SynapseConfig, secrets: &AppSecrets, app_service_config_files: &[String]) -> String {
+pub fn homeserver_yaml(
+    config: &SynapseConfig,
+    secrets: &AppSecrets,
+    app_service_config_files: &[String],
+) -> String {
     let document = Homeserver {
         server_name: &config.server_name,
         public_baseurl: config.public_baseurl(),

@@ -107,7 +107,9 @@ pub fn plan(relations: &[RelationRegistration]) -> RegistrationPlan {
                     entry.relation
                 ));
                 let reason = match rejection {
-                    Rejection::Conflict { conflict, with } => format!("{conflict} (already used by {})", app_of(with)),
+                    Rejection::Conflict { conflict, with } => {
+                        format!("{conflict} (already used by {})", app_of(with))
+                    }
                     other => other.to_string(),
                 };
                 rejected.push(format!("registration from {app} rejected: {reason}"));
@@ -164,7 +166,10 @@ mod tests {
         let paths: Vec<&str> = plan.files.iter().map(|file| file.path.as_str()).collect();
         assert_eq!(
             paths,
-            ["/data/appservice-registration-matrix-auth-2.yaml", "/data/appservice-registration-matrix-auth-7.yaml"]
+            [
+                "/data/appservice-registration-matrix-auth-2.yaml",
+                "/data/appservice-registration-matrix-auth-7.yaml"
+            ]
         );
         assert!(plan.files.iter().all(|file| file.secret));
         assert_eq!(plan.files[0].content, registration("irc", "t1").source().expose_secret().as_bytes());
@@ -174,7 +179,8 @@ mod tests {
 
     #[test]
     fn rejections_block_with_the_application_and_reason() {
-        let conflict = Rejection::Conflict { conflict: matrix_auth::Conflict::DuplicateAsToken, with: relation(2) };
+        let conflict =
+            Rejection::Conflict { conflict: matrix_auth::Conflict::DuplicateAsToken, with: relation(2) };
         let plan = plan(&[
             entry(2, "irc", RegistrationOutcome::Accepted(registration("irc", "t1"))),
             entry(4, "tg", RegistrationOutcome::Rejected(conflict)),

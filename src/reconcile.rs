@@ -210,8 +210,8 @@ mod tests {
     use super::*;
     use crate::config::InvalidConfig;
     use crate::matrix_auth::{MatrixAuthState, RelationRegistration};
-    use juju::StatusKind;
     use ::matrix_auth::{Registration, RegistrationOutcome, Rejection};
+    use juju::StatusKind;
     use serde_json::json;
 
     fn config(server_name: &str) -> SynapseConfig {
@@ -342,7 +342,10 @@ mod tests {
         assert!(notes[0].contains("Mjolnir") && notes[1].contains("workers"));
     }
 
-    fn with_registrations(secrets: &AppSecrets, outcomes: Vec<(u32, &str, RegistrationOutcome)>) -> CharmState {
+    fn with_registrations(
+        secrets: &AppSecrets,
+        outcomes: Vec<(u32, &str, RegistrationOutcome)>,
+    ) -> CharmState {
         let mut state = state(true, Some(secrets.clone()), reachable(None, None));
         state.matrix_auth.relations = outcomes
             .into_iter()
@@ -384,21 +387,30 @@ mod tests {
         let file = desired.support_files.iter().find(|file| file.path == path).expect("registration file");
         assert!(file.secret);
         assert!(String::from_utf8_lossy(&file.content).starts_with("id: irc\n"));
-        let config: serde_json::Value = safe_yaml::from_str(std::str::from_utf8(&desired.config.content).unwrap()).unwrap();
+        let config: serde_json::Value =
+            safe_yaml::from_str(std::str::from_utf8(&desired.config.content).unwrap()).unwrap();
         assert_eq!(config["app_service_config_files"], json!([path]));
-        assert_eq!(desired.stale, StaleFiles { dir: "/data", pattern: "appservice-registration-matrix-auth-*.yaml" });
+        assert_eq!(
+            desired.stale,
+            StaleFiles { dir: "/data", pattern: "appservice-registration-matrix-auth-*.yaml" }
+        );
 
         let same = with_registrations(&secrets, vec![(4, "irc", accepted("irc", "t1"))]);
         assert_eq!(desired_of(&same).layer.digest, desired.layer.digest, "same text, same digest");
         let rotated = with_registrations(&secrets, vec![(4, "irc", accepted("irc", "t2"))]);
-        assert_ne!(desired_of(&rotated).layer.digest, desired.layer.digest, "new tokens, new digest: a restart");
+        assert_ne!(
+            desired_of(&rotated).layer.digest,
+            desired.layer.digest,
+            "new tokens, new digest: a restart"
+        );
     }
 
     #[test]
     fn a_rejected_registration_blocks_and_is_left_out() {
         let rejected = RegistrationOutcome::Rejected(Rejection::Undecryptable);
         let secrets = AppSecrets::generate("example.com");
-        let state = with_registrations(&secrets, vec![(4, "irc", accepted("irc", "t1")), (6, "tg", rejected)]);
+        let state =
+            with_registrations(&secrets, vec![(4, "irc", accepted("irc", "t1")), (6, "tg", rejected)]);
         let outcome = reconcile(&state, no_generation);
         assert_eq!(outcome.statuses.len(), 1);
         assert_eq!(outcome.statuses[0].kind, StatusKind::Blocked);

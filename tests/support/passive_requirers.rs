@@ -70,7 +70,8 @@ impl ProviderModel {
     /// runs the hooks that follows; every hook succeeded.
     pub fn set_bag(&mut self, relation: u32, app: &str, entries: &[(&str, &str)]) -> Vec<HookRun> {
         let data = entries.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect();
-        let runs = self.harness.sim.set_relation_data(relation, Bag::App(app.into()), data).expect("bag written");
+        let runs =
+            self.harness.sim.set_relation_data(relation, Bag::App(app.into()), data).expect("bag written");
         assert_succeeded(&runs);
         runs
     }
@@ -130,7 +131,8 @@ impl ProviderModel {
     /// Asserts `unit` holds exactly `text` for `relation`, private to the synapse user.
     pub fn assert_file(&self, unit: &str, relation: u32, text: &str) {
         let path = registration_path(relation);
-        let meta = self.harness.pebble(unit).file_meta(&path).unwrap_or_else(|| panic!("{path} missing on {unit}"));
+        let meta =
+            self.harness.pebble(unit).file_meta(&path).unwrap_or_else(|| panic!("{path} missing on {unit}"));
         assert_eq!(meta.kind, FileKind::File, "{path}");
         assert_eq!(meta.permissions, 0o600, "{path} has mode {:o}", meta.permissions);
         assert_eq!((meta.user_id, meta.group_id), (991, 991), "{path} owner");
@@ -152,7 +154,9 @@ impl ProviderModel {
     /// `app_service_config_files` of `unit`'s homeserver.yaml (empty when absent).
     pub fn config_files(&self, unit: &str) -> Vec<String> {
         match &self.harness.homeserver(unit)["app_service_config_files"] {
-            Value::Array(files) => files.iter().map(|file| file.as_str().expect("a path").to_string()).collect(),
+            Value::Array(files) => {
+                files.iter().map(|file| file.as_str().expect("a path").to_string()).collect()
+            }
             Value::Null => Vec::new(),
             other => panic!("app_service_config_files is not a list: {other}"),
         }

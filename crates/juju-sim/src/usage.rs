@@ -3,8 +3,9 @@
 //!
 //! Linux folds every descendant a process waited for into that process's `wait4` figures: a
 //! hook's peak RSS is the largest of the charm and its hook tools, and its CPU time includes
-//! theirs. To tell the charm's share apart, each `juju-sim-tool` appends its own `getrusage`
-//! figures to `<context>.usage` when it is done, and the driver sums them up after the hook.
+//! theirs. To tell the charm's share apart, each `juju-sim-tool` appends its own figures to
+//! `<context>.usage` when it is done (CPU time from `getrusage`, peak RSS from `VmHWM`), and
+//! the driver sums them up after the hook.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write as _};
@@ -90,9 +91,22 @@ fn tools_usage_path(context: &Path) -> PathBuf {
 /// One short line in one `write` to an append-only file, so concurrent tools do not interleave.
 pub fn record_tool_usage(context: &Path) -> io::Result<()> {
     let usage = ResourceUsage::of_self()?;
-    let line = format!("{} {} {}\n", usage.user.as_micros(), usage.system.as_micros(), usage.max_rss_kib);
+    let line = format!("{} {} {}\n", usage.user.as_micros(), usage.system.as_micros(), own_peak_rss_kib()?);
     let mut file = OpenOptions::new().create(true).append(true).open(tools_usage_path(context))?;
     file.write_all(line.as_bytes())
+}
+
+/// The peak RSS of this process's own program image (`VmHWM` of `/proc/self/status`), KiB.
+/// `getrusage` would not do: a process started by `fork` or `vfork` keeps its parent's
+/// memory in `ru_maxrss` after `exec`.
+fn own_peak_rss_kib() -> io::Result<u64> {
+    let status = fs::read_to_string("/proc/self/status")?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().strip_suffix("kB"))
+        .and_then(|kib| kib.trim().parse().ok())
+        .ok_or_else(|| io::Error::other("no VmHWM in /proc/self/status"))
 }
 
 /// Reads and deletes the tools' record of the hook whose context is at `context`; no record

@@ -1,15 +1,14 @@
 //! Registrations that cannot be loaded together.
 //!
 //! Synapse refuses to start when two appservice files share an `id` or an `as_token`. Two
-//! bridges with the same `sender_localpart`, or claiming the same exclusive namespace, load
-//! but then fight over users and rooms. Overlap of exclusive namespaces is approximated by
-//! *identical* exclusive regexes of the same kind: deciding whether two arbitrary regexes can
-//! match a common string is not attempted.
+//! bridges with the same `sender_localpart`, or with exclusive namespaces of one kind that can
+//! claim the same ID (see [`crate::overlap`]), load but then fight over users and rooms.
 
 use std::fmt;
 
 use secrecy::ExposeSecret;
 
+use crate::overlap;
 use crate::registration::{NamespaceKind, Registration};
 
 /// What a registration has in common with one accepted before it.
@@ -18,7 +17,7 @@ pub enum Conflict {
     DuplicateId,
     DuplicateAsToken,
     SameSenderLocalpart,
-    SameExclusiveNamespace(NamespaceKind),
+    OverlappingExclusiveNamespace(NamespaceKind),
 }
 
 impl fmt::Display for Conflict {
@@ -27,7 +26,7 @@ impl fmt::Display for Conflict {
             Self::DuplicateId => f.write_str("duplicate id"),
             Self::DuplicateAsToken => f.write_str("duplicate as_token"),
             Self::SameSenderLocalpart => f.write_str("same sender_localpart"),
-            Self::SameExclusiveNamespace(kind) => write!(f, "same exclusive {kind} namespace regex"),
+            Self::OverlappingExclusiveNamespace(kind) => write!(f, "overlapping exclusive {kind} namespace"),
         }
     }
 }
@@ -56,8 +55,10 @@ fn conflict(earlier: &Registration, later: &Registration) -> Option<Conflict> {
     later.namespaces().filter(|(_, ns)| ns.exclusive).find_map(|(kind, ns)| {
         earlier
             .namespaces()
-            .any(|(other_kind, other)| other_kind == kind && other.exclusive && other.regex == ns.regex)
-            .then_some(Conflict::SameExclusiveNamespace(kind))
+            .any(|(other_kind, other)| {
+                other_kind == kind && other.exclusive && overlap::overlap(&other.regex, &ns.regex)
+            })
+            .then_some(Conflict::OverlappingExclusiveNamespace(kind))
     })
 }
 
@@ -123,10 +124,23 @@ mod tests {
                 (5, Some(("duplicate id".to_string(), 3))),
                 (7, Some(("duplicate as_token".to_string(), 3))),
                 (8, Some(("same sender_localpart".to_string(), 3))),
-                (9, Some(("same exclusive users namespace regex".to_string(), 3))),
+                (9, Some(("overlapping exclusive users namespace".to_string(), 3))),
                 (11, None),
             ]
         );
+    }
+
+    #[test]
+    fn exclusive_namespaces_that_can_claim_one_id_conflict() {
+        let results = resolve_conflicts(vec![
+            (1, registration("a", "ta", "a", "@irc_.*")),
+            (2, registration("b", "tb", "b", "@irc_libera_.*")),
+            (3, registration("c", "tc", "c", "@oftc_.*")),
+        ]);
+        let conflict = results[1].1.as_ref().unwrap_err();
+        assert_eq!(conflict.conflict, Conflict::OverlappingExclusiveNamespace(NamespaceKind::Users));
+        assert_eq!(conflict.earlier, 1);
+        assert!(results[2].1.is_ok());
     }
 
     #[test]

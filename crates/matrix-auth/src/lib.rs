@@ -12,6 +12,7 @@
 pub mod conflict;
 pub mod crypto;
 pub mod data;
+mod overlap;
 pub mod protocol;
 pub mod provider;
 mod pyregex;
@@ -24,8 +25,7 @@ pub use crypto::{decrypt_string, encrypt_string, generate_key, CryptoError};
 pub use data::{ProviderData, ProviderDataError};
 pub use provider::{
     EventRelation, NotReady, OwnedSecret, ProviderContext, ProviderRelation, ProviderSecrets, ProviderState,
-    PublishOutcome,
-    PublishReport, RegistrationOutcome, Rejection,
+    PublishOutcome, PublishReport, RegistrationOutcome, Rejection,
 };
 pub use pyregex::PatternError;
 pub use pyyaml::YamlError;

@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use juju::{
-    Bag, Databag, Event, HookContext, HookToolError, HookTools, NewSecret, ReadMode, RelationHook, RelationId,
-    SecretAccess, SecretContent, SecretRef, SecretUri, ToolErrorKind,
+    Bag, Databag, Event, HookContext, HookToolError, HookTools, NewSecret, ReadMode, RelationHook,
+    RelationId, SecretAccess, SecretContent, SecretRef, SecretUri, ToolErrorKind,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -436,7 +436,11 @@ impl ProviderState {
                 report.updated.push(relation.id.clone());
             }
         }
-        self.revoke_broken(tools, [(SHARED_SECRET_LABEL, &shared), (ENCRYPTION_KEY_LABEL, &key)], &mut report)?;
+        self.revoke_broken(
+            tools,
+            [(SHARED_SECRET_LABEL, &shared), (ENCRYPTION_KEY_LABEL, &key)],
+            &mut report,
+        )?;
         Ok(PublishOutcome::Published(report))
     }
 

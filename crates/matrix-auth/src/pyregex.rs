@@ -28,6 +28,9 @@ pub(crate) struct Pattern {
     /// It starts with global inline flags such as `(?i)`, which Python refuses once the
     /// pattern is wrapped in a group (as Synapse does for exclusive user regexes).
     pub(crate) has_global_flags: bool,
+    /// The same pattern in `fancy-regex` syntax (Rust's regex syntax where it uses no
+    /// lookaround, atomic group or possessive repeat).
+    pub(crate) translated: String,
 }
 
 /// Checks that Python's `re.compile(pattern)` succeeds.
@@ -42,7 +45,7 @@ pub(crate) fn check(pattern: &str) -> Result<Pattern, PatternError> {
     };
     translator.run()?;
     fancy_regex::Regex::new(&translator.out).map_err(|error| PatternError::Invalid(error.to_string()))?;
-    Ok(Pattern { has_global_flags: translator.has_global_flags })
+    Ok(Pattern { has_global_flags: translator.has_global_flags, translated: translator.out })
 }
 
 fn invalid(reason: impl Into<String>) -> PatternError {

@@ -274,6 +274,21 @@ fn a_broken_relation_loses_its_grants_and_the_others_keep_theirs() {
 }
 
 #[test]
+fn a_broken_relation_without_a_remote_application_is_left_to_juju() {
+    let mut model = Model::new(1, &["irc", "maubot"]);
+    publish(&mut model, HOMESERVER, Some(SHARED));
+    let irc = RelationId::new(ENDPOINT, model.relation("irc"));
+    let (outcome, run) = model.hook("synapse/0", |tools, context| {
+        let mut provider_context = ProviderContext::from_hook(context, ENDPOINT);
+        provider_context.event = Some(EventRelation { id: irc, remote_app: None, broken: true });
+        let state = ProviderState::read(tools, provider_context).unwrap();
+        state.publish(tools, HOMESERVER, Some(&SecretString::from(SHARED))).unwrap()
+    });
+    assert_eq!(report(outcome), PublishReport::default(), "nothing to withdraw it could name");
+    assert_eq!(run.count("secret-revoke"), 0);
+}
+
+#[test]
 fn secrets_go_when_the_last_relation_is_broken() {
     let mut model = Model::new(1, &["irc"]);
     publish(&mut model, HOMESERVER, Some(SHARED));

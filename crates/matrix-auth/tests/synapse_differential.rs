@@ -151,6 +151,11 @@ fn cases() -> Vec<(&'static str, Vec<String>, Expect)> {
             vec![registration("a", "as-a", "bot-a", "@x_.*"), registration("b", "as-b", "bot-b", "@x_.*")],
             Stricter,
         ),
+        (
+            "overlapping exclusive users regexes",
+            vec![registration("a", "as-a", "bot-a", "@x_.*"), registration("b", "as-b", "bot-b", "@x_y_.*")],
+            Stricter,
+        ),
     ]
 }
 

@@ -1,2 +1,0 @@
-//! Placeholder while the hook benchmark is written.
-fn main() {}

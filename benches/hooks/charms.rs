@@ -1,0 +1,113 @@
+//! The two charms under test, each in a charm directory of its own: the Rust charm as
+//! `scripts/pack` lays it out (dispatch, metadata, the release binary), and the Python ops
+//! reference (`tests/python/reference_provider`) run by the `scripts/python-env ops` venv.
+
+use std::fmt;
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context as _};
+
+/// The environment variable the reference's `dispatch` runs its interpreter from.
+const PYTHON_VARIABLE: &str = "SYNAPSE_REFERENCE_PYTHON";
+
+/// Which charm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Flavor {
+    Rust,
+    Python,
+}
+
+impl Flavor {
+    pub const BOTH: [Flavor; 2] = [Flavor::Rust, Flavor::Python];
+}
+
+impl fmt::Display for Flavor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Flavor::Rust => "Rust",
+            Flavor::Python => "Python",
+        })
+    }
+}
+
+/// The prepared charm directories.
+pub struct Charms {
+    dir: tempfile::TempDir,
+    python: String,
+}
+
+impl Charms {
+    pub fn prepare() -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("hook-bench-charms-").tempdir()?;
+        let rust = dir.path().join("rust");
+        fs::create_dir_all(rust.join("bin"))?;
+        for file in ["metadata.yaml", "config.yaml", "actions.yaml", "dispatch"] {
+            copy(&repo().join(file), &rust.join(file))?;
+        }
+        copy(Path::new(rust_binary()), &rust.join("bin/synapse-k8s"))?;
+        if let Ok(wrap) = std::env::var("BENCH_WRAP") {
+            fs::rename(rust.join("bin/synapse-k8s"), rust.join("bin/real"))?;
+            fs::write(rust.join("bin/synapse-k8s"), format!("#!/bin/sh\nexec {wrap} \"$(dirname \"$0\")/real\"\n"))?;
+            fs::set_permissions(rust.join("bin/synapse-k8s"), fs::Permissions::from_mode(0o755))?;
+        }
+        let python = dir.path().join("python");
+        let source = repo().join("tests/python/reference_provider");
+        fs::create_dir_all(python.join("src"))?;
+        for file in ["metadata.yaml", "config.yaml", "dispatch"] {
+            copy(&source.join(file), &python.join(file))?;
+        }
+        for entry in fs::read_dir(source.join("src"))? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|extension| extension == "py") {
+                copy(&path, &python.join("src").join(path.file_name().context("a file name")?))?;
+            }
+        }
+        Ok(Self { dir, python: python_env("ops")? })
+    }
+
+    pub fn dir(&self, flavor: Flavor) -> PathBuf {
+        self.dir.path().join(match flavor {
+            Flavor::Rust => "rust",
+            Flavor::Python => "python",
+        })
+    }
+
+    /// Environment every hook of `flavor` needs besides Juju's.
+    pub fn env(&self, flavor: Flavor) -> Vec<(&'static str, String)> {
+        match flavor {
+            Flavor::Rust => Vec::new(),
+            Flavor::Python => vec![(PYTHON_VARIABLE, self.python.clone())],
+        }
+    }
+}
+
+/// The repository root.
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The charm binary Cargo built for this benchmark (release settings).
+pub fn rust_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_synapse-k8s")
+}
+
+/// Copies a file keeping its mode (`dispatch` and the binary must stay executable).
+fn copy(from: &Path, to: &Path) -> anyhow::Result<()> {
+    fs::copy(from, to).with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+    let mode = fs::metadata(from)?.permissions().mode();
+    fs::set_permissions(to, fs::Permissions::from_mode(mode))?;
+    Ok(())
+}
+
+/// The interpreter of `scripts/python-env <profile>` (created on first use).
+fn python_env(profile: &str) -> anyhow::Result<String> {
+    let script = repo().join("scripts/python-env");
+    let output = Command::new(&script).arg(profile).output().with_context(|| format!("cannot run {}", script.display()))?;
+    if !output.status.success() {
+        bail!("scripts/python-env {profile} failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(String::from_utf8(output.stdout)?.trim().to_string())
+}

@@ -1,0 +1,183 @@
+//! Prints the figures as Markdown: a summary table, the details of every event, the targets
+//! with their verdicts, and the packed charm's size.
+
+use std::time::Duration;
+
+use crate::charms::Flavor;
+use crate::pack::PackedSize;
+use crate::sample::{Range, Rss, Sample, Summary};
+use crate::scenarios::EventFigures;
+
+/// Wall time per hook at most this share of the Python reference's.
+const WALL_RATIO_TARGET: f64 = 1.0 / 20.0;
+const RSS_TARGET_KIB: u64 = 10 * 1024;
+const PACKED_TARGET_BYTES: u64 = 5 * 1024 * 1024;
+
+pub fn print(events: &[EventFigures], packed: &PackedSize, reps: usize) {
+    println!("## Hook cost: Rust charm vs. Python ops reference\n");
+    println!(
+        "Median of {reps} runs per charm and event (after one warm-up run each; the charms alternate), in the \
+         simulated Juju (juju-sim) and Pebble (pebble-sim). Cells: Rust / Python / ratio Rust÷Python.\n"
+    );
+    println!("| event | wall time (ms) | CPU user+sys (ms) | charm peak RSS (MiB) | hook-tool calls | Pebble requests |");
+    println!("|---|---|---|---|---|---|");
+    for event in events {
+        let (rust, python) = pair(event);
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            event.name,
+            triple(ms(rust.wall()), ms(python.wall())),
+            triple(ms(rust.cpu()), ms(python.cpu())),
+            rss_triple(rust.charm_rss(), python.charm_rss()),
+            count_triple(rust.range(Sample::total_calls), python.range(Sample::total_calls)),
+            count_triple(rust.range(pebble_total), python.range(pebble_total)),
+        );
+    }
+    println!(
+        "\nPacked charm: {:.2} MiB ({} bytes; binary {:.2} MiB).\n",
+        mib(packed.charm),
+        packed.charm,
+        mib(packed.binary)
+    );
+    for event in events {
+        details(event);
+    }
+    targets(events, packed);
+}
+
+fn pair(event: &EventFigures) -> (&Summary, &Summary) {
+    (&event.summaries[&Flavor::Rust], &event.summaries[&Flavor::Python])
+}
+
+fn details(event: &EventFigures) {
+    let (rust, python) = pair(event);
+    println!("### {}\n", event.name);
+    println!("| | Rust | Python |\n|---|---|---|");
+    println!("| charm's own CPU (ms) | {:.1} | {:.1} |", ms(rust.charm_cpu()), ms(python.charm_cpu()));
+    println!("| hook tools' CPU (ms) | {:.1} | {:.1} |", ms(rust.tools_cpu()), ms(python.tools_cpu()));
+    println!(
+        "| peak RSS of one juju-sim-tool (MiB) | {:.1} | {:.1} |",
+        kib_to_mib(rust.tools_rss_kib()),
+        kib_to_mib(python.tools_rss_kib())
+    );
+    for (label, count) in [
+        ("relation-set", (|s: &Sample| s.count("relation-set")) as fn(&Sample) -> usize),
+        ("secret writes (add/set/grant/revoke/remove)", Sample::secret_writes),
+        ("container files written or removed", |s: &Sample| s.files_written),
+        ("Synapse (re)starts", |s: &Sample| s.restarts as usize),
+    ] {
+        println!("| {label} | {} | {} |", rust.range(count), python.range(count));
+    }
+    let mut tools: Vec<&str> = rust.tools().chain(python.tools()).collect();
+    tools.sort_unstable();
+    tools.dedup();
+    for tool in tools {
+        println!("| `{tool}` | {} | {} |", rust.range(|s| s.count(tool)), python.range(|s| s.count(tool)));
+    }
+    let mut kinds: Vec<&str> = rust.pebble_kinds().chain(python.pebble_kinds()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    for kind in kinds {
+        let count = |s: &Sample| s.pebble.get(kind).copied().unwrap_or(0);
+        println!("| Pebble `{kind}` | {} | {} |", rust.range(count), python.range(count));
+    }
+    println!();
+}
+
+fn targets(events: &[EventFigures], packed: &PackedSize) {
+    println!("### Targets\n");
+    for event in events {
+        let (rust, python) = pair(event);
+        let ratio = ms(rust.wall()) / ms(python.wall());
+        verdict(
+            ratio <= WALL_RATIO_TARGET,
+            &format!("{}: wall time ratio {ratio:.3} (target ≤ {WALL_RATIO_TARGET:.3})", event.name),
+        );
+        let rss = rust.charm_rss();
+        verdict(rss.kib() <= RSS_TARGET_KIB, &format!("{}: Rust charm peak RSS {} MiB (target ≤ 10)", event.name, rss_text(rss)));
+        let (rust_calls, python_calls) = (rust.range(Sample::total_calls), python.range(Sample::total_calls));
+        verdict(
+            rust_calls.max <= python_calls.min,
+            &format!("{}: hook-tool calls {rust_calls} vs. Python {python_calls}", event.name),
+        );
+        if event.changes_nothing {
+            let writes = [
+                ("relation-set", rust.range(|s| s.count("relation-set"))),
+                ("secret writes", rust.range(Sample::secret_writes)),
+                ("file writes", rust.range(|s| s.files_written)),
+                ("restarts", rust.range(|s| s.restarts as usize)),
+            ];
+            let text: Vec<String> = writes.iter().map(|(what, range)| format!("{what} {range}")).collect();
+            verdict(
+                writes.iter().all(|(_, range)| range.max == 0),
+                &format!("{} (nothing changed): Rust makes {}", event.name, text.join(", ")),
+            );
+        }
+    }
+    for flavor in Flavor::BOTH {
+        if let Some((constant, per_relation)) = linear_fit(events, flavor) {
+            println!("- {flavor} hook-tool calls per relation-changed ≈ {constant:.1} + {per_relation:.2}·N (N = related requirers)");
+        }
+    }
+    verdict(
+        packed.charm <= PACKED_TARGET_BYTES,
+        &format!("packed charm {:.2} MiB (target ≤ 5)", mib(packed.charm)),
+    );
+    println!();
+}
+
+/// Calls = a + b·N through the relation-changed figures with the fewest and the most
+/// relations; `None` without two of them.
+fn linear_fit(events: &[EventFigures], flavor: Flavor) -> Option<(f64, f64)> {
+    let mut points: Vec<(f64, f64)> = events
+        .iter()
+        .filter(|event| event.name.starts_with("relation-changed"))
+        .map(|event| (event.relations as f64, event.summaries[&flavor].range(Sample::total_calls).max as f64))
+        .collect();
+    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (first, last) = (points.first()?, points.last()?);
+    if last.0 <= first.0 {
+        return None;
+    }
+    let slope = (last.1 - first.1) / (last.0 - first.0);
+    Some((first.1 - slope * first.0, slope))
+}
+
+fn verdict(met: bool, text: &str) {
+    println!("- {} {text}", if met { "✅" } else { "❌" });
+}
+
+fn pebble_total(sample: &Sample) -> usize {
+    sample.pebble.values().sum()
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn kib_to_mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn rss_text(rss: Rss) -> String {
+    match rss {
+        Rss::Exact(kib) => format!("{:.1}", kib_to_mib(kib)),
+        Rss::AtMost(kib) => format!("≤ {:.1}", kib_to_mib(kib)),
+    }
+}
+
+fn triple(rust: f64, python: f64) -> String {
+    format!("{rust:.1} / {python:.1} / {:.3}", rust / python)
+}
+
+fn rss_triple(rust: Rss, python: Rss) -> String {
+    format!("{} / {} / {:.3}", rss_text(rust), rss_text(python), rust.kib() as f64 / python.kib() as f64)
+}
+
+fn count_triple(rust: Range, python: Range) -> String {
+    format!("{rust} / {python} / {:.2}", rust.max as f64 / python.max.max(1) as f64)
+}

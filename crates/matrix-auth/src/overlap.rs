@@ -1,0 +1,144 @@
+//! Whether two namespace regexes can claim the same ID.
+//!
+//! Synapse tests an ID against a namespace with Python's `re.match`, which anchors at the
+//! start only: a regex claims every ID that has a prefix it matches. Two regexes therefore
+//! overlap when some ID has a prefix matching each. That is decided exactly by walking the
+//! product of the two patterns' DFAs, each side done once it has matched. Patterns that do
+//! not compile to a small DFA (lookaround, large Unicode classes) are compared as text: only
+//! identical ones count as overlapping.
+
+use std::collections::{HashSet, VecDeque};
+
+use regex_automata::dfa::{dense, Automaton, StartKind};
+use regex_automata::util::primitives::StateID;
+use regex_automata::util::start;
+use regex_automata::{Anchored, MatchKind};
+
+use crate::pyregex;
+
+/// Memory allowed for building one DFA.
+const DFA_BYTES: usize = 1 << 20;
+/// Pairs of states explored before giving up (and comparing the text instead).
+const MAX_PAIRS: usize = 20_000;
+
+/// Whether some ID is claimed by both Python regexes.
+pub(crate) fn overlap(a: &str, b: &str) -> bool {
+    a == b || product_overlap(a, b).unwrap_or(false)
+}
+
+/// One pattern's progress along a common input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Side {
+    Matching(StateID),
+    /// A prefix of the input matched: the ID is claimed, whatever follows.
+    Matched,
+}
+
+struct Pattern {
+    dfa: dense::DFA<Vec<u32>>,
+}
+
+impl Pattern {
+    fn compile(python: &str) -> Option<Self> {
+        let translated = pyregex::check(python).ok()?.translated;
+        let config = dense::Config::new()
+            .match_kind(MatchKind::All)
+            .start_kind(StartKind::Anchored)
+            .dfa_size_limit(Some(DFA_BYTES))
+            .determinize_size_limit(Some(DFA_BYTES));
+        let dfa = dense::Builder::new().configure(config).build(&translated).ok()?;
+        Some(Self { dfa })
+    }
+
+    fn start(&self) -> Option<Side> {
+        let state = self.dfa.start_state(&start::Config::new().anchored(Anchored::Yes)).ok()?;
+        Some(Side::Matching(state))
+    }
+
+    /// The side after one more byte; `None` when no extension can match any more. Matches
+    /// show one byte late: reaching a match state means the input before `byte` matched.
+    fn step(&self, side: Side, byte: u8) -> Option<Side> {
+        let Side::Matching(state) = side else { return Some(Side::Matched) };
+        let next = self.dfa.next_state(state, byte);
+        if self.dfa.is_match_state(next) {
+            Some(Side::Matched)
+        } else if self.dfa.is_dead_state(next) || self.dfa.is_quit_state(next) {
+            None
+        } else {
+            Some(Side::Matching(next))
+        }
+    }
+
+    /// Whether the input so far, as a whole ID, is claimed.
+    fn claims_at_end(&self, side: Side) -> bool {
+        match side {
+            Side::Matched => true,
+            Side::Matching(state) => self.dfa.is_match_state(self.dfa.next_eoi_state(state)),
+        }
+    }
+}
+
+/// Breadth-first search for an input both patterns claim; `None` when undecided.
+fn product_overlap(a: &str, b: &str) -> Option<bool> {
+    let (a, b) = (Pattern::compile(a)?, Pattern::compile(b)?);
+    let first = (a.start()?, b.start()?);
+    let mut seen = HashSet::from([first]);
+    let mut queue = VecDeque::from([first]);
+    while let Some((x, y)) = queue.pop_front() {
+        if a.claims_at_end(x) && b.claims_at_end(y) {
+            return Some(true);
+        }
+        for byte in 0..=u8::MAX {
+            let (Some(x), Some(y)) = (a.step(x, byte), b.step(y, byte)) else { continue };
+            if seen.insert((x, y)) {
+                if seen.len() > MAX_PAIRS {
+                    return None;
+                }
+                queue.push_back((x, y));
+            }
+        }
+    }
+    Some(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_of_each_other_overlap() {
+        assert!(overlap(r"@irc_.*", r"@irc_.*"));
+        assert!(overlap(r"@irc_.*", r"@irc_libera_.*:example\.com"));
+        assert!(overlap(r"@irc_libera_.*:example\.com", r"@irc_.*"));
+        // re.match anchors at the start only: `@irc` claims `@irc_anything` too.
+        assert!(overlap(r"@irc", r"@irc_bot:example\.com"));
+        assert!(overlap(r"@[a-z]+_.*", r"@tg_.*"));
+        assert!(overlap(r"(?i)@IRC_.*", r"@irc_x"));
+        assert!(overlap(r"@.*:example\.com", r"@libera_.*:example\.com"));
+    }
+
+    #[test]
+    fn distinct_prefixes_or_domains_do_not_overlap() {
+        assert!(!overlap(r"@libera_.*:example\.com", r"@oftc_.*:example\.com"));
+        assert!(!overlap(r"@irc_.*:example\.com$", r"@irc_.*:other\.org$"));
+        // Without `$` the first claims `@irc_:example.com:other.org` too, as does the second.
+        assert!(overlap(r"@irc_.*:example\.com", r"@irc_.*:other\.org$"));
+        assert!(!overlap(r"@irc_[0-9]+$", r"@irc_[a-z]+$"));
+        assert!(!overlap(r"#libera_.*", r"@libera_.*"));
+    }
+
+    #[test]
+    fn end_anchors_are_respected() {
+        assert!(!overlap(r"@a$", r"@ab"));
+        assert!(overlap(r"@a$", r"@a"));
+        assert!(overlap(r"@a\Z", r"@.*"));
+    }
+
+    #[test]
+    fn patterns_without_a_dfa_count_only_when_identical() {
+        // A lookbehind has no DFA: the text decides.
+        let lookbehind = r"@(?<=@)irc_.*";
+        assert!(overlap(lookbehind, lookbehind));
+        assert!(!overlap(lookbehind, r"@irc_x"));
+    }
+}

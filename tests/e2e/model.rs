@@ -1,0 +1,274 @@
+//! [`E2e`]: the Synapse charm in a simulated model whose units' Pebbles run real commands.
+//!
+//! Each unit's Pebble runs exec commands on the host and, for [`Services::Real`], its
+//! services as host processes. `command_map` sends the image's commands to the shims of
+//! `tests/e2e/shims` (through three-line wrappers naming the venv python): `/start.py`
+//! starts Synapse, `python3` runs Synapse's configuration check, `chown` changes the data
+//! directory, each in a private mount namespace with the unit's container data at `/data`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use juju_sim::model::{ActionRecord, Bag, SecretOwner};
+use juju_sim::{AppSpec, HookRun};
+use matrix_auth::protocol::{ENCRYPTION_KEY_CONTENT, ENCRYPTION_KEY_LABEL, REGISTRATION_KEY};
+use matrix_auth::Registration;
+use pebble_sim::{ExecMode, PebbleSim, ServiceMode, SimConfig};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde_json::{json, Value};
+
+use crate::host::{self, PortLock};
+use crate::http;
+use crate::support::requirers::{assert_succeeded, make_rust_requirer_dir};
+use crate::support::{Harness, APP, CONTAINER, SERVER_NAME};
+
+/// How long Synapse may take to answer `/health` after its service started.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How a unit's Pebble runs the plan's services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Services {
+    /// Real processes: the charm's layer starts Synapse on port 8008.
+    Real,
+    /// Simulated (nothing runs); exec commands, and so the configuration check, still run
+    /// for real.
+    Simulated,
+}
+
+/// The charm's configuration for loopback-only tests: no federation with anyone but itself,
+/// and a trusted key server under `.invalid`, which never resolves (the charm renders
+/// Synapse's default, matrix.org, when the option is unset, and cannot render an empty list).
+pub fn loopback_config() -> Vec<(&'static str, Value)> {
+    vec![
+        ("server_name", json!(SERVER_NAME)),
+        ("federation_domain_whitelist", json!(SERVER_NAME)),
+        ("trusted_key_servers", json!("keys.invalid")),
+    ]
+}
+
+/// A simulated model around the Synapse charm with real workload commands.
+pub struct E2e {
+    pebbles: BTreeMap<String, PebbleSim>,
+    pub harness: Harness,
+    wrappers: tempfile::TempDir,
+    requirer_charm: Option<tempfile::TempDir>,
+    _lock: PortLock,
+}
+
+impl E2e {
+    pub fn new() -> Self {
+        host::check_prerequisites();
+        let lock = PortLock::acquire();
+        let python = host::synapse_python();
+        let harness = Harness::new();
+        // The synapse user mounts the containers' data directories from below it.
+        let work = harness.charm_dir().parent().expect("the harness's work dir").to_path_buf();
+        fs::set_permissions(&work, fs::Permissions::from_mode(0o755)).expect("chmod the work dir");
+        let wrappers = host::shared_temp_dir("e2e-commands-");
+        let shims = host::repo().join("tests/e2e/shims");
+        for (name, shim, program) in [
+            ("start.py", "start-synapse", python.to_str().expect("a UTF-8 path")),
+            ("python3", "enter-container", python.to_str().expect("a UTF-8 path")),
+            ("chown", "enter-container", "chown"),
+        ] {
+            let path = wrappers.path().join(name);
+            let script = format!("#!/bin/sh\nexec '{}' '{program}' \"$@\"\n", shims.join(shim).display());
+            fs::write(&path, script).expect("write a command wrapper");
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod a command wrapper");
+        }
+        Self { pebbles: BTreeMap::new(), harness, wrappers, requirer_charm: None, _lock: lock }
+    }
+
+    /// Deploys Synapse with one unit per entry of `units`, every Pebble up from the start;
+    /// every hook must succeed.
+    pub fn deploy(&mut self, units: &[Services], config: &[(&str, Value)]) -> Vec<HookRun> {
+        for (number, services) in units.iter().enumerate() {
+            self.start_pebble(&format!("{APP}/{number}"), *services);
+        }
+        let count = u32::try_from(units.len()).expect("a few units");
+        let runs = self.harness.deploy_without_pebble(count, config);
+        assert_succeeded(&runs);
+        runs
+    }
+
+    fn start_pebble(&mut self, unit: &str, services: Services) {
+        let socket = self.harness.socket(unit);
+        let root = self.harness.container_path(unit, "/");
+        fs::create_dir_all(root.join("data")).expect("container root");
+        fs::create_dir_all(socket.parent().expect("socket dir")).expect("socket dir");
+        let mut config = SimConfig::new(socket, root);
+        config.services = match services {
+            Services::Real => ServiceMode::Process,
+            Services::Simulated => ServiceMode::default(),
+        };
+        config.exec = ExecMode::Host;
+        config.command_map = ["/start.py", "python3", "chown"]
+            .into_iter()
+            .map(|command| {
+                let wrapper = self.wrappers.path().join(command.trim_start_matches('/'));
+                (command.to_string(), wrapper)
+            })
+            .collect();
+        let pebble = PebbleSim::start(config).expect("pebble-sim starts");
+        self.pebbles.insert(unit.to_string(), pebble);
+    }
+
+    pub fn pebble(&self, unit: &str) -> &PebbleSim {
+        self.pebbles.get(unit).unwrap_or_else(|| panic!("no Pebble for {unit}"))
+    }
+
+    /// A Pebble client for `unit`'s container, as the charm has.
+    pub fn pebble_client(&self, unit: &str) -> pebble::Client {
+        pebble::Client::new(self.pebble(unit).socket())
+    }
+
+    /// How often Pebble started Synapse on `unit`.
+    pub fn synapse_starts(&self, unit: &str) -> u32 {
+        self.pebble(unit).service_starts(CONTAINER)
+    }
+
+    /// Waits until the Synapse of `unit` answers `/health`; panics with its log otherwise.
+    pub fn wait_for_synapse(&self, unit: &str) {
+        let deadline = Instant::now() + HEALTH_TIMEOUT;
+        loop {
+            if http::synapse("GET", "/health", None, None).is_ok_and(|response| response.status == 200) {
+                return;
+            }
+            let state = self.pebble(unit).service_state(CONTAINER);
+            let given_up = matches!(state, None | Some(pebble_sim::ServiceStatus::Error));
+            if given_up || Instant::now() > deadline {
+                panic!(
+                    "Synapse on {unit} did not answer /health (service {state:?}, unit status {:?});\n\
+                     the charm's warnings and errors:\n{}\nSynapse's log:\n{}",
+                    self.harness.status(unit),
+                    self.charm_problems(unit),
+                    self.synapse_log(unit)
+                );
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The charm's `WARNING` and `ERROR` log lines on `unit`.
+    pub fn charm_problems(&self, unit: &str) -> String {
+        self.harness
+            .sim
+            .logs(unit)
+            .filter(|record| matches!(record.level.as_str(), "WARNING" | "ERROR"))
+            .map(|record| format!("{} {}\n", record.level, record.message))
+            .collect()
+    }
+
+    /// Everything the Synapse service of `unit` printed (Pebble keeps the last 1000 lines).
+    pub fn synapse_log(&self, unit: &str) -> String {
+        let response = http::pebble_get(self.pebble(unit).socket(), "/v1/logs?services=synapse&n=-1")
+            .expect("Pebble serves logs");
+        response
+            .text()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter_map(|entry| entry["message"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// `juju config synapse ...`; every hook must succeed.
+    pub fn configure(&mut self, values: &[(&str, Value)]) -> Vec<HookRun> {
+        let runs = self.harness.configure(values);
+        assert_succeeded(&runs);
+        runs
+    }
+
+    pub fn run_action(&mut self, unit: &str, action: &str, params: Value) -> ActionRecord {
+        let params = params.as_object().cloned().expect("parameters are an object");
+        let result = self.harness.sim.run_action(unit, action, params).expect("the action runs");
+        assert_eq!(result.run.exit_code, 0, "{action} on {unit}: {}", result.run.stderr);
+        assert_succeeded(&result.followups);
+        result.record
+    }
+
+    /// The value under `key` of the latest revision of the secret `app` owns with `label`.
+    pub fn secret_value(&self, app: &str, label: &str, key: &str) -> Option<SecretString> {
+        let secret = self.harness.sim.model().secrets.values().find(|secret| {
+            secret.label.as_deref() == Some(label) && secret.owner == SecretOwner::Application(app.into())
+        })?;
+        let encoded = secret.latest()?.content.get(key)?;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).expect("base64 content");
+        Some(SecretString::from(String::from_utf8(bytes).expect("UTF-8 content")))
+    }
+
+    /// How many revisions the secret `app` owns with `label` has.
+    pub fn secret_revisions(&self, app: &str, label: &str) -> usize {
+        self.harness
+            .sim
+            .model()
+            .secrets
+            .values()
+            .find(|secret| secret.label.as_deref() == Some(label) && secret.owner == SecretOwner::Application(app.into()))
+            .map_or(0, |secret| secret.revisions.len())
+    }
+
+    /// Deploys the Rust example requirer (`examples/matrix-auth-requirer`) as `app`.
+    pub fn deploy_bridge(&mut self, app: &str, config: &[(&str, Value)]) {
+        let dir = self.requirer_charm.get_or_insert_with(|| {
+            let dir = host::shared_temp_dir("requirer-charm-");
+            make_rust_requirer_dir(dir.path());
+            dir
+        });
+        let mut spec = AppSpec::charm(app, dir.path());
+        for (key, value) in config {
+            spec = spec.config(*key, value.clone());
+        }
+        assert_succeeded(&self.harness.sim.deploy(spec).expect("deploy runs"));
+    }
+
+    /// `juju integrate <app> synapse`; returns the relation id.
+    pub fn integrate(&mut self, app: &str) -> u32 {
+        let (relation, runs) = self.harness.sim.integrate(app, APP).expect("integrate runs");
+        assert_succeeded(&runs);
+        relation
+    }
+
+    /// The registration `app` sent on `relation`, decrypted with Synapse's key.
+    pub fn sent_registration(&self, relation: u32, app: &str) -> Registration {
+        let bag = self.harness.sim.relation_data(relation, &Bag::App(app.into())).expect("relation exists");
+        let token = bag.get(REGISTRATION_KEY).unwrap_or_else(|| panic!("{app} sent no registration"));
+        let key = self
+            .secret_value(APP, ENCRYPTION_KEY_LABEL, ENCRYPTION_KEY_CONTENT)
+            .expect("Synapse created its encryption key");
+        let text = matrix_auth::decrypt_string(&key, token).expect("decrypts with Synapse's key");
+        Registration::parse(text.expose_secret()).expect("a valid registration")
+    }
+
+    /// The host path of `path` in `unit`'s container.
+    pub fn container_path(&self, unit: &str, path: &str) -> PathBuf {
+        self.harness.container_path(unit, path)
+    }
+}
+
+impl Drop for E2e {
+    /// Stops every Pebble, which kills the Synapse processes, and waits until port 8008 is
+    /// free before the next test may take it.
+    fn drop(&mut self) {
+        self.pebbles.clear();
+        if !host::wait_for_free_port(host::PORT_TIMEOUT) && !std::thread::panicking() {
+            panic!("port {} is still taken after the test stopped its Synapse", host::SYNAPSE_PORT);
+        }
+    }
+}
+
+/// Reads a YAML file with real PyYAML (`yaml.safe_load`, as Synapse does) into JSON; a value
+/// JSON cannot hold (a date, say) comes back as its Python `repr` string.
+pub fn load_with_pyyaml(path: &Path) -> Value {
+    let output = std::process::Command::new(host::synapse_python())
+        .args(["-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1], encoding='utf-8')), default=repr))"])
+        .arg(path)
+        .output()
+        .expect("python runs");
+    assert!(output.status.success(), "PyYAML could not read {}:\n{}", path.display(), String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("JSON from Python")
+}

@@ -1,0 +1,402 @@
+//! The `matrix-auth` provider's side of the model: what the Synapse leader publishes, the two
+//! secrets and their grants, and how they follow the relations' lifecycle (relation without
+//! units, departing units, removal, a new relation, leadership, configuration changes, an
+//! offer alias, v0 requirers), with passive requirers whose data the tests write.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use juju_sim::model::{GrantTarget, SecretOwner};
+use juju_sim::Event;
+use matrix_auth::protocol::*;
+use serde_json::{json, Value};
+use support::passive_requirers::*;
+use support::requirers::{assert_succeeded, registration_path};
+use support::{Harness, APP, SERVER_NAME};
+
+/// Writes to Synapse's own bag of `relation`, as the JSON bodies sent.
+fn bag_writes(runs: &[juju_sim::HookRun], relation: u32) -> Vec<Value> {
+    let target = format!("matrix-auth:{relation}");
+    runs.iter()
+        .filter(|run| run.unit.starts_with("synapse/"))
+        .flat_map(|run| run.calls_to("relation-set"))
+        .filter(|call| call.args.contains(&target))
+        .map(|call| serde_json::from_str(call.stdin.as_deref().expect("a body")).expect("JSON body"))
+        .collect()
+}
+
+/// The URI form Synapse must publish for its secret `label`.
+fn full_uri(model: &ProviderModel, label: &str) -> String {
+    let uuid = &model.harness.sim.model().uuid;
+    format!("secret://{uuid}/{}", model.secret(label).expect("the secret exists").id)
+}
+
+#[test]
+fn integrating_publishes_the_homeserver_and_two_secrets_granted_once() {
+    let mut model = ProviderModel::new(1);
+    let starts = model.starts(UNIT0);
+    model.add_requirer("irc", 1);
+    let (relation, runs) = model.integrate("irc");
+
+    let bag = model.provider_bag(relation);
+    let expected = BTreeMap::from([
+        (HOMESERVER_KEY.to_string(), HOMESERVER.to_string()),
+        (SHARED_SECRET_ID_KEY.to_string(), full_uri(&model, SHARED_SECRET_LABEL)),
+        (ENCRYPTION_KEY_SECRET_ID_KEY.to_string(), full_uri(&model, ENCRYPTION_KEY_LABEL)),
+    ]);
+    assert_eq!(bag, expected);
+    let homeserver_yaml = model.harness.homeserver(UNIT0);
+    assert_eq!(
+        model.secret_content(SHARED_SECRET_LABEL),
+        BTreeMap::from([(
+            SHARED_SECRET_CONTENT.to_string(),
+            homeserver_yaml["registration_shared_secret"].as_str().unwrap().to_string()
+        )]),
+        "the shared secret is the one Synapse runs with"
+    );
+    let key = model.secret_content(ENCRYPTION_KEY_LABEL);
+    assert_eq!(key.keys().collect::<Vec<_>>(), [ENCRYPTION_KEY_CONTENT]);
+    assert!(key[ENCRYPTION_KEY_CONTENT].len() == 44 && key[ENCRYPTION_KEY_CONTENT].ends_with('='));
+    for label in [SHARED_SECRET_LABEL, ENCRYPTION_KEY_LABEL] {
+        assert_eq!(model.grants(label), [(relation, "application-irc".to_string())], "{label}");
+        assert_eq!(model.secret(label).unwrap().latest_revision(), 1);
+    }
+    // Created, granted and written exactly once over the whole integration.
+    assert_eq!(calls(&runs, APP, "secret-add"), 2);
+    assert_eq!(calls(&runs, APP, "secret-grant"), 2);
+    assert_eq!(bag_writes(&runs, relation).len(), 1);
+    // Nothing for Synapse to load yet.
+    assert_eq!(model.status(UNIT0), active());
+    assert_eq!(model.starts(UNIT0), starts);
+    assert!(model.config_files(UNIT0).is_empty() && model.registration_files(UNIT0).is_empty());
+}
+
+#[test]
+fn a_relation_without_units_is_served_from_relation_created() {
+    let mut model = ProviderModel::new(1);
+    model.add_requirer("irc", 0);
+    let (relation, runs) = model.integrate("irc");
+    let hooks: Vec<&str> = runs.iter().map(|run| run.hook.as_str()).collect();
+    assert_eq!(hooks, ["matrix-auth-relation-created"], "no unit, so no joined or changed");
+    assert_eq!(model.provider_bag(relation)[HOMESERVER_KEY], HOMESERVER);
+    assert_eq!(model.grants(ENCRYPTION_KEY_LABEL), [(relation, "application-irc".to_string())]);
+    assert_eq!(model.status(UNIT0), active());
+
+    // The first unit joins: everything is already in place.
+    let (_, runs) = model.harness.sim.add_unit("irc").expect("scale up");
+    assert_succeeded(&runs);
+    assert!(runs.iter().any(|run| run.hook == "matrix-auth-relation-joined" && run.unit == UNIT0));
+    for tool in ["secret-add", "secret-grant", "relation-set"] {
+        assert_eq!(calls(&runs, APP, tool), 0, "{tool}");
+    }
+}
+
+#[test]
+fn a_departing_requirer_unit_leaves_the_registration_in_place() {
+    let mut model = ProviderModel::new(1);
+    model.add_requirer("irc", 2);
+    let (relation, _) = model.integrate("irc");
+    let text = registration("irc", "as-irc", "libera_");
+    model.send(relation, "irc", &text);
+    let starts = model.starts(UNIT0);
+
+    let runs = model.harness.sim.remove_unit("irc/1").expect("scale down");
+    assert_succeeded(&runs);
+    assert!(runs.iter().any(|run| run.hook == "matrix-auth-relation-departed" && run.unit == UNIT0));
+    model.assert_file(UNIT0, relation, &text);
+    assert_eq!(model.config_files(UNIT0), [registration_path(relation)]);
+    assert_eq!(model.starts(UNIT0), starts);
+    assert_eq!(model.grants(SHARED_SECRET_LABEL), [(relation, "application-irc".to_string())]);
+}
+
+#[test]
+fn removing_the_last_relation_cleans_everything_up_and_a_new_one_starts_afresh() {
+    let mut model = ProviderModel::new(1);
+    let relation = model.relate("irc");
+    let text = registration("irc", "as-irc", "libera_");
+    model.send(relation, "irc", &text);
+    let old_key = model.secret_content(ENCRYPTION_KEY_LABEL);
+    let old_ids = model.provider_bag(relation);
+    let starts = model.starts(UNIT0);
+
+    let runs = model.harness.sim.remove_relation(relation).expect("remove-relation runs");
+    assert_succeeded(&runs);
+    assert!(runs.iter().any(|run| run.hook == "matrix-auth-relation-broken" && run.unit == UNIT0));
+    assert_eq!(model.file(UNIT0, relation), None, "the registration file is gone");
+    assert!(model.registration_files(UNIT0).is_empty());
+    assert!(model.config_files(UNIT0).is_empty(), "homeserver.yaml no longer lists it");
+    assert_eq!(model.starts(UNIT0), starts + 1, "Synapse restarted without the bridge");
+    for label in [SHARED_SECRET_LABEL, ENCRYPTION_KEY_LABEL] {
+        assert!(model.secret(label).is_none(), "{label} outlived the last relation");
+    }
+    assert_eq!(calls(&runs, APP, "secret-remove"), 2);
+    assert_eq!(model.status(UNIT0), active());
+
+    // The next relation gets new secrets and its registration is served again.
+    let (again, runs) = model.integrate("irc");
+    assert_ne!(again, relation);
+    assert_eq!(calls(&runs, APP, "secret-add"), 2);
+    assert_ne!(model.secret_content(ENCRYPTION_KEY_LABEL), old_key, "a new key");
+    let bag = model.provider_bag(again);
+    assert_ne!(bag[ENCRYPTION_KEY_SECRET_ID_KEY], old_ids[ENCRYPTION_KEY_SECRET_ID_KEY]);
+    assert_eq!(bag[ENCRYPTION_KEY_SECRET_ID_KEY], full_uri(&model, ENCRYPTION_KEY_LABEL));
+    model.send(again, "irc", &text);
+    model.assert_file(UNIT0, again, &text);
+    assert_eq!(model.config_files(UNIT0), [registration_path(again)]);
+    assert_eq!(model.starts(UNIT0), starts + 2);
+}
+
+#[test]
+fn removing_one_relation_revokes_its_grants_and_keeps_the_other() {
+    let mut model = ProviderModel::new(1);
+    let irc = model.relate("irc");
+    let tg = model.relate("tg");
+    let (irc_text, tg_text) = (registration("irc", "as-irc", "libera_"), registration("tg", "as-tg", "tg_"));
+    model.send(irc, "irc", &irc_text);
+    model.send(tg, "tg", &tg_text);
+    let key = model.secret_content(ENCRYPTION_KEY_LABEL);
+    let tg_bag = model.provider_bag(tg);
+    let starts = model.starts(UNIT0);
+
+    let runs = model.harness.sim.remove_relation(irc).expect("remove-relation runs");
+    assert_succeeded(&runs);
+    assert_eq!(calls(&runs, APP, "secret-revoke"), 2, "both grants withdrawn in relation-broken");
+    for label in [SHARED_SECRET_LABEL, ENCRYPTION_KEY_LABEL] {
+        assert_eq!(model.grants(label), [(tg, "application-tg".to_string())], "{label}");
+    }
+    assert_eq!(model.secret_content(ENCRYPTION_KEY_LABEL), key, "the key is kept");
+    assert_eq!(model.provider_bag(tg), tg_bag);
+    assert_eq!(model.file(UNIT0, irc), None);
+    model.assert_file(UNIT0, tg, &tg_text);
+    assert_eq!(model.config_files(UNIT0), [registration_path(tg)]);
+    assert_eq!(model.starts(UNIT0), starts + 1);
+    assert_eq!(model.status(UNIT0), active());
+}
+
+#[test]
+fn a_non_leader_writes_the_files_but_never_the_application_bag_or_secrets() {
+    let mut model = ProviderModel::new(2);
+    let relation = model.relate("irc");
+    let text = registration("irc", "as-irc", "libera_");
+    model.send(relation, "irc", &text);
+    for unit in [UNIT0, UNIT1] {
+        model.assert_file(unit, relation, &text);
+        assert_eq!(model.config_files(unit), [registration_path(relation)], "{unit}");
+        assert_eq!(model.status(unit), active(), "{unit}");
+    }
+    let history = model.harness.sim.history().to_vec();
+    let non_leader: Vec<_> = history.iter().filter(|run| run.unit == UNIT1).cloned().collect();
+    assert!(non_leader.iter().any(|run| run.hook == "matrix-auth-relation-changed"));
+    for tool in [
+        "relation-set",
+        "secret-add",
+        "secret-set",
+        "secret-grant",
+        "secret-revoke",
+        "secret-remove",
+        "secret-info-get",
+    ] {
+        assert_eq!(calls(&non_leader, APP, tool), 0, "{UNIT1} called {tool}");
+    }
+    // It reads the key by label, once per hook that needs it.
+    let changed = non_leader.iter().rev().find(|run| run.hook == "matrix-auth-relation-changed").unwrap();
+    let key_reads =
+        changed.calls_to("secret-get").filter(|call| call.args.contains(&ENCRYPTION_KEY_LABEL.to_string()));
+    assert_eq!(key_reads.count(), 1);
+}
+
+#[test]
+fn a_new_leader_reuses_the_secrets_and_changes_nothing() {
+    let mut model = ProviderModel::new(2);
+    let relation = model.relate("irc");
+    let text = registration("irc", "as-irc", "libera_");
+    model.send(relation, "irc", &text);
+    let bag = model.provider_bag(relation);
+    let contents = [SHARED_SECRET_LABEL, ENCRYPTION_KEY_LABEL].map(|label| model.secret_content(label));
+    let starts = [UNIT0, UNIT1].map(|unit| model.starts(unit));
+
+    let mut runs = model.harness.sim.set_leader(UNIT1).expect("leader change");
+    runs.extend(model.update_status());
+    assert_succeeded(&runs);
+    assert!(runs.iter().any(|run| run.unit == UNIT1 && run.hook == "leader-elected"));
+    for tool in ["secret-add", "secret-set", "secret-grant", "secret-revoke", "secret-remove", "relation-set"]
+    {
+        assert_eq!(calls(&runs, APP, tool), 0, "{tool}");
+    }
+    // The new leader did look at the secrets and its bag, and found them current.
+    assert!(runs.iter().any(|run| run.unit == UNIT1 && run.count("secret-info-get") == 2));
+    assert_eq!(model.provider_bag(relation), bag);
+    assert_eq!(
+        [SHARED_SECRET_LABEL, ENCRYPTION_KEY_LABEL].map(|label| model.secret_content(label)),
+        contents
+    );
+    assert_eq!([UNIT0, UNIT1].map(|unit| model.starts(unit)), starts);
+    for unit in [UNIT0, UNIT1] {
+        model.assert_file(unit, relation, &text);
+    }
+
+    // The new leader serves a new relation with the same secrets.
+    let tg = model.relate("tg");
+    assert_eq!(model.provider_bag(tg)[ENCRYPTION_KEY_SECRET_ID_KEY], bag[ENCRYPTION_KEY_SECRET_ID_KEY]);
+    assert_eq!(model.grants(ENCRYPTION_KEY_LABEL).len(), 2);
+}
+
+#[test]
+fn the_key_and_shared_secret_are_never_rewritten() {
+    let mut model = ProviderModel::new(1);
+    let relation = model.relate("irc");
+    let contents = [SHARED_SECRET_LABEL, ENCRYPTION_KEY_LABEL].map(|label| model.secret_content(label));
+    let mut runs = model.harness.configure(&[("report_stats", json!(true))]);
+    runs.extend(model.harness.sim.upgrade(APP, None).expect("upgrade runs"));
+    runs.extend(model.update_status());
+    runs.extend(model.harness.sim.fire(UNIT0, Event::RelationChanged { relation, unit: None }).unwrap());
+    assert_succeeded(&runs);
+    assert_eq!(calls(&runs, APP, "secret-set") + calls(&runs, APP, "secret-add"), 0);
+    for (label, content) in [SHARED_SECRET_LABEL, ENCRYPTION_KEY_LABEL].iter().zip(&contents) {
+        let secret = model.secret(label).unwrap();
+        assert_eq!(secret.latest_revision(), 1, "{label}");
+        assert_eq!(&model.secret_content(label), content, "{label}");
+    }
+}
+
+#[test]
+fn a_changed_public_baseurl_is_republished_alone() {
+    let mut model = ProviderModel::new(1);
+    let relation = model.relate("irc");
+    let before = model.provider_bag(relation);
+    let runs = model.harness.configure(&[("public_baseurl", json!("https://matrix.example.com"))]);
+    assert_succeeded(&runs);
+    assert_eq!(bag_writes(&runs, relation), [json!({"homeserver": "https://matrix.example.com"})]);
+    let after = model.provider_bag(relation);
+    assert_eq!(after[HOMESERVER_KEY], "https://matrix.example.com");
+    assert_eq!(after[SHARED_SECRET_ID_KEY], before[SHARED_SECRET_ID_KEY]);
+    assert_eq!(after[ENCRYPTION_KEY_SECRET_ID_KEY], before[ENCRYPTION_KEY_SECRET_ID_KEY]);
+}
+
+#[test]
+fn nothing_is_published_before_synapse_has_its_shared_secret() {
+    let mut harness = Harness::new();
+    assert_succeeded(&harness.deploy(1, &[]));
+    let mut model = ProviderModel { harness };
+    let relation = model.relate("irc");
+    assert!(model.provider_bag(relation).is_empty());
+    assert!(model.secret(SHARED_SECRET_LABEL).is_none() && model.secret(ENCRYPTION_KEY_LABEL).is_none());
+    assert_eq!(model.status(UNIT0), blocked("invalid configuration: server_name"));
+
+    assert_succeeded(&model.harness.configure(&[("server_name", json!(SERVER_NAME))]));
+    assert_eq!(model.provider_bag(relation)[HOMESERVER_KEY], HOMESERVER);
+    assert_eq!(model.grants(SHARED_SECRET_LABEL), [(relation, "application-irc".to_string())]);
+    assert_eq!(model.status(UNIT0), active());
+}
+
+#[test]
+fn an_offer_alias_is_served_and_named_by_its_alias() {
+    // Across models Synapse knows the consuming application by the name of its remote proxy.
+    const ALIAS: &str = "remote-9f3c2b1a7d";
+    let mut model = ProviderModel::new(1);
+    let relation = model.relate(ALIAS);
+    for label in [SHARED_SECRET_LABEL, ENCRYPTION_KEY_LABEL] {
+        assert_eq!(model.grants(label), [(relation, format!("application-{ALIAS}"))]);
+    }
+    let text = registration("irc", "as-irc", "libera_");
+    model.send(relation, ALIAS, &text);
+    model.assert_file(UNIT0, relation, &text);
+
+    model.send_token(relation, ALIAS, "gAAAAA-not-a-token");
+    assert_eq!(
+        model.status(UNIT0),
+        blocked(&format!(
+            "matrix-auth: registration from {ALIAS} rejected: registration does not decrypt with the provider's key"
+        ))
+    );
+}
+
+#[test]
+fn the_same_hook_twice_changes_nothing_the_second_time() {
+    let mut model = ProviderModel::new(1);
+    let relation = model.relate("irc");
+    model.send(relation, "irc", &registration("irc", "as-irc", "libera_"));
+    let event = Event::RelationChanged { relation, unit: None };
+    let first = model.harness.sim.run_hook(UNIT0, event.clone()).expect("hook runs");
+    let requests = model.harness.request_count(UNIT0);
+    let starts = model.starts(UNIT0);
+    let second = model.harness.sim.run_hook(UNIT0, event).expect("hook runs");
+    assert!(first.succeeded() && second.succeeded(), "{}", second.stderr);
+
+    let count = |run: &juju_sim::HookRun| {
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for call in &run.calls {
+            *counts.entry(call.tool.clone()).or_default() += 1;
+        }
+        counts
+    };
+    let expected: BTreeMap<String, usize> = [
+        ("config-get", 1),
+        ("is-leader", 1),
+        // One per label: the application secrets and the Fernet key.
+        ("secret-get", 2),
+        ("relation-ids", 1),
+        // The requirer's bag and Synapse's own (the remote application comes from the environment).
+        ("relation-get", 2),
+        // The two interface secrets' grants.
+        ("secret-info-get", 2),
+        ("status-set", 2),
+    ]
+    .into_iter()
+    .map(|(tool, n)| (tool.to_string(), n))
+    .collect();
+    assert_eq!(count(&second), expected);
+    assert_eq!(count(&first), count(&second));
+    assert_eq!(model.harness.requests_since(UNIT0, requests), ["GET /v1/plan", "GET /v1/services"]);
+    assert_eq!(model.starts(UNIT0), starts);
+}
+
+#[test]
+fn a_v0_requirer_gets_homeserver_and_shared_secret_and_is_read_once_granted() {
+    let mut model = ProviderModel::new(1);
+    let relation = model.relate("legacy");
+    let bag = model.provider_bag(relation);
+    assert_eq!(bag[HOMESERVER_KEY], HOMESERVER);
+    assert_eq!(bag[SHARED_SECRET_ID_KEY], full_uri(&model, SHARED_SECRET_LABEL));
+    assert_eq!(model.grants(SHARED_SECRET_LABEL), [(relation, "application-legacy".to_string())]);
+
+    // A v0 requirer's registration lives in its own secret, referenced by full URI.
+    let text = registration("legacy", "as-legacy", "legacy_");
+    let content = BTreeMap::from([(V0_REGISTRATION_CONTENT.to_string(), text.clone())]);
+    let uri = model
+        .harness
+        .sim
+        .add_secret(SecretOwner::Application("legacy".into()), content, Some("app-registration".into()))
+        .expect("secret added");
+    let full = format!("secret://{}/{}", model.harness.sim.model().uuid, uri.trim_start_matches("secret:"));
+    model.set_bag(relation, "legacy", &[(V0_REGISTRATION_SECRET_ID_KEY, &full)]);
+    assert_eq!(model.file(UNIT0, relation), None, "not granted yet");
+    let (status, message) = model.status(UNIT0);
+    assert_eq!(status, "active", "not granted yet is no reason to block");
+    assert!(
+        message.starts_with(
+            "matrix-auth: registration from legacy not usable yet: registration secret not readable yet"
+        ),
+        "{message}"
+    );
+
+    model.harness.sim.grant_secret(&uri, relation, GrantTarget::Application(APP.into())).expect("granted");
+    model.update_status();
+    model.assert_file(UNIT0, relation, &text);
+    assert_eq!(model.config_files(UNIT0), [registration_path(relation)]);
+    assert_eq!(model.status(UNIT0), active());
+}
+
+#[test]
+fn blank_requirer_values_count_as_absent() {
+    let mut model = ProviderModel::new(1);
+    let relation = model.relate("irc");
+    let starts = model.starts(UNIT0);
+    let runs =
+        model.set_bag(relation, "irc", &[(REGISTRATION_KEY, "  "), (V0_REGISTRATION_SECRET_ID_KEY, " ")]);
+    assert!(runs.iter().any(|run| run.hook == "matrix-auth-relation-changed"));
+    assert_eq!(model.status(UNIT0), active());
+    assert_eq!(model.file(UNIT0, relation), None);
+    assert_eq!(model.starts(UNIT0), starts);
+}
