@@ -27,7 +27,11 @@ fn assert_failed_cleanly(result: &ActionResult, message: &str) {
     for tool in ["action-set", "secret-add", "secret-set", "relation-set", "status-set"] {
         assert_eq!(result.run.count(tool), 0, "{tool} called");
     }
-    assert!(result.followups.is_empty(), "{:?}", result.followups.iter().map(|run| &run.hook).collect::<Vec<_>>());
+    assert!(
+        result.followups.is_empty(),
+        "{:?}",
+        result.followups.iter().map(|run| &run.hook).collect::<Vec<_>>()
+    );
 }
 
 fn deployed(units: u32) -> Harness {
@@ -93,7 +97,8 @@ fn actions_fail_while_the_container_is_unreachable() {
     let mut harness = Harness::new();
     harness.deploy_without_pebble(1, &[("server_name", json!(SERVER_NAME))]);
     assert_eq!(harness.status(LEADER), ("waiting".into(), "Waiting for Synapse pebble".into()));
-    let result = run_action(&mut harness, LEADER, "register-user", json!({"username": "alice", "admin": true}));
+    let result =
+        run_action(&mut harness, LEADER, "register-user", json!({"username": "alice", "admin": true}));
     assert_failed_cleanly(&result, "Synapse is not running: the Synapse container's Pebble does not answer");
 }
 

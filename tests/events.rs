@@ -5,24 +5,11 @@ mod support;
 
 use std::process::Command;
 
-use juju_sim::model::ActionStatus;
 use juju_sim::Event;
 use serde_json::json;
 use support::{Harness, SERVER_NAME};
 
 const UNIT: &str = "synapse/0";
-
-#[test]
-fn declared_actions_fail_cleanly_until_implemented() {
-    let mut harness = Harness::new();
-    harness.deploy(1, &[("server_name", json!(SERVER_NAME))]);
-    let params = json!({"username": "alice"}).as_object().cloned().unwrap();
-    let result = harness.sim.run_action(UNIT, "register-user", params).unwrap();
-    assert_eq!(result.record.status, ActionStatus::Failed);
-    assert_eq!(result.record.message.as_deref(), Some("register-user is not implemented yet"));
-    assert_eq!(result.run.exit_code, 0);
-    assert_eq!(result.run.count("status-set"), 0, "actions do not reconcile");
-}
 
 #[test]
 fn stop_and_remove_touch_nothing() {

@@ -50,7 +50,10 @@ impl Charms {
         copy(Path::new(rust_binary()), &rust.join("bin/synapse-k8s"))?;
         if let Ok(wrap) = std::env::var("BENCH_WRAP") {
             fs::rename(rust.join("bin/synapse-k8s"), rust.join("bin/real"))?;
-            fs::write(rust.join("bin/synapse-k8s"), format!("#!/bin/sh\nexec {wrap} \"$(dirname \"$0\")/real\"\n"))?;
+            fs::write(
+                rust.join("bin/synapse-k8s"),
+                format!("#!/bin/sh\nexec {wrap} \"$(dirname \"$0\")/real\"\n"),
+            )?;
             fs::set_permissions(rust.join("bin/synapse-k8s"), fs::Permissions::from_mode(0o755))?;
         }
         let python = dir.path().join("python");
@@ -105,7 +108,10 @@ fn copy(from: &Path, to: &Path) -> anyhow::Result<()> {
 /// The interpreter of `scripts/python-env <profile>` (created on first use).
 fn python_env(profile: &str) -> anyhow::Result<String> {
     let script = repo().join("scripts/python-env");
-    let output = Command::new(&script).arg(profile).output().with_context(|| format!("cannot run {}", script.display()))?;
+    let output = Command::new(&script)
+        .arg(profile)
+        .output()
+        .with_context(|| format!("cannot run {}", script.display()))?;
     if !output.status.success() {
         bail!("scripts/python-env {profile} failed:\n{}", String::from_utf8_lossy(&output.stderr));
     }

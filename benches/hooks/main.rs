@@ -29,9 +29,13 @@ fn main() -> anyhow::Result<()> {
     eprintln!("hook benchmark: {reps} repetitions per charm and event");
     let charms = Charms::prepare()?;
     let mut events = vec![];
-    if std::env::var("BENCH_ONLY100").is_err() { events.push(scenarios::install(&charms, reps)?); }
+    if std::env::var("BENCH_ONLY100").is_err() {
+        events.push(scenarios::install(&charms, reps)?);
+    }
     for relations in RELATION_COUNTS {
-        if std::env::var("BENCH_ONLY100").is_ok() && relations != 100 { continue; }
+        if std::env::var("BENCH_ONLY100").is_ok() && relations != 100 {
+            continue;
+        }
         let mut models = scenarios::settled_models(&charms, relations)?;
         if relations == 1 {
             events.push(scenarios::config_changed(&mut models, reps)?);

@@ -91,7 +91,8 @@ impl BenchModel {
                 "name: {app}\nrequires:\n  {ENDPOINT}: {{interface: matrix_auth, limit: 1}}\n"
             ))?;
             self.sim.add_app(AppSpec::passive(&app, meta))?;
-            let relation = self.sim.add_relation(&format!("{APP}:{ENDPOINT}"), &format!("{app}:{ENDPOINT}"))?;
+            let relation =
+                self.sim.add_relation(&format!("{APP}:{ENDPOINT}"), &format!("{app}:{ENDPOINT}"))?;
             self.requirers.push(Requirer { app, relation, generation: 0, registration: String::new() });
         }
         Ok(())
@@ -108,7 +109,11 @@ impl BenchModel {
             let token = matrix_auth::encrypt_string(&key, &requirer.registration)?;
             let relation =
                 self.sim.model_mut().relation_mut(requirer.relation).context("the requirer's relation")?;
-            relation.app_data.entry(requirer.app.clone()).or_default().insert(REGISTRATION_KEY.to_string(), token);
+            relation
+                .app_data
+                .entry(requirer.app.clone())
+                .or_default()
+                .insert(REGISTRATION_KEY.to_string(), token);
         }
         Ok(())
     }
@@ -129,7 +134,13 @@ impl BenchModel {
         let run = self.sim.run_hook(UNIT, event)?;
         ensure!(run.succeeded(), "{}: {} failed:\n{}", self.flavor, run.hook, run.stderr);
         let followups = self.sim.run_until_quiet()?;
-        ensure!(followups.is_empty(), "{}: {} queued hooks: {:?}", self.flavor, run.hook, hook_names(&followups));
+        ensure!(
+            followups.is_empty(),
+            "{}: {} queued hooks: {:?}",
+            self.flavor,
+            run.hook,
+            hook_names(&followups)
+        );
         let mut pebble = BTreeMap::new();
         for request in self.pebble.requests().iter().skip(requests_before) {
             *pebble.entry(request_kind(&request.method, &request.path)).or_insert(0) += 1;
@@ -145,7 +156,8 @@ impl BenchModel {
     }
 
     pub fn read(&self, path: &str) -> anyhow::Result<String> {
-        fs::read_to_string(self.container_path(path)).with_context(|| format!("{}: cannot read {path}", self.flavor))
+        fs::read_to_string(self.container_path(path))
+            .with_context(|| format!("{}: cannot read {path}", self.flavor))
     }
 
     /// homeserver.yaml, parsed.
@@ -210,7 +222,13 @@ fn request_kind(method: &str, path: &str) -> String {
     let (path, query) = path.split_once('?').unwrap_or((path, ""));
     let path: Vec<&str> = path
         .split('/')
-        .map(|segment| if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) { "{id}" } else { segment })
+        .map(|segment| {
+            if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
+                "{id}"
+            } else {
+                segment
+            }
+        })
         .collect();
     let path = path.join("/");
     match query.split('&').find(|pair| pair.starts_with("action=")) {

@@ -94,7 +94,10 @@ fn targets(events: &[EventFigures], packed: &PackedSize) {
             &format!("{}: wall time ratio {ratio:.3} (target ≤ {WALL_RATIO_TARGET:.3})", event.name),
         );
         let rss = rust.charm_rss();
-        verdict(rss.kib() <= RSS_TARGET_KIB, &format!("{}: Rust charm peak RSS {} MiB (target ≤ 10)", event.name, rss_text(rss)));
+        verdict(
+            rss.kib() <= RSS_TARGET_KIB,
+            &format!("{}: Rust charm peak RSS {} MiB (target ≤ 10)", event.name, rss_text(rss)),
+        );
         let (rust_calls, python_calls) = (rust.range(Sample::total_calls), python.range(Sample::total_calls));
         verdict(
             rust_calls.max <= python_calls.min,

@@ -6,7 +6,8 @@ use std::time::Duration;
 use juju_sim::HookRun;
 
 /// Hook tools that write a secret (create, change, grant or take away).
-pub const SECRET_WRITES: [&str; 5] = ["secret-add", "secret-set", "secret-grant", "secret-revoke", "secret-remove"];
+pub const SECRET_WRITES: [&str; 5] =
+    ["secret-add", "secret-set", "secret-grant", "secret-revoke", "secret-remove"];
 
 /// What one hook cost and did.
 #[derive(Debug, Clone)]
@@ -183,4 +184,3 @@ fn median(values: impl Iterator<Item = Duration>) -> Duration {
         n => (values[n / 2 - 1] + values[n / 2]) / 2,
     }
 }
-

@@ -35,7 +35,8 @@ fn alternate(
     for rep in 1..=reps {
         eprintln!("  {label}: repetition {rep}/{reps}");
         for flavor in Flavor::BOTH {
-            let sample = measure(flavor).with_context(|| format!("{label}: {flavor} charm, repetition {rep}"))?;
+            let sample =
+                measure(flavor).with_context(|| format!("{label}: {flavor} charm, repetition {rep}"))?;
             samples.entry(flavor).or_default().push(sample);
         }
     }
@@ -51,7 +52,10 @@ pub fn install(charms: &Charms, reps: usize) -> anyhow::Result<EventFigures> {
         model.sim.add_app(spec)?;
         let sample = model.measure(Event::Install)?;
         ensure!(model.service_running(), "{flavor}: Synapse is not running after install");
-        ensure!(model.homeserver()?["server_name"] == SERVER_NAME, "{flavor}: homeserver.yaml lacks server_name");
+        ensure!(
+            model.homeserver()?["server_name"] == SERVER_NAME,
+            "{flavor}: homeserver.yaml lacks server_name"
+        );
         ensure!(model.unit_status()?.0 == "active", "{flavor}: status {:?}", model.unit_status()?);
         Ok(sample)
     })?;
@@ -81,7 +85,10 @@ pub fn settled_models(charms: &Charms, relations: usize) -> anyhow::Result<BTree
 
 /// `config-changed` after `juju config` flipped an option that changes homeserver.yaml:
 /// render, check, write and restart.
-pub fn config_changed(models: &mut BTreeMap<Flavor, BenchModel>, reps: usize) -> anyhow::Result<EventFigures> {
+pub fn config_changed(
+    models: &mut BTreeMap<Flavor, BenchModel>,
+    reps: usize,
+) -> anyhow::Result<EventFigures> {
     let summaries = alternate(reps, "config-changed", |flavor| {
         let model = models.get_mut(&flavor).context("a model")?;
         let current = model.homeserver()?["enable_room_list_search"].as_bool().context("a boolean")?;
@@ -115,7 +122,10 @@ pub fn update_status(models: &mut BTreeMap<Flavor, BenchModel>, reps: usize) -> 
 /// `matrix-auth-relation-changed` after one requirer sent a new registration (new tokens, as
 /// the IRC bridge does on every reconcile): every registration is read again, the changed
 /// one is written and Synapse restarts to load it.
-pub fn relation_changed(models: &mut BTreeMap<Flavor, BenchModel>, reps: usize) -> anyhow::Result<EventFigures> {
+pub fn relation_changed(
+    models: &mut BTreeMap<Flavor, BenchModel>,
+    reps: usize,
+) -> anyhow::Result<EventFigures> {
     let relations = models.values().next().map_or(0, |model| model.requirers.len());
     let label = format!("matrix-auth-relation-changed ({relations} requirers)");
     let summaries = alternate(reps, &label, |flavor| {
@@ -127,7 +137,12 @@ pub fn relation_changed(models: &mut BTreeMap<Flavor, BenchModel>, reps: usize) 
         check_registrations(model)?;
         Ok(sample)
     })?;
-    Ok(EventFigures { name: format!("relation-changed, {relations} requirers"), relations, changes_nothing: false, summaries })
+    Ok(EventFigures {
+        name: format!("relation-changed, {relations} requirers"),
+        relations,
+        changes_nothing: false,
+        summaries,
+    })
 }
 
 /// Synapse is running with every requirer's latest registration on disk and listed in
@@ -141,16 +156,31 @@ fn check_registrations(model: &BenchModel) -> anyhow::Result<()> {
         Value::Array(files) => files.iter().filter_map(Value::as_str).collect(),
         _ => Vec::new(),
     };
-    ensure!(listed.len() == model.requirers.len(), "{flavor}: homeserver.yaml lists {} registrations", listed.len());
+    ensure!(
+        listed.len() == model.requirers.len(),
+        "{flavor}: homeserver.yaml lists {} registrations",
+        listed.len()
+    );
     for requirer in &model.requirers {
         let path = format!("/data/appservice-registration-matrix-auth-{}.yaml", requirer.relation);
         ensure!(listed.contains(&path.as_str()), "{flavor}: {path} is not listed");
-        ensure!(model.read(&path)? == requirer.registration, "{flavor}: {path} is not {}'s latest", requirer.app);
+        ensure!(
+            model.read(&path)? == requirer.registration,
+            "{flavor}: {path} is not {}'s latest",
+            requirer.app
+        );
         let bag = model.provider_bag(requirer.relation)?;
         for key in ["homeserver", "shared_secret_id", "encryption_key_secret_id"] {
-            ensure!(bag.get(key).is_some_and(|value| !value.is_empty()), "{flavor}: {APP} did not publish {key}");
+            ensure!(
+                bag.get(key).is_some_and(|value| !value.is_empty()),
+                "{flavor}: {APP} did not publish {key}"
+            );
         }
-        ensure!(bag["homeserver"] == format!("https://{SERVER_NAME}"), "{flavor}: homeserver {:?}", bag["homeserver"]);
+        ensure!(
+            bag["homeserver"] == format!("https://{SERVER_NAME}"),
+            "{flavor}: homeserver {:?}",
+            bag["homeserver"]
+        );
     }
     Ok(())
 }

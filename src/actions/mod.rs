@@ -14,12 +14,14 @@ mod request;
 mod synapse;
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use juju::{HookToolError, HookTools};
 use secrecy::ExposeSecret as _;
+
 use synapse_admin::{generate_password, AdminClient, UserId, DEFAULT_BASE_URL};
 
-use self::failure::ActionError;
+use self::failure::{ActionError, Failure};
 use self::request::Request;
 use self::synapse::Synapse;
 use crate::workload::CONTAINER;
@@ -49,20 +51,66 @@ fn perform(tools: &HookTools, name: &str) -> Result<BTreeMap<String, String>, Ac
     match request {
         Request::RegisterUser { admin, .. } => {
             let password = generate_password();
-            client.register(&synapse.shared_secret, &user, &password, admin)?;
+            while_starting(tools, || client.register(&synapse.shared_secret, &user, &password, admin))?;
             tracing::info!("registered {user} (server admin: {admin})");
             results.insert(PASSWORD_KEY.to_string(), password.expose_secret().to_string());
         }
         Request::PromoteUserAdmin { .. } => {
-            let token = admin_token::obtain(tools, &client, &synapse, tools.is_leader()?)?;
+            let leader = tools.is_leader()?;
+            let token = while_starting(tools, || admin_token::obtain(tools, &client, &synapse, leader))?;
             client.set_admin(&token, &user, true)?;
             tracing::info!("made {user} a server admin");
         }
         Request::AnonymizeUser { .. } => {
-            let token = admin_token::obtain(tools, &client, &synapse, tools.is_leader()?)?;
+            let leader = tools.is_leader()?;
+            let token = while_starting(tools, || admin_token::obtain(tools, &client, &synapse, leader))?;
             client.deactivate(&token, &user, true)?;
             tracing::info!("deactivated {user} and erased their data");
         }
     }
     Ok(results)
+}
+
+/// How long an action waits for a Synapse that Pebble reports running but that does not
+/// answer yet (it was just started or restarted: Synapse takes a few seconds to listen).
+const STARTUP_GRACE: Duration = Duration::from_secs(60);
+
+/// Runs `step`, and again every second while Synapse does not answer, for up to
+/// [`STARTUP_GRACE`]; any other outcome ends the wait.
+fn while_starting<T, E>(tools: &HookTools, mut step: impl FnMut() -> Result<T, E>) -> Result<T, ActionError>
+where
+    ActionError: From<E>,
+    E: StartupError,
+{
+    let deadline = Instant::now() + STARTUP_GRACE;
+    let mut told = false;
+    loop {
+        match step() {
+            Err(error) if error.is_unavailable() && Instant::now() < deadline => {
+                if !told {
+                    tools.action_log("Synapse is starting; waiting for it to answer")?;
+                    told = true;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            outcome => return outcome.map_err(ActionError::from),
+        }
+    }
+}
+
+/// Errors that can mean "Synapse is not listening yet".
+trait StartupError {
+    fn is_unavailable(&self) -> bool;
+}
+
+impl StartupError for synapse_admin::Error {
+    fn is_unavailable(&self) -> bool {
+        matches!(self, synapse_admin::Error::SynapseUnavailable { .. })
+    }
+}
+
+impl StartupError for ActionError {
+    fn is_unavailable(&self) -> bool {
+        matches!(self, ActionError::Failed(Failure::Synapse(error)) if error.is_unavailable())
+    }
 }

@@ -92,7 +92,8 @@ fn users_are_registered_promoted_and_anonymized() {
         assert_eq!(failed(&record), "user @nobody:example.com does not exist", "{action}");
     }
     assert_eq!(e2e.secret_revisions(APP, ADMIN_TOKEN_LABEL), 1, "the valid token was reused");
-    let shared = e2e.secret_value(APP, "synapse-app-secrets", "registration-shared-secret").expect("app secrets");
+    let shared =
+        e2e.secret_value(APP, "synapse-app-secrets", "registration-shared-secret").expect("app secrets");
     assert_never_logged(
         &e2e,
         LEADER,
@@ -118,7 +119,11 @@ fn the_leader_renews_the_admin_token_that_other_units_use() {
     let old_token = stored_admin_token(&e2e);
     let old_admin = matrix::whoami(&old_token).expect("the stored token works");
     completed(&e2e.run_action(OTHER, "promote-user-admin", json!({"username": "carol"})));
-    assert_eq!(matrix::admin_view(&old_token, "carol")["admin"], true, "the other unit used the stored token");
+    assert_eq!(
+        matrix::admin_view(&old_token, "carol")["admin"],
+        true,
+        "the other unit used the stored token"
+    );
 
     matrix::logout(&old_token);
     let refused = e2e.run_action(OTHER, "anonymize-user", json!({"username": "carol"}));
@@ -137,7 +142,11 @@ fn the_leader_renews_the_admin_token_that_other_units_use() {
     assert_eq!(matrix::whoami(&old_token), Err("M_UNKNOWN_TOKEN".into()));
     assert_eq!(matrix::admin_view(&new_token, "carol")["deactivated"], true);
     let old_localpart = old_admin.trim_start_matches('@').split(':').next().expect("a localpart");
-    assert_eq!(matrix::admin_view(&new_token, old_localpart)["deactivated"], true, "the old admin user is retired");
+    assert_eq!(
+        matrix::admin_view(&new_token, old_localpart)["deactivated"],
+        true,
+        "the old admin user is retired"
+    );
 
     completed(&e2e.run_action(OTHER, "promote-user-admin", json!({"username": "bob"})));
     assert_never_logged(&e2e, LEADER, &[&old_token, &new_token]);
@@ -156,7 +165,9 @@ fn actions_fail_clearly_while_synapse_is_stopped_and_work_once_it_runs() {
         assert_eq!(failed(&record), "Synapse is not running: the synapse service is stopped", "{action}");
     }
     // The next hook notices and starts Synapse again.
-    crate::support::requirers::assert_succeeded(&e2e.harness.sim.update_status().expect("update-status runs"));
+    crate::support::requirers::assert_succeeded(
+        &e2e.harness.sim.update_status().expect("update-status runs"),
+    );
     e2e.wait_for_synapse(LEADER);
     register(&mut e2e, "dave", false);
 }

@@ -7,7 +7,8 @@
 use juju_sim::model::Bag;
 use juju_sim::{AppSpec, CharmMeta};
 use matrix_auth::protocol::{
-    ENCRYPTION_KEY_CONTENT, ENCRYPTION_KEY_LABEL, REGISTRATION_KEY, SHARED_SECRET_CONTENT, SHARED_SECRET_LABEL,
+    ENCRYPTION_KEY_CONTENT, ENCRYPTION_KEY_LABEL, REGISTRATION_KEY, SHARED_SECRET_CONTENT,
+    SHARED_SECRET_LABEL,
 };
 use rand::Rng as _;
 use secrecy::{ExposeSecret as _, SecretString};
@@ -53,7 +54,10 @@ fn published_shared_secret(e2e: &E2e) -> SecretString {
 }
 
 /// Registers `username` through shared-secret registration, as maubot does.
-fn register_with(shared_secret: &SecretString, username: &str) -> synapse_admin::Result<synapse_admin::Registered> {
+fn register_with(
+    shared_secret: &SecretString,
+    username: &str,
+) -> synapse_admin::Result<synapse_admin::Registered> {
     let client = AdminClient::new(DEFAULT_BASE_URL).expect("a client");
     let user = UserId::new(username, SERVER_NAME).expect("a user id");
     client.register(shared_secret, &user, &generate_password(), false)
@@ -65,7 +69,10 @@ fn synapse_loads_the_bridge_registration_and_enforces_its_namespace() {
     let (relation, as_token) = synapse_with_irc(&mut e2e);
     let registration = e2e.sent_registration(relation, "irc");
     let log = e2e.synapse_log(UNIT);
-    let loaded = log.lines().find(|line| line.contains("Loaded application service: ")).unwrap_or_else(|| panic!("no appservice in Synapse's log:\n{log}"));
+    let loaded = log
+        .lines()
+        .find(|line| line.contains("Loaded application service: "))
+        .unwrap_or_else(|| panic!("no appservice in Synapse's log:\n{log}"));
     assert!(loaded.contains(registration.id()), "another appservice was loaded: {loaded}");
     assert!(!loaded.contains(&as_token), "Synapse logged the as_token");
 
@@ -73,7 +80,12 @@ fn synapse_loads_the_bridge_registration_and_enforces_its_namespace() {
     assert_eq!(inside.status, 200, "{}", inside.text());
     assert_eq!(inside.json()["user_id"], user_id("libera_alice"));
     let outside = matrix::register_as_appservice(&as_token, "alice");
-    assert_eq!((outside.status, outside.errcode().as_deref()), (400, Some("M_EXCLUSIVE")), "{}", outside.text());
+    assert_eq!(
+        (outside.status, outside.errcode().as_deref()),
+        (400, Some("M_EXCLUSIVE")),
+        "{}",
+        outside.text()
+    );
 
     let shared_secret = published_shared_secret(&e2e);
     let maubot = register_with(&shared_secret, "maubot").expect("the published shared secret works");
@@ -123,7 +135,9 @@ fn send_raw_registration(e2e: &mut E2e, app: &str, text: &str) -> u32 {
     let key = e2e.secret_value(APP, ENCRYPTION_KEY_LABEL, ENCRYPTION_KEY_CONTENT).expect("Synapse's key");
     let token = matrix_auth::encrypt_string(&key, text).expect("encrypts");
     let data = [(REGISTRATION_KEY.to_string(), token)].into();
-    assert_succeeded(&e2e.harness.sim.set_relation_data(relation, Bag::App(app.into()), data).expect("relation data"));
+    assert_succeeded(
+        &e2e.harness.sim.set_relation_data(relation, Bag::App(app.into()), data).expect("relation data"),
+    );
     relation
 }
 
@@ -145,25 +159,39 @@ fn two_bridges_work_and_bad_registrations_cost_them_nothing() {
     let oftc = e2e.integrate("oftc");
     e2e.wait_for_synapse(UNIT);
     let oftc_token = e2e.sent_registration(oftc, "oftc").as_token().expose_secret().to_string();
-    for (token, sender, member) in [(&irc_token, "libera-bot", "libera_dave"), (&oftc_token, "oftc-bot", "oftc_dave")] {
+    for (token, sender, member) in
+        [(&irc_token, "libera-bot", "libera_dave"), (&oftc_token, "oftc-bot", "oftc_dave")]
+    {
         assert_eq!(matrix::whoami(token), Ok(user_id(sender)));
         assert_eq!(matrix::register_as_appservice(token, member).status, 200, "{member}");
     }
     let starts = e2e.synapse_starts(UNIT);
 
     // The same as_token as the IRC bridge (Synapse would refuse to start with both).
-    send_raw_registration(&mut e2e, "impostor", &raw_registration(&irc_token, "impostor", r"@impostor_.*:example\.com"));
+    send_raw_registration(
+        &mut e2e,
+        "impostor",
+        &raw_registration(&irc_token, "impostor", r"@impostor_.*:example\.com"),
+    );
     let (_, message) = e2e.harness.status(UNIT);
     assert!(message.starts_with("matrix-auth: registration from impostor rejected: "), "{message}");
     // A user regex Synapse's `re` cannot compile.
     let broken_token = random_hex();
-    send_raw_registration(&mut e2e, "broken", &raw_registration(&broken_token, "broken", r"@broken_[.*:example\.com"));
+    send_raw_registration(
+        &mut e2e,
+        "broken",
+        &raw_registration(&broken_token, "broken", r"@broken_[.*:example\.com"),
+    );
     let (_, message) = e2e.harness.status(UNIT);
     assert!(message.contains("rejected"), "{message}");
 
     assert_eq!(e2e.synapse_starts(UNIT), starts, "nothing Synapse loads changed");
     e2e.wait_for_synapse(UNIT);
-    assert_eq!(matrix::whoami(&irc_token), Ok(user_id("libera-bot")), "the impostor did not take the token over");
+    assert_eq!(
+        matrix::whoami(&irc_token),
+        Ok(user_id("libera-bot")),
+        "the impostor did not take the token over"
+    );
     assert_eq!(matrix::whoami(&oftc_token), Ok(user_id("oftc-bot")));
     assert_eq!(matrix::whoami(&broken_token), Err("M_UNKNOWN_TOKEN".into()));
     assert_eq!(matrix::register_as_appservice(&irc_token, "libera_erin").status, 200);

@@ -132,7 +132,12 @@ fn synapse_loads_every_rendered_configuration_with_the_intended_values() {
             case.name,
             e2e.charm_problems(UNIT)
         );
-        let checks = e2e.pebble(UNIT).exec_log().iter().filter(|exec| exec.argv.starts_with(&["python3".into(), "-m".into(), "synapse.config".into()])).count();
+        let checks = e2e
+            .pebble(UNIT)
+            .exec_log()
+            .iter()
+            .filter(|exec| exec.argv.starts_with(&["python3".into(), "-m".into(), "synapse.config".into()]))
+            .count();
         assert!(checks >= 1, "{}: the configuration was not checked", case.name);
 
         let document = load_with_pyyaml(&e2e.container_path(UNIT, "/data/homeserver.yaml"));
@@ -145,7 +150,10 @@ fn synapse_loads_every_rendered_configuration_with_the_intended_values() {
         let plan = e2e.pebble_client(UNIT).plan().expect("the plan");
         let environment = &plan.services["synapse"].environment;
         assert_eq!(environment["SYNAPSE_REPORT_STATS"], case.report_stats, "{}", case.name);
-        assert_eq!(environment["SYNAPSE_SERVER_NAME"], case.expected["server_name"].as_str().unwrap_or_default());
+        assert_eq!(
+            environment["SYNAPSE_SERVER_NAME"],
+            case.expected["server_name"].as_str().unwrap_or_default()
+        );
         let alive = &plan.checks["synapse-alive"];
         assert_eq!(
             (alive.period.as_deref(), alive.threshold, alive.timeout.as_deref()),
@@ -177,5 +185,8 @@ fn the_invite_checker_options_reach_synapses_module_loader() {
     );
     let problems = e2e.charm_problems(UNIT);
     assert!(problems.contains("No module named 'synapse_invite_checker'"), "{problems}");
-    assert!(!e2e.container_path(UNIT, "/data/homeserver.yaml").exists(), "a rejected configuration was installed");
+    assert!(
+        !e2e.container_path(UNIT, "/data/homeserver.yaml").exists(),
+        "a rejected configuration was installed"
+    );
 }

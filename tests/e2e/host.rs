@@ -36,8 +36,8 @@ pub struct PortLock {
 impl PortLock {
     /// Waits until no other e2e test holds the lock, then checks that port 8008 is free.
     pub fn acquire() -> Self {
-        let address =
-            SocketAddr::from_abstract_name(b"synapse-k8s-e2e-port-8008").expect("a valid abstract socket name");
+        let address = SocketAddr::from_abstract_name(b"synapse-k8s-e2e-port-8008")
+            .expect("a valid abstract socket name");
         let deadline = Instant::now() + LOCK_TIMEOUT;
         let listener = loop {
             match UnixListener::bind_addr(&address) {
@@ -141,7 +141,11 @@ fn python_env(env: &[(&str, &OsStr)]) -> PathBuf {
         .envs(env.iter().copied())
         .output()
         .expect("scripts/python-env runs");
-    assert!(output.status.success(), "scripts/python-env synapse failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "scripts/python-env synapse failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     PathBuf::from(String::from_utf8(output.stdout).expect("a UTF-8 path").trim())
 }
 
@@ -165,7 +169,8 @@ pub fn target_dir() -> PathBuf {
 
 /// A fresh directory under the target's temp dir that every user may enter.
 pub fn shared_temp_dir(prefix: &str) -> tempfile::TempDir {
-    let dir = tempfile::Builder::new().prefix(prefix).tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let dir =
+        tempfile::Builder::new().prefix(prefix).tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod temp dir");
     dir
 }

@@ -79,7 +79,8 @@ fn exchange(
 
 fn parse(raw: &[u8]) -> io::Result<Response> {
     let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
-    let split = raw.windows(4).position(|window| window == b"\r\n\r\n").ok_or_else(|| invalid("no header end"))?;
+    let split =
+        raw.windows(4).position(|window| window == b"\r\n\r\n").ok_or_else(|| invalid("no header end"))?;
     let head = String::from_utf8_lossy(&raw[..split]);
     let mut lines = head.split("\r\n");
     let status = lines
@@ -93,7 +94,8 @@ fn parse(raw: &[u8]) -> io::Result<Response> {
         })
     });
     let rest = &raw[split + 4..];
-    let body = if chunked { dechunk(rest).ok_or_else(|| invalid("bad chunked body"))? } else { rest.to_vec() };
+    let body =
+        if chunked { dechunk(rest).ok_or_else(|| invalid("bad chunked body"))? } else { rest.to_vec() };
     Ok(Response { status, body })
 }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use juju_sim::model::{ActionRecord, Bag, SecretOwner};
-use juju_sim::{AppSpec, HookRun};
+use juju_sim::AppSpec;
 use matrix_auth::protocol::{ENCRYPTION_KEY_CONTENT, ENCRYPTION_KEY_LABEL, REGISTRATION_KEY};
 use matrix_auth::Registration;
 use pebble_sim::{ExecMode, PebbleSim, ServiceMode, SimConfig};
@@ -25,8 +25,10 @@ use serde_json::{json, Value};
 use crate::host::{self, PortLock};
 use crate::http;
 use crate::support::requirers::{assert_succeeded, make_rust_requirer_dir};
-use crate::support::{Harness, APP, CONTAINER, SERVER_NAME};
+use crate::support::{Harness, APP, SERVER_NAME};
 
+/// The Pebble service running Synapse.
+const SERVICE: &str = "synapse";
 /// How long Synapse may take to answer `/health` after its service started.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -66,7 +68,8 @@ impl E2e {
         let lock = PortLock::acquire();
         let python = host::synapse_python();
         let harness = Harness::new();
-        // The synapse user mounts the containers' data directories from below it.
+        // The configuration check, run as the synapse user, mounts its unit's data directory
+        // from below this directory, so that user must be able to walk through it.
         let work = harness.charm_dir().parent().expect("the harness's work dir").to_path_buf();
         fs::set_permissions(&work, fs::Permissions::from_mode(0o755)).expect("chmod the work dir");
         let wrappers = host::shared_temp_dir("e2e-commands-");
@@ -86,14 +89,12 @@ impl E2e {
 
     /// Deploys Synapse with one unit per entry of `units`, every Pebble up from the start;
     /// every hook must succeed.
-    pub fn deploy(&mut self, units: &[Services], config: &[(&str, Value)]) -> Vec<HookRun> {
+    pub fn deploy(&mut self, units: &[Services], config: &[(&str, Value)]) {
         for (number, services) in units.iter().enumerate() {
             self.start_pebble(&format!("{APP}/{number}"), *services);
         }
         let count = u32::try_from(units.len()).expect("a few units");
-        let runs = self.harness.deploy_without_pebble(count, config);
-        assert_succeeded(&runs);
-        runs
+        assert_succeeded(&self.harness.deploy_without_pebble(count, config));
     }
 
     fn start_pebble(&mut self, unit: &str, services: Services) {
@@ -129,7 +130,7 @@ impl E2e {
 
     /// How often Pebble started Synapse on `unit`.
     pub fn synapse_starts(&self, unit: &str) -> u32 {
-        self.pebble(unit).service_starts(CONTAINER)
+        self.pebble(unit).service_starts(SERVICE)
     }
 
     /// Waits until the Synapse of `unit` answers `/health`; panics with its log otherwise.
@@ -139,7 +140,7 @@ impl E2e {
             if http::synapse("GET", "/health", None, None).is_ok_and(|response| response.status == 200) {
                 return;
             }
-            let state = self.pebble(unit).service_state(CONTAINER);
+            let state = self.pebble(unit).service_state(SERVICE);
             let given_up = matches!(state, None | Some(pebble_sim::ServiceStatus::Error));
             if given_up || Instant::now() > deadline {
                 panic!(
@@ -176,13 +177,6 @@ impl E2e {
             .collect()
     }
 
-    /// `juju config synapse ...`; every hook must succeed.
-    pub fn configure(&mut self, values: &[(&str, Value)]) -> Vec<HookRun> {
-        let runs = self.harness.configure(values);
-        assert_succeeded(&runs);
-        runs
-    }
-
     pub fn run_action(&mut self, unit: &str, action: &str, params: Value) -> ActionRecord {
         let params = params.as_object().cloned().expect("parameters are an object");
         let result = self.harness.sim.run_action(unit, action, params).expect("the action runs");
@@ -208,7 +202,9 @@ impl E2e {
             .model()
             .secrets
             .values()
-            .find(|secret| secret.label.as_deref() == Some(label) && secret.owner == SecretOwner::Application(app.into()))
+            .find(|secret| {
+                secret.label.as_deref() == Some(label) && secret.owner == SecretOwner::Application(app.into())
+            })
             .map_or(0, |secret| secret.revisions.len())
     }
 
@@ -269,6 +265,11 @@ pub fn load_with_pyyaml(path: &Path) -> Value {
         .arg(path)
         .output()
         .expect("python runs");
-    assert!(output.status.success(), "PyYAML could not read {}:\n{}", path.display(), String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "PyYAML could not read {}:\n{}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).expect("JSON from Python")
 }

@@ -8,7 +8,7 @@ use std::fmt;
 
 use secrecy::ExposeSecret;
 
-use crate::overlap;
+use crate::overlap::Claim;
 use crate::registration::{NamespaceKind, Registration};
 
 /// What a registration has in common with one accepted before it.
@@ -36,13 +36,31 @@ pub fn find_conflict<'a>(
     accepted: impl IntoIterator<Item = &'a Registration>,
     candidate: &Registration,
 ) -> Option<(usize, Conflict)> {
-    accepted
-        .into_iter()
-        .enumerate()
-        .find_map(|(index, earlier)| conflict(earlier, candidate).map(|c| (index, c)))
+    let claims = ExclusiveClaims::of(candidate);
+    accepted.into_iter().enumerate().find_map(|(index, earlier)| {
+        conflict((earlier, &ExclusiveClaims::of(earlier)), (candidate, &claims)).map(|c| (index, c))
+    })
 }
 
-fn conflict(earlier: &Registration, later: &Registration) -> Option<Conflict> {
+/// A registration's exclusive namespaces, compiled once for overlap checks.
+struct ExclusiveClaims(Vec<(NamespaceKind, Claim)>);
+
+impl ExclusiveClaims {
+    fn of(registration: &Registration) -> Self {
+        Self(
+            registration
+                .namespaces()
+                .filter(|(_, namespace)| namespace.exclusive)
+                .map(|(kind, namespace)| (kind, Claim::new(&namespace.regex)))
+                .collect(),
+        )
+    }
+}
+
+fn conflict(
+    (earlier, earlier_claims): (&Registration, &ExclusiveClaims),
+    (later, later_claims): (&Registration, &ExclusiveClaims),
+) -> Option<Conflict> {
     if earlier.id() == later.id() {
         return Some(Conflict::DuplicateId);
     }
@@ -52,13 +70,12 @@ fn conflict(earlier: &Registration, later: &Registration) -> Option<Conflict> {
     if earlier.sender_localpart() == later.sender_localpart() {
         return Some(Conflict::SameSenderLocalpart);
     }
-    later.namespaces().filter(|(_, ns)| ns.exclusive).find_map(|(kind, ns)| {
-        earlier
-            .namespaces()
-            .any(|(other_kind, other)| {
-                other_kind == kind && other.exclusive && overlap::overlap(&other.regex, &ns.regex)
-            })
-            .then_some(Conflict::OverlappingExclusiveNamespace(kind))
+    later_claims.0.iter().find_map(|(kind, claim)| {
+        earlier_claims
+            .0
+            .iter()
+            .any(|(other_kind, other)| other_kind == kind && other.overlaps(claim))
+            .then_some(Conflict::OverlappingExclusiveNamespace(*kind))
     })
 }
 
@@ -75,15 +92,19 @@ pub type Resolution<K> = Result<Registration, ConflictWith<K>>;
 /// Accepts registrations in the given (deterministic) order: each one is kept unless it
 /// conflicts with one kept before it, in which case the key of that earlier one is returned.
 pub fn resolve_conflicts<K: Clone>(candidates: Vec<(K, Registration)>) -> Vec<(K, Resolution<K>)> {
-    let mut kept: Vec<(K, Registration)> = Vec::new();
+    let mut kept: Vec<(K, Registration, ExclusiveClaims)> = Vec::new();
     let mut results = Vec::with_capacity(candidates.len());
     for (key, registration) in candidates {
-        match find_conflict(kept.iter().map(|(_, r)| r), &registration) {
-            Some((index, conflict)) => {
-                results.push((key, Err(ConflictWith { conflict, earlier: kept[index].0.clone() })))
+        let claims = ExclusiveClaims::of(&registration);
+        let clash = kept.iter().find_map(|(earlier_key, earlier, earlier_claims)| {
+            conflict((earlier, earlier_claims), (&registration, &claims)).map(|c| (earlier_key, c))
+        });
+        match clash {
+            Some((earlier, conflict)) => {
+                results.push((key, Err(ConflictWith { conflict, earlier: earlier.clone() })))
             }
             None => {
-                kept.push((key.clone(), registration.clone()));
+                kept.push((key.clone(), registration.clone(), claims));
                 results.push((key, Ok(registration)));
             }
         }

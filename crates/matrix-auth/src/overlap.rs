@@ -21,9 +21,33 @@ const DFA_BYTES: usize = 1 << 20;
 /// Pairs of states explored before giving up (and comparing the text instead).
 const MAX_PAIRS: usize = 20_000;
 
+/// A namespace regex made ready for overlap checks: its DFA is built once, however many
+/// regexes it is compared with.
+pub(crate) struct Claim {
+    text: String,
+    /// `None` when the regex has no small DFA (then only identical text overlaps).
+    pattern: Option<Pattern>,
+}
+
+impl Claim {
+    pub(crate) fn new(python: &str) -> Self {
+        Self { text: python.to_string(), pattern: Pattern::compile(python) }
+    }
+
+    /// Whether some ID is claimed by both regexes.
+    pub(crate) fn overlaps(&self, other: &Claim) -> bool {
+        self.text == other.text
+            || match (&self.pattern, &other.pattern) {
+                (Some(a), Some(b)) => product_overlap(a, b).unwrap_or(false),
+                _ => false,
+            }
+    }
+}
+
 /// Whether some ID is claimed by both Python regexes.
-pub(crate) fn overlap(a: &str, b: &str) -> bool {
-    a == b || product_overlap(a, b).unwrap_or(false)
+#[cfg(test)]
+fn overlap(a: &str, b: &str) -> bool {
+    Claim::new(a).overlaps(&Claim::new(b))
 }
 
 /// One pattern's progress along a common input.
@@ -79,8 +103,7 @@ impl Pattern {
 }
 
 /// Breadth-first search for an input both patterns claim; `None` when undecided.
-fn product_overlap(a: &str, b: &str) -> Option<bool> {
-    let (a, b) = (Pattern::compile(a)?, Pattern::compile(b)?);
+fn product_overlap(a: &Pattern, b: &Pattern) -> Option<bool> {
     let first = (a.start()?, b.start()?);
     let mut seen = HashSet::from([first]);
     let mut queue = VecDeque::from([first]);

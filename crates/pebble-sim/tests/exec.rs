@@ -107,7 +107,9 @@ async fn scripted_rule_answers_with_output_and_exit_code() {
 async fn the_latest_of_equally_long_rules_wins() {
     let fx = Fixture::start();
     fx.sim.script_exec(ExecRule::new(["python3", "-m", "synapse.config"]).exit_code(0).read_stdin());
-    fx.sim.script_exec(ExecRule::new(["python3", "-m", "synapse.config"]).exit_code(1).stderr("bad\n").read_stdin());
+    fx.sim.script_exec(
+        ExecRule::new(["python3", "-m", "synapse.config"]).exit_code(1).stderr("bad\n").read_stdin(),
+    );
     let client = fx.client();
     let body = json!({"command": ["python3", "-m", "synapse.config", "-c", "/data/x"], "split-stderr": true});
     let outcome = run(&client, body, b"").await;
