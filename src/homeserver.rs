@@ -274,12 +274,10 @@ pub fn log_config() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{Map, Value};
+    use serde_json::Value;
 
     fn config(options: Value) -> SynapseConfig {
-        let mut map: Map<String, Value> = options.as_object().cloned().unwrap_or_default();
-        map.entry("server_name").or_insert_with(|| json!("example.com"));
-        SynapseConfig::from_options(&map).unwrap()
+        crate::config::for_tests(options)
     }
 
     fn render(options: Value) -> (Value, AppSecrets) {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::charms::Flavor;
 use crate::pack::PackedSize;
-use crate::sample::{Range, Rss, Sample, Summary};
+use crate::sample::{Range, Sample, Summary};
 use crate::scenarios::EventFigures;
 
 /// Wall time per hook at most this share of the Python reference's.
@@ -28,7 +28,7 @@ pub fn print(events: &[EventFigures], packed: &PackedSize, reps: usize) {
             event.name,
             triple(ms(rust.wall()), ms(python.wall())),
             triple(ms(rust.cpu()), ms(python.cpu())),
-            rss_triple(rust.charm_rss(), python.charm_rss()),
+            rss_triple(rust.charm_rss_kib(), python.charm_rss_kib()),
             count_triple(rust.range(Sample::total_calls), python.range(Sample::total_calls)),
             count_triple(rust.range(pebble_total), python.range(pebble_total)),
         );
@@ -93,10 +93,10 @@ fn targets(events: &[EventFigures], packed: &PackedSize) {
             ratio <= WALL_RATIO_TARGET,
             &format!("{}: wall time ratio {ratio:.3} (target ≤ {WALL_RATIO_TARGET:.3})", event.name),
         );
-        let rss = rust.charm_rss();
+        let rss = rust.charm_rss_kib();
         verdict(
-            rss.kib() <= RSS_TARGET_KIB,
-            &format!("{}: Rust charm peak RSS {} MiB (target ≤ 10)", event.name, rss_text(rss)),
+            rss <= RSS_TARGET_KIB,
+            &format!("{}: Rust charm peak RSS {:.1} MiB (target ≤ 10)", event.name, kib_to_mib(rss)),
         );
         let (rust_calls, python_calls) = (rust.range(Sample::total_calls), python.range(Sample::total_calls));
         verdict(
@@ -166,19 +166,12 @@ fn kib_to_mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-fn rss_text(rss: Rss) -> String {
-    match rss {
-        Rss::Exact(kib) => format!("{:.1}", kib_to_mib(kib)),
-        Rss::AtMost(kib) => format!("≤ {:.1}", kib_to_mib(kib)),
-    }
-}
-
 fn triple(rust: f64, python: f64) -> String {
     format!("{rust:.1} / {python:.1} / {:.3}", rust / python)
 }
 
-fn rss_triple(rust: Rss, python: Rss) -> String {
-    format!("{} / {} / {:.3}", rss_text(rust), rss_text(python), rust.kib() as f64 / python.kib() as f64)
+fn rss_triple(rust: u64, python: u64) -> String {
+    format!("{:.1} / {:.1} / {:.3}", kib_to_mib(rust), kib_to_mib(python), rust as f64 / python.max(1) as f64)
 }
 
 fn count_triple(rust: Range, python: Range) -> String {

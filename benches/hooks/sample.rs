@@ -18,8 +18,9 @@ pub struct Sample {
     pub cpu: Duration,
     /// The part of `cpu` spent in hook-tool processes (each measured itself).
     pub tools_cpu: Duration,
-    /// Peak RSS of the process tree (the largest of the charm and its tools), KiB.
-    pub tree_rss_kib: u64,
+    /// The charm process's peak RSS (`VmHWM`) as its hook tools saw it, KiB: exact up to its
+    /// last tool call, which comes right before it exits.
+    pub charm_rss_kib: u64,
     /// Largest peak RSS of one hook-tool process, KiB.
     pub tools_rss_kib: u64,
     /// Hook-tool calls by tool.
@@ -42,22 +43,12 @@ impl Sample {
             wall: run.duration,
             cpu: run.usage.cpu(),
             tools_cpu: run.tools_usage.cpu(),
-            tree_rss_kib: run.usage.max_rss_kib,
+            charm_rss_kib: run.tools_usage.max_caller_rss_kib,
             tools_rss_kib: run.tools_usage.max_rss_kib,
             calls,
             pebble,
             files_written,
             restarts,
-        }
-    }
-
-    /// The charm's own peak RSS: the tree's peak when it is above every tool's (then it can
-    /// only be the charm's); otherwise the tree's peak is an upper bound.
-    pub fn charm_rss(&self) -> Rss {
-        if self.tree_rss_kib > self.tools_rss_kib {
-            Rss::Exact(self.tree_rss_kib)
-        } else {
-            Rss::AtMost(self.tree_rss_kib)
         }
     }
 
@@ -71,23 +62,6 @@ impl Sample {
 
     pub fn secret_writes(&self) -> usize {
         SECRET_WRITES.iter().map(|tool| self.count(tool)).sum()
-    }
-}
-
-/// A peak RSS figure of the charm process, KiB.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rss {
-    Exact(u64),
-    /// A hook tool peaked at least as high as the whole tree, so the charm's own peak is not
-    /// known exactly, only that it is at most this.
-    AtMost(u64),
-}
-
-impl Rss {
-    pub fn kib(self) -> u64 {
-        match self {
-            Rss::Exact(kib) | Rss::AtMost(kib) => kib,
-        }
     }
 }
 
@@ -115,15 +89,9 @@ impl Summary {
         median(self.samples.iter().map(|sample| sample.cpu.saturating_sub(sample.tools_cpu)))
     }
 
-    /// The highest peak of any repetition (an upper bound if any repetition was unsure).
-    pub fn charm_rss(&self) -> Rss {
-        let figures: Vec<Rss> = self.samples.iter().map(Sample::charm_rss).collect();
-        let highest = figures.iter().map(|rss| rss.kib()).max().unwrap_or(0);
-        if figures.iter().all(|rss| matches!(rss, Rss::Exact(_))) {
-            Rss::Exact(highest)
-        } else {
-            Rss::AtMost(highest)
-        }
+    /// The charm's highest peak RSS in any repetition, KiB.
+    pub fn charm_rss_kib(&self) -> u64 {
+        self.samples.iter().map(|sample| sample.charm_rss_kib).max().unwrap_or(0)
     }
 
     pub fn tools_rss_kib(&self) -> u64 {

@@ -230,6 +230,14 @@ impl Reader<'_> {
     }
 }
 
+/// A valid configuration from the given options, `server_name` defaulting to `example.com`.
+#[cfg(test)]
+pub fn for_tests(options: serde_json::Value) -> SynapseConfig {
+    let mut map = options.as_object().cloned().unwrap_or_default();
+    map.entry("server_name").or_insert_with(|| serde_json::json!("example.com"));
+    SynapseConfig::from_options(&map).expect("valid test options")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

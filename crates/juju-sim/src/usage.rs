@@ -2,10 +2,15 @@
 //! tree (`wait4`), and of its hook-tool processes, each measured by the tool itself.
 //!
 //! Linux folds every descendant a process waited for into that process's `wait4` figures: a
-//! hook's peak RSS is the largest of the charm and its hook tools, and its CPU time includes
-//! theirs. To tell the charm's share apart, each `juju-sim-tool` appends its own figures to
-//! `<context>.usage` when it is done (CPU time from `getrusage`, peak RSS from `VmHWM`), and
-//! the driver sums them up after the hook.
+//! hook's CPU time includes its hook tools'. To tell the charm's share apart, each
+//! `juju-sim-tool` appends its own figures to `<context>.usage` when it is done (CPU time from
+//! `getrusage`, peak RSS from `VmHWM`), and the driver sums them up after the hook.
+//!
+//! Peak RSS needs care: `ru_maxrss` of a process started by `fork`/`vfork` and `exec` starts
+//! at its parent's RSS, so a hook's `wait4` figure is at least the simulator's own size. The
+//! charm's own peak is therefore taken by the tools: each reads the `VmHWM` of the process that
+//! called it (the charm, when the charm runs its tools directly), which is exact up to the
+//! charm's last tool call.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write as _};
@@ -19,7 +24,8 @@ use std::time::Duration;
 pub struct ResourceUsage {
     pub user: Duration,
     pub system: Duration,
-    /// Peak resident set size in KiB.
+    /// Peak resident set size in KiB (`ru_maxrss`: for a hook, at least the RSS of the process
+    /// that started it; see the module documentation).
     pub max_rss_kib: u64,
 }
 
@@ -65,6 +71,9 @@ pub struct ToolsUsage {
     pub system: Duration,
     /// The largest peak RSS of any one tool process, in KiB.
     pub max_rss_kib: u64,
+    /// The highest peak RSS (`VmHWM`) of a process that called a tool, as the tools saw it,
+    /// in KiB: the charm's peak up to its last tool call.
+    pub max_caller_rss_kib: u64,
 }
 
 impl ToolsUsage {
@@ -72,11 +81,12 @@ impl ToolsUsage {
         self.user + self.system
     }
 
-    fn add(&mut self, usage: ResourceUsage) {
+    fn add(&mut self, usage: ResourceUsage, caller_rss_kib: u64) {
         self.processes += 1;
         self.user += usage.user;
         self.system += usage.system;
         self.max_rss_kib = self.max_rss_kib.max(usage.max_rss_kib);
+        self.max_caller_rss_kib = self.max_caller_rss_kib.max(caller_rss_kib);
     }
 }
 
@@ -91,16 +101,19 @@ fn tools_usage_path(context: &Path) -> PathBuf {
 /// One short line in one `write` to an append-only file, so concurrent tools do not interleave.
 pub fn record_tool_usage(context: &Path) -> io::Result<()> {
     let usage = ResourceUsage::of_self()?;
-    let line = format!("{} {} {}\n", usage.user.as_micros(), usage.system.as_micros(), own_peak_rss_kib()?);
+    let own = peak_rss_kib("/proc/self/status")?;
+    // The caller may be gone already (a tool run in the background); that is no error.
+    let caller = peak_rss_kib(&format!("/proc/{}/status", std::os::unix::process::parent_id())).unwrap_or(0);
+    let line = format!("{} {} {own} {caller}\n", usage.user.as_micros(), usage.system.as_micros());
     let mut file = OpenOptions::new().create(true).append(true).open(tools_usage_path(context))?;
     file.write_all(line.as_bytes())
 }
 
-/// The peak RSS of this process's own program image (`VmHWM` of `/proc/self/status`), KiB.
-/// `getrusage` would not do: a process started by `fork` or `vfork` keeps its parent's
+/// The peak RSS of a process's current program image (`VmHWM` of its `/proc/<pid>/status`),
+/// KiB. `getrusage` would not do: a process started by `fork` or `vfork` keeps its parent's
 /// memory in `ru_maxrss` after `exec`.
-fn own_peak_rss_kib() -> io::Result<u64> {
-    let status = fs::read_to_string("/proc/self/status")?;
+fn peak_rss_kib(status_path: &str) -> io::Result<u64> {
+    let status = fs::read_to_string(status_path)?;
     status
         .lines()
         .find_map(|line| line.strip_prefix("VmHWM:"))
@@ -118,12 +131,13 @@ pub(crate) fn take_tools_usage(context: &Path) -> ToolsUsage {
     let mut total = ToolsUsage::default();
     for line in text.lines() {
         let fields: Vec<u64> = line.split(' ').filter_map(|field| field.parse().ok()).collect();
-        if let [user, system, max_rss_kib] = fields[..] {
-            total.add(ResourceUsage {
+        if let [user, system, max_rss_kib, caller_rss_kib] = fields[..] {
+            let usage = ResourceUsage {
                 user: Duration::from_micros(user),
                 system: Duration::from_micros(system),
                 max_rss_kib,
-            });
+            };
+            total.add(usage, caller_rss_kib);
         }
     }
     total
@@ -159,10 +173,12 @@ mod tests {
         record_tool_usage(&context).unwrap();
         record_tool_usage(&context).unwrap();
         let mut file = OpenOptions::new().append(true).open(tools_usage_path(&context)).unwrap();
-        file.write_all(b"garbage line\n1500 500 4096\n").unwrap();
+        file.write_all(b"garbage line\n1500 500 4096 8192\n").unwrap();
         let total = take_tools_usage(&context);
         assert_eq!(total.processes, 3);
         assert!(total.max_rss_kib >= 4096);
+        // The callers were this test process, then the line above.
+        assert!(total.max_caller_rss_kib >= 8192);
         assert!(total.cpu() >= Duration::from_micros(2000));
         assert!(!tools_usage_path(&context).exists(), "the record is consumed");
     }

@@ -358,9 +358,9 @@ fn the_tool_binary_is_found_or_built_next_to_the_test_executable() {
 
 #[test]
 fn hook_runs_report_the_resource_usage_of_the_process_tree_and_of_the_tools() {
-    // The charm process holds 64 MiB while it runs its second tool: the tree's peak shows the
-    // 64 MiB, the tools' own peaks do not (a spawned process inherits its parent's memory in
-    // `ru_maxrss`, which is why the tools report `VmHWM`).
+    // The charm process holds 64 MiB while it runs its second tool: the tree's peak and the
+    // caller's peak the tools saw show the 64 MiB, the tools' own peaks do not (a spawned
+    // process inherits its parent's memory in `ru_maxrss`, which is why tools report `VmHWM`).
     let charm = ShellCharm::new("name: hungry\n").dispatch(
         "status-set active\nexec python3 -c 'import subprocess\nblock = bytearray(64 << 20)\n\
          subprocess.run([\"is-leader\", \"--format=json\"], check=True, stdout=subprocess.DEVNULL)'",
@@ -376,6 +376,7 @@ fn hook_runs_report_the_resource_usage_of_the_process_tree_and_of_the_tools() {
         "{:?}",
         run.tools_usage
     );
+    assert!(run.tools_usage.max_caller_rss_kib >= 64 * 1024, "{:?}", run.tools_usage);
     assert!(run.usage.cpu() >= run.tools_usage.cpu(), "the tree's CPU time includes the tools'");
 
     let quiet = ShellCharm::new("name: quiet\n").dispatch("true");

@@ -24,3 +24,55 @@ pub use secrets::{
 };
 pub use status::{Status, StatusCollector, StatusKind, StatusTarget};
 pub use tools::{Bag, Databag, HookTools, LogLevel, Port};
+
+/// The `main` of a charm binary: reads the hook context from the environment, sends `tracing`
+/// events to `juju-log`, and runs `charm`. An error is logged (and printed on stderr, which
+/// Juju keeps in the unit log) and makes the process exit 1, so Juju retries the hook and
+/// discards its uncommitted changes.
+pub fn charm_main<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
+    charm: impl FnOnce(&HookContext, &HookTools) -> Result<(), E>,
+) -> std::process::ExitCode {
+    let context = match HookContext::from_env() {
+        Ok(context) => context,
+        Err(error) => {
+            eprintln!("ERROR cannot read the hook context: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let tools = HookTools::default();
+    log::init(&tools);
+    match charm(&context, &tools) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            let message = error_chain(error.into().as_ref());
+            tracing::error!("{} failed: {message}", context.hook_name());
+            eprintln!("ERROR {} failed: {message}", context.hook_name());
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error and its causes, `outer: inner: root`.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot push /data/homeserver.yaml")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn error_chain_names_every_cause() {
+        let error = Outer(std::io::Error::other("socket closed"));
+        assert_eq!(super::error_chain(&error), "cannot push /data/homeserver.yaml: socket closed");
+    }
+}

@@ -104,6 +104,7 @@ impl Pattern {
 
 /// Breadth-first search for an input both patterns claim; `None` when undecided.
 fn product_overlap(a: &Pattern, b: &Pattern) -> Option<bool> {
+    let bytes = representatives(a, b);
     let first = (a.start()?, b.start()?);
     let mut seen = HashSet::from([first]);
     let mut queue = VecDeque::from([first]);
@@ -111,7 +112,7 @@ fn product_overlap(a: &Pattern, b: &Pattern) -> Option<bool> {
         if a.claims_at_end(x) && b.claims_at_end(y) {
             return Some(true);
         }
-        for byte in 0..=u8::MAX {
+        for &byte in &bytes {
             let (Some(x), Some(y)) = (a.step(x, byte), b.step(y, byte)) else { continue };
             if seen.insert((x, y)) {
                 if seen.len() > MAX_PAIRS {
@@ -122,6 +123,17 @@ fn product_overlap(a: &Pattern, b: &Pattern) -> Option<bool> {
         }
     }
     Some(false)
+}
+
+/// The bytes where the byte class of either DFA changes from the byte before: every pair
+/// of classes the two DFAs tell apart starts at one of them, and a DFA treats every byte of a
+/// class alike, so stepping the others would only reach pairs of states already reached.
+fn representatives(a: &Pattern, b: &Pattern) -> Vec<u8> {
+    let (classes_a, classes_b) = (a.dfa.byte_classes(), b.dfa.byte_classes());
+    let differs = |byte: u8| {
+        classes_a.get(byte) != classes_a.get(byte - 1) || classes_b.get(byte) != classes_b.get(byte - 1)
+    };
+    std::iter::once(0).chain((1..=u8::MAX).filter(|&byte| differs(byte))).collect()
 }
 
 #[cfg(test)]

@@ -23,13 +23,6 @@ mod registration;
 mod report;
 mod stored_tokens;
 
-use anyhow::Context as _;
-use juju::{HookContext, HookTools};
-
-fn main() -> anyhow::Result<()> {
-    let context = HookContext::from_env().context("cannot read the hook context")?;
-    let tools = HookTools::default();
-    juju::log::init(&tools);
-    charm::run(&context, &tools)
-        .inspect_err(|error| tracing::error!("{} failed: {error:#}", context.hook_name()))
+fn main() -> std::process::ExitCode {
+    juju::charm_main(charm::run)
 }
