@@ -40,21 +40,22 @@ pub struct Charms {
 }
 
 impl Charms {
-    pub fn prepare() -> anyhow::Result<Self> {
+    /// Writes both charm directories; `wrap_rust` is a command prefix (a profiler) to run the
+    /// Rust binary under.
+    pub fn prepare(wrap_rust: Option<&str>) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("hook-bench-charms-").tempdir()?;
         let rust = dir.path().join("rust");
         fs::create_dir_all(rust.join("bin"))?;
         for file in ["metadata.yaml", "config.yaml", "actions.yaml", "dispatch"] {
             copy(&repo().join(file), &rust.join(file))?;
         }
-        copy(Path::new(rust_binary()), &rust.join("bin/synapse-k8s"))?;
-        if let Ok(wrap) = std::env::var("BENCH_WRAP") {
-            fs::rename(rust.join("bin/synapse-k8s"), rust.join("bin/real"))?;
-            fs::write(
-                rust.join("bin/synapse-k8s"),
-                format!("#!/bin/sh\nexec {wrap} \"$(dirname \"$0\")/real\"\n"),
-            )?;
-            fs::set_permissions(rust.join("bin/synapse-k8s"), fs::Permissions::from_mode(0o755))?;
+        match wrap_rust {
+            None => copy(Path::new(rust_binary()), &rust.join("bin/synapse-k8s"))?,
+            Some(prefix) => {
+                let script = format!("#!/bin/sh\nexec {prefix} {}\n", rust_binary());
+                fs::write(rust.join("bin/synapse-k8s"), script)?;
+                fs::set_permissions(rust.join("bin/synapse-k8s"), fs::Permissions::from_mode(0o755))?;
+            }
         }
         let python = dir.path().join("python");
         let source = repo().join("tests/python/reference_provider");

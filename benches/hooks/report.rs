@@ -19,22 +19,31 @@ pub fn print(events: &[EventFigures], packed: &PackedSize, reps: usize) {
         "Median of {reps} runs per charm and event (after one warm-up run each; the charms alternate), in the \
          simulated Juju (juju-sim) and Pebble (pebble-sim). Cells: Rust / Python / ratio Rust÷Python.\n"
     );
-    println!("| event | wall time (ms) | CPU user+sys (ms) | charm peak RSS (MiB) | hook-tool calls | Pebble requests |");
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "| event | wall time (ms) | CPU user+sys (ms) | charm's own CPU (ms) | charm peak RSS (MiB) | hook-tool calls | \
+         Pebble requests |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for event in events {
         let (rust, python) = pair(event);
         println!(
-            "| {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} |",
             event.name,
             triple(ms(rust.wall()), ms(python.wall())),
             triple(ms(rust.cpu()), ms(python.cpu())),
+            triple(ms(rust.charm_cpu()), ms(python.charm_cpu())),
             rss_triple(rust.charm_rss_kib(), python.charm_rss_kib()),
             count_triple(rust.range(Sample::total_calls), python.range(Sample::total_calls)),
             count_triple(rust.range(pebble_total), python.range(pebble_total)),
         );
     }
     println!(
-        "\nPacked charm: {:.2} MiB ({} bytes; binary {:.2} MiB).\n",
+        "\nWall time: the hook process from start to exit. CPU: user+sys of the hook process and every process \
+         it waited for (its hook tools). The charm's own CPU and peak RSS: the charm process alone (CPU-time \
+         clock and VmHWM, read by each hook tool from its caller; exact up to the charm's last tool call).\n"
+    );
+    println!(
+        "Packed charm: {:.2} MiB ({} bytes; binary {:.2} MiB).\n",
         mib(packed.charm),
         packed.charm,
         mib(packed.binary)
@@ -53,8 +62,8 @@ fn details(event: &EventFigures) {
     let (rust, python) = pair(event);
     println!("### {}\n", event.name);
     println!("| | Rust | Python |\n|---|---|---|");
-    println!("| charm's own CPU (ms) | {:.1} | {:.1} |", ms(rust.charm_cpu()), ms(python.charm_cpu()));
     println!("| hook tools' CPU (ms) | {:.1} | {:.1} |", ms(rust.tools_cpu()), ms(python.tools_cpu()));
+    println!("| hook tools' CPU per call (ms) | {:.2} | {:.2} |", per_call(rust), per_call(python));
     println!(
         "| peak RSS of one juju-sim-tool (MiB) | {:.1} | {:.1} |",
         kib_to_mib(rust.tools_rss_kib()),
@@ -89,9 +98,13 @@ fn targets(events: &[EventFigures], packed: &PackedSize) {
     for event in events {
         let (rust, python) = pair(event);
         let ratio = ms(rust.wall()) / ms(python.wall());
+        let own = ms(rust.charm_cpu()) / ms(python.charm_cpu());
         verdict(
             ratio <= WALL_RATIO_TARGET,
-            &format!("{}: wall time ratio {ratio:.3} (target ≤ {WALL_RATIO_TARGET:.3})", event.name),
+            &format!(
+                "{}: wall time ratio {ratio:.3} (target ≤ {WALL_RATIO_TARGET:.3}); the charms' own CPU: {own:.3}",
+                event.name
+            ),
         );
         let rss = rust.charm_rss_kib();
         verdict(
@@ -118,8 +131,15 @@ fn targets(events: &[EventFigures], packed: &PackedSize) {
         }
     }
     for flavor in Flavor::BOTH {
-        if let Some((constant, per_relation)) = linear_fit(events, flavor) {
-            println!("- {flavor} hook-tool calls per relation-changed ≈ {constant:.1} + {per_relation:.2}·N (N = related requirers)");
+        if let Some(fit) = linear_fit(events, flavor) {
+            verdict(
+                fit.max_deviation <= 1.0,
+                &format!(
+                    "{flavor}: hook-tool calls of relation-changed = {:.1} + {:.2}·N for N related requirers \
+                     (every measured N within ±{:.1})",
+                    fit.constant, fit.per_relation, fit.max_deviation
+                ),
+            );
         }
     }
     verdict(
@@ -129,21 +149,38 @@ fn targets(events: &[EventFigures], packed: &PackedSize) {
     println!();
 }
 
-/// Calls = a + b·N through the relation-changed figures with the fewest and the most
-/// relations; `None` without two of them.
-fn linear_fit(events: &[EventFigures], flavor: Flavor) -> Option<(f64, f64)> {
+/// Calls = constant + per_relation·N through the relation-changed figures with the fewest and
+/// the most relations.
+struct LinearFit {
+    constant: f64,
+    per_relation: f64,
+    /// The largest distance of any measured point from the line, in calls.
+    max_deviation: f64,
+}
+
+/// `None` without relation-changed figures for two different relation counts.
+fn linear_fit(events: &[EventFigures], flavor: Flavor) -> Option<LinearFit> {
     let mut points: Vec<(f64, f64)> = events
         .iter()
-        .filter(|event| event.name.starts_with("relation-changed"))
+        .filter(|event| event.relation_changed)
         .map(|event| (event.relations as f64, event.summaries[&flavor].range(Sample::total_calls).max as f64))
         .collect();
     points.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (first, last) = (points.first()?, points.last()?);
+    let (first, last) = (*points.first()?, *points.last()?);
     if last.0 <= first.0 {
         return None;
     }
-    let slope = (last.1 - first.1) / (last.0 - first.0);
-    Some((first.1 - slope * first.0, slope))
+    let per_relation = (last.1 - first.1) / (last.0 - first.0);
+    let constant = first.1 - per_relation * first.0;
+    let max_deviation =
+        points.iter().map(|(n, calls)| (calls - constant - per_relation * n).abs()).fold(0.0, f64::max);
+    Some(LinearFit { constant, per_relation, max_deviation })
+}
+
+/// The hook tools' CPU time per call, ms (medians of both).
+fn per_call(summary: &Summary) -> f64 {
+    let calls = summary.range(Sample::total_calls).max.max(1);
+    ms(summary.tools_cpu()) / calls as f64
 }
 
 fn verdict(met: bool, text: &str) {

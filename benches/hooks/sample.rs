@@ -18,6 +18,9 @@ pub struct Sample {
     pub cpu: Duration,
     /// The part of `cpu` spent in hook-tool processes (each measured itself).
     pub tools_cpu: Duration,
+    /// The charm process's own CPU time as its hook tools saw it: exact up to its last tool
+    /// call, which comes right before it exits.
+    pub charm_cpu: Duration,
     /// The charm process's peak RSS (`VmHWM`) as its hook tools saw it, KiB: exact up to its
     /// last tool call, which comes right before it exits.
     pub charm_rss_kib: u64,
@@ -43,6 +46,7 @@ impl Sample {
             wall: run.duration,
             cpu: run.usage.cpu(),
             tools_cpu: run.tools_usage.cpu(),
+            charm_cpu: run.tools_usage.max_caller_cpu,
             charm_rss_kib: run.tools_usage.max_caller_rss_kib,
             tools_rss_kib: run.tools_usage.max_rss_kib,
             calls,
@@ -84,9 +88,8 @@ impl Summary {
         median(self.samples.iter().map(|sample| sample.tools_cpu))
     }
 
-    /// The charm's own CPU time: the tree's minus the tools'.
     pub fn charm_cpu(&self) -> Duration {
-        median(self.samples.iter().map(|sample| sample.cpu.saturating_sub(sample.tools_cpu)))
+        median(self.samples.iter().map(|sample| sample.charm_cpu))
     }
 
     /// The charm's highest peak RSS in any repetition, KiB.

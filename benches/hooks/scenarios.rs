@@ -19,6 +19,8 @@ pub struct EventFigures {
     pub relations: usize,
     /// Whether the event leaves everything as it was (the "no writes" target applies).
     pub changes_nothing: bool,
+    /// Whether this is the relation-changed event (run with 1, 10 and 100 requirers).
+    pub relation_changed: bool,
     pub summaries: BTreeMap<Flavor, Summary>,
 }
 
@@ -59,7 +61,13 @@ pub fn install(charms: &Charms, reps: usize) -> anyhow::Result<EventFigures> {
         ensure!(model.unit_status()?.0 == "active", "{flavor}: status {:?}", model.unit_status()?);
         Ok(sample)
     })?;
-    Ok(EventFigures { name: "install".into(), relations: 0, changes_nothing: false, summaries })
+    Ok(EventFigures {
+        name: "install".into(),
+        relations: 0,
+        changes_nothing: false,
+        relation_changed: false,
+        summaries,
+    })
 }
 
 /// A deployed Synapse per charm with `relations` requirers whose registrations it has
@@ -103,7 +111,13 @@ pub fn config_changed(
         Ok(sample)
     })?;
     let relations = models.values().next().map_or(0, |model| model.requirers.len());
-    Ok(EventFigures { name: "config-changed".into(), relations, changes_nothing: false, summaries })
+    Ok(EventFigures {
+        name: "config-changed".into(),
+        relations,
+        changes_nothing: false,
+        relation_changed: false,
+        summaries,
+    })
 }
 
 /// `update-status` with nothing changed.
@@ -116,7 +130,13 @@ pub fn update_status(models: &mut BTreeMap<Flavor, BenchModel>, reps: usize) -> 
         Ok(sample)
     })?;
     let relations = models.values().next().map_or(0, |model| model.requirers.len());
-    Ok(EventFigures { name: "update-status".into(), relations, changes_nothing: true, summaries })
+    Ok(EventFigures {
+        name: "update-status".into(),
+        relations,
+        changes_nothing: true,
+        relation_changed: false,
+        summaries,
+    })
 }
 
 /// `matrix-auth-relation-changed` after one requirer sent a new registration (new tokens, as
@@ -137,12 +157,8 @@ pub fn relation_changed(
         check_registrations(model)?;
         Ok(sample)
     })?;
-    Ok(EventFigures {
-        name: format!("relation-changed, {relations} requirers"),
-        relations,
-        changes_nothing: false,
-        summaries,
-    })
+    let name = format!("relation-changed ({relations} requirer{})", if relations == 1 { "" } else { "s" });
+    Ok(EventFigures { name, relations, changes_nothing: false, relation_changed: true, summaries })
 }
 
 /// Synapse is running with every requirer's latest registration on disk and listed in

@@ -8,9 +8,9 @@
 //!
 //! Peak RSS needs care: `ru_maxrss` of a process started by `fork`/`vfork` and `exec` starts
 //! at its parent's RSS, so a hook's `wait4` figure is at least the simulator's own size. The
-//! charm's own peak is therefore taken by the tools: each reads the `VmHWM` of the process that
-//! called it (the charm, when the charm runs its tools directly), which is exact up to the
-//! charm's last tool call.
+//! charm's own figures are therefore taken by the tools: each reads the peak RSS (`VmHWM`) and
+//! the CPU clock of the process that called it (the charm, when the charm runs its tools
+//! directly), which are exact up to the charm's last tool call.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write as _};
@@ -74,6 +74,9 @@ pub struct ToolsUsage {
     /// The highest peak RSS (`VmHWM`) of a process that called a tool, as the tools saw it,
     /// in KiB: the charm's peak up to its last tool call.
     pub max_caller_rss_kib: u64,
+    /// The most CPU time (its own threads, not its children) a process that called a tool had
+    /// used, as the tools saw it: the charm's up to its last tool call.
+    pub max_caller_cpu: Duration,
 }
 
 impl ToolsUsage {
@@ -81,13 +84,52 @@ impl ToolsUsage {
         self.user + self.system
     }
 
-    fn add(&mut self, usage: ResourceUsage, caller_rss_kib: u64) {
+    fn add(&mut self, usage: ResourceUsage, caller: Caller) {
         self.processes += 1;
         self.user += usage.user;
         self.system += usage.system;
         self.max_rss_kib = self.max_rss_kib.max(usage.max_rss_kib);
-        self.max_caller_rss_kib = self.max_caller_rss_kib.max(caller_rss_kib);
+        self.max_caller_rss_kib = self.max_caller_rss_kib.max(caller.rss_kib);
+        self.max_caller_cpu = self.max_caller_cpu.max(caller.cpu);
     }
+}
+
+/// What a tool saw of the process that called it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Caller {
+    rss_kib: u64,
+    cpu: Duration,
+}
+
+impl Caller {
+    /// The parent process's figures; zero when it is gone already (a tool run in the
+    /// background), which is no error.
+    fn current() -> Self {
+        let pid = std::os::unix::process::parent_id();
+        Self {
+            rss_kib: peak_rss_kib(&format!("/proc/{pid}/status")).unwrap_or(0),
+            cpu: process_cpu(pid).unwrap_or_default(),
+        }
+    }
+}
+
+/// The CPU time the threads of process `pid` have used, from its CPU-time clock.
+fn process_cpu(pid: u32) -> io::Result<Duration> {
+    let pid = libc::pid_t::try_from(pid).map_err(io::Error::other)?;
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: writes the clock id into an owned integer.
+    let rc = unsafe { libc::clock_getcpuclockid(pid, &mut clock) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    let mut time = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: reads a valid clock into an owned timespec.
+    if unsafe { libc::clock_gettime(clock, &mut time) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let seconds = u64::try_from(time.tv_sec).unwrap_or(0);
+    let nanos = u32::try_from(time.tv_nsec).unwrap_or(0);
+    Ok(Duration::new(seconds, nanos))
 }
 
 /// Where the tools of the hook whose context is at `context` record their usage.
@@ -102,9 +144,14 @@ fn tools_usage_path(context: &Path) -> PathBuf {
 pub fn record_tool_usage(context: &Path) -> io::Result<()> {
     let usage = ResourceUsage::of_self()?;
     let own = peak_rss_kib("/proc/self/status")?;
-    // The caller may be gone already (a tool run in the background); that is no error.
-    let caller = peak_rss_kib(&format!("/proc/{}/status", std::os::unix::process::parent_id())).unwrap_or(0);
-    let line = format!("{} {} {own} {caller}\n", usage.user.as_micros(), usage.system.as_micros());
+    let caller = Caller::current();
+    let line = format!(
+        "{} {} {own} {} {}\n",
+        usage.user.as_micros(),
+        usage.system.as_micros(),
+        caller.rss_kib,
+        caller.cpu.as_micros()
+    );
     let mut file = OpenOptions::new().create(true).append(true).open(tools_usage_path(context))?;
     file.write_all(line.as_bytes())
 }
@@ -131,13 +178,13 @@ pub(crate) fn take_tools_usage(context: &Path) -> ToolsUsage {
     let mut total = ToolsUsage::default();
     for line in text.lines() {
         let fields: Vec<u64> = line.split(' ').filter_map(|field| field.parse().ok()).collect();
-        if let [user, system, max_rss_kib, caller_rss_kib] = fields[..] {
+        if let [user, system, max_rss_kib, caller_rss_kib, caller_cpu] = fields[..] {
             let usage = ResourceUsage {
                 user: Duration::from_micros(user),
                 system: Duration::from_micros(system),
                 max_rss_kib,
             };
-            total.add(usage, caller_rss_kib);
+            total.add(usage, Caller { rss_kib: caller_rss_kib, cpu: Duration::from_micros(caller_cpu) });
         }
     }
     total
@@ -173,12 +220,13 @@ mod tests {
         record_tool_usage(&context).unwrap();
         record_tool_usage(&context).unwrap();
         let mut file = OpenOptions::new().append(true).open(tools_usage_path(&context)).unwrap();
-        file.write_all(b"garbage line\n1500 500 4096 8192\n").unwrap();
+        file.write_all(b"garbage line\n1500 500 4096 8192 3000000\n").unwrap();
         let total = take_tools_usage(&context);
         assert_eq!(total.processes, 3);
         assert!(total.max_rss_kib >= 4096);
-        // The callers were this test process, then the line above.
+        // The callers were the test runner, then the line above.
         assert!(total.max_caller_rss_kib >= 8192);
+        assert!(total.max_caller_cpu >= Duration::from_secs(3));
         assert!(total.cpu() >= Duration::from_micros(2000));
         assert!(!tools_usage_path(&context).exists(), "the record is consumed");
     }

@@ -358,11 +358,13 @@ fn the_tool_binary_is_found_or_built_next_to_the_test_executable() {
 
 #[test]
 fn hook_runs_report_the_resource_usage_of_the_process_tree_and_of_the_tools() {
-    // The charm process holds 64 MiB while it runs its second tool: the tree's peak and the
-    // caller's peak the tools saw show the 64 MiB, the tools' own peaks do not (a spawned
-    // process inherits its parent's memory in `ru_maxrss`, which is why tools report `VmHWM`).
+    // The charm process holds 64 MiB and has used at least 0.2 s of CPU when it runs its
+    // second tool: the tree's peak and what the tools saw of their caller show both, the
+    // tools' own peaks do not (a spawned process inherits its parent's memory in `ru_maxrss`,
+    // which is why tools report `VmHWM`).
     let charm = ShellCharm::new("name: hungry\n").dispatch(
-        "status-set active\nexec python3 -c 'import subprocess\nblock = bytearray(64 << 20)\n\
+        "status-set active\nexec python3 -c 'import subprocess, time\nblock = bytearray(64 << 20)\n\
+         start = time.process_time()\nwhile time.process_time() - start < 0.2: pass\n\
          subprocess.run([\"is-leader\", \"--format=json\"], check=True, stdout=subprocess.DEVNULL)'",
     );
     let mut sim = sim();
@@ -370,14 +372,12 @@ fn hook_runs_report_the_resource_usage_of_the_process_tree_and_of_the_tools() {
     let run = sim.run_hook("hungry/0", Event::UpdateStatus).unwrap();
     assert!(run.succeeded(), "{}", run.stderr);
     assert!(run.usage.max_rss_kib >= 64 * 1024, "peak of the tree: {:?}", run.usage);
-    assert_eq!(run.tools_usage.processes, 2);
-    assert!(
-        run.tools_usage.max_rss_kib > 0 && run.tools_usage.max_rss_kib < 64 * 1024,
-        "{:?}",
-        run.tools_usage
-    );
-    assert!(run.tools_usage.max_caller_rss_kib >= 64 * 1024, "{:?}", run.tools_usage);
-    assert!(run.usage.cpu() >= run.tools_usage.cpu(), "the tree's CPU time includes the tools'");
+    let tools = run.tools_usage;
+    assert_eq!(tools.processes, 2);
+    assert!(tools.max_rss_kib > 0 && tools.max_rss_kib < 64 * 1024, "{tools:?}");
+    assert!(tools.max_caller_rss_kib >= 64 * 1024, "{tools:?}");
+    assert!(tools.max_caller_cpu >= Duration::from_millis(200), "{tools:?}");
+    assert!(run.usage.cpu() >= tools.cpu() + tools.max_caller_cpu, "the tree's CPU time includes both");
 
     let quiet = ShellCharm::new("name: quiet\n").dispatch("true");
     sim.add_app(AppSpec::charm("quiet", quiet.path())).unwrap();
