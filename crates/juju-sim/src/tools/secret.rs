@@ -271,16 +271,7 @@ fn set(call: &mut Call) -> Result<(), Failure> {
 }
 
 fn get(call: &mut Call) -> Result<(), Failure> {
-    let mut args = call.parsed.positional.clone();
-    let uri = if args.is_empty() {
-        None
-    } else {
-        let text = args.remove(0);
-        Some(
-            SecretUri::parse(&text)
-                .map_err(|_| Failure::Usage(format!("secret URI {} not valid", go_quote(&text))))?,
-        )
-    };
+    let (uri, mut args) = leading_uri(call)?;
     let label = call.parsed.value("label").filter(|label| !label.is_empty()).map(str::to_owned);
     let lookup = match (&uri, &label) {
         (Some(uri), label) => Lookup::Uri(uri, label.as_deref()),
@@ -501,16 +492,7 @@ fn ids(call: &mut Call) -> Result<(), Failure> {
 }
 
 fn info_get(call: &mut Call) -> Result<(), Failure> {
-    let mut args = call.parsed.positional.clone();
-    let uri = if args.is_empty() {
-        None
-    } else {
-        let text = args.remove(0);
-        Some(
-            SecretUri::parse(&text)
-                .map_err(|_| Failure::Usage(format!("secret URI {} not valid", go_quote(&text))))?,
-        )
-    };
+    let (uri, args) = leading_uri(call)?;
     let label = call.parsed.value("label").filter(|label| !label.is_empty()).map(str::to_owned);
     match (&uri, &label) {
         (None, None) => return Err(Failure::Usage("require either a secret URI or label".to_owned())),
@@ -561,6 +543,18 @@ fn info_get(call: &mut Call) -> Result<(), Failure> {
     let mut out = Map::new();
     out.insert(secret.id.clone(), Value::Object(info));
     call.write(Out::Value(Value::Object(out)))
+}
+
+/// The optional secret URI that leads the positional arguments, and the arguments after it.
+fn leading_uri(call: &Call) -> Result<(Option<SecretUri>, Vec<String>), Failure> {
+    let mut args = call.parsed.positional.clone();
+    if args.is_empty() {
+        return Ok((None, args));
+    }
+    let text = args.remove(0);
+    let uri = SecretUri::parse(&text)
+        .map_err(|_| Failure::Usage(format!("secret URI {} not valid", go_quote(&text))))?;
+    Ok((Some(uri), args))
 }
 
 #[cfg(test)]
