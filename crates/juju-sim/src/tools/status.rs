@@ -103,15 +103,15 @@ fn get(call: &mut Call) -> Result<(), Failure> {
         if smart_only_status {
             Out::Str(app.status.status.clone())
         } else {
-            let mut application = details(&app.status, include_data);
+            // hook-tools.md: `{"application-status": {...}, "units": {"app/0": {...}}}`.
             let units: Map<String, Value> = app
                 .units
                 .iter()
                 .map(|unit| (unit.name.clone(), Value::Object(details(&unit.status, include_data))))
                 .collect();
-            application.insert("units".into(), Value::Object(units));
             let mut top = Map::new();
-            top.insert("application-status".into(), Value::Object(application));
+            top.insert("application-status".into(), Value::Object(details(&app.status, include_data)));
+            top.insert("units".into(), Value::Object(units));
             Out::Value(Value::Object(top))
         }
     } else {

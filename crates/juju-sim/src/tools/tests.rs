@@ -459,7 +459,7 @@ fn status_set_and_get() {
     ok(&mut c, "status-set", &["--application", "blocked", "need db"]);
     let app = json_out(&mut c, "status-get", &["--application=true", "--include-data"]);
     assert_eq!(app["application-status"]["message"], "need db");
-    assert_eq!(app["application-status"]["units"]["app/1"]["status"], "maintenance");
+    assert_eq!(app["units"]["app/1"]["status"], "maintenance");
     fails(&mut c, "status-set", &[], 2, "invalid args, require <status> [message]");
     fails(
         &mut c,
