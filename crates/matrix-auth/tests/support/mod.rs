@@ -14,6 +14,8 @@ pub fn python(profile: &str) -> Option<PathBuf> {
             Some(PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()))
         }
         other => {
+            // In CI a missing Python environment is a failure, never a silent skip.
+            assert!(std::env::var_os("CI").is_none(), "scripts/python-env {profile} failed: {other:?}");
             eprintln!(
                 "!!!!! SKIPPED: `{} {profile}` failed ({other:?}); Python interop NOT tested !!!!!",
                 script.display()
