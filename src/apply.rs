@@ -11,23 +11,32 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use juju::{Bag, Databag, HookToolError, HookTools, NewSecret, Port, SecretOwner, Status, StatusTarget};
+use juju::{
+    Bag, Databag, HookToolError, HookTools, LogLevel, NewSecret, Port, SecretOwner, Status, StatusTarget,
+};
 use matrix_auth::{ProviderState, PublishOutcome};
-use pebble::{ExecRequest, PushOptions, ServiceStatus};
-use secrecy::ExposeSecret;
+use pebble::{ExecRequest, PushOptions};
 
-use crate::app_secrets::{self, AppSecrets};
+use crate::app_secrets;
+use crate::data_dir::{MARKER_CONTENT, MARKER_PATH};
+use crate::health::Health;
 use crate::matrix_auth::Publish;
-use crate::reconcile::{DesiredWorkload, NewSecrets, Outcome, WorkloadPlan};
+use crate::reconcile::{DesiredWorkload, NewSecrets, Outcome, SecretsOrigin, WorkloadPlan};
+use crate::redact::Redactor;
 use crate::state::SECRETS_ID_KEY;
 use crate::status;
 use crate::workload::{
-    ContainerFile, CANDIDATE_CONFIG_PATH, CONFIG_PATH, DATA_DIR, HTTP_PORT, LAYER_LABEL, SYNAPSE_GID,
-    SYNAPSE_UID,
+    ContainerFile, CANDIDATE_CONFIG_PATH, CONFIG_PATH, DATA_DIR, HTTP_PORT, LAYER_LABEL, SERVICE,
+    SYNAPSE_GID, SYNAPSE_UID, SYNAPSE_VERSION_COMMAND,
 };
 
 /// How long Synapse may take to load a configuration.
 const VALIDATE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a hook that (re)started Synapse waits for it to answer its health check.
+const STARTUP_WAIT: Duration = Duration::from_secs(60);
+const STARTUP_POLL: Duration = Duration::from_millis(500);
+/// How long reading Synapse's version may take.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A side effect failed in a way the next hook will not fix by itself.
 #[derive(Debug, thiserror::Error)]
@@ -46,14 +55,14 @@ pub fn apply(
     outcome: &Outcome,
     provider: Option<&ProviderState>,
 ) -> Result<Status, ApplyError> {
-    for problem in &outcome.problems {
-        tracing::error!("{problem}");
-    }
-    for warning in &outcome.warnings {
-        tracing::warn!("{warning}");
-    }
-    for notice in &outcome.notices {
-        tracing::info!("{notice}");
+    for (level, line) in &outcome.diagnostics {
+        let line = outcome.redactor.apply(line);
+        match level {
+            LogLevel::Error => tracing::error!("{line}"),
+            LogLevel::Warning => tracing::warn!("{line}"),
+            LogLevel::Info => tracing::info!("{line}"),
+            LogLevel::Debug => tracing::debug!("{line}"),
+        }
     }
     if let Some(new) = &outcome.new_secrets {
         store_secrets(tools, new)?;
@@ -64,11 +73,13 @@ pub fn apply(
     if outcome.open_port {
         tools.open_port(Port::Tcp(HTTP_PORT))?;
     }
+    let redactor = &outcome.redactor;
     let result = match &outcome.workload {
         WorkloadPlan::Unreachable => return Ok(status::waiting_for_pebble()),
-        WorkloadPlan::Observe(service) => return Ok(service_status(*service)),
-        WorkloadPlan::Start => start(pebble),
-        WorkloadPlan::Configure(desired) => SynapseContainer { tools, pebble }.configure(desired),
+        WorkloadPlan::Observe(health) => return Ok(health_status(health, redactor, false)),
+        WorkloadPlan::Start => start(pebble, redactor),
+        WorkloadPlan::Stop => stop(pebble),
+        WorkloadPlan::Configure(desired) => SynapseContainer { tools, pebble, redactor }.configure(desired),
     };
     match result {
         Err(ApplyError::Pebble(error)) if error.is_connection_error() => {
@@ -79,7 +90,7 @@ pub fn apply(
     }
 }
 
-/// Creates the application secret and announces its ID in the peer relation, which wakes
+/// Stores the application secret and announces its ID in the peer relation, which wakes
 /// the other units up with a relation-changed event.
 fn store_secrets(tools: &HookTools, new: &NewSecrets) -> Result<(), HookToolError> {
     let id = tools.secret_add(&NewSecret {
@@ -91,7 +102,17 @@ fn store_secrets(tools: &HookTools, new: &NewSecrets) -> Result<(), HookToolErro
     })?;
     let announcement = Databag::from([(SECRETS_ID_KEY.to_string(), id.to_string())]);
     tools.relation_set(&new.announce_on, Bag::App, &announcement)?;
-    tracing::info!("generated the application secrets for server_name {:?} ({id})", new.secrets.server_name);
+    match new.origin {
+        SecretsOrigin::Generated => tracing::info!(
+            "generated the application secrets for server_name {:?} ({id})",
+            new.secrets.server_name
+        ),
+        SecretsOrigin::Container => tracing::warn!(
+            "stored the application secrets Synapse already runs with for server_name {:?} ({id}): an earlier hook \
+             wrote them into the container but failed before Juju kept its secret",
+            new.secrets.server_name
+        ),
+    }
     Ok(())
 }
 
@@ -124,35 +145,71 @@ fn publish_matrix_auth(
     Ok(())
 }
 
-fn service_status(service: Option<ServiceStatus>) -> Status {
-    match service {
-        Some(ServiceStatus::Active) => status::synapse_running(),
-        _ => status::waiting_for_synapse(),
+/// The workload status for what the charm knows of Synapse's health; `just_started` when
+/// this hook (re)started it.
+fn health_status(health: &Health, redactor: &Redactor, just_started: bool) -> Status {
+    match health {
+        Health::Answering => status::synapse_running(),
+        Health::NotRunning(_) => status::waiting_for_synapse(),
+        Health::NotAnswering(reason) => {
+            tracing::info!("Synapse does not answer its health check: {}", redactor.apply(reason));
+            if just_started {
+                status::synapse_starting()
+            } else {
+                status::synapse_not_answering()
+            }
+        }
+        Health::Restarting { last_error } => {
+            let last_error = last_error.as_deref().map(|line| redactor.apply(line));
+            tracing::error!(
+                "Pebble keeps restarting Synapse; its last error: {}",
+                last_error.as_deref().unwrap_or("(no output)")
+            );
+            status::synapse_restarting(last_error.as_deref())
+        }
     }
 }
 
-/// Replans, which starts Synapse; a start that fails leaves Pebble retrying it.
-fn start(pebble: &pebble::Client) -> Result<Status, ApplyError> {
-    match pebble.replan() {
-        Ok(_) => Ok(status::synapse_running()),
+/// Replans, which starts Synapse, and waits for it to answer.
+fn start(pebble: &pebble::Client, redactor: &Redactor) -> Result<Status, ApplyError> {
+    let start_error = match pebble.replan() {
+        Ok(_) => None,
         Err(pebble::Error::Change { err, .. }) => {
-            tracing::error!("Synapse did not start: {err}");
-            Ok(status::waiting_for_synapse())
+            tracing::error!("Synapse did not start: {}", redactor.apply(&err));
+            Some(err)
         }
-        Err(error) => Err(error.into()),
+        Err(error) => return Err(error.into()),
+    };
+    if let Some(error) = start_error {
+        return Ok(status::synapse_start_failed(&redactor.apply(&error)));
     }
+    let health = Health::wait(pebble, STARTUP_WAIT, STARTUP_POLL)?;
+    Ok(health_status(&health, redactor, true))
+}
+
+/// Stops Synapse on a unit that must not serve.
+fn stop(pebble: &pebble::Client) -> Result<Status, ApplyError> {
+    pebble.stop(&[SERVICE])?;
+    tracing::warn!(
+        "stopped Synapse on this unit: only the leader may serve while scale-out is not supported"
+    );
+    Ok(status::waiting_for_synapse())
 }
 
 /// Writes Synapse's configuration into its container.
 struct SynapseContainer<'a> {
     tools: &'a HookTools,
     pebble: &'a pebble::Client,
+    redactor: &'a Redactor,
 }
 
 impl SynapseContainer<'_> {
     fn configure(&self, desired: &DesiredWorkload) -> Result<Status, ApplyError> {
         self.tools.status_set(StatusTarget::Unit, &status::configuring())?;
         self.own_data_dir()?;
+        if desired.mark_data_dir {
+            self.push(MARKER_PATH, &ContainerFile::public(MARKER_PATH, MARKER_CONTENT))?;
+        }
         for file in &desired.support_files {
             self.push(&file.path, file)?;
         }
@@ -162,7 +219,7 @@ impl SynapseContainer<'_> {
             self.pebble.remove_path(CANDIDATE_CONFIG_PATH, false)?;
             tracing::error!(
                 "Synapse rejected the new configuration, the running one is kept: {}",
-                redact(&reason, &desired.secrets)
+                self.redactor.apply(&reason)
             );
             return Ok(status::validate_config_failed());
         }
@@ -171,7 +228,25 @@ impl SynapseContainer<'_> {
         self.remove_stale(desired)?;
         self.pebble.add_layer(LAYER_LABEL, &desired.layer.layer, true)?;
         tracing::info!("Synapse configuration updated (digest {})", desired.layer.digest);
-        start(self.pebble)
+        let status = start(self.pebble, self.redactor)?;
+        self.set_workload_version()?;
+        Ok(status)
+    }
+
+    /// Shows the Synapse version of the image in `juju status`; a container that cannot
+    /// tell leaves the version as it is.
+    fn set_workload_version(&self) -> Result<(), ApplyError> {
+        let request =
+            ExecRequest { timeout: Some(VERSION_TIMEOUT), ..ExecRequest::new(SYNAPSE_VERSION_COMMAND) };
+        match self.pebble.exec(&request) {
+            Ok(output) if output.success() && !output.stdout_text().trim().is_empty() => {
+                self.tools.application_version_set(output.stdout_text().trim())?;
+            }
+            Ok(output) => tracing::debug!("cannot read Synapse's version: exit code {}", output.exit_code),
+            Err(error) if error.is_connection_error() => return Err(error.into()),
+            Err(error) => tracing::debug!("cannot read Synapse's version: {error}"),
+        }
+        Ok(())
     }
 
     /// Synapse (run by start.py as the synapse user) writes its database and media under the
@@ -240,43 +315,5 @@ impl SynapseContainer<'_> {
             Err(pebble::Error::Change { err, .. }) => Ok(Some(err)),
             Err(error) => Err(error.into()),
         }
-    }
-}
-
-/// Replaces every secret value in `text` so it can be logged.
-fn redact(text: &str, secrets: &AppSecrets) -> String {
-    let values = [
-        &secrets.registration_shared_secret,
-        &secrets.macaroon_secret_key,
-        &secrets.form_secret,
-        &secrets.signing_key,
-    ];
-    let mut redacted = text.to_string();
-    for value in values {
-        let value = value.expose_secret();
-        redacted = redacted.replace(value, "<redacted>");
-        // The key line's seed alone is a secret too.
-        if let Some(seed) = value.rsplit(' ').next().filter(|seed| seed.len() >= 32) {
-            redacted = redacted.replace(seed, "<redacted>");
-        }
-    }
-    redacted
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redact_hides_every_secret_value() {
-        let secrets = AppSecrets::generate("example.com");
-        let seed = secrets.signing_key.expose_secret().rsplit(' ').next().unwrap().to_string();
-        let text = format!(
-            "bad value {} and {} near {seed}",
-            secrets.registration_shared_secret.expose_secret(),
-            secrets.form_secret.expose_secret()
-        );
-        let shown = redact(&text, &secrets);
-        assert_eq!(shown, "bad value <redacted> and <redacted> near <redacted>");
     }
 }

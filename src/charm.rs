@@ -40,11 +40,6 @@ fn reconcile_hook(context: &HookContext, tools: &HookTools) -> anyhow::Result<()
     let observe = Observe { ports: matches!(event, Event::Install | Event::Start | Event::UpgradeCharm) };
     let state = CharmState::load(tools, &pebble, context, proxy, observe)?;
     let outcome = reconcile(&state, AppSecrets::generate);
-    if *event == Event::ConfigChanged {
-        for note in &outcome.unsupported {
-            tracing::warn!("{note}");
-        }
-    }
     let mut statuses = StatusCollector::new();
     for status in &outcome.statuses {
         statuses.add(status.clone());
@@ -52,8 +47,10 @@ fn reconcile_hook(context: &HookContext, tools: &HookTools) -> anyhow::Result<()
     statuses.add(apply::apply(tools, &pebble, &outcome, state.matrix_auth.provider.as_ref())?);
     let status = statuses.collect();
     tools.status_set(StatusTarget::Unit, &status)?;
-    if state.leader {
-        tools.status_set(StatusTarget::Application, &status)?;
+    if outcome.set_app_status {
+        tools.status_set(StatusTarget::Application, &state.peers.application_status(&status))?;
+    } else if !state.deployment.departing {
+        state.peers.publish(tools, &status)?;
     }
     tracing::debug!(pebble_requests = pebble.request_count(), "reconciled: {status}");
     Ok(())

@@ -2,7 +2,7 @@
 //! from the typed configuration, the application secrets and the appservice registration
 //! files. The output depends on nothing else, so the same inputs always give the same bytes.
 
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde_json::json;
 
@@ -199,7 +199,56 @@ pub fn homeserver_yaml(
         modules: config.invite_checker.iter().map(invite_checker_module).collect(),
         app_service_config_files,
     };
-    safe_yaml::to_string(&document).expect("string-keyed data always serialises")
+    let mut text = String::from(HEADER);
+    text.push_str(&safe_yaml::to_string(&document).expect("string-keyed data always serialises"));
+    text
+}
+
+/// The first line of every homeserver.yaml this charm writes.
+pub const HEADER: &str =
+    "# Written by the synapse-k8s charm from its configuration; changes made here are overwritten.\n";
+
+/// The server secrets of a homeserver.yaml this charm wrote, without the signing key (which
+/// lives in its own file).
+#[derive(Debug)]
+pub struct WrittenSecrets {
+    server_name: String,
+    registration_shared_secret: SecretString,
+    macaroon_secret_key: SecretString,
+    form_secret: SecretString,
+    pub signing_key_path: String,
+}
+
+impl WrittenSecrets {
+    /// The complete secrets, with the signing key file's line; `None` when it is malformed.
+    pub fn with_signing_key(self, signing_key: &str) -> Option<AppSecrets> {
+        let secrets = AppSecrets {
+            server_name: self.server_name,
+            registration_shared_secret: self.registration_shared_secret,
+            macaroon_secret_key: self.macaroon_secret_key,
+            form_secret: self.form_secret,
+            signing_key: SecretString::from(signing_key.to_string()),
+        };
+        AppSecrets::from_content(&secrets.to_content()).ok()
+    }
+}
+
+/// Reads the secrets back from a homeserver.yaml that carries this charm's [`HEADER`];
+/// `None` for any other file or one that lacks a secret.
+pub fn written_secrets(text: &str) -> Option<WrittenSecrets> {
+    if !text.starts_with(HEADER) {
+        return None;
+    }
+    let document: serde_json::Value = safe_yaml::from_str(text).ok()?;
+    let text_of =
+        |key: &str| document.get(key)?.as_str().filter(|value| !value.is_empty()).map(str::to_string);
+    Some(WrittenSecrets {
+        server_name: text_of("server_name")?,
+        registration_shared_secret: SecretString::from(text_of("registration_shared_secret")?),
+        macaroon_secret_key: SecretString::from(text_of("macaroon_secret_key")?),
+        form_secret: SecretString::from(text_of("form_secret")?),
+        signing_key_path: text_of("signing_key_path")?,
+    })
 }
 
 /// The client and federation listener (behind a proxy that sets `X-Forwarded-For`), the
@@ -349,6 +398,27 @@ mod tests {
             config(json!({"publish_rooms_allowlist": "a:example.com", "ip_range_whitelist": "10.0.0.0/8"}));
         let files = ["/data/appservice-registration-matrix-auth-3.yaml".to_string()];
         assert_eq!(homeserver_yaml(&config, &secrets, &files), homeserver_yaml(&config, &secrets, &files));
+    }
+
+    #[test]
+    fn the_secrets_of_a_written_file_read_back_and_others_do_not() {
+        let secrets = AppSecrets::generate("example.com");
+        let text = homeserver_yaml(&config(json!({})), &secrets, &[]);
+        assert!(text.starts_with(HEADER));
+        let written = written_secrets(&text).expect("our own file");
+        assert_eq!(written.signing_key_path, "/data/example.com.signing.key");
+        let back = written.with_signing_key(secrets.signing_key.expose_secret()).expect("complete");
+        assert_eq!(back.server_name, "example.com");
+        assert_eq!(
+            back.registration_shared_secret.expose_secret(),
+            secrets.registration_shared_secret.expose_secret()
+        );
+        assert_eq!(back.macaroon_secret_key.expose_secret(), secrets.macaroon_secret_key.expose_secret());
+        assert_eq!(back.form_secret.expose_secret(), secrets.form_secret.expose_secret());
+        let foreign = text.replacen(HEADER, "# Configuration file for Synapse.\n", 1);
+        assert!(written_secrets(&foreign).is_none(), "a file without our header is not ours");
+        let written = written_secrets(&text).unwrap();
+        assert!(written.with_signing_key("ed25519 a_x short").is_none());
     }
 
     #[test]

@@ -7,15 +7,21 @@
 
 mod actions;
 mod app_secrets;
+mod app_status;
 mod apply;
 mod charm;
 mod config;
+mod data_dir;
+mod deployment;
+mod health;
 mod homeserver;
 mod layer;
 mod matrix_auth;
 mod reconcile;
+mod redact;
 mod state;
 mod status;
+mod unsupported;
 mod workload;
 
 fn main() -> std::process::ExitCode {

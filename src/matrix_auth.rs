@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use juju::{HookContext, HookToolError, HookTools, RelationId, Status};
+use juju::{HookContext, HookToolError, HookTools, RelationId, Status, ToolErrorKind};
 use matrix_auth::protocol::ENDPOINT;
 use matrix_auth::{NotReady, ProviderContext, ProviderState, RegistrationOutcome, Rejection};
 use secrecy::{ExposeSecret, SecretString};
@@ -81,10 +81,13 @@ pub struct RegistrationPlan {
     pub rejected: Vec<String>,
     /// One line per registration that is not usable yet.
     pub pending: Vec<String>,
+    /// The tokens of the accepted registrations, to hide from anything logged.
+    pub tokens: Vec<SecretString>,
 }
 
 /// Decides which registrations Synapse loads and what to report about the others.
-pub fn plan(relations: &[RelationRegistration]) -> RegistrationPlan {
+/// `local_app` is this application's name, as requirers grant their secrets to it.
+pub fn plan(relations: &[RelationRegistration], local_app: &str) -> RegistrationPlan {
     let app_of = |relation: &RelationId| {
         relations
             .iter()
@@ -97,10 +100,13 @@ pub fn plan(relations: &[RelationRegistration]) -> RegistrationPlan {
     for entry in relations {
         let app = app_of(&entry.relation);
         match &entry.outcome {
-            RegistrationOutcome::Accepted(registration) => plan.files.push(ContainerFile::secret(
-                registration_path(&entry.relation),
-                registration.source().expose_secret(),
-            )),
+            RegistrationOutcome::Accepted(registration) => {
+                plan.files.push(ContainerFile::secret(
+                    registration_path(&entry.relation),
+                    registration.source().expose_secret(),
+                ));
+                plan.tokens.extend([registration.as_token().clone(), registration.hs_token().clone()]);
+            }
             RegistrationOutcome::Rejected(rejection) => {
                 plan.rejected.push(format!(
                     "matrix-auth: the registration from {app} ({}) is not given to Synapse: {rejection}",
@@ -115,6 +121,18 @@ pub fn plan(relations: &[RelationRegistration]) -> RegistrationPlan {
                 rejected.push(format!("registration from {app} rejected: {reason}"));
             }
             RegistrationOutcome::NotReady(NotReady::NoRegistration | NotReady::RemoteAppUnknown) => {}
+            RegistrationOutcome::NotReady(NotReady::V0SecretNotVisible(ToolErrorKind::PermissionDenied)) => {
+                // A v0 requirer re-related without granting its secret again: it stays cut
+                // off until it grants it, so the operator must hear of it.
+                plan.rejected.push(format!(
+                    "matrix-auth: the registration secret of {app} ({}) is not granted to {local_app}: \
+                     Juju answers \"permission denied\"; {app} must grant it again (re-integrate it if it does not)",
+                    entry.relation
+                ));
+                rejected.push(format!(
+                    "the registration secret of {app} is not granted to {local_app}; re-grant it from {app} or re-integrate"
+                ));
+            }
             RegistrationOutcome::NotReady(reason) => {
                 plan.pending.push(format!(
                     "matrix-auth: the registration from {app} ({}) is not usable yet: {reason}",
@@ -158,11 +176,14 @@ mod tests {
 
     #[test]
     fn accepted_registrations_become_private_files_in_relation_order() {
-        let plan = plan(&[
-            entry(2, "irc", RegistrationOutcome::Accepted(registration("irc", "t1"))),
-            entry(5, "maubot", RegistrationOutcome::NotReady(NotReady::NoRegistration)),
-            entry(7, "tg", RegistrationOutcome::Accepted(registration("tg", "t2"))),
-        ]);
+        let plan = plan(
+            &[
+                entry(2, "irc", RegistrationOutcome::Accepted(registration("irc", "t1"))),
+                entry(5, "maubot", RegistrationOutcome::NotReady(NotReady::NoRegistration)),
+                entry(7, "tg", RegistrationOutcome::Accepted(registration("tg", "t2"))),
+            ],
+            "synapse",
+        );
         let paths: Vec<&str> = plan.files.iter().map(|file| file.path.as_str()).collect();
         assert_eq!(
             paths,
@@ -181,12 +202,15 @@ mod tests {
     fn rejections_block_with_the_application_and_reason() {
         let conflict =
             Rejection::Conflict { conflict: matrix_auth::Conflict::DuplicateAsToken, with: relation(2) };
-        let plan = plan(&[
-            entry(2, "irc", RegistrationOutcome::Accepted(registration("irc", "t1"))),
-            entry(4, "tg", RegistrationOutcome::Rejected(conflict)),
-            entry(6, "slack", RegistrationOutcome::Rejected(Rejection::Undecryptable)),
-            entry(8, "wa", RegistrationOutcome::NotReady(NotReady::EncryptionKeyMissing)),
-        ]);
+        let plan = plan(
+            &[
+                entry(2, "irc", RegistrationOutcome::Accepted(registration("irc", "t1"))),
+                entry(4, "tg", RegistrationOutcome::Rejected(conflict)),
+                entry(6, "slack", RegistrationOutcome::Rejected(Rejection::Undecryptable)),
+                entry(8, "wa", RegistrationOutcome::NotReady(NotReady::EncryptionKeyMissing)),
+            ],
+            "synapse",
+        );
         assert_eq!(plan.files.len(), 1);
         let status = plan.status.unwrap();
         assert_eq!(status.kind, StatusKind::Blocked);
@@ -201,8 +225,33 @@ mod tests {
     }
 
     #[test]
+    fn an_ungranted_v0_secret_blocks_naming_the_requirer_and_spares_the_others() {
+        let denied = NotReady::V0SecretNotVisible(ToolErrorKind::PermissionDenied);
+        let plan = plan(
+            &[
+                entry(2, "irc", RegistrationOutcome::Accepted(registration("irc", "t1"))),
+                entry(5, "legacy-bridge", RegistrationOutcome::NotReady(denied)),
+            ],
+            "synapse",
+        );
+        assert_eq!(plan.files.len(), 1, "the other registration stays loaded");
+        assert_eq!(
+            plan.status,
+            Some(Status::blocked(
+                "matrix-auth: the registration secret of legacy-bridge is not granted to synapse; \
+                 re-grant it from legacy-bridge or re-integrate"
+            ))
+        );
+        assert!(plan.rejected[0].contains("permission denied"), "{}", plan.rejected[0]);
+        assert!(plan.pending.is_empty());
+    }
+
+    #[test]
     fn registrations_not_usable_yet_show_without_blocking() {
-        let plan = plan(&[entry(3, "legacy", RegistrationOutcome::NotReady(NotReady::EncryptionKeyMissing))]);
+        let plan = plan(
+            &[entry(3, "legacy", RegistrationOutcome::NotReady(NotReady::EncryptionKeyMissing))],
+            "synapse",
+        );
         assert!(plan.files.is_empty());
         assert_eq!(
             plan.status,

@@ -2,17 +2,24 @@
 //! with as few calls as possible and no side effects.
 
 use juju::{HookContext, HookToolError, HookTools, Port, ReadMode, RelationId, SecretRef, SecretUri};
-use pebble::ServiceStatus;
 
 use crate::app_secrets::{self, AppSecrets, AppSecretsError};
+use crate::app_status::PeerStatuses;
 use crate::config::{InvalidConfig, SynapseConfig};
+use crate::data_dir::DataDir;
+use crate::deployment::Deployment;
+use crate::health::Health;
+use crate::homeserver;
 use crate::layer::{applied_digest, ProxySettings};
 use crate::matrix_auth::MatrixAuthState;
-use crate::workload::{HTTP_PORT, SERVICE};
+use crate::workload::{CONFIG_PATH, HTTP_PORT, SERVICE};
 
 /// What the hook observed.
 #[derive(Debug)]
 pub struct CharmState {
+    /// This unit's name.
+    pub unit: String,
+    pub app: String,
     pub leader: bool,
     pub config: Result<SynapseConfig, InvalidConfig>,
     pub secrets: Secrets,
@@ -21,6 +28,8 @@ pub struct CharmState {
     pub workload: Workload,
     /// Whether the client port is open; only looked at when [`Observe::ports`] asks.
     pub port_opened: Option<bool>,
+    pub deployment: Deployment,
+    pub peers: PeerStatuses,
 }
 
 /// The application secrets, or where to announce them once created.
@@ -31,6 +40,10 @@ pub enum Secrets {
     /// them (it creates them only once that relation exists, so no unit misses the news).
     Missing {
         peer_relation: Option<RelationId>,
+        /// Secrets this charm already wrote into the container in an earlier hook whose
+        /// secret Juju then discarded (the hook failed after Synapse started): the leader
+        /// stores these instead of generating new ones.
+        in_container: Option<AppSecrets>,
     },
 }
 
@@ -47,9 +60,20 @@ pub enum Workload {
     Reachable {
         /// The digest of the layer and files the `synapse` service was configured with.
         applied_digest: Option<String>,
-        /// The `synapse` service's status; `None` while the plan has no such service.
-        service: Option<ServiceStatus>,
+        health: Health,
+        /// Whose server `/data` holds; inspected only while the plan is not the charm's.
+        data_dir: DataDir,
     },
+}
+
+impl Workload {
+    /// The data directory's state, when Pebble answered.
+    pub fn data_dir(&self) -> Option<&DataDir> {
+        match self {
+            Self::Unreachable => None,
+            Self::Reachable { data_dir, .. } => Some(data_dir),
+        }
+    }
 }
 
 /// Optional observations, made only by the hooks that need them.
@@ -71,10 +95,11 @@ pub enum StateError {
 
 impl CharmState {
     /// Reads the configuration (one `config-get`), leadership (one `is-leader`), the
-    /// application secret (one `secret-get`, more only until this unit has read it once),
-    /// the `matrix-auth` relations (see [`MatrixAuthState::load`]), the plan and the
-    /// service's status (two Pebble requests; one while the plan has no Synapse), and the
-    /// opened ports when asked.
+    /// application's shape (one `goal-state`), the application secret (one `secret-get`,
+    /// more only until this unit has read it once), the `matrix-auth` relations (see
+    /// [`MatrixAuthState::load`]), the plan and Synapse's health (see [`Health::probe`]),
+    /// `/data` while the plan is not the charm's, the other units' statuses when there are
+    /// other units, and the opened ports when asked.
     pub fn load(
         tools: &HookTools,
         pebble: &pebble::Client,
@@ -84,12 +109,31 @@ impl CharmState {
     ) -> Result<Self, StateError> {
         let config = SynapseConfig::from_options(&tools.config_get()?);
         let leader = tools.is_leader()?;
-        let secrets = read_secrets(tools, &context.app_name, leader)?;
-        let matrix_auth = MatrixAuthState::load(tools, context, leader)?;
+        let deployment = Deployment::load(tools, context)?;
         let workload = read_workload(pebble)?;
+        let mut secrets = read_secrets(tools, &context.app_name, leader)?;
+        if let Secrets::Missing { in_container, .. } = &mut secrets {
+            if leader && matches!(workload.data_dir(), Some(DataDir::Ours | DataDir::NotInspected)) {
+                *in_container = secrets_in_container(pebble);
+            }
+        }
+        let matrix_auth = MatrixAuthState::load(tools, context, leader)?;
         let port_opened =
             if observe.ports { Some(tools.opened_ports()?.contains(&Port::Tcp(HTTP_PORT))) } else { None };
-        Ok(Self { leader, config, secrets, matrix_auth, proxy, workload, port_opened })
+        let peers = PeerStatuses::load(tools, context, leader, &deployment)?;
+        Ok(Self {
+            unit: context.unit_name.clone(),
+            app: context.app_name.clone(),
+            leader,
+            config,
+            secrets,
+            matrix_auth,
+            proxy,
+            workload,
+            port_opened,
+            deployment,
+            peers,
+        })
     }
 }
 
@@ -112,7 +156,7 @@ fn read_secrets(tools: &HookTools, app_name: &str, leader: bool) -> Result<Secre
             }
         }
     }
-    Ok(Secrets::Missing { peer_relation })
+    Ok(Secrets::Missing { peer_relation, in_container: None })
 }
 
 fn secret_content(tools: &HookTools, secret: SecretRef) -> Result<Option<AppSecrets>, StateError> {
@@ -123,20 +167,29 @@ fn secret_content(tools: &HookTools, secret: SecretRef) -> Result<Option<AppSecr
     }
 }
 
+/// The secrets of the homeserver.yaml and signing key this charm wrote earlier, if both are
+/// there and complete (two Pebble requests). Anything missing or unreadable means none.
+fn secrets_in_container(pebble: &pebble::Client) -> Option<AppSecrets> {
+    let config = pebble.pull(CONFIG_PATH).ok()?;
+    let config = String::from_utf8(config).ok()?;
+    let written = homeserver::written_secrets(&config)?;
+    let key = pebble.pull(&written.signing_key_path).ok()?;
+    let key = String::from_utf8(key).ok()?;
+    written.with_signing_key(key.trim())
+}
+
 fn read_workload(pebble: &pebble::Client) -> Result<Workload, StateError> {
     let reachable = || -> pebble::Result<Workload> {
         let plan = pebble.plan()?;
         let applied_digest = applied_digest(&plan).map(str::to_string);
-        let service = if plan.services.contains_key(SERVICE) {
-            pebble
-                .services(&[SERVICE])?
-                .into_iter()
-                .find(|info| info.name == SERVICE)
-                .map(|info| info.current)
+        let health = if plan.services.contains_key(SERVICE) {
+            Health::probe(pebble)?
         } else {
-            None
+            Health::NotRunning(None)
         };
-        Ok(Workload::Reachable { applied_digest, service })
+        let data_dir =
+            if applied_digest.is_some() { DataDir::NotInspected } else { DataDir::inspect(pebble)? };
+        Ok(Workload::Reachable { applied_digest, health, data_dir })
     };
     match reachable() {
         Ok(workload) => Ok(workload),

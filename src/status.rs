@@ -4,6 +4,7 @@ use juju::Status;
 
 use crate::config::InvalidConfig;
 
+/// The first invalid option with its reason (the log has them all).
 pub fn invalid_config(error: &InvalidConfig) -> Status {
     Status::blocked(error.to_string())
 }
@@ -14,6 +15,26 @@ pub fn server_name_changed() -> Status {
 
 pub fn validate_config_failed() -> Status {
     Status::blocked("Validate config failed, please check the logs")
+}
+
+/// More units are planned than the charm can serve; `server` names the one unit that does.
+pub fn scale_out_unsupported(planned: usize, server: &str, app: &str) -> Status {
+    Status::blocked(format!(
+        "{planned} units planned, but scale-out needs PostgreSQL and Redis, not supported yet: only {server} serves; \
+         run juju scale-application {app} 1"
+    ))
+}
+
+/// `/data` holds a server the charm did not set up.
+pub fn foreign_data_dir(found: &[String]) -> Status {
+    Status::blocked(format!(
+        "/data holds a Synapse this charm did not set up ({}); adoption is not supported yet, nothing was changed",
+        found.join(", ")
+    ))
+}
+
+pub fn departing() -> Status {
+    Status::maintenance("This unit is being removed")
 }
 
 pub fn waiting_for_secrets() -> Status {
@@ -30,6 +51,28 @@ pub fn waiting_for_pebble() -> Status {
 
 pub fn waiting_for_synapse() -> Status {
     Status::waiting("Waiting for Synapse")
+}
+
+pub fn synapse_starting() -> Status {
+    Status::waiting("Synapse is starting: not answering its health check yet")
+}
+
+pub fn synapse_not_answering() -> Status {
+    Status::waiting("Synapse is running but not answering its health check")
+}
+
+/// Pebble keeps restarting Synapse; `last_error` is the last error line of its output,
+/// already redacted.
+pub fn synapse_restarting(last_error: Option<&str>) -> Status {
+    match last_error {
+        Some(line) => Status::blocked(format!("Synapse keeps restarting: {line}")),
+        None => Status::blocked("Synapse keeps restarting; its output is empty, see juju debug-log"),
+    }
+}
+
+/// Pebble could not start Synapse; the charm retries at the next hook.
+pub fn synapse_start_failed(error: &str) -> Status {
+    Status::blocked(format!("Synapse did not start: {error}"))
 }
 
 pub fn configuring() -> Status {

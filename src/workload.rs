@@ -18,6 +18,10 @@ pub const CANDIDATE_CONFIG_PATH: &str = "/data/homeserver.yaml.candidate";
 pub const SYNAPSE_UID: u32 = 991;
 pub const SYNAPSE_GID: u32 = 991;
 
+/// Prints the version of the Synapse the image runs.
+pub const SYNAPSE_VERSION_COMMAND: [&str; 3] =
+    ["python3", "-c", "import synapse; print(synapse.__version__)"];
+
 /// The client and federation listener, also the Kubernetes service port.
 pub const HTTP_PORT: u16 = 8008;
 

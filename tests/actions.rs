@@ -37,7 +37,10 @@ fn assert_failed_cleanly(result: &ActionResult, message: &str) {
 fn deployed(units: u32) -> Harness {
     let mut harness = Harness::new();
     harness.deploy(units, &[("server_name", json!(SERVER_NAME))]);
-    assert_eq!(harness.status(LEADER).0, "active");
+    // More than one unit is refused (Blocked) until scale-out is supported; the leader serves.
+    let expected = if units == 1 { "active" } else { "blocked" };
+    assert_eq!(harness.status(LEADER).0, expected);
+    assert_eq!(harness.pebble(LEADER).service_state("synapse"), Some(pebble_sim::ServiceStatus::Active));
     harness
 }
 
@@ -70,7 +73,13 @@ fn invalid_usernames_are_refused_before_anything_else() {
 fn actions_wait_for_the_charm_to_configure_synapse() {
     let mut harness = Harness::new();
     harness.deploy(1, &[]);
-    assert_eq!(harness.status(LEADER), ("blocked".into(), "invalid configuration: server_name".into()));
+    assert_eq!(
+        harness.status(LEADER),
+        (
+            "blocked".into(),
+            "invalid configuration: server_name: it is required; set it with juju config".into()
+        )
+    );
     for action in ["register-user", "promote-user-admin", "anonymize-user"] {
         let result = run_action(&mut harness, LEADER, action, json!({"username": "alice"}));
         assert_failed_cleanly(
@@ -103,13 +112,14 @@ fn actions_fail_while_the_container_is_unreachable() {
 }
 
 #[test]
-fn a_non_leader_without_a_stored_admin_token_points_at_the_leader() {
+fn a_unit_that_does_not_serve_refuses_actions_and_says_why() {
+    // With two units planned only the leader runs Synapse (scale-out is not supported yet).
     let mut harness = deployed(2);
-    for action in ["promote-user-admin", "anonymize-user"] {
+    for action in ["register-user", "promote-user-admin", "anonymize-user"] {
         let result = run_action(&mut harness, "synapse/1", action, json!({"username": "alice"}));
         assert_failed_cleanly(
             &result,
-            "no admin access token is stored yet; run this action on the leader unit, which creates one",
+            "Synapse is not running: the synapse service has not been configured yet",
         );
     }
 }

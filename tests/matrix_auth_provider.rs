@@ -174,29 +174,34 @@ fn removing_one_relation_revokes_its_grants_and_keeps_the_other() {
     assert_eq!(model.status(UNIT0), active());
 }
 
+/// Relation-set calls of `runs` on a `matrix-auth` relation (the peer relation is not one).
+fn matrix_auth_writes(runs: &[juju_sim::HookRun]) -> usize {
+    runs.iter()
+        .flat_map(|run| run.calls_to("relation-set"))
+        .filter(|call| call.args.iter().any(|arg| arg.starts_with("matrix-auth:")))
+        .count()
+}
+
 #[test]
-fn a_non_leader_writes_the_files_but_never_the_application_bag_or_secrets() {
+fn a_non_leader_never_writes_the_application_bag_or_secrets_and_does_not_serve() {
     let mut model = ProviderModel::new(2);
     let relation = model.relate("irc");
     let text = registration("irc", "as-irc", "libera_");
     model.send(relation, "irc", &text);
+    model.assert_file(UNIT0, relation, &text);
+    assert_eq!(model.config_files(UNIT0), [registration_path(relation)]);
+    // Two units are refused until scale-out exists: only synapse/0 runs Synapse.
+    assert_eq!(model.file(UNIT1, relation), None);
     for unit in [UNIT0, UNIT1] {
-        model.assert_file(unit, relation, &text);
-        assert_eq!(model.config_files(unit), [registration_path(relation)], "{unit}");
-        assert_eq!(model.status(unit), active(), "{unit}");
+        assert_eq!(model.status(unit).0, "blocked", "{unit}");
     }
     let history = model.harness.sim.history().to_vec();
     let non_leader: Vec<_> = history.iter().filter(|run| run.unit == UNIT1).cloned().collect();
     assert!(non_leader.iter().any(|run| run.hook == "matrix-auth-relation-changed"));
-    for tool in [
-        "relation-set",
-        "secret-add",
-        "secret-set",
-        "secret-grant",
-        "secret-revoke",
-        "secret-remove",
-        "secret-info-get",
-    ] {
+    assert_eq!(matrix_auth_writes(&non_leader), 0, "{UNIT1} wrote matrix-auth data");
+    for tool in
+        ["secret-add", "secret-set", "secret-grant", "secret-revoke", "secret-remove", "secret-info-get"]
+    {
         assert_eq!(calls(&non_leader, APP, tool), 0, "{UNIT1} called {tool}");
     }
     // It reads the key by label, once per hook that needs it.
@@ -220,10 +225,10 @@ fn a_new_leader_reuses_the_secrets_and_changes_nothing() {
     runs.extend(model.update_status());
     assert_succeeded(&runs);
     assert!(runs.iter().any(|run| run.unit == UNIT1 && run.hook == "leader-elected"));
-    for tool in ["secret-add", "secret-set", "secret-grant", "secret-revoke", "secret-remove", "relation-set"]
-    {
+    for tool in ["secret-add", "secret-set", "secret-grant", "secret-revoke", "secret-remove"] {
         assert_eq!(calls(&runs, APP, tool), 0, "{tool}");
     }
+    assert_eq!(matrix_auth_writes(&runs), 0);
     // The new leader did look at the secrets and its bag, and found them current.
     assert!(runs.iter().any(|run| run.unit == UNIT1 && run.count("secret-info-get") == 2));
     assert_eq!(model.provider_bag(relation), bag);
@@ -232,9 +237,7 @@ fn a_new_leader_reuses_the_secrets_and_changes_nothing() {
         contents
     );
     assert_eq!([UNIT0, UNIT1].map(|unit| model.starts(unit)), starts);
-    for unit in [UNIT0, UNIT1] {
-        model.assert_file(unit, relation, &text);
-    }
+    model.assert_file(UNIT0, relation, &text);
 
     // The new leader serves a new relation with the same secrets.
     let tg = model.relate("tg");
@@ -282,7 +285,10 @@ fn nothing_is_published_before_synapse_has_its_shared_secret() {
     let relation = model.relate("irc");
     assert!(model.provider_bag(relation).is_empty());
     assert!(model.secret(SHARED_SECRET_LABEL).is_none() && model.secret(ENCRYPTION_KEY_LABEL).is_none());
-    assert_eq!(model.status(UNIT0), blocked("invalid configuration: server_name"));
+    assert_eq!(
+        model.status(UNIT0),
+        blocked("invalid configuration: server_name: it is required; set it with juju config")
+    );
 
     assert_succeeded(&model.harness.configure(&[("server_name", json!(SERVER_NAME))]));
     assert_eq!(model.provider_bag(relation)[HOMESERVER_KEY], HOMESERVER);
@@ -337,6 +343,8 @@ fn the_same_hook_twice_changes_nothing_the_second_time() {
         // One per label: the application secrets and the Fernet key.
         ("secret-get", 2),
         ("relation-ids", 1),
+        // The application's shape: units planned, this unit leaving, related endpoints.
+        ("goal-state", 1),
         // The requirer's bag and Synapse's own (the remote application comes from the environment).
         ("relation-get", 2),
         // The two interface secrets' grants.
@@ -348,7 +356,7 @@ fn the_same_hook_twice_changes_nothing_the_second_time() {
     .collect();
     assert_eq!(count(&second), expected);
     assert_eq!(count(&first), count(&second));
-    assert_eq!(model.harness.requests_since(UNIT0, requests), ["GET /v1/plan", "GET /v1/services"]);
+    model.harness.assert_container_untouched(UNIT0, requests, 1, 3);
     assert_eq!(model.starts(UNIT0), starts);
 }
 
@@ -372,13 +380,16 @@ fn a_v0_requirer_gets_homeserver_and_shared_secret_and_is_read_once_granted() {
     let full = format!("secret://{}/{}", model.harness.sim.model().uuid, uri.trim_start_matches("secret:"));
     model.set_bag(relation, "legacy", &[(V0_REGISTRATION_SECRET_ID_KEY, &full)]);
     assert_eq!(model.file(UNIT0, relation), None, "not granted yet");
-    let (status, message) = model.status(UNIT0);
-    assert_eq!(status, "active", "not granted yet is no reason to block");
+    // Juju answers "permission denied" for as long as the requirer does not grant it: the
+    // operator must see which requirer is cut off.
+    assert_eq!(
+        model.status(UNIT0),
+        blocked("matrix-auth: the registration secret of legacy is not granted to synapse; re-grant it from legacy or re-integrate")
+    );
+    let warnings = model.harness.logs(UNIT0, "WARNING");
     assert!(
-        message.starts_with(
-            "matrix-auth: registration from legacy not usable yet: registration secret not readable yet"
-        ),
-        "{message}"
+        warnings.iter().any(|line| line.contains("legacy") && line.contains("not granted")),
+        "{warnings:?}"
     );
 
     model.harness.sim.grant_secret(&uri, relation, GrantTarget::Application(APP.into())).expect("granted");
@@ -399,4 +410,98 @@ fn blank_requirer_values_count_as_absent() {
     assert_eq!(model.status(UNIT0), active());
     assert_eq!(model.file(UNIT0, relation), None);
     assert_eq!(model.starts(UNIT0), starts);
+}
+
+/// What the provider side of matrix-auth holds: both secrets' ids, revisions and contents,
+/// their grants, and Synapse's bag on each relation.
+fn provider_snapshot(model: &ProviderModel, relations: &[u32]) -> Vec<String> {
+    let mut snapshot = Vec::new();
+    for label in [SHARED_SECRET_LABEL, ENCRYPTION_KEY_LABEL] {
+        let secret = model.secret(label).unwrap_or_else(|| panic!("no secret {label:?}"));
+        snapshot.push(format!("{label}: {} rev {}", secret.id, secret.latest_revision()));
+        snapshot.push(format!("{label}: {:?}", model.secret_content(label)));
+        snapshot.push(format!("{label} grants: {:?}", model.grants(label)));
+    }
+    for relation in relations {
+        snapshot.push(format!("bag {relation}: {:?}", model.provider_bag(*relation)));
+    }
+    snapshot
+}
+
+/// Synapse with two units, an IRC-style bridge that sent its registration once and never
+/// sends it again (a passive requirer), and a maubot-style requirer that sends nothing.
+fn two_units_with_a_bridge_and_a_bot() -> (ProviderModel, u32, u32, String) {
+    let mut model = ProviderModel::new(2);
+    let irc = model.relate("irc");
+    let text = registration("irc", "as-irc", "libera_");
+    model.send(irc, "irc", &text);
+    let bot = model.relate("maubot");
+    (model, irc, bot, text)
+}
+
+/// Tool calls that would change the application's matrix-auth state.
+fn assert_no_provider_change(runs: &[juju_sim::HookRun]) {
+    for tool in ["secret-add", "secret-set", "secret-grant", "secret-revoke", "secret-remove"] {
+        assert_eq!(calls(runs, APP, tool), 0, "{tool} called");
+    }
+    assert_eq!(matrix_auth_writes(runs), 0, "matrix-auth data rewritten");
+}
+
+#[test]
+fn removing_the_leader_unit_keeps_every_secret_grant_and_registration() {
+    let (mut model, irc, bot, text) = two_units_with_a_bridge_and_a_bot();
+    let before = provider_snapshot(&model, &[irc, bot]);
+
+    let runs = model.harness.sim.remove_unit(UNIT0).expect("remove-unit runs");
+    assert_succeeded(&runs);
+    let departing: Vec<_> = runs.iter().filter(|run| run.unit == UNIT0).cloned().collect();
+    assert!(departing.iter().any(|run| run.hook == "matrix-auth-relation-broken"));
+    assert_no_provider_change(&runs);
+    assert_eq!(provider_snapshot(&model, &[irc, bot]), before, "the provider side changed");
+    assert!(runs.iter().any(|run| run.unit == UNIT1 && run.hook == "leader-elected"));
+
+    // The remaining unit serves alone, with the bridge's registration as it was sent once.
+    model.assert_file(UNIT1, irc, &text);
+    assert_eq!(model.config_files(UNIT1), [registration_path(irc)]);
+    assert_eq!(model.status(UNIT1), active());
+    assert_eq!(model.starts(UNIT1), 1, "started once, never restarted");
+    assert_eq!(model.update_status().len(), 1);
+    assert_eq!(model.starts(UNIT1), 1);
+    assert_eq!(provider_snapshot(&model, &[irc, bot]), before);
+}
+
+#[test]
+fn scaling_to_zero_and_back_keeps_the_secrets_and_the_bridge_registered() {
+    let (mut model, irc, bot, text) = two_units_with_a_bridge_and_a_bot();
+    let before = provider_snapshot(&model, &[irc, bot]);
+    let app_secrets = model.secret_content("synapse-app-secrets");
+
+    let runs = model.harness.sim.remove_units(&[UNIT0, UNIT1]).expect("scale to 0");
+    assert_succeeded(&runs);
+    assert_no_provider_change(&runs);
+    assert_eq!(provider_snapshot(&model, &[irc, bot]), before);
+
+    model.harness.start_pebble("synapse/2");
+    let (unit, runs) = model.harness.sim.add_unit(APP).expect("scale to 1");
+    assert_succeeded(&runs);
+    assert_no_provider_change(&runs);
+    assert_eq!(provider_snapshot(&model, &[irc, bot]), before, "no new key, no new ids");
+    assert_eq!(model.secret_content("synapse-app-secrets"), app_secrets, "the same server identity");
+    model.assert_file(&unit, irc, &text);
+    assert_eq!(model.status(&unit), active());
+}
+
+#[test]
+fn removing_the_application_lets_juju_delete_its_secrets() {
+    let (mut model, irc, bot, _) = two_units_with_a_bridge_and_a_bot();
+    let runs = model.harness.sim.remove_app(APP).expect("remove-application runs");
+    assert_succeeded(&runs);
+    // The charm itself removes nothing on the way out; Juju deletes what the application owned.
+    for tool in ["secret-remove", "secret-revoke"] {
+        assert_eq!(calls(&runs, APP, tool), 0, "{tool} called");
+    }
+    assert!(model.secret(SHARED_SECRET_LABEL).is_none() && model.secret(ENCRYPTION_KEY_LABEL).is_none());
+    let owned = SecretOwner::Application(APP.into());
+    assert!(model.harness.sim.model().secrets.values().all(|secret| secret.owner != owned));
+    assert!(model.harness.sim.relation_data(irc, &juju_sim::model::Bag::App(APP.into())).is_err(), "{bot}");
 }

@@ -110,8 +110,21 @@ fn synapse_failing_to_start_is_reported_and_logged() {
     for run in harness.configure(&[("report_stats", json!(true))]) {
         assert!(run.succeeded(), "{}", run.stderr);
     }
-    assert_eq!(harness.status(UNIT), ("waiting".into(), "Waiting for Synapse".into()));
+    let (kind, message) = harness.status(UNIT);
+    assert_eq!(kind, "blocked");
+    assert!(
+        message.starts_with("Synapse did not start: ") && message.contains("exited quickly"),
+        "{message}"
+    );
     let errors = harness.logs(UNIT, "ERROR");
     assert!(errors.iter().any(|line| line.starts_with("Synapse did not start")), "{errors:?}");
-    assert_eq!(harness.app_status().0, "waiting");
+    assert_eq!(harness.app_status(), (kind, message));
+
+    // Pebble retries it (backoff); the next hook says so instead of "waiting", and leaves
+    // the retries to Pebble.
+    let starts = harness.pebble(UNIT).service_starts("synapse");
+    assert_eq!(harness.sim.update_status().unwrap().len(), 1);
+    assert_eq!(harness.status(UNIT).0, "blocked");
+    assert!(harness.status(UNIT).1.starts_with("Synapse keeps restarting"), "{:?}", harness.status(UNIT));
+    assert_eq!(harness.pebble(UNIT).service_starts("synapse"), starts);
 }

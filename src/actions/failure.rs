@@ -15,6 +15,9 @@ pub enum Failure {
     NotConfigured(String),
     #[error("Synapse is not running: {0}")]
     NotRunning(String),
+    /// Pebble runs Synapse, but it did not answer within the grace period.
+    #[error("Synapse is not answering on {url} ({action} for {user}): {reason}")]
+    NotAnswering { url: String, action: &'static str, user: String, reason: String },
     /// A unit other than the leader found no stored admin token; only the leader stores one.
     #[error("no admin access token is stored yet; run this action on the leader unit, which creates one")]
     NoAdminToken,
@@ -54,6 +57,20 @@ mod tests {
             let message = failure.to_string();
             assert!(message.contains("run this action on the leader unit"), "{message}");
         }
+    }
+
+    #[test]
+    fn a_silent_synapse_is_named_with_the_actions_own_request() {
+        let failure = Failure::NotAnswering {
+            url: "http://localhost:8008".into(),
+            action: "anonymize-user",
+            user: "@alice:example.com".into(),
+            reason: "connection refused".into(),
+        };
+        assert_eq!(
+            failure.to_string(),
+            "Synapse is not answering on http://localhost:8008 (anonymize-user for @alice:example.com): connection refused"
+        );
     }
 
     #[test]

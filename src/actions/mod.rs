@@ -47,23 +47,22 @@ fn perform(tools: &HookTools, name: &str) -> Result<BTreeMap<String, String>, Ac
     let synapse = Synapse::check(tools, &pebble::Client::for_container(CONTAINER))?;
     let user = UserId::new(request.username(), &synapse.server_name)?;
     let client = AdminClient::new(DEFAULT_BASE_URL)?;
+    wait_until_answering(tools, &client, &request, &user)?;
     let mut results = BTreeMap::from([(request.name().to_string(), "true".to_string())]);
     match request {
         Request::RegisterUser { admin, .. } => {
             let password = generate_password();
-            while_starting(tools, || client.register(&synapse.shared_secret, &user, &password, admin))?;
+            client.register(&synapse.shared_secret, &user, &password, admin)?;
             tracing::info!("registered {user} (server admin: {admin})");
             results.insert(PASSWORD_KEY.to_string(), password.expose_secret().to_string());
         }
         Request::PromoteUserAdmin { .. } => {
-            let leader = tools.is_leader()?;
-            let token = while_starting(tools, || admin_token::obtain(tools, &client, &synapse, leader))?;
+            let token = admin_token::obtain(tools, &client, &synapse, tools.is_leader()?)?;
             client.set_admin(&token, &user, true)?;
             tracing::info!("made {user} a server admin");
         }
         Request::AnonymizeUser { .. } => {
-            let leader = tools.is_leader()?;
-            let token = while_starting(tools, || admin_token::obtain(tools, &client, &synapse, leader))?;
+            let token = admin_token::obtain(tools, &client, &synapse, tools.is_leader()?)?;
             client.deactivate(&token, &user, true)?;
             tracing::info!("deactivated {user} and erased their data");
         }
@@ -75,42 +74,41 @@ fn perform(tools: &HookTools, name: &str) -> Result<BTreeMap<String, String>, Ac
 /// answer yet (it was just started or restarted: Synapse takes a few seconds to listen).
 const STARTUP_GRACE: Duration = Duration::from_secs(60);
 
-/// Runs `step`, and again every second while Synapse does not answer, for up to
-/// [`STARTUP_GRACE`]; any other outcome ends the wait.
-fn while_starting<T, E>(tools: &HookTools, mut step: impl FnMut() -> Result<T, E>) -> Result<T, ActionError>
-where
-    ActionError: From<E>,
-    E: StartupError,
-{
+/// Asks Synapse its version (no token needed) every second until it answers, for up to
+/// [`STARTUP_GRACE`], saying once in the action's log that it waits. A Synapse that never
+/// answers fails the action naming the action's own request.
+fn wait_until_answering(
+    tools: &HookTools,
+    client: &AdminClient,
+    request: &Request,
+    user: &UserId,
+) -> Result<(), ActionError> {
     let deadline = Instant::now() + STARTUP_GRACE;
     let mut told = false;
     loop {
-        match step() {
-            Err(error) if error.is_unavailable() && Instant::now() < deadline => {
+        match client.server_version() {
+            Ok(_) => return Ok(()),
+            Err(synapse_admin::Error::SynapseUnavailable { reason, .. }) => {
+                if Instant::now() >= deadline {
+                    return Err(Failure::NotAnswering {
+                        url: client.base_url().to_string(),
+                        action: request.name(),
+                        user: user.to_string(),
+                        reason,
+                    }
+                    .into());
+                }
                 if !told {
-                    tools.action_log("Synapse is starting; waiting for it to answer")?;
+                    tools.action_log(&format!(
+                        "Synapse is not answering on {} yet; waiting up to {} s for it to start",
+                        client.base_url(),
+                        STARTUP_GRACE.as_secs()
+                    ))?;
                     told = true;
                 }
                 std::thread::sleep(Duration::from_secs(1));
             }
-            outcome => return outcome.map_err(ActionError::from),
+            Err(other) => return Err(other.into()),
         }
-    }
-}
-
-/// Errors that can mean "Synapse is not listening yet".
-trait StartupError {
-    fn is_unavailable(&self) -> bool;
-}
-
-impl StartupError for synapse_admin::Error {
-    fn is_unavailable(&self) -> bool {
-        matches!(self, synapse_admin::Error::SynapseUnavailable { .. })
-    }
-}
-
-impl StartupError for ActionError {
-    fn is_unavailable(&self) -> bool {
-        matches!(self, ActionError::Failed(Failure::Synapse(error)) if error.is_unavailable())
     }
 }

@@ -3,6 +3,10 @@
 
 use std::str::FromStr;
 
+/// The longest duration Pebble takes: Go's `time.Duration` counts nanoseconds in an `i64`,
+/// which ends a little after 2562047 hours.
+const MAX_SECONDS: u64 = i64::MAX as u64 / 1_000_000_000;
+
 /// A whole number of seconds, minutes or hours (`20s`, `2m`, `1h`), kept as written so
 /// Pebble receives exactly the text the operator chose.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +36,7 @@ impl FromStr for CheckDuration {
             return Err(());
         }
         let count: u64 = digits.parse().map_err(drop)?;
-        let seconds = count.checked_mul(unit).filter(|&s| s > 0).ok_or(())?;
+        let seconds = count.checked_mul(unit).filter(|&s| s > 0 && s <= MAX_SECONDS).ok_or(())?;
         Ok(Self { text: text.to_string(), seconds })
     }
 }

@@ -35,6 +35,10 @@ pub struct SynapseConfig {
     pub publish_rooms_allowlist: Option<Vec<String>>,
     pub trusted_key_servers: Vec<String>,
     pub workers_ignore_list: Vec<String>,
+    /// Sender of notification e-mails (no e-mail is sent yet).
+    pub notif_from: Option<String>,
+    /// Whether a backup passphrase is set (backups are not supported yet).
+    pub backup_passphrase_set: bool,
 }
 
 /// Settings of the `synapse_invite_checker` module; present when either option is set.
@@ -45,51 +49,120 @@ pub struct InviteChecker {
     pub policy_room_ids: Vec<String>,
 }
 
+/// The longest `server_name` accepted: Synapse names its signing key file
+/// `<server_name>.signing.key`, and file names (with the temporary name a write goes
+/// through) must stay within the 255 bytes Linux allows.
+pub const MAX_SERVER_NAME_LENGTH: usize = 230;
+
 /// One or more options have values the charm cannot use.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid configuration: {}", .options.join(", "))]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidConfig {
-    /// The invalid options, in the order they are checked.
-    pub options: Vec<&'static str>,
+    /// The invalid options with what is wrong, in the order they are checked.
+    pub problems: Vec<InvalidOption>,
 }
+
+/// An option whose value the charm cannot use, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidOption {
+    pub name: &'static str,
+    pub reason: String,
+}
+
+impl InvalidConfig {
+    /// The invalid options' names, in order.
+    #[cfg(test)]
+    pub fn options(&self) -> Vec<&'static str> {
+        self.problems.iter().map(|problem| problem.name).collect()
+    }
+
+    /// One line per invalid option, for the log.
+    pub fn lines(&self) -> impl Iterator<Item = String> + '_ {
+        self.problems
+            .iter()
+            .map(|problem| format!("invalid configuration: {}: {}", problem.name, problem.reason))
+    }
+}
+
+/// The first problem in full, and how many more there are.
+impl std::fmt::Display for InvalidConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.problems.split_first() {
+            None => f.write_str("invalid configuration"),
+            Some((first, rest)) => {
+                write!(f, "invalid configuration: {}: {}", first.name, first.reason)?;
+                if !rest.is_empty() {
+                    write!(f, " (+{} more, see juju debug-log)", rest.len())?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for InvalidConfig {}
 
 impl SynapseConfig {
     /// Parses the `config-get` map. Absent options take the defaults of `config.yaml`.
     pub fn from_options(options: &Map<String, Value>) -> Result<Self, InvalidConfig> {
         let mut read = Reader { options, invalid: Vec::new() };
-        let server_name = read.required("server_name", values::is_server_name);
-        let public_baseurl = read.checked("public_baseurl", values::is_http_url);
+        let server_name = read.required("server_name", is_usable_server_name, USABLE_SERVER_NAME);
+        let public_baseurl = read.checked("public_baseurl", values::is_http_url, HTTP_URL);
         let allow_public_rooms_over_federation = read.flag("allow_public_rooms_over_federation", false);
-        // The passphrase only matters to the backup actions; here it only has to be text.
-        read.text("backup_passphrase");
+        // The passphrase only matters to backups; here it only has to be text.
+        let backup_passphrase_set = read.text("backup_passphrase").is_some();
         let block_non_admin_invites = read.flag("block_non_admin_invites", false);
         let enable_email_notifs = read.flag("enable_email_notifs", false);
         let enable_mjolnir = read.flag("enable_mjolnir", false);
         let enable_password_config = read.flag("enable_password_config", true);
         let enable_room_list_search = read.flag("enable_room_list_search", true);
         let federation_domain_whitelist =
-            read.list("federation_domain_whitelist", "", values::is_server_name);
-        let ip_range_whitelist = read.list("ip_range_whitelist", "", values::is_ip_range);
+            read.list("federation_domain_whitelist", "", values::is_server_name, SERVER_NAME);
+        let ip_range_whitelist =
+            read.list("ip_range_whitelist", "", values::is_ip_range, "an IP address or CIDR range");
         let blocklist_allowlist_url =
-            read.checked("invite_checker_blocklist_allowlist_url", values::is_http_url);
-        let policy_room_ids = read.list("invite_checker_policy_rooms", "!", values::is_room_id);
+            read.checked("invite_checker_blocklist_allowlist_url", values::is_http_url, HTTP_URL);
+        let policy_room_ids = read.list(
+            "invite_checker_policy_rooms",
+            "!",
+            values::is_room_id,
+            "a room ID such as !abc:example.com",
+        );
         let limit_remote_rooms_complexity =
-            read.float("limit_remote_rooms_complexity", None, |value| value > 0.0);
-        read.checked("notif_from", values::is_mail_sender);
-        let alive_check = read.parsed("experimental_alive_check", "2m,5,20s");
+            read.float("limit_remote_rooms_complexity", None, |value| value > 0.0, "a number above 0");
+        let notif_from = read.checked(
+            "notif_from",
+            values::is_mail_sender,
+            "an e-mail address, optionally as Name <address>",
+        );
+        let alive_check = read.parsed("experimental_alive_check", "2m,5,20s", ALIVE_CHECK);
         let rc_joins_remote_burst_count = read.count("rc_joins_remote_burst_count", 10);
-        let rc_joins_remote_per_second =
-            read.float("rc_joins_remote_per_second", Some(0.01), |value| value >= 0.0);
+        let rc_joins_remote_per_second = read.float(
+            "rc_joins_remote_per_second",
+            Some(0.01),
+            |value| value >= 0.0,
+            "a number of at least 0",
+        );
         let report_stats = read.flag("report_stats", false);
-        let publish_rooms_allowlist = read.list("publish_rooms_allowlist", "@", values::is_user_id);
-        let trusted_key_servers = read.list("trusted_key_servers", "", values::is_domain);
-        let workers_ignore_list = read.list("workers_ignore_list", "", values::is_worker_name);
+        let publish_rooms_allowlist = read.list(
+            "publish_rooms_allowlist",
+            "@",
+            values::is_user_id,
+            "a user ID such as @alice:example.com",
+        );
+        let trusted_key_servers =
+            read.list("trusted_key_servers", "", values::is_domain, "a domain name with at least one dot");
+        let workers_ignore_list = read.list(
+            "workers_ignore_list",
+            "",
+            values::is_worker_name,
+            "a worker name (letters, digits, - and _)",
+        );
 
         // A value is `None` here only when its option was recorded as invalid.
         let (Some(server_name), Some(alive_check), Some(rc_joins_remote_per_second), true) =
             (server_name, alive_check, rc_joins_remote_per_second, read.invalid.is_empty())
         else {
-            return Err(InvalidConfig { options: read.invalid });
+            return Err(InvalidConfig { problems: read.invalid });
         };
         let invite_checker = (blocklist_allowlist_url.is_some() || policy_room_ids.is_some()).then(|| {
             InviteChecker { blocklist_allowlist_url, policy_room_ids: policy_room_ids.unwrap_or_default() }
@@ -115,6 +188,8 @@ impl SynapseConfig {
             trusted_key_servers: trusted_key_servers
                 .unwrap_or_else(|| vec![DEFAULT_TRUSTED_KEY_SERVER.to_string()]),
             workers_ignore_list: workers_ignore_list.unwrap_or_default(),
+            notif_from,
+            backup_passphrase_set,
         })
     }
 
@@ -124,16 +199,42 @@ impl SynapseConfig {
     }
 }
 
-/// Reads options one by one, recording the name of each invalid one.
+const USABLE_SERVER_NAME: &str =
+    "a domain name or IP address (with an optional :port) of at most 230 characters";
+const SERVER_NAME: &str = "a domain name or IP address, with an optional :port";
+const HTTP_URL: &str = "an http:// or https:// URL";
+const ALIVE_CHECK: &str =
+    "period,threshold,timeout such as 2m,5,20s: whole s, m or h durations below Pebble's limit of 2562047h, \
+                           a threshold of at least 1 and a timeout shorter than the period";
+
+/// A server name Synapse can also name its signing key file after.
+fn is_usable_server_name(text: &str) -> bool {
+    text.len() <= MAX_SERVER_NAME_LENGTH && values::is_server_name(text)
+}
+
+/// How an invalid value is quoted in a reason: shortened, as the log line must stay readable.
+fn quoted(value: &str) -> String {
+    const SHOWN: usize = 64;
+    match value.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{:?}…", &value[..end]),
+        None => format!("{value:?}"),
+    }
+}
+
+/// Reads options one by one, recording each invalid one with its reason.
 struct Reader<'a> {
     options: &'a Map<String, Value>,
-    invalid: Vec<&'static str>,
+    invalid: Vec<InvalidOption>,
 }
 
 impl Reader<'_> {
-    fn reject<T>(&mut self, name: &'static str) -> Option<T> {
-        self.invalid.push(name);
+    fn reject<T>(&mut self, name: &'static str, reason: impl Into<String>) -> Option<T> {
+        self.invalid.push(InvalidOption { name, reason: reason.into() });
         None
+    }
+
+    fn wrong_type<T>(&mut self, name: &'static str, expected: &str, value: &Value) -> Option<T> {
+        self.reject(name, format!("expected {expected}, got {value}"))
     }
 
     /// A string option; blank counts as unset.
@@ -142,40 +243,52 @@ impl Reader<'_> {
             None | Some(Value::Null) => None,
             Some(Value::String(text)) if text.trim().is_empty() => None,
             Some(Value::String(text)) => Some(text.trim().to_string()),
-            Some(_) => self.reject(name),
+            Some(other) => self.wrong_type(name, "a string", other),
         }
     }
 
-    fn checked(&mut self, name: &'static str, valid: fn(&str) -> bool) -> Option<String> {
+    fn checked(&mut self, name: &'static str, valid: fn(&str) -> bool, expected: &str) -> Option<String> {
         let text = self.text(name)?;
         if valid(&text) {
             Some(text)
         } else {
-            self.reject(name)
+            self.reject(name, format!("{} is not {expected}", quoted(&text)))
         }
     }
 
-    fn required(&mut self, name: &'static str, valid: fn(&str) -> bool) -> Option<String> {
+    fn required(&mut self, name: &'static str, valid: fn(&str) -> bool, expected: &str) -> Option<String> {
+        let recorded = self.invalid.len();
         match self.text(name) {
             Some(text) if valid(&text) => Some(text),
-            Some(_) => self.reject(name),
-            // Unset: invalid, unless it was already recorded as having the wrong type.
-            None if self.invalid.last() == Some(&name) => None,
-            None => self.reject(name),
+            Some(text) => self.reject(name, format!("{} is not {expected}", quoted(&text))),
+            // Unset: invalid, unless it was just recorded as having the wrong type.
+            None if self.invalid.len() > recorded => None,
+            None => self.reject(name, "it is required; set it with juju config"),
         }
     }
 
     /// A string option parsed with `FromStr`, with a default.
-    fn parsed<T: std::str::FromStr>(&mut self, name: &'static str, default: &str) -> Option<T> {
+    fn parsed<T: std::str::FromStr>(
+        &mut self,
+        name: &'static str,
+        default: &str,
+        expected: &str,
+    ) -> Option<T> {
         let text = self.text(name).unwrap_or_else(|| default.to_string());
         match text.parse() {
             Ok(value) => Some(value),
-            Err(_) => self.reject(name),
+            Err(_) => self.reject(name, format!("{} is not {expected}", quoted(&text))),
         }
     }
 
     /// A comma-separated list; `prefix` is added to entries that lack it. `None` when unset.
-    fn list(&mut self, name: &'static str, prefix: &str, valid: fn(&str) -> bool) -> Option<Vec<String>> {
+    fn list(
+        &mut self,
+        name: &'static str,
+        prefix: &str,
+        valid: fn(&str) -> bool,
+        expected: &str,
+    ) -> Option<Vec<String>> {
         let text = self.text(name)?;
         let entries: Vec<String> = text
             .split(',')
@@ -191,8 +304,8 @@ impl Reader<'_> {
                 },
             )
             .collect();
-        if !entries.iter().all(|entry| valid(entry)) {
-            return self.reject(name);
+        if let Some(bad) = entries.iter().find(|entry| !valid(entry)) {
+            return self.reject(name, format!("the entry {} is not {expected}", quoted(bad)));
         }
         (!entries.is_empty()).then_some(entries)
     }
@@ -201,31 +314,38 @@ impl Reader<'_> {
         match self.options.get(name) {
             None | Some(Value::Null) => default,
             Some(Value::Bool(flag)) => *flag,
-            Some(_) => self.reject(name).unwrap_or(default),
+            Some(other) => self.wrong_type(name, "true or false", other).unwrap_or(default),
         }
     }
 
     /// A non-negative whole number.
     fn count(&mut self, name: &'static str, default: u32) -> u32 {
+        const EXPECTED: &str = "a whole number from 0 to 4294967295";
         match self.options.get(name) {
             None | Some(Value::Null) => default,
             Some(Value::Number(number)) => match number.as_u64().and_then(|n| u32::try_from(n).ok()) {
                 Some(count) => count,
-                None => self.reject(name).unwrap_or(default),
+                None => self.reject(name, format!("{number} is not {EXPECTED}")).unwrap_or(default),
             },
-            Some(_) => self.reject(name).unwrap_or(default),
+            Some(other) => self.wrong_type(name, EXPECTED, other).unwrap_or(default),
         }
     }
 
     /// A finite number accepted by `valid`; `default` when unset.
-    fn float(&mut self, name: &'static str, default: Option<f64>, valid: fn(f64) -> bool) -> Option<f64> {
+    fn float(
+        &mut self,
+        name: &'static str,
+        default: Option<f64>,
+        valid: fn(f64) -> bool,
+        expected: &str,
+    ) -> Option<f64> {
         match self.options.get(name) {
             None | Some(Value::Null) => default,
             Some(Value::Number(number)) => match number.as_f64() {
                 Some(value) if value.is_finite() && valid(value) => Some(value),
-                _ => self.reject(name),
+                _ => self.reject(name, format!("{number} is not {expected}")),
             },
-            Some(_) => self.reject(name),
+            Some(other) => self.wrong_type(name, expected, other),
         }
     }
 }
@@ -287,9 +407,9 @@ mod tests {
 
     #[test]
     fn missing_server_name_is_invalid() {
-        assert_eq!(parse(json!({})).unwrap_err().options, ["server_name"]);
-        assert_eq!(parse(json!({"server_name": "  "})).unwrap_err().options, ["server_name"]);
-        assert_eq!(parse(json!({"server_name": 3})).unwrap_err().options, ["server_name"]);
+        assert_eq!(parse(json!({})).unwrap_err().options(), ["server_name"]);
+        assert_eq!(parse(json!({"server_name": "  "})).unwrap_err().options(), ["server_name"]);
+        assert_eq!(parse(json!({"server_name": 3})).unwrap_err().options(), ["server_name"]);
     }
 
     #[test]
@@ -311,7 +431,7 @@ mod tests {
         }))
         .unwrap_err();
         assert_eq!(
-            error.options,
+            error.options(),
             [
                 "server_name",
                 "public_baseurl",
@@ -328,9 +448,45 @@ mod tests {
                 "workers_ignore_list",
             ]
         );
-        assert!(error
-            .to_string()
-            .starts_with("invalid configuration: server_name, public_baseurl, enable_mjolnir"));
+        assert_eq!(
+            error.to_string(),
+            "invalid configuration: server_name: \"bad name\" is not a domain name or IP address \
+             (with an optional :port) of at most 230 characters (+12 more, see juju debug-log)"
+        );
+        let lines: Vec<String> = error.lines().collect();
+        assert_eq!(lines.len(), 13);
+        assert_eq!(lines[2], "invalid configuration: enable_mjolnir: expected true or false, got \"yes\"");
+        assert_eq!(
+            lines[3],
+            "invalid configuration: ip_range_whitelist: the entry \"10.0.0.0/99\" is not an IP address or CIDR range"
+        );
+    }
+
+    #[test]
+    fn values_past_the_workload_limits_are_invalid() {
+        let long = format!(
+            "{}.example.com",
+            "a".repeat(60) + "." + &"b".repeat(60) + "." + &"c".repeat(60) + "." + &"d".repeat(50)
+        );
+        assert!(long.len() > MAX_SERVER_NAME_LENGTH && values::is_server_name(&long));
+        let error = parse(json!({"server_name": long})).unwrap_err();
+        assert_eq!(error.options(), ["server_name"]);
+        assert!(error.to_string().contains("at most 230 characters"), "{error}");
+        let past_go =
+            parse(json!({"server_name": "a.b", "experimental_alive_check": "6000000h,1,1h"})).unwrap_err();
+        assert_eq!(past_go.options(), ["experimental_alive_check"]);
+        assert!(past_go.to_string().contains("2562047h"), "{past_go}");
+        assert!(parse(json!({"server_name": "a.b", "experimental_alive_check": "2562047h,1,1h"})).is_ok());
+        assert!(parse(json!({"server_name": "a.b", "experimental_alive_check": "2562048h,1,1h"})).is_err());
+    }
+
+    #[test]
+    fn a_missing_server_name_says_how_to_set_it() {
+        let error = parse(json!({})).unwrap_err();
+        assert!(
+            error.to_string().starts_with("invalid configuration: server_name: it is required"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -346,7 +502,7 @@ mod tests {
         assert_eq!(config.rc_joins_remote_per_second, 2.0);
         assert_eq!(config.rc_joins_remote_burst_count, 0);
         assert_eq!(
-            parse(json!({"server_name": "a.b", "rc_joins_remote_burst_count": 1.5})).unwrap_err().options,
+            parse(json!({"server_name": "a.b", "rc_joins_remote_burst_count": 1.5})).unwrap_err().options(),
             ["rc_joins_remote_burst_count"]
         );
     }

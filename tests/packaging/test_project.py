@@ -82,11 +82,26 @@ def copy_project(destination: Path) -> Path:
     return destination
 
 
+# metadata.yaml's link keys and their place under `links` in charmcraft.yaml (the reverse of
+# charmcraft's CharmMetadata.from_charm).
+LINK_KEYS = {
+    "docs": "documentation",
+    "issues": "issues",
+    "source": "source",
+    "website": "website",
+    "maintainers": "contact",
+}
+REPOSITORY = "https://github.com/synapse-k8s/synapse-k8s"
+
+
 def full_project(charmcraft: dict, metadata: dict) -> PlatformCharm:
     """Validate every metadata.yaml key with charmcraft's model, as if written in charmcraft.yaml."""
     data = {**charmcraft, **metadata}
     if "display-name" in data:
         data["title"] = data.pop("display-name")
+    links = {LINK_KEYS[key]: data.pop(key) for key in list(data) if key in LINK_KEYS}
+    if links:
+        data["links"] = links
     data["config"] = load_yaml(ROOT / "config.yaml")
     data["actions"] = load_yaml(ROOT / "actions.yaml")
     return CharmcraftProject.unmarshal(data)
@@ -120,6 +135,19 @@ class ProjectModelTest(unittest.TestCase):
         self.assertEqual(project.title, "Synapse")
         self.assertEqual(project.assumes, ["k8s-api"])
         self.assertEqual(CharmMetadataLegacy.unmarshal(dict(self.metadata)).name, "synapse")
+
+    def test_metadata_links_to_the_project(self):
+        legacy = CharmMetadataLegacy.unmarshal(dict(self.metadata))
+        self.assertEqual(str(legacy.source), REPOSITORY)
+        self.assertEqual(str(legacy.issues), f"{REPOSITORY}/issues")
+        self.assertTrue(str(legacy.docs).startswith(f"{REPOSITORY}/"), legacy.docs)
+        links = full_project(load_yaml(ROOT / "charmcraft.yaml"), self.metadata).links
+        self.assertEqual(str(links.documentation), str(legacy.docs))
+
+    def test_license_file_is_the_apache_license_cargo_declares(self):
+        license_text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+        self.assertIn("Apache License\n                           Version 2.0", license_text)
+        self.assertIn('license = "Apache-2.0"', (ROOT / "Cargo.toml").read_text(encoding="utf-8"))
 
     def test_config_options_have_upstream_names_types_and_defaults(self):
         config = JujuConfig.model_validate(load_yaml(ROOT / "config.yaml"))

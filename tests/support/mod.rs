@@ -155,6 +155,27 @@ impl Harness {
             .collect()
     }
 
+    /// The requests since the first `since` that change the container: everything but reads
+    /// (`GET`) and a check run on demand (`POST /v1/checks/refresh`, which only probes).
+    pub fn writes_since(&self, unit: &str, since: usize) -> Vec<String> {
+        self.requests_since(unit, since)
+            .into_iter()
+            .filter(|request| !request.starts_with("GET ") && request != "POST /v1/checks/refresh")
+            .collect()
+    }
+
+    /// Asserts that nothing in `unit`'s container changed since request `since`, and that the
+    /// hooks since made at most `per_hook` Pebble requests each over `hooks` hooks.
+    pub fn assert_container_untouched(&self, unit: &str, since: usize, hooks: usize, per_hook: usize) {
+        let requests = self.requests_since(unit, since);
+        assert_eq!(self.writes_since(unit, since), Vec::<String>::new(), "{requests:?}");
+        assert!(
+            requests.len() <= hooks * per_hook,
+            "{} requests for {hooks} hooks: {requests:?}",
+            requests.len()
+        );
+    }
+
     /// The unit's Pebble plan, as the charm's Pebble client reads it.
     pub fn plan(&self, unit: &str) -> pebble::Plan {
         pebble::Client::new(self.pebble(unit).socket()).plan().expect("plan readable")

@@ -23,7 +23,7 @@ pub use secrets::{
     SecretUri,
 };
 pub use status::{Status, StatusCollector, StatusKind, StatusTarget};
-pub use tools::{Bag, Databag, HookTools, LogLevel, Port};
+pub use tools::{ApplicationStatus, Bag, Databag, GoalEntry, GoalState, HookTools, LogLevel, Port};
 
 /// The `main` of a charm binary: reads the hook context from the environment, sends `tracing`
 /// events to `juju-log`, and runs `charm`. An error is logged (and printed on stderr, which

@@ -21,7 +21,8 @@ impl StatusKind {
         }
     }
 
-    fn severity(self) -> u8 {
+    /// How much attention the status asks for: blocked > maintenance > waiting > active.
+    pub fn severity(self) -> u8 {
         match self {
             Self::Active => 0,
             Self::Waiting => 1,

@@ -478,10 +478,83 @@ impl HookTools {
         self.run_json("network-get", &argv)
     }
 
-    /// `goal-state`: the units and relations Juju is converging to (raw JSON).
-    pub fn goal_state(&self) -> Result<Value> {
+    /// `goal-state`: the units and relations Juju is converging to.
+    pub fn goal_state(&self) -> Result<GoalState> {
         self.run_json("goal-state", &args(["--format=json"]))
     }
+
+    /// `status-get --application` (leader only): the application's status and every unit's
+    /// status as Juju last recorded it.
+    pub fn application_status_get(&self) -> Result<ApplicationStatus> {
+        #[derive(Deserialize)]
+        struct Raw {
+            status: String,
+            #[serde(default)]
+            message: String,
+        }
+        #[derive(Deserialize)]
+        struct RawApp {
+            #[serde(rename = "application-status")]
+            application: Raw,
+            #[serde(default)]
+            units: BTreeMap<String, Raw>,
+        }
+        let raw: RawApp =
+            self.run_json("status-get", &args(["--format=json", "--include-data", "--application=true"]))?;
+        Ok(ApplicationStatus {
+            application: Status::parse(&raw.application.status, raw.application.message),
+            units: raw
+                .units
+                .into_iter()
+                .map(|(unit, raw)| (unit, Status::parse(&raw.status, raw.message)))
+                .collect(),
+        })
+    }
+}
+
+/// What `goal-state` reports: the units of this application and the relations Juju is
+/// converging to, each with its goal status (`active`, `waiting`, `dying`, `joined`, ...).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct GoalState {
+    #[serde(default)]
+    pub units: BTreeMap<String, GoalEntry>,
+    /// Endpoint → remote application or unit → entry.
+    #[serde(default)]
+    pub relations: BTreeMap<String, BTreeMap<String, GoalEntry>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct GoalEntry {
+    pub status: String,
+    #[serde(default)]
+    pub since: Option<String>,
+}
+
+impl GoalState {
+    /// Units that are not on their way out, as ops counts "planned units".
+    pub fn planned_units(&self) -> usize {
+        self.units.values().filter(|entry| entry.status != "dying").count()
+    }
+
+    /// Whether `unit` is being removed.
+    pub fn is_dying(&self, unit: &str) -> bool {
+        self.units.get(unit).is_some_and(|entry| entry.status == "dying")
+    }
+
+    /// Endpoints with at least one related application that is not dying.
+    pub fn related_endpoints(&self) -> impl Iterator<Item = &str> {
+        self.relations
+            .iter()
+            .filter(|(_, entries)| entries.values().any(|entry| entry.status != "dying"))
+            .map(|(endpoint, _)| endpoint.as_str())
+    }
+}
+
+/// The application status and the status of each unit (`status-get --application`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationStatus {
+    pub application: Status,
+    pub units: BTreeMap<String, Status>,
 }
 
 fn args<const N: usize>(items: [&str; N]) -> Vec<String> {

@@ -57,6 +57,20 @@ struct Changed {
     changed: Vec<String>,
 }
 
+/// The outcome of running a check now ([`Client::refresh_check`]).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct CheckRefresh {
+    pub info: CheckInfo,
+    /// Why this run failed; `None` when it passed.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RefreshRequest<'a> {
+    name: &'a str,
+}
+
 #[derive(Deserialize)]
 struct Health {
     healthy: bool,
@@ -104,6 +118,12 @@ impl Client {
     /// Stops the running checks among `names` (newer Pebble); returns those stopped.
     pub fn stop_checks(&self, names: &[&str]) -> Result<Vec<String>> {
         self.check_action("stop", names)
+    }
+
+    /// Runs the check `name` now and reports its outcome (`POST /v1/checks/refresh`, newer
+    /// Pebble; older Pebble answers 404 or 405 for the route).
+    pub fn refresh_check(&self, name: &str) -> Result<CheckRefresh> {
+        self.post("/v1/checks/refresh", &RefreshRequest { name })
     }
 
     fn check_action(&self, action: &'static str, checks: &[&str]) -> Result<Vec<String>> {

@@ -26,6 +26,7 @@ pub mod exec;
 pub mod files;
 mod http;
 pub mod layer;
+pub mod logs;
 mod multipart;
 pub mod notices;
 pub mod services;
@@ -34,7 +35,7 @@ mod transport;
 mod websocket;
 
 pub use changes::{Change, ChangeSelect, Task, TaskProgress};
-pub use checks::{CheckInfo, CheckStatus};
+pub use checks::{CheckInfo, CheckRefresh, CheckStatus};
 pub use client::{
     Client, CONTAINERS_DIR_ENV, DEFAULT_CHANGE_TIMEOUT, DEFAULT_CONTAINERS_DIR, DEFAULT_TIMEOUT,
 };
@@ -45,6 +46,7 @@ pub use layer::{
     Check, CheckLevel, Environment, ExecCheck, HttpCheck, Layer, LogTarget, LogTargetType, Override, Plan,
     Service, ServiceAction, Startup, TcpCheck,
 };
+pub use logs::LogEntry;
 pub use notices::{Notice, NoticeType, NoticesQuery};
 pub use services::{ServiceInfo, ServiceStatus};
 pub use system::SystemInfo;

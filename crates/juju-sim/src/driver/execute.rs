@@ -178,9 +178,12 @@ impl Simulator {
         if let Some(action) = context.hook.action {
             self.record_action(run, action);
         }
-        let departing =
-            context.hook.relation.as_ref().and_then(|relation| relation.departing_unit.as_deref())
-                == Some(run.unit.as_str());
+        // A leaving unit's writes in its relation-departed and relation-broken hooks are not
+        // published to the units that stay.
+        let leaving = self.model.unit(&run.unit).is_some_and(|unit| unit.dying);
+        let departing = context.hook.relation.as_ref().is_some_and(|relation| {
+            relation.departing_unit.as_deref() == Some(run.unit.as_str()) || (relation.broken && leaving)
+        });
         self.queue_followups(&before, Some(&run.unit), departing);
     }
 

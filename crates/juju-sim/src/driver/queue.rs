@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::context::{HookInfo, HookRelation};
-use crate::model::{app_of, StatusInfo};
+use crate::model::{app_of, SecretOwner, StatusInfo};
 use crate::usage::{ResourceUsage, ToolsUsage};
 
 use super::{Event, HookRun, SimError, Simulator};
@@ -213,7 +213,8 @@ impl Simulator {
         }
     }
 
-    /// Removes a unit from the model after its `remove` hook; re-elects a leader if needed.
+    /// Removes a unit from the model after its `remove` hook, with the secrets it owns;
+    /// re-elects a leader if it was the leader (a leader keeps leadership until it is gone).
     pub(super) fn remove_unit_now(&mut self, unit: &str) {
         let app_name = app_of(unit).to_owned();
         let relation_ids: Vec<u32> = self.model.relations.keys().copied().collect();
@@ -225,6 +226,7 @@ impl Simulator {
                 }
             }
         }
+        self.model.secrets.retain(|_, secret| secret.owner != SecretOwner::Unit(unit.to_owned()));
         for secret in self.model.secrets.values_mut() {
             secret.consumers.remove(unit);
         }
@@ -238,8 +240,8 @@ impl Simulator {
             }
         }
         let empty = self.model.app(&app_name).is_some_and(|app| app.units.is_empty());
-        if empty && self.dying_apps.remove(&app_name) {
-            self.model.applications.remove(&app_name);
+        if empty && self.dying_apps.contains(&app_name) {
+            self.forget_app(&app_name);
         }
         for id in relation_ids {
             self.cleanup_relation(id);
@@ -247,6 +249,17 @@ impl Simulator {
         if let Some(leader) = new_leader {
             let _ = self.queue_leadership(&app_name, &leader);
         }
+    }
+
+    /// Deletes a removed application and the secrets it (or any of its units) owns: consumers
+    /// get `secret "<id>" not found` from then on. Scaling to zero units keeps them.
+    pub(super) fn forget_app(&mut self, app: &str) {
+        self.model.applications.remove(app);
+        self.dying_apps.remove(app);
+        self.model.secrets.retain(|_, secret| match &secret.owner {
+            SecretOwner::Application(owner) => owner != app,
+            SecretOwner::Unit(owner) => app_of(owner) != app,
+        });
     }
 
     /// Queues leader-elected for the new leader and leader-settings-changed for the others.

@@ -105,42 +105,65 @@ impl Simulator {
         Ok((unit, runs))
     }
 
-    /// Scales down by removing one unit: remaining units see it depart; the unit itself
-    /// runs `stop`, departs from each remote unit, gets `relation-broken` (not for peers),
-    /// `storage-detaching`, and finally `remove`. A new leader is elected if needed.
+    /// Scales down by removing one unit (`juju remove-unit`). The unit runs `stop`, then for
+    /// each relation `<ep>-relation-departed` once per remote unit it knows (with
+    /// `JUJU_DEPARTING_UNIT` naming itself) and `<ep>-relation-broken` (not for peers), then
+    /// `<s>-storage-detaching` and finally `remove`. The remaining units of every relation see
+    /// it depart (`JUJU_REMOTE_UNIT` = `JUJU_DEPARTING_UNIT` = the leaving unit). A leader
+    /// keeps leadership until its `remove` hook has run; then another unit is elected. Its
+    /// unit-owned secrets go with it.
     pub fn remove_unit(&mut self, unit: &str) -> Result<Vec<HookRun>, SimError> {
-        self.queue_teardown(unit, &BTreeSet::new())?;
+        self.remove_units(&[unit])
+    }
+
+    /// Removes several units at once (`juju remove-unit a/0 a/1`, `juju scale-application`):
+    /// all are dying before any hook runs, so two leaving units depart from each other once,
+    /// each with itself as `JUJU_DEPARTING_UNIT`. Removing every unit keeps the application,
+    /// its secrets and its relations' data for units added later.
+    pub fn remove_units(&mut self, units: &[&str]) -> Result<Vec<HookRun>, SimError> {
+        for unit in units {
+            self.unit(unit)?;
+        }
+        for unit in units {
+            self.unit_mut(unit)?.dying = true;
+        }
+        for unit in units {
+            self.queue_teardown(unit, &BTreeSet::new())?;
+        }
         self.run_until_quiet()
     }
 
-    /// Queues the teardown of `unit`; relations in `broken_for_all` are going away entirely
-    /// (their other side is handled by the caller).
+    /// Whether `unit` (or its application) is being removed.
+    fn leaving(&self, unit: &str) -> bool {
+        self.model.unit(unit).is_some_and(|unit| unit.dying) || self.dying_apps.contains(app_of(unit))
+    }
+
+    /// The `relation-departed` event `unit` gets when `remote` leaves its view of the relation.
+    /// As in Juju's uniter, `JUJU_DEPARTING_UNIT` is the local unit itself when it (or its
+    /// application) is dying, and the remote unit otherwise.
+    fn departed(&self, unit: &str, relation: u32, remote: &str) -> Event {
+        let departing = if self.leaving(unit) { unit } else { remote };
+        Event::RelationDeparted { relation, unit: remote.to_owned(), departing: departing.to_owned() }
+    }
+
+    /// Queues the teardown of `unit`, already marked dying; relations in `broken_for_all` are
+    /// going away entirely (their other side is handled by the caller). Remote units that are
+    /// leaving too depart from `unit` in their own teardown.
     fn queue_teardown(&mut self, unit: &str, broken_for_all: &BTreeSet<u32>) -> Result<(), SimError> {
-        self.unit_mut(unit)?.dying = true;
         self.queue(unit, Event::Stop)?;
         let relations: Vec<Relation> = self.model.relations_of_unit(unit).cloned().collect();
         for relation in &relations {
             if !broken_for_all.contains(&relation.id) {
                 for remote in relation.remote_units_in_scope(unit) {
-                    self.queue(
-                        &remote,
-                        Event::RelationDeparted {
-                            relation: relation.id,
-                            unit: unit.to_owned(),
-                            departing: unit.to_owned(),
-                        },
-                    )?;
+                    if !self.leaving(&remote) {
+                        let event = self.departed(&remote, relation.id, unit);
+                        self.queue(&remote, event)?;
+                    }
                 }
             }
             for remote in relation.members_of(unit) {
-                self.queue(
-                    unit,
-                    Event::RelationDeparted {
-                        relation: relation.id,
-                        unit: remote,
-                        departing: unit.to_owned(),
-                    },
-                )?;
+                let event = self.departed(unit, relation.id, &remote);
+                self.queue(unit, event)?;
             }
             if !relation.is_peer() {
                 self.queue(unit, Event::RelationBroken { relation: relation.id })?;
@@ -153,10 +176,16 @@ impl Simulator {
         self.queue(unit, Event::Remove)
     }
 
-    /// Removes an application: its relations end on both sides and every unit is torn down.
+    /// Removes an application (`juju remove-application`): its relations end on both sides
+    /// (the other side departs from each of its units, then gets `relation-broken`) and every
+    /// unit is torn down as in [`Simulator::remove_unit`]. Once its last unit is gone, the
+    /// application and the secrets it and its units own are deleted.
     pub fn remove_app(&mut self, app: &str) -> Result<Vec<HookRun>, SimError> {
         let units: Vec<String> = self.app(app)?.unit_names().map(str::to_owned).collect();
         self.dying_apps.insert(app.to_owned());
+        for unit in &units {
+            self.unit_mut(unit)?.dying = true;
+        }
         let relations: BTreeSet<u32> = self
             .model
             .relations
@@ -171,17 +200,14 @@ impl Simulator {
             }
             for unit in relation.scope.iter().filter(|unit| app_of(unit) != app) {
                 for remote in relation.members_of(unit) {
-                    self.queue(
-                        unit,
-                        Event::RelationDeparted { relation: *id, unit: remote.clone(), departing: remote },
-                    )?;
+                    let event = self.departed(unit, *id, &remote);
+                    self.queue(unit, event)?;
                 }
                 self.queue(unit, Event::RelationBroken { relation: *id })?;
             }
         }
         if units.is_empty() {
-            self.model.applications.remove(app);
-            self.dying_apps.remove(app);
+            self.forget_app(app);
         }
         for unit in &units {
             self.queue_teardown(unit, &relations)?;
@@ -319,10 +345,8 @@ impl Simulator {
         }
         for unit in &relation.scope {
             for remote in relation.members_of(unit) {
-                self.queue(
-                    unit,
-                    Event::RelationDeparted { relation: id, unit: remote.clone(), departing: remote },
-                )?;
+                let event = self.departed(unit, id, &remote);
+                self.queue(unit, event)?;
             }
         }
         for unit in &relation.scope {

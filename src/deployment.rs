@@ -1,0 +1,81 @@
+//! The application's shape as Juju plans it (`goal-state`): how many units it will have,
+//! whether this unit is on its way out, and which endpoints have live relations.
+
+use std::collections::BTreeSet;
+
+use juju::{Event, HookContext, HookToolError, HookTools, RelationHook};
+
+/// What `goal-state` and the hook's environment say about the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    /// Units that are not dying, this one included.
+    pub planned_units: usize,
+    /// The other units that are not dying.
+    pub other_units: Vec<String>,
+    /// The planned unit with the lowest number: the one that runs Synapse while the charm
+    /// cannot serve from more than one unit. It does not move with leadership, so the unit
+    /// that holds the data keeps serving.
+    pub serving_unit: String,
+    /// This unit is being removed: it acts for itself only, never for the application
+    /// (no secret removed or revoked, no relation data rewritten, no file deleted).
+    pub departing: bool,
+    /// Endpoints with at least one live relation.
+    pub related_endpoints: BTreeSet<String>,
+}
+
+impl Deployment {
+    /// One `goal-state` call. A unit is departing when goal-state marks it `dying`, or when
+    /// relation-departed names it as the departing unit.
+    pub fn load(tools: &HookTools, context: &HookContext) -> Result<Self, HookToolError> {
+        let goal = tools.goal_state()?;
+        let unit = context.unit_name.as_str();
+        let departing_in_event = matches!(
+            &context.event,
+            Event::Relation(event)
+                if event.hook == RelationHook::Departed && event.departing_unit.as_deref() == Some(unit)
+        );
+        let serving_unit = goal
+            .units
+            .iter()
+            .filter(|(_, entry)| entry.status != "dying")
+            .map(|(name, _)| name.as_str())
+            .chain(std::iter::once(unit))
+            .min_by_key(|name| unit_number(name))
+            .unwrap_or(unit)
+            .to_string();
+        Ok(Self {
+            serving_unit,
+            planned_units: goal.planned_units().max(1),
+            other_units: goal
+                .units
+                .iter()
+                .filter(|(name, entry)| name.as_str() != unit && entry.status != "dying")
+                .map(|(name, _)| name.clone())
+                .collect(),
+            departing: departing_in_event || goal.is_dying(unit),
+            related_endpoints: goal.related_endpoints().map(str::to_string).collect(),
+        })
+    }
+
+    /// Whether `unit` may run Synapse.
+    pub fn serves(&self, unit: &str) -> bool {
+        self.planned_units <= 1 || self.serving_unit == unit
+    }
+
+    /// A deployment of the unit `synapse/0` alone, with no relation (for tests).
+    #[cfg(test)]
+    pub fn single() -> Self {
+        Self {
+            planned_units: 1,
+            other_units: Vec::new(),
+            serving_unit: "synapse/0".into(),
+            departing: false,
+            related_endpoints: BTreeSet::new(),
+        }
+    }
+}
+
+/// The number of `app/7`; names without one sort last.
+fn unit_number(unit: &str) -> u64 {
+    unit.rsplit('/').next().and_then(|number| number.parse().ok()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,79 @@
+//! Hides every secret value the hook knows from text that is logged or shown in a status:
+//! the application secrets (and the signing key's seed on its own), and the tokens of the
+//! accepted appservice registrations.
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::app_secrets::AppSecrets;
+
+/// What replaces a secret value.
+const MASK: &str = "<redacted>";
+/// Shorter values are not masked: they would hide ordinary words.
+const MIN_LENGTH: usize = 8;
+
+/// The secret values to hide.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    values: Vec<SecretString>,
+}
+
+impl Redactor {
+    pub fn add(&mut self, value: &SecretString) {
+        if value.expose_secret().len() >= MIN_LENGTH {
+            self.values.push(value.clone());
+        }
+    }
+
+    pub fn add_app_secrets(&mut self, secrets: &AppSecrets) {
+        for value in [
+            &secrets.registration_shared_secret,
+            &secrets.macaroon_secret_key,
+            &secrets.form_secret,
+            &secrets.signing_key,
+        ] {
+            self.add(value);
+        }
+        // The key line's seed alone is a secret too.
+        if let Some(seed) = secrets.signing_key.expose_secret().rsplit(' ').next() {
+            self.add(&SecretString::from(seed.to_string()));
+        }
+    }
+
+    /// `text` with every known secret value replaced, longest first (so a value that
+    /// contains another is hidden whole).
+    pub fn apply(&self, text: &str) -> String {
+        let mut values: Vec<&str> = self.values.iter().map(|value| value.expose_secret()).collect();
+        values.sort_by_key(|value| std::cmp::Reverse(value.len()));
+        let mut redacted = text.to_string();
+        for value in values {
+            if redacted.contains(value) {
+                redacted = redacted.replace(value, MASK);
+            }
+        }
+        redacted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_secret_value_and_the_seed_are_hidden() {
+        let secrets = AppSecrets::generate("example.com");
+        let seed = secrets.signing_key.expose_secret().rsplit(' ').next().unwrap().to_string();
+        let mut redactor = Redactor::default();
+        redactor.add_app_secrets(&secrets);
+        redactor.add(&SecretString::from("as-token-of-a-bridge".to_string()));
+        redactor.add(&SecretString::from("short".to_string()));
+        let text = format!(
+            "bad value {} and {} near {seed}, token as-token-of-a-bridge, short stays",
+            secrets.registration_shared_secret.expose_secret(),
+            secrets.form_secret.expose_secret()
+        );
+        assert_eq!(
+            redactor.apply(&text),
+            "bad value <redacted> and <redacted> near <redacted>, token <redacted>, short stays"
+        );
+    }
+}

@@ -1,0 +1,135 @@
+//! Integrations and options the charm declares (for compatibility with the upstream charm)
+//! but does not act on yet. Relating one, or setting one, changes nothing; the charm says so
+//! in the status message and in the log at every hook, so nobody waits for it.
+
+use std::collections::BTreeSet;
+
+use juju::Status;
+
+use crate::config::SynapseConfig;
+
+/// Endpoints of metadata.yaml the charm does not act on yet.
+pub const ENDPOINTS: [&str; 10] = [
+    "database",
+    "redis",
+    "smtp",
+    "media",
+    "backup",
+    "ingress",
+    "nginx-route",
+    "logging",
+    "metrics-endpoint",
+    "grafana-dashboard",
+];
+
+/// What is related or set without effect.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unsupported {
+    pub relations: Vec<&'static str>,
+    pub options: Vec<&'static str>,
+}
+
+impl Unsupported {
+    /// The unsupported endpoints among `related`, and the options of `config` set away from
+    /// their default.
+    pub fn find(related: &BTreeSet<String>, config: Option<&SynapseConfig>) -> Self {
+        let relations = ENDPOINTS.into_iter().filter(|endpoint| related.contains(*endpoint)).collect();
+        let mut options: Vec<&'static str> = Vec::new();
+        if let Some(config) = config {
+            if config.enable_mjolnir {
+                options.push("enable_mjolnir");
+            }
+            if config.enable_email_notifs {
+                options.push("enable_email_notifs");
+            }
+            if config.notif_from.is_some() {
+                options.push("notif_from");
+            }
+            if config.backup_passphrase_set {
+                options.push("backup_passphrase");
+            }
+            if !config.workers_ignore_list.is_empty() {
+                options.push("workers_ignore_list");
+            }
+        }
+        Self { relations, options }
+    }
+
+    /// Active, with a message naming everything that has no effect; `None` when nothing does.
+    pub fn status(&self) -> Option<Status> {
+        let mut parts = Vec::new();
+        if !self.relations.is_empty() {
+            let noun = if self.relations.len() == 1 { "relation" } else { "relations" };
+            parts.push(format!("{} {noun}", self.relations.join(", ")));
+        }
+        if !self.options.is_empty() {
+            let noun = if self.options.len() == 1 { "option" } else { "options" };
+            parts.push(format!("{} {noun}", self.options.join(", ")));
+        }
+        (!parts.is_empty()).then(|| Status::active(format!("no effect yet: {}", parts.join("; "))))
+    }
+
+    /// One log line per relation and option, saying what the operator gets instead.
+    pub fn log_lines(&self) -> Vec<String> {
+        let relations = self.relations.iter().map(|endpoint| {
+            format!(
+                "the {endpoint} relation is not supported yet by this charm and has no effect ({})",
+                instead(endpoint)
+            )
+        });
+        let options = self.options.iter().map(|option| {
+            format!("the option {option} is not supported yet by this charm and has no effect")
+        });
+        relations.chain(options).collect()
+    }
+}
+
+fn instead(endpoint: &str) -> &'static str {
+    match endpoint {
+        "database" => "Synapse keeps using SQLite on the data storage",
+        "redis" => "Synapse runs as one process on one unit",
+        "smtp" => "Synapse sends no e-mail",
+        "media" => "media stays on the data storage",
+        "backup" => "back up the data storage yourself",
+        "ingress" | "nginx-route" => {
+            "clients reach Synapse through the application's Kubernetes service on port 8008"
+        }
+        "logging" => "Synapse logs to the container's standard output",
+        _ => "no metrics or dashboards are published",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn related_unsupported_endpoints_and_set_options_are_named() {
+        let related: BTreeSet<String> = ["matrix-auth", "database", "ingress"].map(String::from).into();
+        let config = crate::config::for_tests(json!({"enable_mjolnir": true, "backup_passphrase": "s3cret"}));
+        let found = Unsupported::find(&related, Some(&config));
+        assert_eq!(found.relations, ["database", "ingress"]);
+        assert_eq!(found.options, ["enable_mjolnir", "backup_passphrase"]);
+        assert_eq!(
+            found.status(),
+            Some(Status::active(
+                "no effect yet: database, ingress relations; enable_mjolnir, backup_passphrase options"
+            ))
+        );
+        assert_eq!(found.log_lines().len(), 4);
+        assert!(found.log_lines()[0].contains("SQLite"));
+    }
+
+    #[test]
+    fn nothing_unsupported_means_no_status() {
+        let related: BTreeSet<String> = ["matrix-auth".to_string()].into();
+        let found = Unsupported::find(&related, Some(&crate::config::for_tests(json!({}))));
+        assert!(found.relations.is_empty() && found.options.is_empty());
+        assert_eq!(found.status(), None);
+        assert_eq!(
+            Unsupported::find(&["redis".to_string()].into(), None).status(),
+            Some(Status::active("no effect yet: redis relation"))
+        );
+    }
+}
