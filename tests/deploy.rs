@@ -238,3 +238,76 @@ fn a_new_leader_keeps_the_secrets_and_the_serving_unit_restarts_nothing() {
     assert_eq!(shared_values(&harness, UNIT1), files_before);
     assert_eq!(harness.status(UNIT1), ("active".into(), String::new()));
 }
+
+#[test]
+fn a_data_dir_set_up_by_another_charm_blocks_and_is_left_untouched() {
+    let mut harness = Harness::new();
+    harness.start_pebble(UNIT0);
+    // /data as the upstream Python charm leaves it: its own configuration, keys and database.
+    let upstream = [
+        (
+            "/data/homeserver.yaml",
+            "# Configuration file for Synapse.\nserver_name: \"example.com\"\ndatabase:\n  name: psycopg2\n",
+        ),
+        ("/data/example.com.signing.key", "ed25519 a_up12 c2lnbmluZy1rZXktb2YtdGhlLXVwc3RyZWFtLWNoYXJt\n"),
+        ("/data/example.com.macaroon.key", "upstream-macaroon\n"),
+    ];
+    for (path, content) in upstream {
+        std::fs::write(harness.container_path(UNIT0, path), content).expect("upstream file");
+    }
+    assert_all_succeeded(&harness.deploy_without_pebble(1, &[("server_name", json!(SERVER_NAME))]));
+    let (kind, message) = harness.status(UNIT0);
+    assert_eq!(kind, "blocked");
+    assert_eq!(
+        message,
+        "/data holds a Synapse this charm did not set up (example.com.macaroon.key, example.com.signing.key, \
+         homeserver.yaml); adoption is not supported yet, nothing was changed"
+    );
+    assert_eq!(harness.app_status(), (kind, message));
+    for (path, content) in upstream {
+        assert_eq!(harness.read(UNIT0, path), content, "{path} was changed");
+    }
+    assert!(harness.pebble(UNIT0).file_meta("/data/.synapse-k8s-charm").is_none());
+    assert!(harness.sim.model().secrets.is_empty(), "no new server identity was generated");
+    assert_eq!(harness.pebble(UNIT0).service_state("synapse"), None, "nothing runs on that data");
+    let errors = harness.logs(UNIT0, "ERROR");
+    assert!(errors.iter().any(|line| line.contains("adopting it is not supported yet")), "{errors:?}");
+}
+
+#[test]
+fn the_charm_marks_its_own_data_dir_and_a_restarted_pod_keeps_serving_it() {
+    let mut harness = Harness::new();
+    assert_all_succeeded(&harness.deploy(1, &[("server_name", json!(SERVER_NAME))]));
+    assert!(harness.pebble(UNIT0).file_meta("/data/.synapse-k8s-charm").is_some());
+    let homeserver = harness.read(UNIT0, "/data/homeserver.yaml");
+    assert!(homeserver.starts_with("# Written by the synapse-k8s charm"), "{homeserver}");
+    // A new pod: an empty plan over the same /data.
+    harness.pebble(UNIT0).restart_container();
+    assert_all_succeeded(&[harness
+        .sim
+        .run_hook(UNIT0, Event::PebbleReady { container: CONTAINER.into() })
+        .unwrap()]);
+    assert_eq!(harness.status(UNIT0), ("active".into(), String::new()));
+    assert_eq!(harness.read(UNIT0, "/data/homeserver.yaml"), homeserver);
+}
+
+#[test]
+fn secrets_juju_discarded_after_synapse_started_are_taken_back_from_the_container() {
+    let mut harness = Harness::new();
+    assert_all_succeeded(&harness.deploy(1, &[("server_name", json!(SERVER_NAME))]));
+    let running = shared_values(&harness, UNIT0);
+    let starts = harness.pebble(UNIT0).service_starts("synapse");
+    // As when the first configuring hook failed after Synapse started: Juju rolled back the
+    // secret it had added, while the container kept what the hook wrote.
+    harness.sim.model_mut().secrets.clear();
+
+    assert_all_succeeded(&harness.sim.update_status().unwrap());
+    assert_eq!(harness.status(UNIT0), ("active".into(), String::new()));
+    assert_eq!(shared_values(&harness, UNIT0), running, "the server kept its identity");
+    let content = harness.app_secret_content();
+    assert_eq!(content["signing-key"].trim(), running[3].trim());
+    assert_eq!(content["registration-shared-secret"], running[0]);
+    assert_eq!(harness.pebble(UNIT0).service_starts("synapse"), starts, "no restart");
+    let warnings = harness.logs(UNIT0, "WARNING");
+    assert!(warnings.iter().any(|line| line.contains("already runs with")), "{warnings:?}");
+}

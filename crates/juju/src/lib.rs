@@ -41,6 +41,10 @@ pub fn charm_main<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
     };
     let tools = HookTools::default();
     log::init(&tools);
+    let orphans = tools::remove_orphaned_secret_files();
+    if orphans > 0 {
+        tracing::warn!("removed {orphans} temporary secret directories that killed hooks left behind");
+    }
     match charm(&context, &tools) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

@@ -578,6 +578,37 @@ fn metadata_args(
     argv
 }
 
+/// The name prefix of the private temporary directories holding secret values, followed by
+/// the writing process's id.
+const SECRET_DIR_PREFIX: &str = "juju-secret-";
+
+/// Removes the secret-value directories that processes which no longer exist left in the
+/// temporary directory (a hook killed during `secret-add` or `secret-set` cannot remove its
+/// own). Returns how many were removed; directories it cannot read or remove are skipped.
+pub fn remove_orphaned_secret_files() -> usize {
+    remove_orphaned_secret_files_in(&std::env::temp_dir())
+}
+
+fn remove_orphaned_secret_files_in(temp: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(temp) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|name| name.strip_prefix(SECRET_DIR_PREFIX)) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|pid| pid.parse::<u32>().ok()) else { continue };
+        let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
+        if !alive
+            && entry.file_type().is_ok_and(|kind| kind.is_dir())
+            && std::fs::remove_dir_all(entry.path()).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// Secret values written to private temporary files for `key#file=` arguments; the directory
 /// and files are removed when this is dropped.
 struct ContentFiles {
@@ -591,7 +622,8 @@ impl ContentFiles {
             return Ok(Self { dir: None, keys: Vec::new() });
         }
         let prepare = |source| HookToolError::Prepare { tool: tool.to_string(), source };
-        let dir = tempfile::Builder::new().prefix("juju-secret-").tempdir().map_err(prepare)?;
+        let prefix = format!("{SECRET_DIR_PREFIX}{}-", std::process::id());
+        let dir = tempfile::Builder::new().prefix(&prefix).tempdir().map_err(prepare)?;
         for (key, value) in content {
             let mut file = std::fs::OpenOptions::new()
                 .write(true)
@@ -607,6 +639,34 @@ impl ContentFiles {
     fn args(&self) -> Vec<String> {
         let Some(dir) = &self.dir else { return Vec::new() };
         self.keys.iter().map(|key| format!("{key}#file={}", dir.path().join(key).display())).collect()
+    }
+}
+
+#[cfg(test)]
+mod orphaned_secret_files {
+    use super::*;
+
+    #[test]
+    fn directories_of_dead_processes_are_removed_and_live_ones_kept() {
+        let temp = tempfile::tempdir().unwrap();
+        // No process has an id this large (the kernel's limit is 2^22).
+        let dead = temp.path().join(format!("{SECRET_DIR_PREFIX}4294967-x1"));
+        let live = temp.path().join(format!("{SECRET_DIR_PREFIX}{}-x2", std::process::id()));
+        let unrelated = temp.path().join("juju-secrets-notes");
+        for dir in [&dead, &live, &unrelated] {
+            std::fs::create_dir(dir).unwrap();
+            std::fs::write(dir.join("signing-key"), "secret").unwrap();
+        }
+        assert_eq!(remove_orphaned_secret_files_in(temp.path()), 1);
+        assert!(!dead.exists() && live.exists() && unrelated.exists());
+    }
+
+    #[test]
+    fn secret_files_are_named_after_the_writing_process() {
+        let content = SecretContent::from([("key".to_string(), SecretString::from("value".to_string()))]);
+        let files = ContentFiles::write("secret-add", &content).unwrap();
+        let dir = files.dir.as_ref().unwrap().path().file_name().unwrap().to_string_lossy().to_string();
+        assert!(dir.starts_with(&format!("{SECRET_DIR_PREFIX}{}-", std::process::id())), "{dir}");
     }
 }
 
