@@ -27,7 +27,7 @@ fn a_second_unit_is_refused_and_the_first_keeps_serving() {
         !e2e.container_path(UNITS[1], "/data/homeserver.yaml").exists(),
         "the second unit wrote a server"
     );
-    assert_eq!(e2e.harness.pebble(UNITS[1]).service_starts("synapse"), 0);
+    assert_eq!(e2e.pebble(UNITS[1]).service_starts("synapse"), 0);
 
     let first = load_with_pyyaml(&e2e.container_path(UNITS[0], "/data/homeserver.yaml"));
     e2e.wait_for_synapse(UNITS[0]);
@@ -39,7 +39,7 @@ fn a_second_unit_is_refused_and_the_first_keeps_serving() {
         client.register(&shared, &user, &generate_password(), false).expect("registration works");
     assert_eq!(registered.user_id, "@erin:example.com");
 
-    let starts = e2e.harness.pebble(UNITS[0]).service_starts("synapse");
+    let starts = e2e.pebble(UNITS[0]).service_starts("synapse");
     for run in e2e.harness.sim.remove_unit(UNITS[1]).expect("scale down") {
         assert!(run.succeeded(), "{} on {}: {}", run.hook, run.unit, run.stderr);
     }
@@ -52,5 +52,5 @@ fn a_second_unit_is_refused_and_the_first_keeps_serving() {
         "{}",
         e2e.charm_problems(UNITS[0])
     );
-    assert_eq!(e2e.harness.pebble(UNITS[0]).service_starts("synapse"), starts, "no restart");
+    assert_eq!(e2e.pebble(UNITS[0]).service_starts("synapse"), starts, "no restart");
 }
