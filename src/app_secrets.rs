@@ -46,6 +46,20 @@ pub enum AppSecretsError {
 }
 
 impl AppSecrets {
+    /// Every secret value, and the signing key's seed on its own (a secret too), to redact.
+    pub fn values(&self) -> Vec<SecretString> {
+        let mut values = vec![
+            self.registration_shared_secret.clone(),
+            self.macaroon_secret_key.clone(),
+            self.form_secret.clone(),
+            self.signing_key.clone(),
+        ];
+        if let Some(seed) = self.signing_key.expose_secret().rsplit(' ').next() {
+            values.push(SecretString::from(seed.to_string()));
+        }
+        values
+    }
+
     /// Fresh secrets from the operating system's random source (via `rand::rng`).
     pub fn generate(server_name: &str) -> Self {
         let mut rng = rand::rng();

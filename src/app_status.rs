@@ -5,10 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use juju::{Bag, Databag, HookContext, HookToolError, HookTools, RelationId, Status};
+use juju::{Bag, Databag, Effect, HookContext, HookToolError, HookTools, RelationId, Status};
 
-use crate::deployment::Deployment;
-use crate::state::PEER_RELATION;
+use crate::deployment::{Deployment, PEER_RELATION};
 
 /// Peer unit bag key holding the unit's last status (`kind: message`).
 pub const STATUS_KEY: &str = "workload-status";
@@ -74,19 +73,12 @@ impl PeerStatuses {
 
     /// For a unit other than the leader: the peer bag write that publishes `own`, when it
     /// differs from what was last published.
-    pub fn publication(&self, own: &Status) -> Option<(RelationId, Databag)> {
+    pub fn publication(&self, own: &Status) -> Option<Effect> {
         let Self::Published { relation, last } = self else { return None };
         let text = own.to_string();
-        (last.as_deref() != Some(text.as_str()))
-            .then(|| (relation.clone(), Databag::from([(STATUS_KEY.to_string(), text)])))
-    }
-
-    /// Writes [`PeerStatuses::publication`].
-    pub fn publish(&self, tools: &HookTools, own: &Status) -> Result<(), HookToolError> {
-        match self.publication(own) {
-            Some((relation, data)) => tools.relation_set(&relation, Bag::Unit, &data),
-            None => Ok(()),
-        }
+        (last.as_deref() != Some(text.as_str())).then(|| {
+            Effect::relation_set(relation.clone(), Bag::Unit, Databag::from([(STATUS_KEY.to_string(), text)]))
+        })
     }
 }
 
@@ -120,11 +112,14 @@ mod tests {
         let relation = RelationId::new(PEER_RELATION, 0);
         let fresh = PeerStatuses::Published { relation: relation.clone(), last: None };
         let status = Status::waiting("Waiting for Synapse");
-        let (target, data) = fresh.publication(&status).expect("first publication");
+        let Some(Effect::RelationSet { relation: target, bag: Bag::Unit, data }) = fresh.publication(&status)
+        else {
+            panic!("first publication expected")
+        };
         assert_eq!(target, relation);
-        assert_eq!(data[STATUS_KEY], "waiting: Waiting for Synapse");
+        assert_eq!(data[STATUS_KEY], juju::effects::Value::Text("waiting: Waiting for Synapse".into()));
         let same = PeerStatuses::Published { relation, last: Some("waiting: Waiting for Synapse".into()) };
-        assert_eq!(same.publication(&status), None);
-        assert_eq!(PeerStatuses::Alone.publication(&status), None);
+        assert!(same.publication(&status).is_none());
+        assert!(PeerStatuses::Alone.publication(&status).is_none());
     }
 }

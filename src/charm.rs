@@ -2,11 +2,13 @@
 //! one reconcile, and the few that need nothing to a log line.
 
 use juju::context::StorageHook;
-use juju::{Event, HookContext, HookTools, StatusCollector, StatusTarget};
+use juju::{Event, HookContext, HookTools, Status, StatusReport};
 
 use crate::app_secrets::AppSecrets;
+use crate::apply::Applied;
+use crate::components::synapse::{self, Outcome};
+use crate::compose::compose;
 use crate::layer::ProxySettings;
-use crate::reconcile::reconcile;
 use crate::state::{CharmState, Observe};
 use crate::workload::CONTAINER;
 use crate::{actions, apply};
@@ -31,27 +33,43 @@ pub fn run(context: &HookContext, tools: &HookTools) -> anyhow::Result<()> {
     }
 }
 
-/// Observes, decides, applies, and reports one status (also as the application's status on
-/// the leader).
+/// Loads every component's state, composes their plans, applies the result, and reports
+/// the statuses (the unit's, and the application's on the leader; other units publish
+/// theirs to the leader through the peer relation).
 fn reconcile_hook(context: &HookContext, tools: &HookTools) -> anyhow::Result<()> {
     let event = &context.event;
     let pebble = pebble::Client::for_container(CONTAINER);
     let proxy = ProxySettings::from_vars(|name| std::env::var(name).ok());
     let observe = Observe { ports: matches!(event, Event::Install | Event::Start | Event::UpgradeCharm) };
     let state = CharmState::load(tools, &pebble, context, proxy, observe)?;
-    let outcome = reconcile(&state, AppSecrets::generate);
-    let mut statuses = StatusCollector::new();
-    for status in &outcome.statuses {
-        statuses.add(status.clone());
+    let plan = compose(&state, AppSecrets::generate, matrix_auth::generate_key)?;
+    let applied = match apply::apply(tools, &pebble, &plan) {
+        Ok(applied) => applied,
+        Err(error) if error.is_transient() => {
+            let error = plan.redactor.apply(&anyhow::Error::from(error).to_string());
+            tracing::warn!("{error}; the next hook resumes");
+            Applied { outcome: Outcome::Unreachable, left_out: Vec::new() }
+        }
+        Err(error) => return Err(error.into()),
+    };
+    if let Outcome::Unchanged(health) | Outcome::Started(health) = &applied.outcome {
+        if let Some((level, line)) = synapse::health_diagnostic(health) {
+            apply::log(level, &plan.redactor.apply(&line));
+        }
     }
-    statuses.add(apply::apply(tools, &pebble, &outcome, state.matrix_auth.provider.as_ref())?);
-    let status = statuses.collect();
-    tools.status_set(StatusTarget::Unit, &status)?;
-    if outcome.set_app_status {
-        tools.status_set(StatusTarget::Application, &state.peers.application_status(&status))?;
-    } else if !state.deployment.departing {
-        state.peers.publish(tools, &status)?;
+    let mut report = StatusReport::new();
+    for (component, status) in &plan.statuses {
+        report.add(component, status.clone());
     }
-    tracing::debug!(pebble_requests = pebble.request_count(), "reconciled: {status}");
+    for status in synapse::statuses(&applied.outcome, &applied.left_out) {
+        report.add(synapse::NAME, Status::new(status.kind, plan.redactor.apply(&status.message)));
+    }
+    let unit = report.unit();
+    let application = plan.speaks_for_app.then(|| state.peers.application_status(&unit));
+    report.set(tools, application.as_ref())?;
+    if !plan.speaks_for_app && !state.deployment.departing {
+        juju::effects::execute(tools, state.peers.publication(&unit).as_slice())?;
+    }
+    tracing::debug!(pebble_requests = pebble.request_count(), "reconciled: {unit}");
     Ok(())
 }

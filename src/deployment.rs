@@ -5,6 +5,10 @@ use std::collections::BTreeSet;
 
 use juju::{Event, HookContext, HookToolError, HookTools, RelationHook};
 
+/// The peer relation: the leader announces the application secrets' ID in its application
+/// bag, and each other unit publishes its status in its unit bag.
+pub const PEER_RELATION: &str = "synapse-peers";
+
 /// What `goal-state` and the hook's environment say about the application.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deployment {

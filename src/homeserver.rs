@@ -1,14 +1,18 @@
-//! Renders Synapse's whole configuration, `/data/homeserver.yaml` and `/data/log.config`,
-//! from the typed configuration, the application secrets and the appservice registration
-//! files. The output depends on nothing else, so the same inputs always give the same bytes.
+//! Synapse's configuration: the homeserver.yaml keys that follow from the charm
+//! configuration and from the application secrets, the rendering of the composed keys with
+//! the appservice registrations, and the logging configuration. The output depends on
+//! nothing else, so the same inputs always give the same bytes.
+
+use std::collections::BTreeSet;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::app_secrets::AppSecrets;
+use crate::component::Fragment;
 use crate::config::{InviteChecker, SynapseConfig};
-use crate::workload::{signing_key_path, DATA_DIR, HTTP_PORT, LOG_CONFIG_PATH};
+use crate::workload::{signing_key_path, ContainerFile, CONFIG_PATH, DATA_DIR, HTTP_PORT};
 
 /// Port of the main process's replication listener.
 const REPLICATION_PORT: u16 = 8035;
@@ -29,11 +33,7 @@ struct Homeserver<'a> {
     media_store_path: String,
     max_upload_size: &'a str,
     enable_registration: bool,
-    registration_shared_secret: &'a str,
-    macaroon_secret_key: &'a str,
-    form_secret: &'a str,
     report_stats: bool,
-    signing_key_path: String,
     trusted_key_servers: Vec<TrustedKeyServer<'a>>,
     suppress_key_server_warning: bool,
     enable_metrics: bool,
@@ -56,8 +56,6 @@ struct Homeserver<'a> {
     room_list_publication_rules: Option<Vec<PublicationRule<'a>>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     modules: Vec<Module<'a>>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    app_service_config_files: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -144,13 +142,10 @@ struct InviteCheckerConfig<'a> {
     policy_room_ids: &'a [String],
 }
 
-/// Renders `/data/homeserver.yaml`; `app_service_config_files` are the registration files
-/// Synapse loads (the key is left out when there are none).
-pub fn homeserver_yaml(
-    config: &SynapseConfig,
-    secrets: &AppSecrets,
-    app_service_config_files: &[String],
-) -> String {
+/// The homeserver.yaml keys that follow from the configuration alone (everything but the
+/// application secrets and the appservice registrations); `log_config` is the path of the
+/// logging configuration.
+pub fn base_fragment(config: &SynapseConfig, log_config: &str) -> Fragment {
     let document = Homeserver {
         server_name: &config.server_name,
         public_baseurl: config.public_baseurl(),
@@ -160,15 +155,11 @@ pub fn homeserver_yaml(
             name: "sqlite3",
             args: DatabaseArgs { database: format!("{DATA_DIR}/homeserver.db") },
         },
-        log_config: LOG_CONFIG_PATH,
+        log_config,
         media_store_path: format!("{DATA_DIR}/media"),
         max_upload_size: "50M",
         enable_registration: false,
-        registration_shared_secret: secrets.registration_shared_secret.expose_secret(),
-        macaroon_secret_key: secrets.macaroon_secret_key.expose_secret(),
-        form_secret: secrets.form_secret.expose_secret(),
         report_stats: config.report_stats,
-        signing_key_path: signing_key_path(&config.server_name),
         trusted_key_servers: config
             .trusted_key_servers
             .iter()
@@ -197,12 +188,59 @@ pub fn homeserver_yaml(
             .map(|complexity| LimitRemoteRooms { enabled: true, complexity }),
         room_list_publication_rules: config.publish_rooms_allowlist.as_deref().map(publication_rules),
         modules: config.invite_checker.iter().map(invite_checker_module).collect(),
-        app_service_config_files,
     };
-    let mut text = String::from(HEADER);
-    text.push_str(&safe_yaml::to_string(&document).expect("string-keyed data always serialises"));
-    text
+    match serde_json::to_value(document).expect("string-keyed data always serialises") {
+        Value::Object(map) => Fragment(map),
+        _ => unreachable!("a struct serialises to a map"),
+    }
 }
+
+/// The homeserver.yaml keys of the application secrets.
+pub fn secrets_fragment(secrets: &AppSecrets) -> Fragment {
+    let mut fragment = Fragment::default();
+    fragment.set("registration_shared_secret", json!(secrets.registration_shared_secret.expose_secret()));
+    fragment.set("macaroon_secret_key", json!(secrets.macaroon_secret_key.expose_secret()));
+    fragment.set("form_secret", json!(secrets.form_secret.expose_secret()));
+    fragment.set("signing_key_path", json!(signing_key_path(&secrets.server_name)));
+    fragment
+}
+
+/// homeserver.yaml as the composed plan wants it: the components' keys, and the
+/// appservice registrations Synapse loads (`app_service_config_files`, set by nobody else).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HomeserverConfig {
+    pub keys: Fragment,
+    /// Registration files in order, each with the application it comes from.
+    pub appservices: Vec<(String, String)>,
+}
+
+impl HomeserverConfig {
+    /// The file, listing every registration but those in `left_out` (the key is left out
+    /// when none remain).
+    pub fn render(&self, left_out: &BTreeSet<String>) -> ContainerFile {
+        let mut document = self.keys.0.clone();
+        let files: Vec<&str> = self
+            .appservices
+            .iter()
+            .map(|(path, _)| path.as_str())
+            .filter(|path| !left_out.contains(*path))
+            .collect();
+        if !files.is_empty() {
+            document.insert(APPSERVICES_KEY.to_string(), json!(files));
+        }
+        let mut text = String::from(HEADER);
+        text.push_str(&safe_yaml::to_string(&document).expect("JSON values always serialise"));
+        ContainerFile::secret(CONFIG_PATH, text)
+    }
+
+    /// The applications whose registration files are among `paths`.
+    pub fn owners<'a>(&'a self, paths: &'a [String]) -> impl Iterator<Item = &'a str> + 'a {
+        self.appservices.iter().filter(|(path, _)| paths.contains(path)).map(|(_, app)| app.as_str())
+    }
+}
+
+/// The key listing the appservice registration files.
+pub const APPSERVICES_KEY: &str = "app_service_config_files";
 
 /// The first line of every homeserver.yaml this charm writes.
 pub const HEADER: &str =
@@ -329,6 +367,14 @@ mod tests {
         crate::config::for_tests(options)
     }
 
+    fn homeserver_yaml(config: &SynapseConfig, secrets: &AppSecrets, files: &[String]) -> String {
+        let mut keys = base_fragment(config, "/data/log.config");
+        keys.0.extend(secrets_fragment(secrets).0);
+        let appservices = files.iter().map(|path| (path.clone(), "bridge".to_string())).collect();
+        let file = HomeserverConfig { keys, appservices }.render(&BTreeSet::new());
+        String::from_utf8(file.content).unwrap()
+    }
+
     fn render(options: Value) -> (Value, AppSecrets) {
         let secrets = AppSecrets::generate("example.com");
         let yaml = homeserver_yaml(&config(options), &secrets, &[]);
@@ -422,7 +468,7 @@ mod tests {
     }
 
     #[test]
-    fn registration_files_are_listed_in_order() {
+    fn registration_files_are_listed_in_order_minus_those_left_out() {
         let files = [
             "/data/appservice-registration-matrix-auth-3.yaml".to_string(),
             "/data/appservice-registration-matrix-auth-12.yaml".to_string(),
@@ -430,6 +476,19 @@ mod tests {
         let yaml = homeserver_yaml(&config(json!({})), &AppSecrets::generate("example.com"), &files);
         let document: Value = safe_yaml::from_str(&yaml).unwrap();
         assert_eq!(document["app_service_config_files"], json!(files));
+        let config = HomeserverConfig {
+            keys: base_fragment(&crate::config::for_tests(json!({})), "/data/log.config"),
+            appservices: vec![(files[0].clone(), "irc".into()), (files[1].clone(), "tg".into())],
+        };
+        let left_out = BTreeSet::from([files[0].clone()]);
+        let document: Value =
+            safe_yaml::from_str(std::str::from_utf8(&config.render(&left_out).content).unwrap()).unwrap();
+        assert_eq!(document["app_service_config_files"], json!([files[1]]));
+        assert_eq!(config.owners(&[files[1].clone()]).collect::<Vec<_>>(), ["tg"]);
+        let everything = BTreeSet::from(files.clone());
+        let document: Value =
+            safe_yaml::from_str(std::str::from_utf8(&config.render(&everything).content).unwrap()).unwrap();
+        assert!(document.get("app_service_config_files").is_none());
     }
 
     #[test]

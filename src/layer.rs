@@ -1,10 +1,10 @@
-//! The Pebble layer that runs Synapse, and the digest that tells whether the running plan
-//! already is what the charm wants.
+//! The Pebble services the charm runs, and the per-service digest that tells whether the
+//! running plan already is what the charm wants.
 //!
-//! The digest covers the layer itself and every file the charm writes into the container. It
-//! travels in the service's environment, so a plan whose `synapse` service carries the
-//! desired digest needs nothing pushed and nothing restarted, and a changed digest makes
-//! Pebble's replan restart Synapse, exactly once.
+//! Each service's digest covers its own definition and checks and every file it reads. It
+//! travels in the service's environment, so a service that carries its desired digest needs
+//! nothing pushed and is not restarted, and a changed digest makes Pebble's replan restart
+//! that service, and only that one, exactly once.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -15,8 +15,11 @@ use sha2::{Digest as _, Sha256};
 use crate::config::SynapseConfig;
 use crate::workload::{ContainerFile, CONFIG_PATH, DATA_DIR, HTTP_PORT, SERVICE};
 
-/// The environment variable holding the digest of the desired layer and files.
+/// The environment variable holding the digest of the service's definition and files.
 pub const DIGEST_VARIABLE: &str = "CHARM_CONFIG_DIGEST";
+/// The environment variable listing the registration files Synapse's loader rejected (paths,
+/// comma-separated), so later hooks know without asking the loader again.
+pub const LEFT_OUT_VARIABLE: &str = "CHARM_LEFT_OUT";
 /// The liveness check (TCP on the client port).
 pub const ALIVE_CHECK: &str = "synapse-alive";
 /// The readiness check (Synapse's `/health`).
@@ -55,20 +58,74 @@ impl ProxySettings {
     }
 }
 
-/// The layer the charm wants, with its digest already in the service environment.
+/// One Pebble service a component wants, with its checks.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DesiredLayer {
-    pub layer: Layer,
+pub struct ServicePlan {
+    pub name: &'static str,
+    pub service: Service,
+    pub checks: BTreeMap<String, Check>,
+}
+
+/// A service with the digest of its definition and of every file it reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredService {
+    pub plan: ServicePlan,
     pub digest: String,
 }
 
-/// The digest the plan's `synapse` service was last configured with, if any.
-pub fn applied_digest(plan: &Plan) -> Option<&str> {
-    plan.services.get(SERVICE)?.environment.get(DIGEST_VARIABLE).map(String::as_str)
+impl DesiredService {
+    /// `plan` with the digest over its definition and `files` (the files it reads).
+    pub fn new<'a>(plan: ServicePlan, files: impl IntoIterator<Item = &'a ContainerFile>) -> Self {
+        let digest = digest(&plan, files);
+        Self { plan, digest }
+    }
 }
 
-/// The `synapse` layer for `config`, covering `files` in its digest.
-pub fn synapse_layer(config: &SynapseConfig, proxy: &ProxySettings, files: &[ContainerFile]) -> DesiredLayer {
+/// What the plan's service `name` was last configured with by this charm.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppliedService {
+    pub digest: Option<String>,
+    /// Appservice registration files Synapse's loader rejected, left out of that
+    /// configuration.
+    pub left_out: Vec<String>,
+}
+
+/// The digest and left-out files recorded in the plan's service `name`.
+pub fn applied(plan: &Plan, name: &str) -> AppliedService {
+    let Some(service) = plan.services.get(name) else { return AppliedService::default() };
+    AppliedService {
+        digest: service.environment.get(DIGEST_VARIABLE).cloned(),
+        left_out: service
+            .environment
+            .get(LEFT_OUT_VARIABLE)
+            .map(|list| list.split(',').filter(|path| !path.is_empty()).map(str::to_string).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// The charm's layer: every desired service with its digest (and, for the services that
+/// read homeserver.yaml, the registrations left out of it) in its environment, and every
+/// check.
+pub fn layer(services: &[DesiredService], left_out: &[String], reads_config: &[&str]) -> Layer {
+    let mut layer = Layer {
+        summary: Some("Synapse".into()),
+        description: Some("Synapse, configured by the synapse-k8s charm".into()),
+        ..Layer::default()
+    };
+    for desired in services {
+        let mut service = desired.plan.service.clone();
+        service.environment.insert(DIGEST_VARIABLE.to_string(), desired.digest.clone());
+        if !left_out.is_empty() && reads_config.contains(&desired.plan.name) {
+            service.environment.insert(LEFT_OUT_VARIABLE.to_string(), left_out.join(","));
+        }
+        layer.services.insert(desired.plan.name.to_string(), service);
+        layer.checks.extend(desired.plan.checks.clone());
+    }
+    layer
+}
+
+/// The `synapse` service and its two checks for `config`.
+pub fn synapse_service(config: &SynapseConfig, proxy: &ProxySettings) -> ServicePlan {
     let mut environment: Environment = [
         ("SYNAPSE_CONFIG_DIR", DATA_DIR),
         ("SYNAPSE_CONFIG_PATH", CONFIG_PATH),
@@ -110,27 +167,21 @@ pub fn synapse_layer(config: &SynapseConfig, proxy: &ProxySettings, files: &[Con
         }),
         ..Check::default()
     };
-    let mut layer = Layer {
-        summary: Some("Synapse".into()),
-        description: Some("Synapse, configured by the synapse-k8s charm".into()),
-        services: BTreeMap::from([(SERVICE.to_string(), service)]),
+    ServicePlan {
+        name: SERVICE,
+        service,
         checks: BTreeMap::from([(ALIVE_CHECK.to_string(), alive), (READY_CHECK.to_string(), ready)]),
-        ..Layer::default()
-    };
-    let digest = digest(&layer, files);
-    if let Some(service) = layer.services.get_mut(SERVICE) {
-        service.environment.insert(DIGEST_VARIABLE.to_string(), digest.clone());
     }
-    DesiredLayer { layer, digest }
 }
 
-/// SHA-256 over the layer (as JSON, whose maps are ordered) and each file's path and bytes,
-/// as 32 hex digits.
-fn digest(layer: &Layer, files: &[ContainerFile]) -> String {
+/// SHA-256 over the service and its checks (as JSON, whose maps are ordered) and each
+/// file's path and bytes, as 32 hex digits.
+fn digest<'a>(plan: &ServicePlan, files: impl IntoIterator<Item = &'a ContainerFile>) -> String {
     let mut hasher = Sha256::new();
-    let layer_json = serde_json::to_vec(layer).expect("a layer always serialises");
-    for part in std::iter::once(("layer", layer_json.as_slice()))
-        .chain(files.iter().map(|file| (file.path.as_str(), file.content.as_slice())))
+    let definition = serde_json::to_vec(&(&plan.service, &plan.checks))
+        .expect("a service and its checks always serialise");
+    for part in std::iter::once(("service", definition.as_slice()))
+        .chain(files.into_iter().map(|file| (file.path.as_str(), file.content.as_slice())))
     {
         hasher.update((part.0.len() as u64).to_be_bytes());
         hasher.update(part.0.as_bytes());
@@ -156,15 +207,20 @@ mod tests {
         vec![ContainerFile::public("/data/log.config", "version: 1\n")]
     }
 
+    fn desired(options: Value, files: &[ContainerFile]) -> DesiredService {
+        DesiredService::new(synapse_service(&config(options), &ProxySettings::default()), files)
+    }
+
     #[test]
-    fn layer_runs_start_py_with_upstream_environment_and_checks() {
+    fn the_service_runs_start_py_with_upstream_environment_and_checks() {
         let proxy = ProxySettings {
             http: Some("http://proxy:3128".into()),
             https: None,
             no_proxy: Some("localhost".into()),
         };
-        let desired = synapse_layer(&config(json!({"report_stats": true})), &proxy, &files());
-        let layer = serde_json::to_value(&desired.layer).unwrap();
+        let desired =
+            DesiredService::new(synapse_service(&config(json!({"report_stats": true})), &proxy), &files());
+        let layer = serde_json::to_value(layer(std::slice::from_ref(&desired), &[], &[SERVICE])).unwrap();
         let service = &layer["services"]["synapse"];
         assert_eq!(service["override"], "replace");
         assert_eq!(service["command"], "/start.py");
@@ -186,6 +242,7 @@ mod tests {
             assert_eq!(environment[name], value, "{name}");
         }
         assert!(environment.get("HTTPS_PROXY").is_none());
+        assert!(environment.get(LEFT_OUT_VARIABLE).is_none());
         assert_eq!(environment[DIGEST_VARIABLE], desired.digest.as_str());
         assert_eq!(
             layer["checks"]["synapse-alive"],
@@ -199,12 +256,11 @@ mod tests {
 
     #[test]
     fn alive_check_follows_the_option() {
-        let desired = synapse_layer(
+        let plan = synapse_service(
             &config(json!({"experimental_alive_check": "1m,3,10s"})),
             &ProxySettings::default(),
-            &[],
         );
-        let alive = &desired.layer.checks[ALIVE_CHECK];
+        let alive = &plan.checks[ALIVE_CHECK];
         assert_eq!(
             (alive.period.as_deref(), alive.threshold, alive.timeout.as_deref()),
             (Some("1m"), Some(3), Some("10s"))
@@ -212,24 +268,29 @@ mod tests {
     }
 
     #[test]
-    fn digest_changes_with_files_and_layer_only() {
-        let base = config(json!({}));
-        let proxy = ProxySettings::default();
-        let first = synapse_layer(&base, &proxy, &files());
-        assert_eq!(first, synapse_layer(&base, &proxy, &files()));
+    fn digest_changes_with_the_files_and_the_definition_only() {
+        let first = desired(json!({}), &files());
+        assert_eq!(first, desired(json!({}), &files()));
         let other_file = vec![ContainerFile::public("/data/log.config", "version: 2\n")];
-        assert_ne!(first.digest, synapse_layer(&base, &proxy, &other_file).digest);
-        let other_layer = config(json!({"experimental_alive_check": "1m,5,20s"}));
-        assert_ne!(first.digest, synapse_layer(&other_layer, &proxy, &files()).digest);
+        assert_ne!(first.digest, desired(json!({}), &other_file).digest);
+        assert_ne!(first.digest, desired(json!({"experimental_alive_check": "1m,5,20s"}), &files()).digest);
         assert_eq!(first.digest.len(), 32);
     }
 
     #[test]
-    fn applied_digest_is_read_from_the_plan() {
-        let desired = synapse_layer(&config(json!({})), &ProxySettings::default(), &files());
+    fn the_applied_digest_and_left_out_files_are_read_from_the_plan() {
+        let desired = desired(json!({}), &files());
         let mut plan = Plan::default();
-        assert_eq!(applied_digest(&plan), None);
-        plan.services = desired.layer.services.clone();
-        assert_eq!(applied_digest(&plan), Some(desired.digest.as_str()));
+        assert_eq!(applied(&plan, SERVICE), AppliedService::default());
+        let left_out = ["/data/a.yaml".to_string(), "/data/b.yaml".to_string()];
+        plan.services = layer(std::slice::from_ref(&desired), &left_out, &[SERVICE]).services;
+        assert_eq!(
+            applied(&plan, SERVICE),
+            AppliedService { digest: Some(desired.digest.clone()), left_out: left_out.to_vec() }
+        );
+        assert!(layer(&[desired], &left_out, &[]).services[SERVICE]
+            .environment
+            .get(LEFT_OUT_VARIABLE)
+            .is_none());
     }
 }

@@ -1,23 +1,24 @@
 //! The Synapse charm: one binary for every hook and action Juju dispatches.
 //!
-//! `charm` routes the event: [`actions`] runs the user actions; a reconcile reads
-//! [`state`], decides in [`reconcile`] what Synapse's container should hold ([`config`],
-//! [`homeserver`], [`layer`], [`app_secrets`], the bridges' registrations of
-//! [`matrix_auth`]) and makes it so in [`apply`], reporting one [`status`].
+//! `charm` routes the event: [`actions`] runs the user actions; every other hook reconciles.
+//! A reconcile loads each component's state ([`state`]), has each of the [`components`] plan
+//! its concern following the [`component`] contract, merges the plans in [`compose`], carries
+//! them out in [`apply`], and reports the statuses (see [`juju::StatusReport`]).
 
 mod actions;
 mod app_secrets;
 mod app_status;
 mod apply;
 mod charm;
+mod component;
+mod components;
+mod compose;
 mod config;
 mod data_dir;
 mod deployment;
 mod health;
 mod homeserver;
 mod layer;
-mod matrix_auth;
-mod reconcile;
 mod redact;
 mod state;
 mod status;

@@ -1,10 +1,7 @@
-//! Hides every secret value the hook knows from text that is logged or shown in a status:
-//! the application secrets (and the signing key's seed on its own), and the tokens of the
-//! accepted appservice registrations.
+//! Hides every secret value the hook knows (each component lists those it holds) from text
+//! that is logged or shown in a status.
 
 use secrecy::{ExposeSecret, SecretString};
-
-use crate::app_secrets::AppSecrets;
 
 /// What replaces a secret value.
 const MASK: &str = "<redacted>";
@@ -21,21 +18,6 @@ impl Redactor {
     pub fn add(&mut self, value: &SecretString) {
         if value.expose_secret().len() >= MIN_LENGTH {
             self.values.push(value.clone());
-        }
-    }
-
-    pub fn add_app_secrets(&mut self, secrets: &AppSecrets) {
-        for value in [
-            &secrets.registration_shared_secret,
-            &secrets.macaroon_secret_key,
-            &secrets.form_secret,
-            &secrets.signing_key,
-        ] {
-            self.add(value);
-        }
-        // The key line's seed alone is a secret too.
-        if let Some(seed) = secrets.signing_key.expose_secret().rsplit(' ').next() {
-            self.add(&SecretString::from(seed.to_string()));
         }
     }
 
@@ -57,13 +39,16 @@ impl Redactor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app_secrets::AppSecrets;
 
     #[test]
     fn every_secret_value_and_the_seed_are_hidden() {
         let secrets = AppSecrets::generate("example.com");
         let seed = secrets.signing_key.expose_secret().rsplit(' ').next().unwrap().to_string();
         let mut redactor = Redactor::default();
-        redactor.add_app_secrets(&secrets);
+        for value in secrets.values() {
+            redactor.add(&value);
+        }
         redactor.add(&SecretString::from("as-token-of-a-bridge".to_string()));
         redactor.add(&SecretString::from("short".to_string()));
         let text = format!(

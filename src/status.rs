@@ -13,8 +13,24 @@ pub fn server_name_changed() -> Status {
     Status::blocked("The server_name modification is not allowed, please check the logs")
 }
 
-pub fn validate_config_failed() -> Status {
-    Status::blocked("Validate config failed, please check the logs")
+/// Longest excerpt of Synapse's own words shown in a status.
+const EXCERPT_CHARS: usize = 100;
+
+/// Synapse's loader rejected the new configuration; `reason` is its (redacted) output, of
+/// which the last line (Python's error line) is shown.
+pub fn config_rejected(reason: &str) -> Status {
+    let line = reason.lines().rev().map(str::trim).find(|line| !line.is_empty()).unwrap_or("no output");
+    let excerpt: String = line.chars().take(EXCERPT_CHARS).collect();
+    Status::blocked(format!("Synapse rejects the new configuration, the running one is kept: {excerpt}"))
+}
+
+/// Synapse's loader rejected the registrations of `apps`, which are left out.
+pub fn registrations_left_out(apps: &[String]) -> Status {
+    Status::blocked(format!(
+        "matrix-auth: Synapse cannot load the registration from {}, left out; fix it there or remove the relation \
+         (details in juju debug-log)",
+        apps.join(", ")
+    ))
 }
 
 /// More units are planned than the charm can serve; `server` names the one unit that does.

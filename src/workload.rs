@@ -10,7 +10,6 @@ pub const LAYER_LABEL: &str = "synapse";
 /// Synapse's data directory (the `data` storage) and the files the charm renders into it.
 pub const DATA_DIR: &str = "/data";
 pub const CONFIG_PATH: &str = "/data/homeserver.yaml";
-pub const LOG_CONFIG_PATH: &str = "/data/log.config";
 /// Where a new homeserver.yaml is checked before it replaces the running one.
 pub const CANDIDATE_CONFIG_PATH: &str = "/data/homeserver.yaml.candidate";
 
@@ -30,12 +29,15 @@ pub fn signing_key_path(server_name: &str) -> String {
     format!("{DATA_DIR}/{server_name}.signing.key")
 }
 
-/// Files of `dir` whose names match `pattern` (a Pebble glob): the charm writes such files
-/// and removes those it no longer wants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StaleFiles {
-    pub dir: &'static str,
-    pub pattern: &'static str,
+/// A path named after the content, `<dir>/<stem>-<16 hex digits of its SHA-256>.<extension>`,
+/// for the files Synapse's loader reads: writing a new version never overwrites the file the
+/// running configuration names, so a candidate configuration is checked with its own files
+/// and the switch is the replacement of homeserver.yaml alone.
+pub fn versioned_path(dir: &str, stem: &str, extension: &str, content: &[u8]) -> String {
+    use sha2::{Digest as _, Sha256};
+    let hash = Sha256::digest(content);
+    let hex: String = hash[..8].iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("{dir}/{stem}-{hex}.{extension}")
 }
 
 /// A file the charm writes into the container, owned by the synapse user.
@@ -84,13 +86,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn versioned_paths_follow_the_content() {
+        let first = versioned_path(DATA_DIR, "log", "config", b"version: 1\n");
+        assert!(
+            first.starts_with("/data/log-") && first.ends_with(".config") && first.len() == 33,
+            "{first}"
+        );
+        assert_eq!(first, versioned_path(DATA_DIR, "log", "config", b"version: 1\n"));
+        assert_ne!(first, versioned_path(DATA_DIR, "log", "config", b"version: 2\n"));
+    }
+
+    #[test]
     fn secret_files_are_private_and_hidden_from_debug() {
         let key = ContainerFile::secret(signing_key_path("example.com"), "ed25519 a_abcd c2VjcmV0");
         assert_eq!(key.path, "/data/example.com.signing.key");
         assert_eq!(key.permissions(), 0o600);
         let shown = format!("{key:?}");
         assert!(!shown.contains("c2VjcmV0") && shown.contains("redacted"), "{shown}");
-        let log = ContainerFile::public(LOG_CONFIG_PATH, "version: 1\n");
+        let log = ContainerFile::public("/data/log.config", "version: 1\n");
         assert_eq!(log.permissions(), 0o644);
         assert!(format!("{log:?}").contains("version: 1"));
     }

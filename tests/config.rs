@@ -4,24 +4,21 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{Harness, SERVER_NAME, VALIDATE};
+use support::{assert_no_model_writes, assert_no_repeated_calls, Harness, SERVER_NAME, VALIDATE};
+use test_support::assert_hooks_succeeded;
 
 const UNIT: &str = "synapse/0";
 
 fn deployed() -> Harness {
     let mut harness = Harness::new();
-    for run in harness.deploy(1, &[("server_name", json!(SERVER_NAME))]) {
-        assert!(run.succeeded(), "{}: {}", run.hook, run.stderr);
-    }
+    assert_hooks_succeeded(&harness.deploy(1, &[("server_name", json!(SERVER_NAME))]));
     assert_eq!(harness.status(UNIT), ("active".into(), String::new()));
     harness
 }
 
 /// Runs `juju config` and asserts every hook succeeded.
 fn configure(harness: &mut Harness, values: &[(&str, Value)]) {
-    for run in harness.configure(values) {
-        assert!(run.succeeded(), "{}: {}", run.hook, run.stderr);
-    }
+    assert_hooks_succeeded(&harness.configure(values));
 }
 
 /// One row: an option, a value to set, where it lands (a JSON pointer into homeserver.yaml),
@@ -287,19 +284,15 @@ fn server_name_cannot_change() {
 fn a_hook_that_changes_nothing_pushes_and_restarts_nothing() {
     let mut harness = deployed();
     let before = harness.request_count(UNIT);
-    let runs = harness.sim.update_status().unwrap();
-    let config_runs = harness.configure(&[("server_name", json!(SERVER_NAME))]);
+    let marks = harness.status_marks();
+    let mut runs = harness.sim.update_status().unwrap();
+    runs.extend(harness.configure(&[("server_name", json!(SERVER_NAME))]));
+    assert_hooks_succeeded(&runs);
     harness.assert_container_untouched(UNIT, before, 2, 3);
     assert_eq!(harness.pebble(UNIT).service_starts("synapse"), 1);
-    for run in runs.iter().chain(&config_runs) {
-        let tools: Vec<&str> = run.calls.iter().map(|call| call.tool.as_str()).collect();
-        for write in
-            ["secret-add", "secret-set", "secret-grant", "secret-revoke", "relation-set", "open-port"]
-        {
-            assert!(!tools.contains(&write), "{} called {write}: {tools:?}", run.hook);
-        }
-        assert!(tools.len() <= 7, "{}: {} hook-tool calls: {tools:?}", run.hook, tools.len());
-    }
+    assert_no_model_writes(&runs);
+    harness.assert_statuses_kept(&marks);
+    assert_no_repeated_calls(&runs);
 }
 
 #[test]
@@ -333,7 +326,12 @@ fn a_rejected_configuration_keeps_the_running_one() {
     configure(&mut harness, &[("limit_remote_rooms_complexity", json!(3.0))]);
     assert_eq!(
         harness.status(UNIT),
-        ("blocked".into(), "Validate config failed, please check the logs".into())
+        (
+            "blocked".into(),
+            "Synapse rejects the new configuration, the running one is kept: exit code 1: Error in configuration at \
+             'limit_remote_rooms': boom near <redacted>"
+                .into()
+        )
     );
     assert_eq!(harness.read(UNIT, "/data/homeserver.yaml"), homeserver);
     assert!(harness.pebble(UNIT).file_meta("/data/homeserver.yaml.candidate").is_none());

@@ -8,15 +8,10 @@ use juju_sim::Event;
 use pebble_sim::{FileKind, ServiceStatus};
 use serde_json::json;
 use support::{Harness, APP, CONTAINER, SERVER_NAME, VALIDATE};
+use test_support::assert_hooks_succeeded;
 
 const UNIT0: &str = "synapse/0";
 const UNIT1: &str = "synapse/1";
-
-fn assert_all_succeeded(runs: &[juju_sim::HookRun]) {
-    for run in runs {
-        assert!(run.succeeded(), "{} on {} failed:\n{}", run.hook, run.unit, run.stderr);
-    }
-}
 
 /// Asserts the file exists with the given mode, owned by the synapse user and group.
 fn assert_owned_file(harness: &Harness, unit: &str, path: &str, permissions: u32) {
@@ -29,7 +24,7 @@ fn assert_owned_file(harness: &Harness, unit: &str, path: &str, permissions: u32
 #[test]
 fn deploy_ends_active_with_secrets_files_layer_and_port() {
     let mut harness = Harness::new();
-    assert_all_succeeded(&harness.deploy(1, &[("server_name", json!(SERVER_NAME))]));
+    assert_hooks_succeeded(&harness.deploy(1, &[("server_name", json!(SERVER_NAME))]));
 
     assert_eq!(harness.status(UNIT0), ("active".into(), String::new()));
     assert_eq!(harness.app_status(), ("active".into(), String::new()));
@@ -55,16 +50,17 @@ fn deploy_ends_active_with_secrets_files_layer_and_port() {
     // The files, their owners and modes, and their content from the secret.
     assert_owned_file(&harness, UNIT0, "/data/homeserver.yaml", 0o600);
     assert_owned_file(&harness, UNIT0, "/data/example.com.signing.key", 0o600);
-    assert_owned_file(&harness, UNIT0, "/data/log.config", 0o644);
-    assert!(harness.pebble(UNIT0).file_meta("/data/homeserver.yaml.candidate").is_none());
     let homeserver = harness.homeserver(UNIT0);
+    let log_config_path = homeserver["log_config"].as_str().expect("log_config").to_string();
+    assert!(log_config_path.starts_with("/data/log-"), "versioned: {log_config_path}");
+    assert_owned_file(&harness, UNIT0, &log_config_path, 0o644);
+    assert!(harness.pebble(UNIT0).file_meta("/data/homeserver.yaml.candidate").is_none());
     assert_eq!(homeserver["server_name"], SERVER_NAME);
     assert_eq!(homeserver["registration_shared_secret"], secret["registration-shared-secret"].as_str());
     assert_eq!(homeserver["macaroon_secret_key"], secret["macaroon-secret-key"].as_str());
     assert_eq!(homeserver["form_secret"], secret["form-secret"].as_str());
     assert_eq!(harness.read(UNIT0, "/data/example.com.signing.key"), format!("{}\n", secret["signing-key"]));
-    let log_config: serde_json::Value =
-        safe_yaml::from_str(&harness.read(UNIT0, "/data/log.config")).unwrap();
+    let log_config: serde_json::Value = safe_yaml::from_str(&harness.read(UNIT0, &log_config_path)).unwrap();
     assert_eq!(log_config["root"]["handlers"], json!(["console"]));
 
     // The candidate was checked by Synapse's loader as the synapse user before use.
@@ -105,7 +101,7 @@ fn deploy_ends_active_with_secrets_files_layer_and_port() {
 #[test]
 fn deploy_without_server_name_blocks_until_it_is_set() {
     let mut harness = Harness::new();
-    assert_all_succeeded(&harness.deploy(1, &[]));
+    assert_hooks_succeeded(&harness.deploy(1, &[]));
     assert_eq!(
         harness.status(UNIT0),
         (
@@ -124,7 +120,7 @@ fn deploy_without_server_name_blocks_until_it_is_set() {
     assert!(harness.pebble(UNIT0).file_meta("/data/homeserver.yaml").is_none());
     assert_eq!(harness.pebble(UNIT0).service_state("synapse"), None);
 
-    assert_all_succeeded(&harness.configure(&[("server_name", json!(SERVER_NAME))]));
+    assert_hooks_succeeded(&harness.configure(&[("server_name", json!(SERVER_NAME))]));
     assert_eq!(harness.status(UNIT0), ("active".into(), String::new()));
     assert_eq!(harness.app_secret_content()["server-name"], SERVER_NAME);
     assert_eq!(harness.pebble(UNIT0).service_starts("synapse"), 1);
@@ -139,11 +135,11 @@ fn pebble_ready_before_config_changed_configures_once() {
         .add_app(juju_sim::AppSpec::charm(APP, harness.charm_dir()).config("server_name", json!(SERVER_NAME)))
         .unwrap();
     let ready = harness.sim.run_hook(UNIT0, Event::PebbleReady { container: CONTAINER.into() }).unwrap();
-    assert!(ready.succeeded());
+    assert_hooks_succeeded([&ready]);
     assert_eq!(harness.status(UNIT0), ("active".into(), String::new()));
     let before = harness.request_count(UNIT0);
     let changed = harness.sim.run_hook(UNIT0, Event::ConfigChanged).unwrap();
-    assert!(changed.succeeded());
+    assert_hooks_succeeded([&changed]);
     assert_eq!(harness.status(UNIT0), ("active".into(), String::new()));
     harness.assert_container_untouched(UNIT0, before, 1, 3);
     assert_eq!(harness.pebble(UNIT0).service_starts("synapse"), 1);
@@ -157,14 +153,14 @@ fn config_changed_before_pebble_waits_then_pebble_ready_converges() {
         .add_app(juju_sim::AppSpec::charm(APP, harness.charm_dir()).config("server_name", json!(SERVER_NAME)))
         .unwrap();
     let changed = harness.sim.run_hook(UNIT0, Event::ConfigChanged).unwrap();
-    assert!(changed.succeeded(), "{}", changed.stderr);
+    assert_hooks_succeeded([&changed]);
     assert_eq!(harness.status(UNIT0), ("waiting".into(), "Waiting for Synapse pebble".into()));
     // The leader still created the secrets: other units need not wait for this one's Pebble.
     assert_eq!(harness.app_secret_content()["server-name"], SERVER_NAME);
 
     harness.start_pebble(UNIT0);
     let ready = harness.sim.run_hook(UNIT0, Event::PebbleReady { container: CONTAINER.into() }).unwrap();
-    assert!(ready.succeeded(), "{}", ready.stderr);
+    assert_hooks_succeeded([&ready]);
     assert_eq!(harness.status(UNIT0), ("active".into(), String::new()));
     assert_eq!(harness.pebble(UNIT0).service_starts("synapse"), 1);
     assert_eq!(harness.homeserver(UNIT0)["server_name"], SERVER_NAME);
@@ -187,7 +183,7 @@ const TWO_PLANNED: &str = "2 units planned, but scale-out needs PostgreSQL and R
 #[test]
 fn scaling_out_blocks_every_unit_and_only_the_first_serves_until_scaled_back() {
     let mut harness = Harness::new();
-    assert_all_succeeded(&harness.deploy(2, &[("server_name", json!(SERVER_NAME))]));
+    assert_hooks_succeeded(&harness.deploy(2, &[("server_name", json!(SERVER_NAME))]));
     for unit in [UNIT0, UNIT1] {
         assert_eq!(harness.status(unit), ("blocked".into(), TWO_PLANNED.into()), "{unit}");
     }
@@ -201,14 +197,14 @@ fn scaling_out_blocks_every_unit_and_only_the_first_serves_until_scaled_back() {
 
     harness.start_pebble("synapse/2");
     let (unit, runs) = harness.sim.add_unit(APP).unwrap();
-    assert_all_succeeded(&runs);
+    assert_hooks_succeeded(&runs);
     assert_eq!(harness.status(&unit).0, "blocked");
     assert!(harness.status(&unit).1.starts_with("3 units planned"), "{:?}", harness.status(&unit));
     assert_eq!(harness.pebble(&unit).service_starts("synapse"), 0);
 
-    assert_all_succeeded(&harness.sim.remove_unit(&unit).unwrap());
-    assert_all_succeeded(&harness.sim.remove_unit(UNIT1).unwrap());
-    assert_all_succeeded(&harness.sim.update_status().unwrap());
+    assert_hooks_succeeded(&harness.sim.remove_unit(&unit).unwrap());
+    assert_hooks_succeeded(&harness.sim.remove_unit(UNIT1).unwrap());
+    assert_hooks_succeeded(&harness.sim.update_status().unwrap());
     assert_eq!(harness.status(UNIT0), ("active".into(), String::new()));
     assert_eq!(harness.app_status(), ("active".into(), String::new()));
     assert_eq!(harness.pebble(UNIT0).service_starts("synapse"), 1, "the serving unit never restarted");
@@ -217,14 +213,14 @@ fn scaling_out_blocks_every_unit_and_only_the_first_serves_until_scaled_back() {
 #[test]
 fn a_new_leader_keeps_the_secrets_and_the_serving_unit_restarts_nothing() {
     let mut harness = Harness::new();
-    assert_all_succeeded(&harness.deploy(2, &[("server_name", json!(SERVER_NAME))]));
+    assert_hooks_succeeded(&harness.deploy(2, &[("server_name", json!(SERVER_NAME))]));
     let secret_before = harness.app_secret_content();
     let files_before = shared_values(&harness, UNIT0);
     let starts =
         |harness: &Harness| [UNIT0, UNIT1].map(|unit| harness.pebble(unit).service_starts("synapse"));
     assert_eq!(starts(&harness), [1, 0]);
 
-    assert_all_succeeded(&harness.sim.set_leader(UNIT1).unwrap());
+    assert_hooks_succeeded(&harness.sim.set_leader(UNIT1).unwrap());
     assert_eq!(harness.app_secret_content(), secret_before);
     let secret = harness.sim.model().secrets.values().next().unwrap();
     assert_eq!(secret.latest_revision(), 1);
@@ -232,8 +228,8 @@ fn a_new_leader_keeps_the_secrets_and_the_serving_unit_restarts_nothing() {
     assert_eq!(harness.app_status(), ("blocked".into(), TWO_PLANNED.into()));
 
     // The first unit leaves; the other one is alone and serves with the same secrets.
-    assert_all_succeeded(&harness.sim.remove_unit(UNIT0).unwrap());
-    assert_all_succeeded(&harness.configure(&[("report_stats", json!(true))]));
+    assert_hooks_succeeded(&harness.sim.remove_unit(UNIT0).unwrap());
+    assert_hooks_succeeded(&harness.configure(&[("report_stats", json!(true))]));
     assert_eq!(harness.app_secret_content(), secret_before);
     assert_eq!(shared_values(&harness, UNIT1), files_before);
     assert_eq!(harness.status(UNIT1), ("active".into(), String::new()));
@@ -255,7 +251,7 @@ fn a_data_dir_set_up_by_another_charm_blocks_and_is_left_untouched() {
     for (path, content) in upstream {
         std::fs::write(harness.container_path(UNIT0, path), content).expect("upstream file");
     }
-    assert_all_succeeded(&harness.deploy_without_pebble(1, &[("server_name", json!(SERVER_NAME))]));
+    assert_hooks_succeeded(&harness.deploy_without_pebble(1, &[("server_name", json!(SERVER_NAME))]));
     let (kind, message) = harness.status(UNIT0);
     assert_eq!(kind, "blocked");
     assert_eq!(
@@ -277,13 +273,13 @@ fn a_data_dir_set_up_by_another_charm_blocks_and_is_left_untouched() {
 #[test]
 fn the_charm_marks_its_own_data_dir_and_a_restarted_pod_keeps_serving_it() {
     let mut harness = Harness::new();
-    assert_all_succeeded(&harness.deploy(1, &[("server_name", json!(SERVER_NAME))]));
+    assert_hooks_succeeded(&harness.deploy(1, &[("server_name", json!(SERVER_NAME))]));
     assert!(harness.pebble(UNIT0).file_meta("/data/.synapse-k8s-charm").is_some());
     let homeserver = harness.read(UNIT0, "/data/homeserver.yaml");
     assert!(homeserver.starts_with("# Written by the synapse-k8s charm"), "{homeserver}");
     // A new pod: an empty plan over the same /data.
     harness.pebble(UNIT0).restart_container();
-    assert_all_succeeded(&[harness
+    assert_hooks_succeeded(&[harness
         .sim
         .run_hook(UNIT0, Event::PebbleReady { container: CONTAINER.into() })
         .unwrap()]);
@@ -294,14 +290,14 @@ fn the_charm_marks_its_own_data_dir_and_a_restarted_pod_keeps_serving_it() {
 #[test]
 fn secrets_juju_discarded_after_synapse_started_are_taken_back_from_the_container() {
     let mut harness = Harness::new();
-    assert_all_succeeded(&harness.deploy(1, &[("server_name", json!(SERVER_NAME))]));
+    assert_hooks_succeeded(&harness.deploy(1, &[("server_name", json!(SERVER_NAME))]));
     let running = shared_values(&harness, UNIT0);
     let starts = harness.pebble(UNIT0).service_starts("synapse");
     // As when the first configuring hook failed after Synapse started: Juju rolled back the
     // secret it had added, while the container kept what the hook wrote.
     harness.sim.model_mut().secrets.clear();
 
-    assert_all_succeeded(&harness.sim.update_status().unwrap());
+    assert_hooks_succeeded(&harness.sim.update_status().unwrap());
     assert_eq!(harness.status(UNIT0), ("active".into(), String::new()));
     assert_eq!(shared_values(&harness, UNIT0), running, "the server kept its identity");
     let content = harness.app_secret_content();

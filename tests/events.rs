@@ -7,7 +7,8 @@ use std::process::Command;
 
 use juju_sim::Event;
 use serde_json::json;
-use support::{Harness, SERVER_NAME};
+use support::{assert_no_model_writes, Harness, SERVER_NAME};
+use test_support::assert_hooks_succeeded;
 
 const UNIT: &str = "synapse/0";
 
@@ -16,12 +17,14 @@ fn stop_and_remove_touch_nothing() {
     let mut harness = Harness::new();
     harness.deploy(1, &[("server_name", json!(SERVER_NAME))]);
     let before = harness.request_count(UNIT);
+    let marks = harness.status_marks();
     for event in [Event::Stop, Event::Remove] {
         let run = harness.sim.run_hook(UNIT, event).unwrap();
-        assert!(run.succeeded(), "{}", run.stderr);
-        assert!(run.calls.is_empty(), "{}: {:?}", run.hook, run.calls);
+        assert_hooks_succeeded([&run]);
+        assert_no_model_writes([&run]);
     }
-    assert_eq!(harness.request_count(UNIT), before);
+    harness.assert_statuses_kept(&marks);
+    assert_eq!(harness.request_count(UNIT), before, "no Pebble request");
 }
 
 /// Runs the charm binary directly with only the given environment.

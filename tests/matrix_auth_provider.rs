@@ -12,8 +12,9 @@ use juju_sim::Event;
 use matrix_auth::protocol::*;
 use serde_json::{json, Value};
 use support::passive_requirers::*;
-use support::requirers::{assert_succeeded, registration_path};
-use support::{Harness, APP, SERVER_NAME};
+use support::requirers::registration_path;
+use support::{assert_no_model_writes, assert_no_repeated_calls, Harness, APP, SERVER_NAME};
+use test_support::assert_hooks_succeeded;
 
 /// Writes to Synapse's own bag of `relation`, as the JSON bodies sent.
 fn bag_writes(runs: &[juju_sim::HookRun], relation: u32) -> Vec<Value> {
@@ -85,7 +86,7 @@ fn a_relation_without_units_is_served_from_relation_created() {
 
     // The first unit joins: everything is already in place.
     let (_, runs) = model.harness.sim.add_unit("irc").expect("scale up");
-    assert_succeeded(&runs);
+    assert_hooks_succeeded(&runs);
     assert!(runs.iter().any(|run| run.hook == "matrix-auth-relation-joined" && run.unit == UNIT0));
     for tool in ["secret-add", "secret-grant", "relation-set"] {
         assert_eq!(calls(&runs, APP, tool), 0, "{tool}");
@@ -102,7 +103,7 @@ fn a_departing_requirer_unit_leaves_the_registration_in_place() {
     let starts = model.starts(UNIT0);
 
     let runs = model.harness.sim.remove_unit("irc/1").expect("scale down");
-    assert_succeeded(&runs);
+    assert_hooks_succeeded(&runs);
     assert!(runs.iter().any(|run| run.hook == "matrix-auth-relation-departed" && run.unit == UNIT0));
     model.assert_file(UNIT0, relation, &text);
     assert_eq!(model.config_files(UNIT0), [registration_path(relation)]);
@@ -121,7 +122,7 @@ fn removing_the_last_relation_cleans_everything_up_and_a_new_one_starts_afresh()
     let starts = model.starts(UNIT0);
 
     let runs = model.harness.sim.remove_relation(relation).expect("remove-relation runs");
-    assert_succeeded(&runs);
+    assert_hooks_succeeded(&runs);
     assert!(runs.iter().any(|run| run.hook == "matrix-auth-relation-broken" && run.unit == UNIT0));
     assert_eq!(model.file(UNIT0, relation), None, "the registration file is gone");
     assert!(model.registration_files(UNIT0).is_empty());
@@ -160,7 +161,7 @@ fn removing_one_relation_revokes_its_grants_and_keeps_the_other() {
     let starts = model.starts(UNIT0);
 
     let runs = model.harness.sim.remove_relation(irc).expect("remove-relation runs");
-    assert_succeeded(&runs);
+    assert_hooks_succeeded(&runs);
     assert_eq!(calls(&runs, APP, "secret-revoke"), 2, "both grants withdrawn in relation-broken");
     for label in [SHARED_SECRET_LABEL, ENCRYPTION_KEY_LABEL] {
         assert_eq!(model.grants(label), [(tg, "application-tg".to_string())], "{label}");
@@ -223,14 +224,21 @@ fn a_new_leader_reuses_the_secrets_and_changes_nothing() {
 
     let mut runs = model.harness.sim.set_leader(UNIT1).expect("leader change");
     runs.extend(model.update_status());
-    assert_succeeded(&runs);
+    assert_hooks_succeeded(&runs);
     assert!(runs.iter().any(|run| run.unit == UNIT1 && run.hook == "leader-elected"));
     for tool in ["secret-add", "secret-set", "secret-grant", "secret-revoke", "secret-remove"] {
         assert_eq!(calls(&runs, APP, tool), 0, "{tool}");
     }
     assert_eq!(matrix_auth_writes(&runs), 0);
-    // The new leader did look at the secrets and its bag, and found them current.
-    assert!(runs.iter().any(|run| run.unit == UNIT1 && run.count("secret-info-get") == 2));
+    // The new leader did look at both secrets and its bag, and found them current.
+    for label in [SHARED_SECRET_LABEL, ENCRYPTION_KEY_LABEL] {
+        let checked = runs
+            .iter()
+            .filter(|run| run.unit == UNIT1)
+            .flat_map(|run| run.calls_to("secret-info-get"))
+            .any(|call| call.args.iter().any(|arg| arg == label));
+        assert!(checked, "{UNIT1} never looked at {label}");
+    }
     assert_eq!(model.provider_bag(relation), bag);
     assert_eq!(
         [SHARED_SECRET_LABEL, ENCRYPTION_KEY_LABEL].map(|label| model.secret_content(label)),
@@ -254,7 +262,7 @@ fn the_key_and_shared_secret_are_never_rewritten() {
     runs.extend(model.harness.sim.upgrade(APP, None).expect("upgrade runs"));
     runs.extend(model.update_status());
     runs.extend(model.harness.sim.fire(UNIT0, Event::RelationChanged { relation, unit: None }).unwrap());
-    assert_succeeded(&runs);
+    assert_hooks_succeeded(&runs);
     assert_eq!(calls(&runs, APP, "secret-set") + calls(&runs, APP, "secret-add"), 0);
     for (label, content) in [SHARED_SECRET_LABEL, ENCRYPTION_KEY_LABEL].iter().zip(&contents) {
         let secret = model.secret(label).unwrap();
@@ -269,7 +277,7 @@ fn a_changed_public_baseurl_is_republished_alone() {
     let relation = model.relate("irc");
     let before = model.provider_bag(relation);
     let runs = model.harness.configure(&[("public_baseurl", json!("https://matrix.example.com"))]);
-    assert_succeeded(&runs);
+    assert_hooks_succeeded(&runs);
     assert_eq!(bag_writes(&runs, relation), [json!({"homeserver": "https://matrix.example.com"})]);
     let after = model.provider_bag(relation);
     assert_eq!(after[HOMESERVER_KEY], "https://matrix.example.com");
@@ -280,7 +288,7 @@ fn a_changed_public_baseurl_is_republished_alone() {
 #[test]
 fn nothing_is_published_before_synapse_has_its_shared_secret() {
     let mut harness = Harness::new();
-    assert_succeeded(&harness.deploy(1, &[]));
+    assert_hooks_succeeded(&harness.deploy(1, &[]));
     let mut model = ProviderModel { harness };
     let relation = model.relate("irc");
     assert!(model.provider_bag(relation).is_empty());
@@ -290,7 +298,7 @@ fn nothing_is_published_before_synapse_has_its_shared_secret() {
         blocked("invalid configuration: server_name: it is required; set it with juju config")
     );
 
-    assert_succeeded(&model.harness.configure(&[("server_name", json!(SERVER_NAME))]));
+    assert_hooks_succeeded(&model.harness.configure(&[("server_name", json!(SERVER_NAME))]));
     assert_eq!(model.provider_bag(relation)[HOMESERVER_KEY], HOMESERVER);
     assert_eq!(model.grants(SHARED_SECRET_LABEL), [(relation, "application-irc".to_string())]);
     assert_eq!(model.status(UNIT0), active());
@@ -327,37 +335,16 @@ fn the_same_hook_twice_changes_nothing_the_second_time() {
     let first = model.harness.sim.run_hook(UNIT0, event.clone()).expect("hook runs");
     let requests = model.harness.request_count(UNIT0);
     let starts = model.starts(UNIT0);
+    let marks = model.harness.status_marks();
     let second = model.harness.sim.run_hook(UNIT0, event).expect("hook runs");
-    assert!(first.succeeded() && second.succeeded(), "{}", second.stderr);
+    assert_hooks_succeeded([&first, &second]);
 
-    let count = |run: &juju_sim::HookRun| {
-        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-        for call in &run.calls {
-            *counts.entry(call.tool.clone()).or_default() += 1;
-        }
-        counts
-    };
-    let expected: BTreeMap<String, usize> = [
-        ("config-get", 1),
-        ("is-leader", 1),
-        // One per label: the application secrets and the Fernet key.
-        ("secret-get", 2),
-        ("relation-ids", 1),
-        // The application's shape: units planned, this unit leaving, related endpoints.
-        ("goal-state", 1),
-        // The requirer's bag and Synapse's own (the remote application comes from the environment).
-        ("relation-get", 2),
-        // The two interface secrets' grants.
-        ("secret-info-get", 2),
-        ("status-set", 2),
-    ]
-    .into_iter()
-    .map(|(tool, n)| (tool.to_string(), n))
-    .collect();
-    assert_eq!(count(&second), expected);
-    assert_eq!(count(&first), count(&second));
+    assert_no_model_writes([&second]);
+    model.harness.assert_statuses_kept(&marks);
     model.harness.assert_container_untouched(UNIT0, requests, 1, 3);
     assert_eq!(model.starts(UNIT0), starts);
+    // Each secret (by label) and each bag is read once per hook, however many parts need it.
+    assert_no_repeated_calls([&first, &second]);
 }
 
 #[test]
@@ -453,7 +440,7 @@ fn removing_the_leader_unit_keeps_every_secret_grant_and_registration() {
     let before = provider_snapshot(&model, &[irc, bot]);
 
     let runs = model.harness.sim.remove_unit(UNIT0).expect("remove-unit runs");
-    assert_succeeded(&runs);
+    assert_hooks_succeeded(&runs);
     let departing: Vec<_> = runs.iter().filter(|run| run.unit == UNIT0).cloned().collect();
     assert!(departing.iter().any(|run| run.hook == "matrix-auth-relation-broken"));
     assert_no_provider_change(&runs);
@@ -477,13 +464,13 @@ fn scaling_to_zero_and_back_keeps_the_secrets_and_the_bridge_registered() {
     let app_secrets = model.secret_content("synapse-app-secrets");
 
     let runs = model.harness.sim.remove_units(&[UNIT0, UNIT1]).expect("scale to 0");
-    assert_succeeded(&runs);
+    assert_hooks_succeeded(&runs);
     assert_no_provider_change(&runs);
     assert_eq!(provider_snapshot(&model, &[irc, bot]), before);
 
     model.harness.start_pebble("synapse/2");
     let (unit, runs) = model.harness.sim.add_unit(APP).expect("scale to 1");
-    assert_succeeded(&runs);
+    assert_hooks_succeeded(&runs);
     assert_no_provider_change(&runs);
     assert_eq!(provider_snapshot(&model, &[irc, bot]), before, "no new key, no new ids");
     assert_eq!(model.secret_content("synapse-app-secrets"), app_secrets, "the same server identity");
@@ -495,7 +482,7 @@ fn scaling_to_zero_and_back_keeps_the_secrets_and_the_bridge_registered() {
 fn removing_the_application_lets_juju_delete_its_secrets() {
     let (mut model, irc, bot, _) = two_units_with_a_bridge_and_a_bot();
     let runs = model.harness.sim.remove_app(APP).expect("remove-application runs");
-    assert_succeeded(&runs);
+    assert_hooks_succeeded(&runs);
     // The charm itself removes nothing on the way out; Juju deletes what the application owned.
     for tool in ["secret-remove", "secret-revoke"] {
         assert_eq!(calls(&runs, APP, tool), 0, "{tool} called");

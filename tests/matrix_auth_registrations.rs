@@ -12,8 +12,9 @@ use matrix_auth::protocol::*;
 use matrix_auth::MAX_REGISTRATION_BYTES;
 use secrecy::{ExposeSecret, SecretString};
 use support::passive_requirers::*;
-use support::requirers::{assert_succeeded, registration_path};
-use support::APP;
+use support::requirers::registration_path;
+use support::{assert_no_repeated_calls, APP};
+use test_support::assert_hooks_succeeded;
 
 /// A registration with non-ASCII text, which must arrive byte for byte.
 fn commented(id: &str, as_token: &str, prefix: &str) -> String {
@@ -270,7 +271,7 @@ fn a_corrupted_encryption_key_fails_no_hook() {
     let (mut model, good, _, _) = good_and_bad();
     let uri = model.secret(ENCRYPTION_KEY_LABEL).unwrap().uri();
     let content = BTreeMap::from([(ENCRYPTION_KEY_CONTENT.to_string(), "not-a-fernet-key".to_string())]);
-    assert_succeeded(&model.harness.sim.update_secret(&uri, content).unwrap());
+    assert_hooks_succeeded(&model.harness.sim.update_secret(&uri, content).unwrap());
     model.update_status();
     let (status, message) = model.status(UNIT0);
     assert_eq!(status, "active", "{message}");
@@ -329,21 +330,29 @@ fn several_rejections_are_all_named() {
 #[test]
 fn one_key_read_per_hook_whatever_the_number_of_relations() {
     let mut model = ProviderModel::new(1);
+    let mut hooks = Vec::new();
     for (app, prefix) in [("irc", "libera_"), ("oftc", "oftc_"), ("tg", "tg_")] {
         let relation = model.relate(app);
         model.send(relation, app, &registration(app, &format!("as-{app}"), prefix));
+        let runs = model.update_status();
+        hooks.push(runs.into_iter().find(|run| run.unit == UNIT0).expect("update-status on synapse/0"));
     }
     assert_eq!(model.config_files(UNIT0).len(), 3);
-    let runs = model.update_status();
-    let run = runs.iter().find(|run| run.unit == UNIT0).unwrap();
-    let key_reads = run
-        .calls_to("secret-get")
-        .filter(|call| call.args.contains(&ENCRYPTION_KEY_LABEL.to_string()))
-        .count();
-    assert_eq!(key_reads, 1);
-    assert_eq!(run.count("secret-get"), 2, "the key and the application secrets, nothing per relation");
-    assert_eq!(run.count("relation-list"), 3, "the remote application of each relation");
-    assert_eq!(run.count("secret-info-get"), 2);
+    for (relations, run) in (1..).zip(&hooks) {
+        let key_reads = run
+            .calls_to("secret-get")
+            .filter(|call| call.args.contains(&ENCRYPTION_KEY_LABEL.to_string()))
+            .count();
+        assert_eq!(key_reads, 1, "with {relations} matrix-auth relations");
+    }
+    assert_no_repeated_calls(&hooks);
+    // From one relation to three: no more secret reads, one more relation-list at most per
+    // relation (its remote application).
+    let (one, three) = (&hooks[0], &hooks[2]);
+    for tool in ["secret-get", "secret-info-get"] {
+        assert_eq!(three.count(tool), one.count(tool), "{tool} calls grew with the relations");
+    }
+    assert!(three.count("relation-list") <= one.count("relation-list") + 2);
 }
 
 #[test]
@@ -357,7 +366,7 @@ fn no_secret_reaches_logs_statuses_or_tool_arguments() {
     model.send(dupe, "dupe", &dupe_text);
     model.send_token(dupe, "dupe", "garbage");
     model.send(dupe, "dupe", "id: [broken as_token: as-token-broken-77c1");
-    assert_succeeded(&model.harness.sim.remove_relation(irc).expect("remove-relation runs"));
+    assert_hooks_succeeded(&model.harness.sim.remove_relation(irc).expect("remove-relation runs"));
     model.update_status();
 
     let key = model.key().expose_secret().to_string();
@@ -383,4 +392,118 @@ fn no_secret_reaches_logs_statuses_or_tool_arguments() {
     {
         assert!(seen.iter().all(|text| !text.contains(secret)), "{secret} leaked");
     }
+}
+
+/// Makes Synapse's loader (scripted in the simulated Pebble) reject every candidate that
+/// lists a registration of `relation`, or every candidate when `relation` is `None`.
+fn loader_rejects(model: &ProviderModel, relation: Option<u32>) {
+    let check = support::VALIDATE.iter().chain(&["-c"]).copied();
+    let rule = pebble_sim::ExecRule::new(check)
+        .exit_code(1)
+        .stderr("synapse.config._base.ConfigError: Failed to load appservice: bad namespace\n");
+    let rule = match relation {
+        Some(relation) => rule.when_file_contains(
+            "/data/homeserver.yaml.candidate",
+            format!("appservice-registration-matrix-auth-{relation}-"),
+        ),
+        None => rule,
+    };
+    model.harness.pebble(UNIT0).script_exec(rule);
+}
+
+/// Every file homeserver.yaml names exists: a restart of Synapse would load.
+fn assert_listed_files_exist(model: &ProviderModel) {
+    let homeserver = model.harness.homeserver(UNIT0);
+    let listed = homeserver["app_service_config_files"].as_array().cloned().unwrap_or_default();
+    for path in
+        listed.iter().map(|path| path.as_str().unwrap()).chain([homeserver["log_config"].as_str().unwrap()])
+    {
+        assert!(model.harness.pebble(UNIT0).file_meta(path).is_some(), "{path} is listed but missing");
+    }
+}
+
+fn checks(model: &ProviderModel) -> usize {
+    let validate = support::VALIDATE.map(String::from);
+    model.harness.pebble(UNIT0).exec_log().iter().filter(|exec| exec.argv.starts_with(&validate)).count()
+}
+
+#[test]
+fn a_rejected_configuration_leaves_the_running_one_and_every_file_it_names_intact() {
+    let mut model = ProviderModel::new(1);
+    let tg = model.relate("tg");
+    let old = registration("tg", "as-tg", "tg_");
+    model.send(tg, "tg", &old);
+    model.assert_file(UNIT0, tg, &old);
+    let homeserver = model.harness.read(UNIT0, "/data/homeserver.yaml");
+
+    loader_rejects(&model, None);
+    model.send(tg, "tg", &registration("tg", "as-tg-2", "tg_"));
+    let (kind, message) = model.status(UNIT0);
+    assert_eq!(kind, "blocked");
+    assert!(
+        message.starts_with("Synapse rejects the new configuration, the running one is kept: "),
+        "{message}"
+    );
+    assert!(message.contains("Failed to load appservice"), "{message}");
+    assert_eq!(
+        model.harness.read(UNIT0, "/data/homeserver.yaml"),
+        homeserver,
+        "the running configuration is kept"
+    );
+    assert_listed_files_exist(&model);
+    let listed = model.harness.homeserver(UNIT0)["app_service_config_files"][0].as_str().unwrap().to_string();
+    assert_eq!(
+        model.harness.read(UNIT0, &listed),
+        old,
+        "the file the kept configuration names was not overwritten"
+    );
+}
+
+#[test]
+fn a_registration_the_loader_rejects_is_left_out_and_everything_else_is_applied() {
+    let mut model = ProviderModel::new(1);
+    let irc = model.relate("irc");
+    let tg = model.relate("tg");
+    let irc_text = registration("irc", "as-irc", "libera_");
+    model.send(irc, "irc", &irc_text);
+    loader_rejects(&model, Some(tg));
+    model.send(tg, "tg", &registration("tg", "as-tg", "tg_"));
+
+    assert_eq!(model.config_files(UNIT0), [registration_path(irc)], "the other registration is loaded");
+    model.assert_file(UNIT0, irc, &irc_text);
+    assert_eq!(model.file(UNIT0, tg), None, "the rejected file is not left behind");
+    let left_out =
+        "matrix-auth: Synapse cannot load the registration from tg, left out; fix it there or remove the \
+                    relation (details in juju debug-log)";
+    assert_eq!(model.status(UNIT0), blocked(left_out));
+    assert_listed_files_exist(&model);
+    let errors = model.harness.logs(UNIT0, "ERROR");
+    assert!(errors.iter().any(|line| line.contains("rejects the registration from tg")), "{errors:?}");
+    assert!(
+        errors.iter().all(|line| !line.contains("as-tg") && !line.contains("as-irc")),
+        "a token was logged"
+    );
+
+    // A configuration change is still applied, and the status keeps naming the requirer.
+    assert_hooks_succeeded(
+        &model.harness.configure(&[("public_baseurl", serde_json::json!("https://chat.example.com"))]),
+    );
+    assert_eq!(model.harness.homeserver(UNIT0)["public_baseurl"], "https://chat.example.com");
+    assert_eq!(model.config_files(UNIT0), [registration_path(irc)]);
+    assert_eq!(model.status(UNIT0), blocked(left_out));
+
+    // A hook with nothing new does not ask the loader again, and still says so.
+    let (checked, starts) = (checks(&model), model.starts(UNIT0));
+    model.update_status();
+    assert_eq!((checks(&model), model.starts(UNIT0)), (checked, starts));
+    assert_eq!(model.status(UNIT0), blocked(left_out));
+
+    // Once the loader accepts it (a fixed registration), it is loaded.
+    model.harness.pebble(UNIT0).script_exec(
+        pebble_sim::ExecRule::new(support::VALIDATE.iter().chain(&["-c"]).copied())
+            .stdout("Config parses OK!\n"),
+    );
+    model.send(tg, "tg", &registration("tg", "as-tg-fixed", "tg_"));
+    assert_eq!(model.config_files(UNIT0), [registration_path(irc), registration_path(tg)]);
+    assert_eq!(model.status(UNIT0), active());
 }

@@ -9,6 +9,7 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use support::requirers::*;
 use support::APP;
+use test_support::assert_hooks_succeeded;
 
 const UNIT0: &str = "synapse/0";
 const UNIT1: &str = "synapse/1";
@@ -34,7 +35,7 @@ fn a_new_requirer_unit_reads_the_data_and_only_the_leader_publishes() {
     let starts = model.synapse_starts(UNIT0);
 
     let (unit, runs) = model.harness.sim.add_unit("irc").expect("scale up");
-    assert_succeeded(&runs);
+    assert_hooks_succeeded(&runs);
     assert_eq!(relation_sets(&runs, "irc"), 0, "the registration is unchanged and the new unit is no leader");
     assert_eq!(model.status(&unit), ("active".into(), "ready: https://example.com".into()));
     let state = model.state(&unit);
@@ -52,7 +53,7 @@ fn a_new_requirer_leader_sends_the_same_registration() {
 
     let mut runs = model.harness.sim.set_leader("irc/1").expect("leader change");
     runs.extend(model.update_status());
-    assert_succeeded(&runs);
+    assert_hooks_succeeded(&runs);
     assert_eq!(relation_sets(&runs, "irc"), 0, "the tokens are kept in a secret: same text, nothing to send");
     assert_eq!(model.state("irc/1")[STATE_REGISTRATION], sha256(&text));
     assert_eq!(model.published_registration(relation, "irc").as_deref(), Some(text.as_str()));
@@ -73,7 +74,7 @@ fn a_new_synapse_leader_changes_nothing_for_the_requirer() {
 
     let mut runs = model.harness.sim.set_leader(UNIT1).expect("leader change");
     runs.extend(model.update_status());
-    assert_succeeded(&runs);
+    assert_hooks_succeeded(&runs);
     assert_eq!(model.app_bag(relation, APP), published, "the new leader publishes the same data");
     assert_eq!(relation_sets(&runs, "irc"), 0);
     assert_eq!(model.status("irc/0"), ("active".into(), "ready: https://example.com".into()));

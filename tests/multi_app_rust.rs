@@ -10,6 +10,7 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use support::requirers::*;
 use support::APP;
+use test_support::assert_hooks_succeeded;
 
 const UNIT0: &str = "synapse/0";
 /// What Synapse publishes without public_baseurl or ingress: `https://<server_name>`.
@@ -30,7 +31,8 @@ fn assert_registration_delivered(model: &MatrixModel, unit: &str, relation: u32,
     assert_eq!(file, text.as_bytes());
     let leader = model.harness.sim.app(app).unwrap().leader.clone().expect("a leader");
     assert_eq!(model.state(&leader)[STATE_REGISTRATION], sha256(&file), "what {leader} says it sent");
-    let meta = model.harness.pebble(unit).file_meta(&registration_path(relation)).expect("file metadata");
+    let path = versioned_registration_path(&model.harness, unit, relation).expect("a registration file");
+    let meta = model.harness.pebble(unit).file_meta(&path).expect("file metadata");
     assert_eq!(meta.permissions, 0o600, "registration file mode");
     assert_eq!((meta.user_id, meta.group_id), (991, 991), "registration file owner");
     text
@@ -129,7 +131,7 @@ fn removing_the_relation_unregisters_the_bridge_and_a_new_relation_starts_afresh
     let starts = model.synapse_starts(UNIT0);
 
     let runs = model.harness.sim.remove_relation(relation).expect("remove-relation runs");
-    assert_succeeded(&runs);
+    assert_hooks_succeeded(&runs);
     assert_eq!(model.status("irc/0"), ("blocked".into(), MISSING.into()));
     assert!(model.state("irc/0").is_empty(), "the requirer forgot the provider: {:?}", model.state("irc/0"));
     assert_eq!(model.registration_file(UNIT0, relation), None, "the registration file is gone");

@@ -10,6 +10,7 @@ use juju_sim::Event;
 use pebble_sim::{ExecMode, ServiceStatus};
 use serde_json::json;
 use support::{Harness, CONTAINER, SERVER_NAME};
+use test_support::assert_hooks_succeeded;
 
 const UNIT: &str = "synapse/0";
 
@@ -24,9 +25,7 @@ fn deployed() -> Harness {
 fn unreachable_pebble_waits_and_the_next_hook_converges() {
     let mut harness = deployed();
     harness.pebble(UNIT).set_available(false).unwrap();
-    for run in harness.configure(&[("report_stats", json!(true))]) {
-        assert!(run.succeeded(), "{}", run.stderr);
-    }
+    assert_hooks_succeeded(&harness.configure(&[("report_stats", json!(true))]));
     assert_eq!(harness.status(UNIT), ("waiting".into(), "Waiting for Synapse pebble".into()));
     assert_eq!(harness.app_status(), ("waiting".into(), "Waiting for Synapse pebble".into()));
     assert_eq!(harness.homeserver(UNIT)["report_stats"], false);
@@ -64,7 +63,7 @@ fn losing_pebble_in_the_middle_of_a_hook_waits_and_the_next_hook_converges() {
     let runs = harness.deploy_without_pebble(1, &[("server_name", json!(SERVER_NAME))]);
     let install = &runs[0];
     assert_eq!(install.hook, "install");
-    assert!(install.succeeded(), "{}", install.stderr);
+    assert_hooks_succeeded([install]);
     assert!(away.exists(), "the stand-in ran");
     assert_eq!(harness.status(UNIT), ("waiting".into(), "Waiting for Synapse pebble".into()));
     assert!(harness.pebble(UNIT).file_meta("/data/homeserver.yaml").is_none(), "nothing half-written");
@@ -84,7 +83,7 @@ fn a_restarted_container_is_configured_again_with_the_same_files() {
     harness.pebble(UNIT).restart_container();
     assert_eq!(harness.pebble(UNIT).service_state("synapse"), None);
     let run = harness.sim.run_hook(UNIT, Event::PebbleReady { container: CONTAINER.into() }).unwrap();
-    assert!(run.succeeded(), "{}", run.stderr);
+    assert_hooks_succeeded([&run]);
     assert_eq!(harness.status(UNIT), ("active".into(), String::new()));
     assert_eq!(harness.pebble(UNIT).service_state("synapse"), Some(ServiceStatus::Active));
     assert_eq!(harness.read(UNIT, "/data/homeserver.yaml"), homeserver);
@@ -107,9 +106,7 @@ fn a_stopped_service_is_started_without_rewriting_anything() {
 fn synapse_failing_to_start_is_reported_and_logged() {
     let mut harness = deployed();
     harness.pebble(UNIT).set_start_failure("/start.py", true);
-    for run in harness.configure(&[("report_stats", json!(true))]) {
-        assert!(run.succeeded(), "{}", run.stderr);
-    }
+    assert_hooks_succeeded(&harness.configure(&[("report_stats", json!(true))]));
     let (kind, message) = harness.status(UNIT);
     assert_eq!(kind, "blocked");
     assert!(

@@ -6,9 +6,9 @@ use std::fmt;
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
+use test_support::PythonVenv;
 
 /// The environment variable the reference's `dispatch` runs its interpreter from.
 const PYTHON_VARIABLE: &str = "SYNAPSE_REFERENCE_PYTHON";
@@ -69,7 +69,7 @@ impl Charms {
                 copy(&path, &python.join("src").join(path.file_name().context("a file name")?))?;
             }
         }
-        Ok(Self { dir, python: python_env("ops")? })
+        Ok(Self { dir, python: PythonVenv::find("ops").python().to_string_lossy().into_owned() })
     }
 
     pub fn dir(&self, flavor: Flavor) -> PathBuf {
@@ -104,17 +104,4 @@ fn copy(from: &Path, to: &Path) -> anyhow::Result<()> {
     let mode = fs::metadata(from)?.permissions().mode();
     fs::set_permissions(to, fs::Permissions::from_mode(mode))?;
     Ok(())
-}
-
-/// The interpreter of `scripts/python-env <profile>` (created on first use).
-fn python_env(profile: &str) -> anyhow::Result<String> {
-    let script = repo().join("scripts/python-env");
-    let output = Command::new(&script)
-        .arg(profile)
-        .output()
-        .with_context(|| format!("cannot run {}", script.display()))?;
-    if !output.status.success() {
-        bail!("scripts/python-env {profile} failed:\n{}", String::from_utf8_lossy(&output.stderr));
-    }
-    Ok(String::from_utf8(output.stdout)?.trim().to_string())
 }

@@ -149,9 +149,7 @@ fn actions_fail_clearly_while_synapse_is_stopped_and_work_once_it_runs() {
         assert_eq!(failed(&record), "Synapse is not running: the synapse service is stopped", "{action}");
     }
     // The next hook notices and starts Synapse again.
-    crate::support::requirers::assert_succeeded(
-        &e2e.harness.sim.update_status().expect("update-status runs"),
-    );
+    test_support::assert_hooks_succeeded(&e2e.harness.sim.update_status().expect("update-status runs"));
     e2e.wait_for_synapse(LEADER);
     register(&mut e2e, "dave", false);
 }

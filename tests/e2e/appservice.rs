@@ -14,10 +14,10 @@ use rand::Rng as _;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{json, Value};
 use synapse_admin::{generate_password, AdminClient, UserId, DEFAULT_BASE_URL};
+use test_support::assert_hooks_succeeded;
 
 use crate::matrix::{self, user_id};
 use crate::model::{loopback_config, E2e, Services};
-use crate::support::requirers::assert_succeeded;
 use crate::support::{APP, SERVER_NAME};
 
 const UNIT: &str = "synapse/0";
@@ -102,7 +102,7 @@ fn new_tokens_from_the_bridge_replace_the_old_ones() {
     let (relation, old_token) = synapse_with_irc(&mut e2e);
     let starts = e2e.synapse_starts(UNIT);
     let values = [("rotate-tokens".to_string(), json!(true))].into();
-    assert_succeeded(&e2e.harness.sim.set_config("irc", values).expect("config-changed runs"));
+    assert_hooks_succeeded(&e2e.harness.sim.set_config("irc", values).expect("config-changed runs"));
     e2e.wait_for_synapse(UNIT);
     let new_token = e2e.sent_registration(relation, "irc").as_token().expose_secret().to_string();
     assert_ne!(new_token, old_token, "the bridge sent new tokens");
@@ -116,7 +116,7 @@ fn a_removed_relation_unregisters_the_bridge() {
     let mut e2e = E2e::new();
     let (relation, as_token) = synapse_with_irc(&mut e2e);
     let shared_secret = published_shared_secret(&e2e);
-    assert_succeeded(&e2e.harness.sim.remove_relation(relation).expect("remove-relation runs"));
+    assert_hooks_succeeded(&e2e.harness.sim.remove_relation(relation).expect("remove-relation runs"));
     e2e.wait_for_synapse(UNIT);
     assert_eq!(matrix::whoami(&as_token), Err("M_UNKNOWN_TOKEN".into()));
     let refused = matrix::register_as_appservice(&as_token, "libera_bob");
@@ -130,12 +130,12 @@ fn a_removed_relation_unregisters_the_bridge() {
 fn send_raw_registration(e2e: &mut E2e, app: &str, text: &str) -> u32 {
     let meta = format!("name: {app}\nrequires:\n  matrix-auth:\n    interface: matrix_auth\n    limit: 1\n");
     let spec = AppSpec::passive(app, CharmMeta::from_yaml(&meta).expect("metadata"));
-    assert_succeeded(&e2e.harness.sim.deploy(spec).expect("deploy runs"));
+    assert_hooks_succeeded(&e2e.harness.sim.deploy(spec).expect("deploy runs"));
     let relation = e2e.integrate(app);
     let key = e2e.secret_value(APP, ENCRYPTION_KEY_LABEL, ENCRYPTION_KEY_CONTENT).expect("Synapse's key");
     let token = matrix_auth::encrypt_string(&key, text).expect("encrypts");
     let data = [(REGISTRATION_KEY.to_string(), token)].into();
-    assert_succeeded(
+    assert_hooks_succeeded(
         &e2e.harness.sim.set_relation_data(relation, Bag::App(app.into()), data).expect("relation data"),
     );
     relation

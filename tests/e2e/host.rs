@@ -13,8 +13,9 @@ use std::os::unix::net::{SocketAddr, UnixListener};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use test_support::{eventually, poll_until, PythonVenv};
 
 /// The port of the charm's Synapse listener, which every e2e test's Synapse uses.
 pub const SYNAPSE_PORT: u16 = 8008;
@@ -38,16 +39,14 @@ impl PortLock {
     pub fn acquire() -> Self {
         let address = SocketAddr::from_abstract_name(b"synapse-k8s-e2e-port-8008")
             .expect("a valid abstract socket name");
-        let deadline = Instant::now() + LOCK_TIMEOUT;
-        let listener = loop {
+        let what = format!("the other e2e tests to release the lock on port {SYNAPSE_PORT}");
+        let listener = eventually(&what, LOCK_TIMEOUT, Duration::from_millis(200), || {
             match UnixListener::bind_addr(&address) {
-                Ok(listener) => break listener,
-                Err(error) if error.kind() == ErrorKind::AddrInUse && Instant::now() < deadline => {
-                    thread::sleep(Duration::from_millis(200));
-                }
+                Ok(listener) => Some(listener),
+                Err(error) if error.kind() == ErrorKind::AddrInUse => None,
                 Err(error) => panic!("cannot take the e2e lock on port {SYNAPSE_PORT}: {error}"),
             }
-        };
+        });
         assert!(
             wait_for_free_port(PORT_TIMEOUT),
             "port {SYNAPSE_PORT} stays taken; is a Synapse of an earlier run still running?"
@@ -59,16 +58,8 @@ impl PortLock {
 /// Polls until port 8008 can be bound (a killed Synapse releases it a moment after its
 /// Pebble stopped); false if it is still taken after `timeout`.
 pub fn wait_for_free_port(timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if TcpListener::bind(("::", SYNAPSE_PORT)).is_ok() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
+    poll_until(timeout, Duration::from_millis(50), || TcpListener::bind(("::", SYNAPSE_PORT)).is_ok())
+        .is_some()
 }
 
 /// Checks that the tests run as root and that `/data` is an empty directory (created if
@@ -135,18 +126,9 @@ pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The interpreter of the `synapse` venv, made with the given environment.
 fn python_env(env: &[(&str, &OsStr)]) -> PathBuf {
-    let output = Command::new(repo().join("scripts/python-env"))
-        .arg("synapse")
-        .envs(env.iter().copied())
-        .output()
-        .expect("scripts/python-env runs");
-    assert!(
-        output.status.success(),
-        "scripts/python-env synapse failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    PathBuf::from(String::from_utf8(output.stdout).expect("a UTF-8 path").trim())
+    PythonVenv::find_with_env("synapse", env).python().to_path_buf()
 }
 
 /// Whether the synapse user can run `python` and import Synapse with it.

@@ -10,8 +10,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use juju_sim::model::{ActionRecord, Bag, SecretOwner};
@@ -21,10 +20,11 @@ use matrix_auth::Registration;
 use pebble_sim::{ExecMode, PebbleSim, ServiceMode, SimConfig};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{json, Value};
+use test_support::{assert_hooks_succeeded, poll_until};
 
 use crate::host::{self, PortLock};
 use crate::http;
-use crate::support::requirers::{assert_succeeded, make_rust_requirer_dir};
+use crate::support::requirers::make_rust_requirer_dir;
 use crate::support::{Harness, APP, SERVER_NAME};
 
 /// The Pebble service running Synapse.
@@ -94,7 +94,7 @@ impl E2e {
             self.start_pebble(&format!("{APP}/{number}"), *services);
         }
         let count = u32::try_from(units.len()).expect("a few units");
-        assert_succeeded(&self.harness.deploy_without_pebble(count, config));
+        assert_hooks_succeeded(&self.harness.deploy_without_pebble(count, config));
     }
 
     fn start_pebble(&mut self, unit: &str, services: Services) {
@@ -135,23 +135,23 @@ impl E2e {
 
     /// Waits until the Synapse of `unit` answers `/health`; panics with its log otherwise.
     pub fn wait_for_synapse(&self, unit: &str) {
-        let deadline = Instant::now() + HEALTH_TIMEOUT;
-        loop {
+        // Done when Synapse answers, or when Pebble gave up on it (no use waiting longer).
+        let answered = poll_until(HEALTH_TIMEOUT, Duration::from_millis(100), || {
             if http::synapse("GET", "/health", None, None).is_ok_and(|response| response.status == 200) {
-                return;
+                return Some(true);
             }
             let state = self.pebble(unit).service_state(SERVICE);
-            let given_up = matches!(state, None | Some(pebble_sim::ServiceStatus::Error));
-            if given_up || Instant::now() > deadline {
-                panic!(
-                    "Synapse on {unit} did not answer /health (service {state:?}, unit status {:?});\n\
-                     the charm's warnings and errors:\n{}\nSynapse's log:\n{}",
-                    self.harness.status(unit),
-                    self.charm_problems(unit),
-                    self.synapse_log(unit)
-                );
-            }
-            thread::sleep(Duration::from_millis(100));
+            matches!(state, None | Some(pebble_sim::ServiceStatus::Error)).then_some(false)
+        });
+        if answered != Some(true) {
+            panic!(
+                "Synapse on {unit} did not answer /health (service {:?}, unit status {:?});\n\
+                 the charm's warnings and errors:\n{}\nSynapse's log:\n{}",
+                self.pebble(unit).service_state(SERVICE),
+                self.harness.status(unit),
+                self.charm_problems(unit),
+                self.synapse_log(unit)
+            );
         }
     }
 
@@ -181,7 +181,7 @@ impl E2e {
         let params = params.as_object().cloned().expect("parameters are an object");
         let result = self.harness.sim.run_action(unit, action, params).expect("the action runs");
         assert_eq!(result.run.exit_code, 0, "{action} on {unit}: {}", result.run.stderr);
-        assert_succeeded(&result.followups);
+        assert_hooks_succeeded(&result.followups);
         result.record
     }
 
@@ -219,13 +219,13 @@ impl E2e {
         for (key, value) in config {
             spec = spec.config(*key, value.clone());
         }
-        assert_succeeded(&self.harness.sim.deploy(spec).expect("deploy runs"));
+        assert_hooks_succeeded(&self.harness.sim.deploy(spec).expect("deploy runs"));
     }
 
     /// `juju integrate <app> synapse`; returns the relation id.
     pub fn integrate(&mut self, app: &str) -> u32 {
         let (relation, runs) = self.harness.sim.integrate(app, APP).expect("integrate runs");
-        assert_succeeded(&runs);
+        assert_hooks_succeeded(&runs);
         relation
     }
 

@@ -17,6 +17,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
+use juju_sim::model::StatusInfo;
 use juju_sim::{AppSpec, HookRun, Simulator};
 use pebble_sim::{ExecRule, PebbleSim, SimConfig};
 use serde_json::Value;
@@ -27,6 +28,23 @@ pub const SERVER_NAME: &str = "example.com";
 
 /// The argv prefix of the configuration check the charm runs in the container.
 pub const VALIDATE: [&str; 3] = ["python3", "-m", "synapse.config"];
+
+/// The hook tools that change the Juju model. `status-set` changes it only when it sets
+/// another value, which [`Harness::assert_statuses_kept`] checks.
+pub const MODEL_WRITES: [&str; 12] = [
+    "relation-set",
+    "secret-add",
+    "secret-set",
+    "secret-grant",
+    "secret-revoke",
+    "secret-remove",
+    "open-port",
+    "close-port",
+    "state-set",
+    "state-delete",
+    "leader-set",
+    "application-version-set",
+];
 
 /// A simulated model with the Synapse charm and a simulated Pebble per unit.
 pub struct Harness {
@@ -176,6 +194,31 @@ impl Harness {
         );
     }
 
+    /// Where the application's and every unit's status history end now, by name.
+    pub fn status_marks(&self) -> BTreeMap<String, usize> {
+        self.status_histories().map(|(name, history)| (name.to_string(), history.len())).collect()
+    }
+
+    /// Asserts that every status set since `marks` (of [`Harness::status_marks`]), on the
+    /// application or any unit, is the one it replaced: a `status-set` that changes nothing.
+    pub fn assert_statuses_kept(&self, marks: &BTreeMap<String, usize>) {
+        let shown = |status: &StatusInfo| (status.status.clone(), status.message.clone());
+        for (name, history) in self.status_histories() {
+            let mark = marks.get(name).copied().unwrap_or_default();
+            let before = mark.checked_sub(1).map(|last| shown(&history[last]));
+            for after in &history[mark..] {
+                assert_eq!(Some(shown(after)), before, "the status of {name} changed");
+            }
+        }
+    }
+
+    /// The application's status history and every unit's, with their names.
+    fn status_histories(&self) -> impl Iterator<Item = (&str, &[StatusInfo])> {
+        let app = self.sim.app(APP).expect("app exists");
+        let units = app.units.iter().map(|unit| (unit.name.as_str(), unit.status_history.as_slice()));
+        std::iter::once((APP, app.status_history.as_slice())).chain(units)
+    }
+
     /// The unit's Pebble plan, as the charm's Pebble client reads it.
     pub fn plan(&self, unit: &str) -> pebble::Plan {
         pebble::Client::new(self.pebble(unit).socket()).plan().expect("plan readable")
@@ -211,6 +254,35 @@ impl Harness {
                 (key.clone(), String::from_utf8(bytes).expect("UTF-8 content"))
             })
             .collect()
+    }
+}
+
+/// Asserts that no hook of `runs` called a tool of [`MODEL_WRITES`].
+pub fn assert_no_model_writes<'a>(runs: impl IntoIterator<Item = &'a HookRun>) {
+    for run in runs {
+        let writes: Vec<_> =
+            run.calls.iter().filter(|call| MODEL_WRITES.contains(&call.tool.as_str())).collect();
+        assert!(writes.is_empty(), "{} on {} changed the model: {writes:?}", run.hook, run.unit);
+    }
+}
+
+/// Asserts that no hook of `runs` made the same hook-tool call (tool and arguments) twice,
+/// logging aside: the charm reads each part of the model once per hook, however many of its
+/// parts need it.
+pub fn assert_no_repeated_calls<'a>(runs: impl IntoIterator<Item = &'a HookRun>) {
+    for run in runs {
+        let mut seen = std::collections::BTreeSet::new();
+        for call in run.calls.iter().filter(|call| call.tool != "juju-log") {
+            let key = (&call.tool, &call.args);
+            assert!(
+                seen.insert(key),
+                "{} on {} called {} {:?} twice",
+                run.hook,
+                run.unit,
+                call.tool,
+                call.args
+            );
+        }
     }
 }
 

@@ -11,8 +11,9 @@ use matrix_auth::protocol::{ENCRYPTION_KEY_CONTENT, ENCRYPTION_KEY_LABEL, REGIST
 use pebble_sim::FileKind;
 use secrecy::SecretString;
 use serde_json::Value;
+use test_support::assert_hooks_succeeded;
 
-use super::requirers::{assert_succeeded, registration_path};
+use super::requirers::{registration_path, sha256, unversioned, versioned_registration_path};
 use super::{Harness, APP, SERVER_NAME};
 
 /// What Synapse publishes without public_baseurl: `https://<server_name>`.
@@ -40,7 +41,7 @@ impl ProviderModel {
     /// Synapse with `units` units (synapse/0 leads) and `server_name` set, every hook succeeded.
     pub fn new(units: u32) -> Self {
         let mut harness = Harness::new();
-        assert_succeeded(&harness.deploy(units, &[("server_name", Value::from(SERVER_NAME))]));
+        assert_hooks_succeeded(&harness.deploy(units, &[("server_name", Value::from(SERVER_NAME))]));
         Self { harness }
     }
 
@@ -56,7 +57,7 @@ impl ProviderModel {
     /// `juju integrate <app> synapse`: the relation id and the hooks that ran (all succeeded).
     pub fn integrate(&mut self, app: &str) -> (u32, Vec<HookRun>) {
         let (relation, runs) = self.harness.sim.integrate(app, APP).expect("integrate runs");
-        assert_succeeded(&runs);
+        assert_hooks_succeeded(&runs);
         (relation, runs)
     }
 
@@ -72,7 +73,7 @@ impl ProviderModel {
         let data = entries.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect();
         let runs =
             self.harness.sim.set_relation_data(relation, Bag::App(app.into()), data).expect("bag written");
-        assert_succeeded(&runs);
+        assert_hooks_succeeded(&runs);
         runs
     }
 
@@ -90,7 +91,7 @@ impl ProviderModel {
     /// `update-status` on every unit; every hook succeeded.
     pub fn update_status(&mut self) -> Vec<HookRun> {
         let runs = self.harness.sim.update_status().expect("update-status runs");
-        assert_succeeded(&runs);
+        assert_hooks_succeeded(&runs);
         runs
     }
 
@@ -125,12 +126,19 @@ impl ProviderModel {
 
     /// The registration file of `relation` on `unit`, if any.
     pub fn file(&self, unit: &str, relation: u32) -> Option<Vec<u8>> {
-        std::fs::read(self.harness.container_path(unit, &registration_path(relation))).ok()
+        let path = versioned_registration_path(&self.harness, unit, relation)?;
+        std::fs::read(self.harness.container_path(unit, &path)).ok()
     }
 
-    /// Asserts `unit` holds exactly `text` for `relation`, private to the synapse user.
+    /// Asserts `unit` holds exactly `text` for `relation`, under a name with the hash of
+    /// `text`, private to the synapse user.
     pub fn assert_file(&self, unit: &str, relation: u32, text: &str) {
-        let path = registration_path(relation);
+        let path = versioned_registration_path(&self.harness, unit, relation)
+            .unwrap_or_else(|| panic!("{} missing on {unit}", registration_path(relation)));
+        assert!(
+            path.ends_with(&format!("-{}.yaml", &sha256(text)[..16])),
+            "{path} is not named after its content"
+        );
         let meta =
             self.harness.pebble(unit).file_meta(&path).unwrap_or_else(|| panic!("{path} missing on {unit}"));
         assert_eq!(meta.kind, FileKind::File, "{path}");
@@ -139,13 +147,14 @@ impl ProviderModel {
         assert_eq!(self.file(unit, relation).as_deref(), Some(text.as_bytes()), "{path} on {unit}");
     }
 
-    /// Every registration file in `unit`'s data directory, by name.
+    /// Every registration file in `unit`'s data directory, by name (without content hash).
     pub fn registration_files(&self, unit: &str) -> Vec<String> {
         let data = self.harness.container_path(unit, "/data");
         let mut names: Vec<String> = std::fs::read_dir(data)
             .expect("data directory")
             .map(|entry| entry.expect("directory entry").file_name().to_string_lossy().into_owned())
             .filter(|name| name.starts_with("appservice-registration-"))
+            .map(|name| unversioned(&name))
             .collect();
         names.sort();
         names
@@ -155,7 +164,7 @@ impl ProviderModel {
     pub fn config_files(&self, unit: &str) -> Vec<String> {
         match &self.harness.homeserver(unit)["app_service_config_files"] {
             Value::Array(files) => {
-                files.iter().map(|file| file.as_str().expect("a path").to_string()).collect()
+                files.iter().map(|file| unversioned(file.as_str().expect("a path"))).collect()
             }
             Value::Null => Vec::new(),
             other => panic!("app_service_config_files is not a list: {other}"),

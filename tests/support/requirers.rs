@@ -1,6 +1,6 @@
 //! Requirer charms next to Synapse in one simulated model: the Rust example charm
 //! (`examples/matrix-auth-requirer`, its binary built on demand) and the Python ops charm
-//! (`tests/python/requirer_charm`, run with a venv from `scripts/python-env`), plus readers
+//! (`tests/python/requirer_charm`, run with the venv of `scripts/python-env`), plus readers
 //! for what crossed the relation: the provider's key, the decrypted registration, the files
 //! in Synapse's container.
 
@@ -16,6 +16,7 @@ use matrix_auth::protocol::{ENCRYPTION_KEY_CONTENT, ENCRYPTION_KEY_LABEL, REGIST
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use sha2::Digest as _;
+use test_support::{assert_hooks_succeeded, PythonVenv};
 
 use super::{Harness, APP};
 
@@ -91,18 +92,6 @@ pub fn python_requirer_dir() -> PathBuf {
     repo().join("tests/python/requirer_charm")
 }
 
-/// The interpreter of `scripts/python-env <profile>` (`ops` for ops 3, `ops2` for ops 2).
-pub fn python(profile: &str) -> String {
-    let output =
-        Command::new(repo().join("scripts/python-env")).arg(profile).output().expect("python-env runs");
-    assert!(
-        output.status.success(),
-        "scripts/python-env {profile} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("a UTF-8 path").trim().to_string()
-}
-
 /// The Synapse harness with requirer charms deployed next to it.
 pub struct MatrixModel {
     pub harness: Harness,
@@ -114,7 +103,7 @@ impl MatrixModel {
     /// Synapse with `units` units (server_name [`super::SERVER_NAME`]), every hook succeeded.
     pub fn new(units: u32) -> Self {
         let mut harness = Harness::new();
-        assert_succeeded(&harness.deploy(units, &[("server_name", Value::from(super::SERVER_NAME))]));
+        assert_hooks_succeeded(&harness.deploy(units, &[("server_name", Value::from(super::SERVER_NAME))]));
         let charms =
             tempfile::Builder::new().prefix("requirer-charm-").tempdir().expect("temporary directory");
         make_rust_requirer_dir(charms.path());
@@ -128,7 +117,7 @@ impl MatrixModel {
 
     /// Deploys the Python charm as `app`, run by the `profile` venv (`ops` or `ops2`).
     pub fn deploy_python(&mut self, app: &str, profile: &str, config: &[(&str, Value)]) -> Vec<HookRun> {
-        self.harness.sim.set_env(PYTHON_ENV, python(profile));
+        self.harness.sim.set_env(PYTHON_ENV, PythonVenv::find(profile).python().to_string_lossy());
         self.harness.sim.set_env("PYTHONDONTWRITEBYTECODE", "1");
         self.deploy(AppSpec::charm(app, python_requirer_dir()), config)
     }
@@ -138,27 +127,27 @@ impl MatrixModel {
             spec = spec.config(*key, value.clone());
         }
         let runs = self.harness.sim.deploy(spec).expect("deploy runs");
-        assert_succeeded(&runs);
+        assert_hooks_succeeded(&runs);
         runs
     }
 
     /// `juju integrate <app> synapse`: the relation id and every hook that ran.
     pub fn integrate(&mut self, app: &str) -> (u32, Vec<HookRun>) {
         let (relation, runs) = self.harness.sim.integrate(app, APP).expect("integrate runs");
-        assert_succeeded(&runs);
+        assert_hooks_succeeded(&runs);
         (relation, runs)
     }
 
     pub fn configure(&mut self, app: &str, values: &[(&str, Value)]) -> Vec<HookRun> {
         let values = values.iter().map(|(key, value)| (key.to_string(), value.clone())).collect();
         let runs = self.harness.sim.set_config(app, values).expect("config-changed runs");
-        assert_succeeded(&runs);
+        assert_hooks_succeeded(&runs);
         runs
     }
 
     pub fn update_status(&mut self) -> Vec<HookRun> {
         let runs = self.harness.sim.update_status().expect("update-status runs");
-        assert_succeeded(&runs);
+        assert_hooks_succeeded(&runs);
         runs
     }
 
@@ -203,14 +192,15 @@ impl MatrixModel {
 
     /// The bytes of the registration file Synapse holds for `relation` on `unit`, if any.
     pub fn registration_file(&self, unit: &str, relation: u32) -> Option<Vec<u8>> {
-        std::fs::read(self.harness.container_path(unit, &registration_path(relation))).ok()
+        let path = versioned_registration_path(&self.harness, unit, relation)?;
+        std::fs::read(self.harness.container_path(unit, &path)).ok()
     }
 
     /// `app_service_config_files` of `unit`'s homeserver.yaml (empty when absent).
     pub fn app_service_config_files(&self, unit: &str) -> Vec<String> {
         match &self.harness.homeserver(unit)["app_service_config_files"] {
             Value::Array(files) => {
-                files.iter().map(|file| file.as_str().expect("a path").to_string()).collect()
+                files.iter().map(|file| unversioned(file.as_str().expect("a path"))).collect()
             }
             Value::Null => Vec::new(),
             other => panic!("app_service_config_files is not a list: {other}"),
@@ -229,9 +219,36 @@ impl MatrixModel {
     }
 }
 
-/// Where Synapse keeps the registration of a relation.
+/// The registration file of a relation as the tests name it: the charm's path without the
+/// content hash it adds (`…-<16 hex digits>.yaml`, see [`unversioned`]).
 pub fn registration_path(relation: u32) -> String {
     format!("/data/appservice-registration-matrix-auth-{relation}.yaml")
+}
+
+/// `path` without the content hash the charm puts before the extension of the files
+/// Synapse's loader reads; other paths unchanged.
+pub fn unversioned(path: &str) -> String {
+    let Some((stem, extension)) = path.rsplit_once('.') else { return path.to_string() };
+    match stem.rsplit_once('-') {
+        Some((base, hash)) if hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()) => {
+            format!("{base}.{extension}")
+        }
+        _ => path.to_string(),
+    }
+}
+
+/// The actual path of `relation`'s registration file on `unit` (the newest name, should
+/// there be several).
+pub fn versioned_registration_path(harness: &Harness, unit: &str, relation: u32) -> Option<String> {
+    let prefix = format!("appservice-registration-matrix-auth-{relation}-");
+    let data = harness.container_path(unit, "/data");
+    let mut names: Vec<String> = std::fs::read_dir(data)
+        .ok()?
+        .map(|entry| entry.expect("directory entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(&prefix))
+        .collect();
+    names.sort();
+    names.pop().map(|name| format!("/data/{name}"))
 }
 
 /// Hex SHA-256 of `bytes`.
@@ -245,10 +262,4 @@ pub fn relation_sets(runs: &[HookRun], app: &str) -> usize {
         .filter(|run| run.unit.split('/').next() == Some(app))
         .map(|run| run.count("relation-set"))
         .sum()
-}
-
-pub fn assert_succeeded(runs: &[HookRun]) {
-    for run in runs {
-        assert!(run.succeeded(), "{} on {} failed:\n{}", run.hook, run.unit, run.stderr);
-    }
 }

@@ -12,27 +12,10 @@ use std::time::Duration;
 use juju_sim::model::{ActionStatus, Bag};
 use juju_sim::{AppSpec, Simulator};
 use serde_json::{json, Map, Value};
+use test_support::PythonVenv;
 
 fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The venv interpreter for `profile`, or `None` (with a loud message) if it cannot be made.
-fn python(profile: &str) -> Option<String> {
-    let output = Command::new(workspace_root().join("scripts/python-env")).arg(profile).output();
-    match output {
-        Ok(output) if output.status.success() => {
-            Some(String::from_utf8_lossy(&output.stdout).trim().to_owned())
-        }
-        other => {
-            // In CI a missing Python environment is a failure, never a silent skip.
-            assert!(std::env::var_os("CI").is_none(), "scripts/python-env {profile} failed: {other:?}");
-            eprintln!(
-                "\n!!!!!!!! SKIPPING ops conformance ({profile}): scripts/python-env failed: {other:?} !!!!!!!!\n"
-            );
-            None
-        }
-    }
 }
 
 fn fingerprint(text: &str) -> String {
@@ -62,12 +45,12 @@ fn app_bag(sim: &Simulator, relation: u32, app: &str) -> BTreeMap<String, String
 }
 
 fn conformance(profile: &str) {
-    let Some(python) = python(profile) else {
+    let Some(venv) = PythonVenv::find_or_skip(profile, &format!("ops conformance ({profile})")) else {
         return;
     };
     let charm = workspace_root().join("crates/juju-sim/tests/ops-charm");
     let mut sim = common::sim();
-    sim.set_env("OPS_PYTHON", python);
+    sim.set_env("OPS_PYTHON", venv.python().to_string_lossy());
     sim.set_env("PYTHONDONTWRITEBYTECODE", "1");
     sim.set_hook_timeout(Duration::from_secs(300));
 

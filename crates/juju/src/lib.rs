@@ -4,10 +4,12 @@
 //! - [`tools`]: typed hook-tool calls over a [`ToolRunner`] (processes in production, anything
 //!   in tests), failing with one classified [`HookToolError`].
 //! - [`secrets`]: secret URIs, content and metadata.
-//! - [`status`]: collect-status style status reporting.
+//! - [`effects`]: changes to the model planned as data, then executed in order.
+//! - [`status`]: collect-status style status reporting, per component.
 //! - [`log`]: `tracing` events to `juju-log`.
 
 pub mod context;
+pub mod effects;
 pub mod error;
 pub mod log;
 pub mod runner;
@@ -16,13 +18,14 @@ pub mod status;
 pub mod tools;
 
 pub use context::{Event, HookContext, RelationEvent, RelationHook, RelationId};
+pub use effects::{Effect, EffectError, SecretHandle};
 pub use error::{HookToolError, RedactedCommand, ToolErrorKind};
 pub use runner::{ProcessRunner, ToolOutput, ToolRunner};
 pub use secrets::{
     NewSecret, ReadMode, SecretAccess, SecretContent, SecretInfo, SecretOwner, SecretRef, SecretUpdate,
     SecretUri,
 };
-pub use status::{Status, StatusCollector, StatusKind, StatusTarget};
+pub use status::{Status, StatusKind, StatusReport, StatusTarget};
 pub use tools::{ApplicationStatus, Bag, Databag, GoalEntry, GoalState, HookTools, LogLevel, Port};
 
 /// The `main` of a charm binary: reads the hook context from the environment, sends `tracing`

@@ -1,7 +1,10 @@
-//! Workload status: each concern of the charm reports one, and the most severe wins, the way
-//! ops' collect-status does (blocked > maintenance > waiting > active).
+//! Workload status: each component of the charm reports one, and the most severe wins, the
+//! way ops' collect-status does (blocked > maintenance > waiting > active).
 
 use std::fmt;
+
+use crate::error::HookToolError;
+use crate::tools::HookTools;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StatusKind {
@@ -88,31 +91,59 @@ impl fmt::Display for Status {
     }
 }
 
-/// Gathers every concern's status during a hook and picks the one to show.
-#[derive(Debug, Clone, Default)]
-pub struct StatusCollector {
-    statuses: Vec<Status>,
+/// The statuses one hook reports: one per named component of the charm, and (on the leader)
+/// the application's.
+///
+/// The unit shows the most severe component status: blocked > maintenance > waiting >
+/// active. Among equally severe statuses the first *added* wins, so the charm's order of
+/// components is its documented tie-break. (`error` outranks them all, but only Juju sets
+/// it, when a hook fails; a charm cannot.)
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusReport {
+    components: Vec<(&'static str, Status)>,
 }
 
-impl StatusCollector {
+impl StatusReport {
     pub fn new() -> Self {
         Self::default()
     }
 
-    pub fn add(&mut self, status: Status) {
-        self.statuses.push(status);
+    /// Records `component`'s status.
+    pub fn add(&mut self, component: &'static str, status: Status) {
+        self.components.push((component, status));
     }
 
-    /// The most severe status; among equals the first added. Active with no message when
-    /// nothing was reported.
-    pub fn collect(&self) -> Status {
-        let mut winner: Option<&Status> = None;
-        for status in &self.statuses {
-            if winner.is_none_or(|w| status.kind.severity() > w.kind.severity()) {
-                winner = Some(status);
+    /// Every component's status, in the order added.
+    pub fn components(&self) -> &[(&'static str, Status)] {
+        &self.components
+    }
+
+    /// The component whose status the unit shows, with that status; `None` when nothing was
+    /// reported.
+    pub fn winner(&self) -> Option<&(&'static str, Status)> {
+        let mut winner: Option<&(&'static str, Status)> = None;
+        for entry in &self.components {
+            if winner.is_none_or(|(_, best)| entry.1.kind.severity() > best.kind.severity()) {
+                winner = Some(entry);
             }
         }
-        winner.cloned().unwrap_or_else(|| Status::active(""))
+        winner
+    }
+
+    /// The unit status: [`StatusReport::winner`]'s, or active with no message.
+    pub fn unit(&self) -> Status {
+        self.winner().map_or_else(|| Status::active(""), |(_, status)| status.clone())
+    }
+
+    /// Sets the unit status and, when `application` is given (the leader's view of the
+    /// whole application), the application status. Returns the unit status.
+    pub fn set(&self, tools: &HookTools, application: Option<&Status>) -> Result<Status, HookToolError> {
+        let unit = self.unit();
+        tools.status_set(StatusTarget::Unit, &unit)?;
+        if let Some(application) = application {
+            tools.status_set(StatusTarget::Application, application)?;
+        }
+        Ok(unit)
     }
 }
 
@@ -122,15 +153,17 @@ mod tests {
 
     #[test]
     fn most_severe_wins_and_first_among_equals() {
-        let mut collector = StatusCollector::new();
-        assert_eq!(collector.collect(), Status::active(""));
-        collector.add(Status::active("ok"));
-        collector.add(Status::waiting("Waiting for database"));
-        collector.add(Status::maintenance("Configuring Synapse"));
-        assert_eq!(collector.collect(), Status::maintenance("Configuring Synapse"));
-        collector.add(Status::blocked("invalid configuration: server_name"));
-        collector.add(Status::blocked("second"));
-        assert_eq!(collector.collect(), Status::blocked("invalid configuration: server_name"));
+        let mut report = StatusReport::new();
+        assert_eq!(report.unit(), Status::active(""));
+        report.add("config", Status::active("ok"));
+        report.add("database", Status::waiting("Waiting for database"));
+        report.add("workload", Status::maintenance("Configuring Synapse"));
+        assert_eq!(report.unit(), Status::maintenance("Configuring Synapse"));
+        report.add("config", Status::blocked("invalid configuration: server_name"));
+        report.add("media", Status::blocked("second"));
+        assert_eq!(report.unit(), Status::blocked("invalid configuration: server_name"));
+        assert_eq!(report.winner().unwrap().0, "config");
+        assert_eq!(report.components().len(), 5);
     }
 
     #[test]

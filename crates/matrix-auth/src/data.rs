@@ -1,5 +1,8 @@
 //! The provider's application databag, in both directions.
 
+use std::collections::BTreeMap;
+
+use juju::effects::Value;
 use juju::{Databag, SecretUri};
 
 use crate::protocol::{ENCRYPTION_KEY_SECRET_ID_KEY, HOMESERVER_KEY, SHARED_SECRET_ID_KEY};
@@ -48,11 +51,18 @@ impl ProviderData {
     }
 }
 
-/// The entries of `desired` whose value differs from `current` (absent counts as `""`).
-pub(crate) fn changed_entries(current: &Databag, desired: &Databag) -> Databag {
+/// The entries of `desired` whose value differs from `current` (absent counts as `""`); the
+/// ID of a secret not created yet always differs.
+pub(crate) fn changed_entries(
+    current: &Databag,
+    desired: &BTreeMap<String, Value>,
+) -> BTreeMap<String, Value> {
     desired
         .iter()
-        .filter(|(key, value)| current.get(*key).map_or("", String::as_str) != value.as_str())
+        .filter(|(key, value)| match value {
+            Value::Text(text) => current.get(*key).map_or("", String::as_str) != text.as_str(),
+            Value::AddedSecretId { .. } => true,
+        })
         .map(|(key, value)| (key.clone(), value.clone()))
         .collect()
 }
@@ -100,8 +110,17 @@ mod tests {
             ("shared_secret_id", "secret:a"),
             ("encryption_key_secret_id", ""),
         ]);
-        assert_eq!(changed_entries(&current, &desired), bag(&[("homeserver", "https://new")]));
+        let values = |bag: Databag| bag.into_iter().map(|(k, v)| (k, Value::Text(v))).collect();
+        assert_eq!(
+            changed_entries(&current, &values(desired)),
+            values(bag(&[("homeserver", "https://new")]))
+        );
         let desired = bag(&[("shared_secret_id", "")]);
-        assert_eq!(changed_entries(&current, &desired), bag(&[("shared_secret_id", "")]));
+        assert_eq!(changed_entries(&current, &values(desired.clone())), values(desired));
+        let added = BTreeMap::from([(
+            "shared_secret_id".to_string(),
+            Value::AddedSecretId { label: "shared-secret".into(), model_uuid: None },
+        )]);
+        assert_eq!(changed_entries(&current, &added), added, "a new secret's ID is always written");
     }
 }

@@ -25,7 +25,7 @@ pub use crypto::{decrypt_string, encrypt_string, generate_key, CryptoError};
 pub use data::{ProviderData, ProviderDataError};
 pub use provider::{
     EventRelation, NotReady, OwnedSecret, ProviderContext, ProviderRelation, ProviderSecrets, ProviderState,
-    PublishOutcome, PublishReport, RegistrationOutcome, Rejection,
+    PublishOutcome, PublishPlan, PublishReport, RegistrationOutcome, Rejection,
 };
 pub use pyregex::PatternError;
 pub use pyyaml::YamlError;

@@ -1,26 +1,28 @@
 //! The provider side (Synapse): read every relation once, then publish (leader) and turn the
 //! requirers' registrations into outcomes (every unit).
 //!
-//! [`ProviderState::read`] makes every hook-tool read of the hook; [`ProviderState::publish`]
-//! only writes what differs, and [`ProviderState::registrations`] is pure. A bad remote input
+//! [`ProviderState::read`] makes every hook-tool read of the hook; [`ProviderState::plan_publish`]
+//! plans writing only what differs, and [`ProviderState::registrations`] is pure. A bad remote input
 //! never becomes an error: it is a [`RegistrationOutcome`] of its relation. Errors are hook-tool
 //! failures that say nothing about the remote side (tool missing, unexpected refusals).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use juju::effects::Value;
 use juju::{
-    Bag, Databag, Event, HookContext, HookToolError, HookTools, NewSecret, ReadMode, RelationHook,
-    RelationId, SecretAccess, SecretContent, SecretRef, SecretUri, ToolErrorKind,
+    Bag, Databag, Effect, EffectError, Event, HookContext, HookToolError, HookTools, NewSecret, ReadMode,
+    RelationHook, RelationId, SecretAccess, SecretContent, SecretHandle, SecretRef, SecretUri, ToolErrorKind,
 };
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::conflict::{resolve_conflicts, Conflict, ConflictWith};
 use crate::crypto::{self, CryptoError};
-use crate::data::{changed_entries, ProviderData};
+use crate::data::changed_entries;
 use crate::protocol::{
-    ENCRYPTION_KEY_CONTENT, ENCRYPTION_KEY_LABEL, REGISTRATION_KEY, SHARED_SECRET_CONTENT,
-    SHARED_SECRET_LABEL, V0_REGISTRATION_CONTENT, V0_REGISTRATION_SECRET_ID_KEY,
+    ENCRYPTION_KEY_CONTENT, ENCRYPTION_KEY_LABEL, ENCRYPTION_KEY_SECRET_ID_KEY, HOMESERVER_KEY,
+    REGISTRATION_KEY, SHARED_SECRET_CONTENT, SHARED_SECRET_ID_KEY, SHARED_SECRET_LABEL,
+    V0_REGISTRATION_CONTENT, V0_REGISTRATION_SECRET_ID_KEY,
 };
 use crate::registration::{Registration, RegistrationError, MAX_REGISTRATION_BYTES};
 
@@ -219,7 +221,17 @@ impl fmt::Debug for ProviderState {
     }
 }
 
-/// What [`ProviderState::publish`] changed.
+/// A provider secret as the plan knows it: how to name it, and whom it is granted to.
+type Planned = (SecretHandle, BTreeSet<String>);
+
+/// The leader's publication as data: the effects in order and what they mean.
+#[derive(Debug, Clone, Default)]
+pub struct PublishPlan {
+    pub effects: Vec<Effect>,
+    pub report: PublishReport,
+}
+
+/// What a [`PublishPlan`] changes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PublishReport {
     /// Labels of the secrets created.
@@ -359,114 +371,129 @@ impl ProviderState {
         }
     }
 
-    /// Leader: makes sure both secrets exist (creating them only when `shared_secret` is
-    /// given, and never changing an existing one), grants them to every relation that lacks
-    /// a grant, writes the changed keys of [`ProviderData`] to every relation, and withdraws
-    /// the grants of a broken relation where Juju still lists them. With no relation left,
-    /// removes both secrets instead.
-    pub fn publish(
+    /// Leader: plans making sure both secrets exist (creating them only when `shared_secret`
+    /// is given, with a key from `new_key`, and never changing an existing one), granting
+    /// them to every relation that lacks a grant, writing the changed keys of
+    /// [`ProviderData`](crate::ProviderData) to every relation, and withdrawing the grants
+    /// of a broken relation where Juju still lists them. With no relation left, plans removing both secrets
+    /// instead. `None` on other units. Pure: [`juju::effects::execute`] carries it out.
+    pub fn plan_publish(
         &self,
-        tools: &HookTools,
         homeserver: &str,
         shared_secret: Option<&SecretString>,
-    ) -> Result<PublishOutcome, HookToolError> {
+        new_key: impl FnOnce() -> SecretString,
+    ) -> Option<PublishPlan> {
         if !self.leader {
-            return Ok(PublishOutcome::NotLeader);
+            return None;
         }
-        let mut report = PublishReport::default();
-        let Some(secrets) = &self.secrets else { return Ok(PublishOutcome::Published(report)) };
+        let mut plan = PublishPlan::default();
+        let Some(secrets) = &self.secrets else { return Some(plan) };
         if self.relations.is_empty() {
             for (label, secret) in [
                 (SHARED_SECRET_LABEL, &secrets.shared_secret),
                 (ENCRYPTION_KEY_LABEL, &secrets.encryption_key),
             ] {
                 if let Some(secret) = secret {
-                    if tolerate_missing(tools.secret_remove(&secret.id, None))? {
-                        report.removed.push(label);
-                    }
+                    plan.effects.push(Effect::SecretRemove { secret: secret.id.clone() });
+                    plan.report.removed.push(label);
                 }
             }
-            return Ok(PublishOutcome::Published(report));
+            return Some(plan);
         }
-        let mut shared = secrets.shared_secret.clone();
-        let mut key = secrets.encryption_key.clone();
+        let existing = |secret: &Option<OwnedSecret>| -> Option<Planned> {
+            secret.as_ref().map(|s| (SecretHandle::Existing(s.id.clone()), s.granted_to.clone()))
+        };
+        let mut shared = existing(&secrets.shared_secret);
+        let mut key = existing(&secrets.encryption_key);
         if shared.is_none() || key.is_none() {
             match shared_secret {
                 Some(value) => {
                     if shared.is_none() {
-                        shared =
-                            Some(create(tools, SHARED_SECRET_LABEL, SHARED_SECRET_CONTENT, value.clone())?);
-                        report.created.push(SHARED_SECRET_LABEL);
+                        plan.effects.push(add(SHARED_SECRET_LABEL, SHARED_SECRET_CONTENT, value.clone()));
+                        plan.report.created.push(SHARED_SECRET_LABEL);
+                        shared = Some((SecretHandle::Added(SHARED_SECRET_LABEL.into()), BTreeSet::new()));
                     }
                     if key.is_none() {
-                        key = Some(create(
-                            tools,
-                            ENCRYPTION_KEY_LABEL,
-                            ENCRYPTION_KEY_CONTENT,
-                            crypto::generate_key(),
-                        )?);
-                        report.created.push(ENCRYPTION_KEY_LABEL);
+                        plan.effects.push(add(ENCRYPTION_KEY_LABEL, ENCRYPTION_KEY_CONTENT, new_key()));
+                        plan.report.created.push(ENCRYPTION_KEY_LABEL);
+                        key = Some((SecretHandle::Added(ENCRYPTION_KEY_LABEL.into()), BTreeSet::new()));
                     }
                 }
-                None => report.waiting_for_shared_secret = true,
+                None => plan.report.waiting_for_shared_secret = true,
             }
         }
-        let canonical =
-            |secret: &Option<OwnedSecret>| secret.as_ref().map(|s| s.id.canonical(&self.context.model_uuid));
-        let desired = ProviderData {
-            homeserver: homeserver.to_string(),
-            shared_secret_id: canonical(&shared),
-            encryption_key_secret_id: canonical(&key),
-        }
-        .to_databag();
+        let model = &self.context.model_uuid;
+        let id_value = |secret: &Option<Planned>| match secret {
+            None => Value::Text(String::new()),
+            Some((SecretHandle::Existing(id), _)) => Value::Text(id.canonical(model).to_string()),
+            Some((SecretHandle::Added(label), _)) => {
+                Value::AddedSecretId { label: label.clone(), model_uuid: Some(model.clone()) }
+            }
+        };
+        let desired = BTreeMap::from([
+            (HOMESERVER_KEY.to_string(), Value::Text(homeserver.to_string())),
+            (SHARED_SECRET_ID_KEY.to_string(), id_value(&shared)),
+            (ENCRYPTION_KEY_SECRET_ID_KEY.to_string(), id_value(&key)),
+        ]);
         for relation in &self.relations {
             let Some(remote_app) = &relation.remote_app else {
-                report.skipped.push(relation.id.clone());
+                plan.report.skipped.push(relation.id.clone());
                 continue;
             };
             for (label, secret) in [(SHARED_SECRET_LABEL, &shared), (ENCRYPTION_KEY_LABEL, &key)] {
-                if let Some(secret) = secret.as_ref().filter(|s| !s.granted_to.contains(remote_app)) {
-                    tools.secret_grant(&secret.id, &relation.id, None)?;
-                    report.granted.push((relation.id.clone(), label));
+                if let Some((handle, _)) =
+                    secret.as_ref().filter(|(_, granted)| !granted.contains(remote_app))
+                {
+                    plan.effects
+                        .push(Effect::SecretGrant { secret: handle.clone(), relation: relation.id.clone() });
+                    plan.report.granted.push((relation.id.clone(), label));
                 }
             }
             let changes = changed_entries(relation.own_bag.as_ref().unwrap_or(&Databag::new()), &desired);
             if !changes.is_empty() {
-                tools.relation_set(&relation.id, Bag::App, &changes)?;
-                report.updated.push(relation.id.clone());
+                plan.effects.push(Effect::RelationSet {
+                    relation: relation.id.clone(),
+                    bag: Bag::App,
+                    data: changes,
+                });
+                plan.report.updated.push(relation.id.clone());
             }
         }
-        self.revoke_broken(
-            tools,
-            [(SHARED_SECRET_LABEL, &shared), (ENCRYPTION_KEY_LABEL, &key)],
-            &mut report,
-        )?;
-        Ok(PublishOutcome::Published(report))
+        self.plan_revokes([(SHARED_SECRET_LABEL, &shared), (ENCRYPTION_KEY_LABEL, &key)], &mut plan);
+        Some(plan)
     }
 
-    /// Withdraws the secrets from the broken relation's application where `secret-info-get`
-    /// still lists its grant, unless another live relation serves the same application. A
-    /// grant Juju drops meanwhile is no failure.
-    fn revoke_broken(
+    /// [`ProviderState::plan_publish`] with a freshly generated key, executed.
+    pub fn publish(
         &self,
         tools: &HookTools,
-        secrets: [(&'static str, &Option<OwnedSecret>); 2],
-        report: &mut PublishReport,
-    ) -> Result<(), HookToolError> {
-        let Some(broken) = self.context.broken() else { return Ok(()) };
+        homeserver: &str,
+        shared_secret: Option<&SecretString>,
+    ) -> Result<PublishOutcome, EffectError> {
+        let Some(plan) = self.plan_publish(homeserver, shared_secret, crypto::generate_key) else {
+            return Ok(PublishOutcome::NotLeader);
+        };
+        juju::effects::execute(tools, &plan.effects)?;
+        Ok(PublishOutcome::Published(plan.report))
+    }
+
+    /// Plans withdrawing the secrets from the broken relation's application where
+    /// `secret-info-get` still lists its grant, unless another live relation serves the same
+    /// application.
+    fn plan_revokes(&self, secrets: [(&'static str, &Option<Planned>); 2], plan: &mut PublishPlan) {
+        let Some(broken) = self.context.broken() else { return };
         // Without the application's name the grant cannot be told apart; Juju drops it.
-        let Some(app) = &broken.remote_app else { return Ok(()) };
+        let Some(app) = &broken.remote_app else { return };
         if self.relations.iter().any(|relation| relation.remote_app.as_ref() == Some(app)) {
-            return Ok(());
+            return;
         }
         for (label, secret) in secrets {
-            if let Some(secret) = secret.as_ref().filter(|s| s.granted_to.contains(app)) {
-                if tolerate_missing(tools.secret_revoke(&secret.id, &broken.id, None))? {
-                    report.revoked.push((broken.id.clone(), label));
-                }
+            if let Some((handle, _)) = secret.as_ref().filter(|(_, granted)| granted.contains(app)) {
+                plan.effects
+                    .push(Effect::SecretRevoke { secret: handle.clone(), relation: broken.id.clone() });
+                plan.report.revoked.push((broken.id.clone(), label));
             }
         }
-        Ok(())
     }
 }
 
@@ -475,16 +502,6 @@ fn tolerate_gone<T>(result: Result<T, HookToolError>) -> Result<Option<T>, HookT
     match result {
         Ok(value) => Ok(Some(value)),
         Err(error) if error.is_relation_not_found() => Ok(None),
-        Err(error) => Err(error),
-    }
-}
-
-/// `Ok(true)` when the call succeeded, `Ok(false)` when its secret or relation is already
-/// gone (nothing left to withdraw or remove).
-fn tolerate_missing(result: Result<(), HookToolError>) -> Result<bool, HookToolError> {
-    match result {
-        Ok(()) => Ok(true),
-        Err(error) if error.is_secret_not_found() || error.is_relation_not_found() => Ok(false),
         Err(error) => Err(error),
     }
 }
@@ -546,16 +563,11 @@ fn secret_info(tools: &HookTools, label: &str) -> Result<Option<OwnedSecret>, Ho
     }
 }
 
-fn create(
-    tools: &HookTools,
-    label: &str,
-    content_key: &str,
-    value: SecretString,
-) -> Result<OwnedSecret, HookToolError> {
-    let secret = NewSecret {
+/// The `secret-add` of one provider secret, found later by its label.
+fn add(label: &str, content_key: &str, value: SecretString) -> Effect {
+    Effect::SecretAdd(NewSecret {
         content: SecretContent::from([(content_key.to_string(), value)]),
         label: Some(label.to_string()),
         ..NewSecret::default()
-    };
-    Ok(OwnedSecret { id: tools.secret_add(&secret)?, granted_to: BTreeSet::new() })
+    })
 }

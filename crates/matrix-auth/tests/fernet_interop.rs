@@ -5,6 +5,7 @@ mod support;
 use matrix_auth::{decrypt_string, encrypt_string, generate_key};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
+use test_support::PythonVenv;
 
 fn plaintexts() -> Vec<String> {
     let mut large = String::new();
@@ -21,7 +22,9 @@ fn plaintexts() -> Vec<String> {
 
 #[test]
 fn tokens_and_keys_cross_both_ways() {
-    let Some(python) = support::python("ops") else { return };
+    let Some(venv) = PythonVenv::find_or_skip("ops", "Fernet interop with Python cryptography") else {
+        return;
+    };
     let texts = plaintexts();
     assert!(texts[2].len() > 16 * 1024, "a multi-KB plaintext");
     let rust_key = generate_key();
@@ -29,7 +32,7 @@ fn tokens_and_keys_cross_both_ways() {
         texts.iter().map(|text| encrypt_string(&rust_key, text).unwrap()).collect();
 
     let answer = support::run_script(
-        &python,
+        venv.python(),
         "fernet_peer.py",
         &json!({"rust_key": rust_key.expose_secret(), "rust_tokens": rust_tokens, "plaintexts": texts}),
     );

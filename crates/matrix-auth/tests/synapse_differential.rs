@@ -6,6 +6,7 @@ mod support;
 
 use matrix_auth::{resolve_conflicts, Registration};
 use serde_json::json;
+use test_support::PythonVenv;
 
 /// What each side should say about a case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,10 +174,13 @@ fn accepted(texts: &[String]) -> Result<(), String> {
 
 #[test]
 fn accepted_registrations_load_in_synapse() {
-    let Some(python) = support::python("synapse") else { return };
+    let Some(venv) = PythonVenv::find_or_skip("synapse", "the differential test against Synapse's loader")
+    else {
+        return;
+    };
     let cases = cases();
     let inputs: Vec<&Vec<String>> = cases.iter().map(|(_, texts, _)| texts).collect();
-    let answers = support::run_script(&python, "synapse_loads.py", &json!(inputs));
+    let answers = support::run_script(venv.python(), "synapse_loads.py", &json!(inputs));
     let mut wrong = Vec::new();
     for ((name, texts, expect), answer) in cases.iter().zip(answers.as_array().unwrap()) {
         let synapse_loads = answer["loads"].as_bool().unwrap();

@@ -71,6 +71,9 @@ pub struct ExecRule {
     pub stderr: Vec<u8>,
     /// Read stdin until the client ends it before answering (so it shows in the exec log).
     pub read_stdin: bool,
+    /// Answer only while the container file at this path contains these bytes: a program
+    /// whose result depends on what it reads (a configuration checker, say).
+    pub when_file_contains: Option<(String, Vec<u8>)>,
 }
 
 impl ExecRule {
@@ -86,6 +89,7 @@ impl ExecRule {
             stdout: Vec::new(),
             stderr: Vec::new(),
             read_stdin: false,
+            when_file_contains: None,
         }
     }
 
@@ -109,8 +113,20 @@ impl ExecRule {
         self
     }
 
-    pub(crate) fn matches(&self, argv: &[String]) -> bool {
+    /// Makes the rule answer only while the container file `path` contains `needle`.
+    pub fn when_file_contains(mut self, path: impl Into<String>, needle: impl Into<Vec<u8>>) -> Self {
+        self.when_file_contains = Some((path.into(), needle.into()));
+        self
+    }
+
+    /// Whether the rule answers `argv` in the container whose filesystem is under `root`.
+    pub(crate) fn matches(&self, argv: &[String], root: &std::path::Path) -> bool {
         argv.starts_with(&self.argv_prefix)
+            && self.when_file_contains.as_ref().is_none_or(|(path, needle)| {
+                let host = crate::files::paths::host_path(root, path);
+                std::fs::read(host)
+                    .is_ok_and(|content| content.windows(needle.len()).any(|part| part == needle))
+            })
     }
 }
 
@@ -123,6 +139,7 @@ impl std::fmt::Debug for ExecRule {
             .field("stdout_len", &self.stdout.len())
             .field("stderr_len", &self.stderr.len())
             .field("read_stdin", &self.read_stdin)
+            .field("when_file_contains", &self.when_file_contains.as_ref().map(|(path, _)| path))
             .finish()
     }
 }

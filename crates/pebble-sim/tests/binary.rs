@@ -4,8 +4,9 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::{eventually, Client};
+use common::Client;
 use serde_json::json;
+use test_support::{eventually, POLL, TIMEOUT};
 
 #[test]
 fn binary_serves_until_sigterm_and_counts_requests() {
@@ -23,7 +24,7 @@ fn binary_serves_until_sigterm_and_counts_requests() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn pebble-sim");
-    eventually("socket", || socket.exists());
+    eventually("socket", TIMEOUT, POLL, || socket.exists());
     let client = Client { socket: socket.clone() };
     client.sync(client.get("/v1/system-info"));
     client.sync(client.add_layer("l", "services:\n  s: {override: replace, command: /start.py}\n", false));

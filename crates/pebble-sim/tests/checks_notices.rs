@@ -7,9 +7,10 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 
-use common::{eventually, Fixture};
+use common::Fixture;
 use pebble_sim::ServiceMode;
 use serde_json::json;
+use test_support::{eventually, POLL, TIMEOUT};
 
 #[test]
 fn simulated_checks_follow_their_services() {
@@ -125,21 +126,25 @@ fn process_mode_probes_http_and_tcp_checks() {
     );
     client.sync(client.add_layer("checks", &layer, false));
     let check = |name: &str| client.sync(client.get(&format!("/v1/checks?names={name}")))[0].clone();
-    eventually("http check successes", || check("web")["successes"].as_u64().unwrap_or(0) >= 2);
-    eventually("tcp check successes", || check("port")["successes"].as_u64().unwrap_or(0) >= 2);
+    eventually("http check successes", TIMEOUT, POLL, || {
+        check("web")["successes"].as_u64().unwrap_or(0) >= 2
+    });
+    eventually("tcp check successes", TIMEOUT, POLL, || {
+        check("port")["successes"].as_u64().unwrap_or(0) >= 2
+    });
     assert_eq!(check("web")["status"], "up");
     assert_eq!(client.get("/v1/health").status, 200);
 
     status.store(500, Ordering::SeqCst);
-    eventually("http check down", || check("web")["status"] == "down");
+    eventually("http check down", TIMEOUT, POLL, || check("web")["status"] == "down");
     assert!(check("web")["failures"].as_u64().unwrap_or(0) >= 2);
     assert_eq!(client.get("/v1/health?level=ready").status, 502);
     assert_eq!(client.get("/v1/health?level=alive").status, 200);
 
     drop(tcp);
-    eventually("tcp check down", || check("port")["status"] == "down");
+    eventually("tcp check down", TIMEOUT, POLL, || check("port")["status"] == "down");
     status.store(200, Ordering::SeqCst);
-    eventually("http check up again", || check("web")["status"] == "up");
+    eventually("http check up again", TIMEOUT, POLL, || check("web")["status"] == "up");
     let refreshed = client.sync(client.post_json("/v1/checks/refresh", &json!({"name": "port"})));
     assert!(refreshed["error"].as_str().expect("error").contains("cannot connect"), "{refreshed}");
 }

@@ -7,6 +7,7 @@ use std::process::Command;
 
 use common::Fixture;
 use pebble_sim::{ExecMode, ExecRule};
+use test_support::PythonVenv;
 
 #[test]
 fn ops_3_pebble_client_works_against_the_simulator() {
@@ -25,11 +26,7 @@ fn run_ops_client(profile: &str) {
     );
     fx.sim.script_exec(ExecRule::new(["/usr/bin/fails"]).exit_code(2).stdout("failed\n"));
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python_env = manifest.join("../../scripts/python-env");
-    let python = Command::new(&python_env).arg(profile).output().expect("run scripts/python-env");
-    assert!(python.status.success(), "python-env failed: {python:?}");
-    let python = String::from_utf8(python.stdout).expect("utf8 path");
-    let output = Command::new(python.trim())
+    let output = Command::new(PythonVenv::find(profile).python())
         .arg(manifest.join("tests/ops_client.py"))
         .arg(fx.sim.socket())
         .arg(fx.root())

@@ -5,9 +5,10 @@ mod common;
 use std::path::Path;
 use std::time::Instant;
 
-use common::{eventually, Client, Fixture};
+use common::{Client, Fixture};
 use pebble_sim::{ServiceMode, ServiceStatus};
 use serde_json::json;
+use test_support::{eventually, POLL, TIMEOUT};
 
 fn process_fixture() -> Fixture {
     Fixture::with(|c| c.services = ServiceMode::Process)
@@ -21,12 +22,9 @@ fn pid_alive(pid: u32) -> bool {
 }
 
 fn read_pid(path: &Path) -> u32 {
-    let mut pid = None;
-    eventually("pid file", || {
-        pid = std::fs::read_to_string(path).ok().and_then(|t| t.trim().parse().ok());
-        pid.is_some()
-    });
-    pid.expect("pid")
+    eventually("pid file", TIMEOUT, POLL, || {
+        std::fs::read_to_string(path).ok().and_then(|t| t.trim().parse().ok())
+    })
 }
 
 fn log_lines(client: &Client, service: &str) -> Vec<String> {
@@ -59,12 +57,12 @@ fn service_runs_with_env_working_dir_and_user_and_stops() {
     assert_eq!(fx.sim.service_state("svc"), Some(ServiceStatus::Active));
     let pid = read_pid(&fx.root().join("work/pid"));
     assert!(pid_alive(pid));
-    eventually("service output", || !log_lines(&client, "svc").is_empty());
+    eventually("service output", TIMEOUT, POLL, || !log_lines(&client, "svc").is_empty());
     assert_eq!(log_lines(&client, "svc"), ["env=bar dir=work uid=4242 gid=4243"]);
 
     client.wait_change(&client.services_action("stop", &["svc"]));
     assert_eq!(client.service_current("svc"), "inactive");
-    eventually("process gone", || !pid_alive(pid));
+    eventually("process gone", TIMEOUT, POLL, || !pid_alive(pid));
 }
 
 #[test]
@@ -78,7 +76,7 @@ fn exited_quickly_fails_the_start_and_restarts_with_backoff() {
         change["err"],
         "cannot perform the following tasks:\n- Start service \"bad\" (service start attempt: exited quickly with code 3, will restart)"
     );
-    eventually("automatic restarts", || fx.sim.service_starts("bad") >= 3);
+    eventually("automatic restarts", TIMEOUT, POLL, || fx.sim.service_starts("bad") >= 3);
     client.wait_change(&client.services_action("stop", &["bad"]));
     assert_eq!(client.service_current("bad"), "inactive");
     let starts = fx.sim.service_starts("bad");
@@ -110,7 +108,7 @@ fn stop_escalates_to_sigkill_after_kill_delay() {
     let change = client.wait_change(&client.services_action("stop", &["stubborn"]));
     assert_eq!(change["status"], "Done");
     assert!(started.elapsed().as_millis() >= 300, "waited for the kill delay");
-    eventually("process killed", || !pid_alive(pid));
+    eventually("process killed", TIMEOUT, POLL, || !pid_alive(pid));
 }
 
 #[test]
@@ -132,7 +130,7 @@ fn replan_restarts_the_process_only_when_changed_and_command_map_applies() {
     ));
     client.wait_change(&client.services_action("replan", &[]));
     let pids = || std::fs::read_to_string(fx.root().join("pids")).unwrap_or_default().lines().count();
-    eventually("first pid", || pids() == 1);
+    eventually("first pid", TIMEOUT, POLL, || pids() == 1);
     client.wait_change(&client.services_action("replan", &[]));
     assert_eq!(fx.sim.service_starts("synapse"), 1);
     client.sync(client.add_layer(
@@ -141,14 +139,14 @@ fn replan_restarts_the_process_only_when_changed_and_command_map_applies() {
         false,
     ));
     client.wait_change(&client.services_action("replan", &[]));
-    eventually("second pid", || pids() == 2);
+    eventually("second pid", TIMEOUT, POLL, || pids() == 2);
     assert_eq!(fx.sim.service_starts("synapse"), 2);
     assert_eq!(fx.sim.service_stops("synapse"), 1);
     let signalled =
         client.sync(client.post_json("/v1/signals", &json!({"signal": "SIGHUP", "services": ["synapse"]})));
     assert_eq!(signalled, json!(true));
     // SIGHUP ends `sleep`; the default on-success/on-failure is restart.
-    eventually("restart after SIGHUP", || fx.sim.service_starts("synapse") >= 3);
+    eventually("restart after SIGHUP", TIMEOUT, POLL, || fx.sim.service_starts("synapse") >= 3);
 }
 
 #[test]
@@ -164,7 +162,7 @@ fn dropping_the_simulator_kills_service_processes() {
     let pid = read_pid(&fx.root().join("pid"));
     let Fixture { sim, dir } = fx;
     drop(sim);
-    eventually("process killed on drop", || !pid_alive(pid));
+    eventually("process killed on drop", TIMEOUT, POLL, || !pid_alive(pid));
     drop(dir);
 }
 
@@ -182,7 +180,7 @@ fn failing_check_restarts_services_that_ask_for_it() {
     let check =
         "checks:\n  up: {override: replace, period: 50ms, threshold: 2, tcp: {host: 127.0.0.1, port: 1}}\n";
     client.sync(client.add_layer("check", check, false));
-    eventually("restart after the check went down", || fx.sim.service_starts("web") >= 2);
+    eventually("restart after the check went down", TIMEOUT, POLL, || fx.sim.service_starts("web") >= 2);
     assert_eq!(fx.sim.service_stops("web"), 1);
     let check = client.sync(client.get("/v1/checks?names=up"))[0].clone();
     assert_eq!(check["status"], "down");

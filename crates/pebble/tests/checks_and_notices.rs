@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use pebble::{Check, CheckLevel, CheckStatus, Error, NoticeType, NoticesQuery, Override, Startup, TcpCheck};
+use test_support::{eventually, POLL, TIMEOUT};
 
 #[test]
 fn checks_and_health_follow_the_service() {
@@ -26,7 +27,7 @@ fn checks_and_health_follow_the_service() {
     client.add_layer("base", &layer, false).unwrap();
     client.replan().unwrap();
 
-    common::eventually("the check to be up", || {
+    eventually("the check to be up", TIMEOUT, POLL, || {
         client.checks(None, &[]).unwrap()[0].status == CheckStatus::Up
     });
     let checks = client.checks(Some(CheckLevel::Ready), &["web-up"]).unwrap();
@@ -49,7 +50,7 @@ fn checks_and_health_follow_the_service() {
     }
 
     client.stop(&["web"]).unwrap();
-    common::eventually("the check to be down", || {
+    eventually("the check to be down", TIMEOUT, POLL, || {
         client.checks(None, &["web-up"]).unwrap()[0].status == CheckStatus::Down
     });
     assert!(!client.health(Some(CheckLevel::Ready), &[]).unwrap());

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use pebble::{ChangeSelect, Error, ExecRequest};
 use pebble_sim::{ExecMode, ExecRule};
+use test_support::{eventually, POLL, TIMEOUT};
 
 fn host() -> common::Fixture {
     common::start_with(|config| config.exec = ExecMode::Host)
@@ -123,16 +124,14 @@ fn waiting_for_a_running_change_times_out_then_completes() {
     let client = &fixture.client;
     std::thread::scope(|scope| {
         let running = scope.spawn(|| client.exec(&sh("sleep 2; echo slept")));
-        let mut exec_change = None;
-        common::eventually("the exec change", || {
-            exec_change = client
+        let exec_change = eventually("the exec change", TIMEOUT, POLL, || {
+            client
                 .changes(ChangeSelect::InProgress, None)
                 .unwrap()
                 .into_iter()
-                .find(|change| change.kind == "exec");
-            exec_change.is_some()
+                .find(|change| change.kind == "exec")
         });
-        let id = exec_change.unwrap().id;
+        let id = exec_change.id;
         match client.wait_change(&id, Duration::from_millis(200)) {
             Err(Error::Timeout { what }) => assert!(what.contains(&id), "{what}"),
             other => panic!("expected a timeout, got {other:?}"),

@@ -2,21 +2,14 @@
 //! the YAML 1.1 reader Synapse uses) and must come back identical.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
-
-fn pyyaml_python() -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/python-env");
-    let output = Command::new(script).arg("ops").output().expect("run scripts/python-env");
-    assert!(output.status.success(), "python-env failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap().trim().to_string()
-}
+use test_support::PythonVenv;
 
 /// Loads YAML with PyYAML and returns it as JSON.
 fn read_with_pyyaml(yaml: &str) -> Value {
-    let mut child = Command::new(pyyaml_python())
+    let mut child = Command::new(PythonVenv::find("ops").python())
         .args(["-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin.read())))"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

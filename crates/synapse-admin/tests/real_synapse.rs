@@ -6,11 +6,11 @@ mod harness;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use harness::{Synapse, SERVER_NAME};
 use secrecy::ExposeSecret;
 use synapse_admin::{generate_password, AdminClient, Error, Registered, SecretString, UserId};
+use test_support::{eventually, POLL, TIMEOUT};
 
 fn client(synapse: &Synapse) -> AdminClient {
     AdminClient::new(&synapse.base_url).expect("valid base URL")
@@ -274,11 +274,8 @@ fn synapse_does_not_outlive_the_test_process() {
         }
         assert_eq!(child.wait().unwrap().success(), !hang);
         drain.join().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while process_alive(pid, &dir) {
-            assert!(Instant::now() < deadline, "Synapse {pid} outlived the test process (hang: {hang})");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let what = format!("Synapse {pid} to end with the test process (hang: {hang})");
+        eventually(&what, TIMEOUT, POLL, || !process_alive(pid, &dir));
         if hang {
             // Killed processes cannot clean up; the dir is removed here instead.
             std::fs::remove_dir_all(&dir).unwrap();

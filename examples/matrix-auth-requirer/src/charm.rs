@@ -3,7 +3,7 @@
 //! thing, so the outcome never depends on which event came first.
 
 use anyhow::Context as _;
-use juju::{Bag, Databag, Event, HookContext, HookTools, RelationHook, RelationId, Status, StatusTarget};
+use juju::{Bag, Databag, Event, HookContext, HookTools, RelationHook, RelationId, Status, StatusReport};
 use matrix_auth::protocol::{ENDPOINT, REGISTRATION_KEY};
 use matrix_auth::{publish_registration, ProviderInfo, ProviderView, PublishError, RegistrationPublish};
 use secrecy::ExposeSecret;
@@ -26,11 +26,11 @@ pub fn run(context: &HookContext, tools: &HookTools) -> anyhow::Result<()> {
         }
         Event::Stop | Event::Remove => Ok(()),
         _ => {
-            let status = reconcile(context, tools)?;
-            tools.status_set(StatusTarget::Unit, &status)?;
-            if tools.is_leader()? {
-                tools.status_set(StatusTarget::Application, &status)?;
-            }
+            let mut report = StatusReport::new();
+            report.add("matrix-auth", reconcile(context, tools)?);
+            let unit = report.unit();
+            let application = tools.is_leader()?.then(|| unit.clone());
+            let status = report.set(tools, application.as_ref())?;
             tracing::debug!("reconciled: {status}");
             Ok(())
         }

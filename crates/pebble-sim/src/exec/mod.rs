@@ -185,7 +185,10 @@ fn program(
     argv: &[String],
     environment: &BTreeMap<String, String>,
 ) -> Result<Program, ApiError> {
-    let rule = rules.iter().filter(|rule| rule.matches(argv)).max_by_key(|rule| rule.argv_prefix.len());
+    let rule = rules
+        .iter()
+        .filter(|rule| rule.matches(argv, &shared.root))
+        .max_by_key(|rule| rule.argv_prefix.len());
     // `max_by_key` keeps the last of equal maxima, so insertion order makes the latest win.
     if let Some(rule) = rule {
         return Ok(Program::Scripted(rule.clone()));

@@ -191,15 +191,6 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     }
 }
 
-/// Polls `condition` until true (generous deadline for a loaded machine).
-pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// A 32+ character multipart boundary like ops uses.
 pub const BOUNDARY: &str = "0123456789abcdef0123456789abcdef";
 

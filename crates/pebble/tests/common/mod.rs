@@ -3,7 +3,6 @@
 #![allow(dead_code)] // Each test binary uses a different part of this module.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 use pebble::{Client, Layer, Override, Service, Startup};
 use pebble_sim::{PebbleSim, SimConfig};
@@ -48,14 +47,5 @@ pub fn layer(services: &[(&str, &str, Startup)]) -> Layer {
             })
             .collect::<BTreeMap<_, _>>(),
         ..Layer::default()
-    }
-}
-
-/// Polls `condition` until it holds, failing after a generous limit.
-pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -25,6 +25,7 @@ use rand::distr::{Alphanumeric, SampleString};
 use rand::RngCore;
 use synapse_admin::SecretString;
 use tempfile::TempDir;
+use test_support::{poll_until, PythonVenv};
 
 /// The server name every harness Synapse uses.
 pub const SERVER_NAME: &str = "synapse.test";
@@ -199,20 +200,10 @@ fn free_port() -> u16 {
     listener.local_addr().expect("local address").port()
 }
 
-/// The venv python with matrix-synapse, created by the project script on first use.
+/// The venv python with matrix-synapse (`scripts/python-env synapse`, made on first use).
 pub fn synapse_python() -> &'static Path {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        // Found from any package of the workspace, so other test crates can include this file.
-        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .ancestors()
-            .map(|dir| dir.join("scripts/python-env"))
-            .find(|script| script.is_file())
-            .expect("scripts/python-env in an ancestor of the package");
-        let output = Command::new(script).arg("synapse").output().expect("run scripts/python-env");
-        assert!(output.status.success(), "python-env failed: {}", String::from_utf8_lossy(&output.stderr));
-        PathBuf::from(String::from_utf8(output.stdout).expect("UTF-8 path").trim())
-    })
+    static VENV: OnceLock<PythonVenv> = OnceLock::new();
+    VENV.get_or_init(|| PythonVenv::find("synapse")).python()
 }
 
 /// Polls `/health` until it answers 200, failing early if Synapse exits.
@@ -222,20 +213,14 @@ pub fn wait_for_health(base_url: &str, child: &mut Child) -> Result<(), String> 
         .timeout_global(Some(Duration::from_secs(5)))
         .build()
         .new_agent();
-    let deadline = Instant::now() + START_TIMEOUT;
-    loop {
-        if let Some(status) = child.try_wait().map_err(|err| err.to_string())? {
-            return Err(format!("it exited with {status}"));
-        }
-        if matches!(agent.get(format!("{base_url}/health")).call(), Ok(response) if response.status() == 200)
-        {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(format!("/health did not answer within {START_TIMEOUT:?}"));
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
+    let healthy =
+        || matches!(agent.get(format!("{base_url}/health")).call(), Ok(response) if response.status() == 200);
+    let outcome = poll_until(START_TIMEOUT, Duration::from_millis(50), || match child.try_wait() {
+        Ok(Some(status)) => Some(Err(format!("it exited with {status}"))),
+        Err(error) => Some(Err(error.to_string())),
+        Ok(None) => healthy().then_some(Ok(())),
+    });
+    outcome.unwrap_or_else(|| Err(format!("/health did not answer within {START_TIMEOUT:?}")))
 }
 
 fn log_tail(path: &Path) -> String {

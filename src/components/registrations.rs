@@ -1,6 +1,6 @@
-//! The `matrix_auth` provider: every unit turns the requirers' appservice registrations into
-//! files Synapse loads, and the leader publishes the homeserver URL with the two interface
-//! secrets (through the `matrix-auth` crate).
+//! The `matrix_auth` provider as a component: every unit turns the requirers' appservice
+//! registrations into files Synapse loads, and the leader plans publishing the homeserver
+//! URL with the two interface secrets (through the `matrix-auth` crate).
 //!
 //! A registration that cannot be used costs only its own relation: it is left out, logged as
 //! a warning and reported in a Blocked status naming the application. A relation that has not
@@ -8,19 +8,25 @@
 
 use std::collections::BTreeMap;
 
-use juju::{HookContext, HookToolError, HookTools, RelationId, Status, ToolErrorKind};
+use juju::{HookContext, HookToolError, HookTools, LogLevel, RelationId, Status, ToolErrorKind};
 use matrix_auth::protocol::ENDPOINT;
-use matrix_auth::{NotReady, ProviderContext, ProviderState, RegistrationOutcome, Rejection};
+use matrix_auth::{NotReady, ProviderContext, ProviderState, PublishReport, RegistrationOutcome, Rejection};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::workload::{ContainerFile, DATA_DIR};
+use crate::component::{ComponentPlan, Facts, OwnedFiles, PlannedFile};
+use crate::workload::{versioned_path, ContainerFile, DATA_DIR, SERVICE};
 
-/// The name pattern (in [`DATA_DIR`]) of every registration file the charm writes.
-pub const REGISTRATION_FILES: &str = "appservice-registration-matrix-auth-*.yaml";
+pub const NAME: &str = "matrix-auth";
 
-/// Where Synapse reads the registration of a relation (upstream's path).
-pub fn registration_path(relation: &RelationId) -> String {
-    format!("{DATA_DIR}/appservice-registration-{}-{}.yaml", relation.endpoint, relation.id)
+/// Every registration file the charm writes, in [`DATA_DIR`].
+pub const REGISTRATION_FILES: OwnedFiles =
+    OwnedFiles { dir: DATA_DIR, pattern: "appservice-registration-matrix-auth-*.yaml" };
+
+/// Where Synapse reads the registration `text` of a relation: upstream's name, with the
+/// content's hash (see [`versioned_path`]).
+pub fn registration_path(relation: &RelationId, text: &str) -> String {
+    let stem = format!("appservice-registration-{}-{}", relation.endpoint, relation.id);
+    versioned_path(DATA_DIR, &stem, "yaml", text.as_bytes())
 }
 
 /// The interface as this hook found it.
@@ -61,19 +67,11 @@ impl MatrixAuthState {
     }
 }
 
-/// What the leader publishes (through [`MatrixAuthState::provider`]): Synapse's URL and the
-/// registration shared secret of its homeserver.yaml.
-#[derive(Debug)]
-pub struct Publish {
-    pub homeserver: String,
-    pub shared_secret: SecretString,
-}
-
 /// What the registrations mean for Synapse, the status and the log.
 #[derive(Debug, Default)]
 pub struct RegistrationPlan {
     /// One file per accepted registration, in relation-id order.
-    pub files: Vec<ContainerFile>,
+    pub files: Vec<PlannedFile>,
     /// Blocked when a registration was rejected; Active with a message when one is not
     /// usable yet; `None` when nothing needs the operator's attention.
     pub status: Option<Status>,
@@ -85,9 +83,68 @@ pub struct RegistrationPlan {
     pub tokens: Vec<SecretString>,
 }
 
+/// The component's plan: the registration files and their status, and on the leader the
+/// publication of `homeserver` (Synapse's URL) with the `shared_secret` of homeserver.yaml,
+/// once both are known. `new_key` makes the interface's encryption key if it must be created.
+pub fn plan(
+    state: &MatrixAuthState,
+    facts: &Facts,
+    publish: Option<(&str, &SecretString)>,
+    new_key: impl FnOnce() -> SecretString,
+) -> ComponentPlan {
+    let registrations = registrations(&state.relations, facts.app);
+    let mut plan = ComponentPlan::default().status(registrations.status);
+    plan.files = registrations.files;
+    plan.owned_files.push(REGISTRATION_FILES);
+    plan.secrets = registrations.tokens;
+    plan.diagnostics.extend(registrations.rejected.into_iter().map(|line| (LogLevel::Warning, line)));
+    plan.diagnostics.extend(registrations.pending.into_iter().map(|line| (LogLevel::Info, line)));
+    let publication = match (&state.provider, publish) {
+        (Some(provider), Some((homeserver, shared_secret))) if facts.speaks_for_app() => {
+            provider.plan_publish(homeserver, Some(shared_secret), new_key)
+        }
+        _ => None,
+    };
+    if let Some(publication) = publication {
+        plan.diagnostics.extend(describe(&publication.report));
+        plan.effects = publication.effects;
+    }
+    plan
+}
+
+/// What the publication does, for the log.
+fn describe(report: &PublishReport) -> Vec<(LogLevel, String)> {
+    let mut lines = Vec::new();
+    for label in &report.created {
+        lines.push((LogLevel::Info, format!("matrix-auth: creating the secret {label:?}")));
+    }
+    for (relation, label) in &report.granted {
+        lines.push((LogLevel::Info, format!("matrix-auth: granting {label:?} to {relation}")));
+    }
+    for (relation, label) in &report.revoked {
+        lines.push((LogLevel::Info, format!("matrix-auth: revoking {label:?} from the broken {relation}")));
+    }
+    for relation in &report.updated {
+        lines.push((
+            LogLevel::Info,
+            format!("matrix-auth: publishing the homeserver and secret IDs to {relation}"),
+        ));
+    }
+    for label in &report.removed {
+        lines.push((
+            LogLevel::Info,
+            format!("matrix-auth: removing the secret {label:?}: no matrix-auth relation is left"),
+        ));
+    }
+    for relation in &report.skipped {
+        lines.push((LogLevel::Debug, format!("matrix-auth: {relation} has no known remote application yet")));
+    }
+    lines
+}
+
 /// Decides which registrations Synapse loads and what to report about the others.
 /// `local_app` is this application's name, as requirers grant their secrets to it.
-pub fn plan(relations: &[RelationRegistration], local_app: &str) -> RegistrationPlan {
+pub fn registrations(relations: &[RelationRegistration], local_app: &str) -> RegistrationPlan {
     let app_of = |relation: &RelationId| {
         relations
             .iter()
@@ -101,10 +158,12 @@ pub fn plan(relations: &[RelationRegistration], local_app: &str) -> Registration
         let app = app_of(&entry.relation);
         match &entry.outcome {
             RegistrationOutcome::Accepted(registration) => {
-                plan.files.push(ContainerFile::secret(
-                    registration_path(&entry.relation),
-                    registration.source().expose_secret(),
-                ));
+                let text = registration.source().expose_secret();
+                plan.files.push(PlannedFile {
+                    file: ContainerFile::secret(registration_path(&entry.relation, text), text),
+                    services: &[SERVICE],
+                    appservice_of: Some(app.clone()),
+                });
                 plan.tokens.extend([registration.as_token().clone(), registration.hs_token().clone()]);
             }
             RegistrationOutcome::Rejected(rejection) => {
@@ -176,7 +235,7 @@ mod tests {
 
     #[test]
     fn accepted_registrations_become_private_files_in_relation_order() {
-        let plan = plan(
+        let plan = registrations(
             &[
                 entry(2, "irc", RegistrationOutcome::Accepted(registration("irc", "t1"))),
                 entry(5, "maubot", RegistrationOutcome::NotReady(NotReady::NoRegistration)),
@@ -184,16 +243,19 @@ mod tests {
             ],
             "synapse",
         );
-        let paths: Vec<&str> = plan.files.iter().map(|file| file.path.as_str()).collect();
-        assert_eq!(
-            paths,
-            [
-                "/data/appservice-registration-matrix-auth-2.yaml",
-                "/data/appservice-registration-matrix-auth-7.yaml"
-            ]
+        let paths: Vec<&str> = plan.files.iter().map(|planned| planned.file.path.as_str()).collect();
+        assert_eq!(paths.len(), 2);
+        assert!(paths[0].starts_with("/data/appservice-registration-matrix-auth-2-"), "{}", paths[0]);
+        assert!(paths[1].starts_with("/data/appservice-registration-matrix-auth-7-"), "{}", paths[1]);
+        assert!(plan.files.iter().all(|planned| planned.file.secret && planned.services == [SERVICE]));
+        assert_eq!(plan.files[0].appservice_of.as_deref(), Some("irc"));
+        assert_eq!(plan.files[0].file.content, registration("irc", "t1").source().expose_secret().as_bytes());
+        let rotated = registration("irc", "t9");
+        assert_ne!(
+            registration_path(&relation(2), rotated.source().expose_secret()),
+            paths[0],
+            "a new version never overwrites the file the running configuration names"
         );
-        assert!(plan.files.iter().all(|file| file.secret));
-        assert_eq!(plan.files[0].content, registration("irc", "t1").source().expose_secret().as_bytes());
         assert_eq!(plan.status, None, "a requirer that sends nothing is fine");
         assert!(plan.rejected.is_empty() && plan.pending.is_empty());
     }
@@ -202,7 +264,7 @@ mod tests {
     fn rejections_block_with_the_application_and_reason() {
         let conflict =
             Rejection::Conflict { conflict: matrix_auth::Conflict::DuplicateAsToken, with: relation(2) };
-        let plan = plan(
+        let plan = registrations(
             &[
                 entry(2, "irc", RegistrationOutcome::Accepted(registration("irc", "t1"))),
                 entry(4, "tg", RegistrationOutcome::Rejected(conflict)),
@@ -227,7 +289,7 @@ mod tests {
     #[test]
     fn an_ungranted_v0_secret_blocks_naming_the_requirer_and_spares_the_others() {
         let denied = NotReady::V0SecretNotVisible(ToolErrorKind::PermissionDenied);
-        let plan = plan(
+        let plan = registrations(
             &[
                 entry(2, "irc", RegistrationOutcome::Accepted(registration("irc", "t1"))),
                 entry(5, "legacy-bridge", RegistrationOutcome::NotReady(denied)),
@@ -248,7 +310,7 @@ mod tests {
 
     #[test]
     fn registrations_not_usable_yet_show_without_blocking() {
-        let plan = plan(
+        let plan = registrations(
             &[entry(3, "legacy", RegistrationOutcome::NotReady(NotReady::EncryptionKeyMissing))],
             "synapse",
         );

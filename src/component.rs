@@ -1,0 +1,174 @@
+//! The contract every concern of the charm follows.
+//!
+//! A component has a `load` that reads only what it needs from the hook tools and Pebble,
+//! with no side effect, and a pure `plan` from its loaded state and the [`Facts`] shared by
+//! all into a [`ComponentPlan`]: its status, its keys of homeserver.yaml, the files it wants
+//! in the container, and its Juju effects and log lines, all as data. The composer
+//! ([`crate::compose`]) merges the plans; [`crate::apply`] carries them out.
+
+use juju::{Effect, LogLevel, Status};
+use secrecy::SecretString;
+use serde_json::{Map, Value};
+
+use crate::config::SynapseConfig;
+use crate::deployment::Deployment;
+use crate::layer::ServicePlan;
+use crate::workload::ContainerFile;
+
+/// What every component may know: who this unit is and what the hook allows.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    pub unit: &'a str,
+    pub app: &'a str,
+    pub leader: bool,
+    pub deployment: &'a Deployment,
+    /// The valid configuration; `None` when an option is invalid.
+    pub config: Option<&'a SynapseConfig>,
+    /// Whether this unit may write anything for the application: not while it is leaving,
+    /// not over a data directory that holds another server.
+    pub may_write: bool,
+}
+
+impl Facts<'_> {
+    /// Whether this unit runs Synapse.
+    pub fn serves(&self) -> bool {
+        self.deployment.serves(self.unit)
+    }
+
+    /// Whether this hook speaks for the application (the leader, unless it is leaving).
+    pub fn speaks_for_app(&self) -> bool {
+        self.leader && !self.deployment.departing
+    }
+}
+
+/// One log line: its level and text (redacted when logged).
+pub type Diagnostic = (LogLevel, String);
+
+/// A component's keys of homeserver.yaml, in order. Two components setting the same key is
+/// a [`FragmentConflict`], found when the plans are composed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fragment(pub Map<String, Value>);
+
+/// Two components set the same homeserver.yaml key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("homeserver.yaml key {key:?} is set by both the {first} and the {second} component")]
+pub struct FragmentConflict {
+    pub key: String,
+    pub first: &'static str,
+    pub second: &'static str,
+}
+
+/// A file for the workload container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedFile {
+    pub file: ContainerFile,
+    /// The Pebble services that read it: a change restarts these, and only these.
+    pub services: &'static [&'static str],
+    /// For an appservice registration, the application it comes from: Synapse loads it
+    /// through `app_service_config_files`, and if Synapse's loader rejects it the charm
+    /// leaves it out and names this application.
+    pub appservice_of: Option<String>,
+}
+
+/// Files a component writes under names matching `pattern` in `dir` (a Pebble glob): those
+/// no plan wants any more are removed once the new configuration is in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnedFiles {
+    pub dir: &'static str,
+    pub pattern: &'static str,
+}
+
+/// Everything a component wants, as data.
+#[derive(Debug, Default)]
+pub struct ComponentPlan {
+    /// Its statuses, most important first (most components have at most one).
+    pub statuses: Vec<Status>,
+    pub homeserver: Fragment,
+    pub files: Vec<PlannedFile>,
+    pub owned_files: Vec<OwnedFiles>,
+    /// Pebble services it runs.
+    pub services: Vec<ServicePlan>,
+    /// Juju changes, carried out in order after the plans of the components before it.
+    pub effects: Vec<Effect>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Secret values the component knows, hidden from everything logged or shown.
+    pub secrets: Vec<SecretString>,
+}
+
+impl ComponentPlan {
+    pub fn status(mut self, status: impl Into<Option<Status>>) -> Self {
+        self.statuses.extend(status.into());
+        self
+    }
+
+    pub fn log(&mut self, level: LogLevel, line: impl Into<String>) {
+        self.diagnostics.push((level, line.into()));
+    }
+}
+
+impl Fragment {
+    pub fn set(&mut self, key: &str, value: Value) {
+        self.0.insert(key.to_string(), value);
+    }
+
+    /// Adds `other`'s keys (of component `second`) after this fragment's; a key both set is
+    /// a conflict. `owners` records which component set each key so far.
+    pub fn merge(
+        &mut self,
+        other: Fragment,
+        second: &'static str,
+        owners: &mut Vec<(String, &'static str)>,
+    ) -> Result<(), FragmentConflict> {
+        for (key, value) in other.0 {
+            if let Some((_, first)) = owners.iter().find(|(owned, _)| *owned == key) {
+                return Err(FragmentConflict { key, first, second });
+            }
+            owners.push((key.clone(), second));
+            self.0.insert(key, value);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+
+    /// Facts of a unit with a valid default configuration (`server_name: example.com`).
+    pub fn facts<'a>(deployment: &'a Deployment, unit: &'a str, leader: bool) -> Facts<'a> {
+        use std::sync::OnceLock;
+        static CONFIG: OnceLock<SynapseConfig> = OnceLock::new();
+        let config = CONFIG.get_or_init(|| crate::config::for_tests(serde_json::json!({})));
+        Facts {
+            unit,
+            app: "synapse",
+            leader,
+            deployment,
+            config: Some(config),
+            may_write: !deployment.departing,
+        }
+    }
+
+    #[test]
+    fn fragments_merge_in_order_and_a_key_set_twice_is_a_conflict() {
+        let mut owners = Vec::new();
+        let mut merged = Fragment::default();
+        let mut first = Fragment::default();
+        first.set("server_name", serde_json::json!("example.com"));
+        merged.merge(first, "synapse", &mut owners).unwrap();
+        let mut second = Fragment::default();
+        second.set("form_secret", serde_json::json!("x"));
+        merged.merge(second, "secrets", &mut owners).unwrap();
+        assert_eq!(merged.0.keys().collect::<Vec<_>>(), ["server_name", "form_secret"]);
+        let mut clash = Fragment::default();
+        clash.set("server_name", serde_json::json!("other"));
+        assert_eq!(
+            merged.merge(clash, "ingress", &mut owners),
+            Err(FragmentConflict { key: "server_name".into(), first: "synapse", second: "ingress" })
+        );
+        assert_eq!(
+            FragmentConflict { key: "k".into(), first: "a", second: "b" }.to_string(),
+            "homeserver.yaml key \"k\" is set by both the a and the b component"
+        );
+    }
+}
