@@ -287,7 +287,7 @@ impl Container<'_> {
     }
 
     /// Removes the files in the components' places that no plan wants (older versions,
-    /// registrations of relations that are gone or left out).
+    /// registrations of relations that are gone or left out): one listing per directory.
     fn remove_unwanted(
         &self,
         desired: &DesiredContainer,
@@ -299,17 +299,17 @@ impl Container<'_> {
             .map(|planned| planned.file.path.as_str())
             .filter(|path| !left_out.contains(*path))
             .collect();
-        for owned in &desired.owned_files {
-            let entries = self
-                .pebble
-                .list_files(owned.dir, Some(owned.pattern), false)
-                .map_err(step("list old files"))?;
+        let dirs: BTreeSet<&str> = desired.owned_files.iter().map(|owned| owned.dir).collect();
+        for dir in dirs {
+            let entries = self.pebble.list_files(dir, None, false).map_err(step("list old files"))?;
             for entry in entries {
-                if wanted.contains(entry.path.as_str()) {
+                let owned =
+                    desired.owned_files.iter().any(|owned| owned.dir == dir && owned.matches(&entry.name));
+                if !owned || wanted.contains(entry.path.as_str()) {
                     continue;
                 }
                 match self.pebble.remove_path(&entry.path, false) {
-                    Ok(()) => tracing::info!("removed {}: Synapse no longer loads it", entry.path),
+                    Ok(()) => tracing::info!("removed {}: no longer used", entry.path),
                     Err(error) if error.is_not_found() => {}
                     Err(error) => return Err(step("remove an old file")(error)),
                 }

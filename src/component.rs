@@ -70,12 +70,26 @@ pub struct PlannedFile {
     pub appservice_of: Option<String>,
 }
 
-/// Files a component writes under names matching `pattern` in `dir` (a Pebble glob): those
-/// no plan wants any more are removed once the new configuration is in place.
+/// Files a component writes under names matching `pattern` in `dir` (a prefix, one `*`, a
+/// suffix): those no plan wants any more are removed once the new configuration is in place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OwnedFiles {
     pub dir: &'static str,
     pub pattern: &'static str,
+}
+
+impl OwnedFiles {
+    /// Whether the file `name` (in [`OwnedFiles::dir`]) matches the pattern.
+    pub fn matches(&self, name: &str) -> bool {
+        match self.pattern.split_once('*') {
+            Some((prefix, suffix)) => {
+                name.len() >= prefix.len() + suffix.len()
+                    && name.starts_with(prefix)
+                    && name.ends_with(suffix)
+            }
+            None => name == self.pattern,
+        }
+    }
 }
 
 /// Everything a component wants, as data.
@@ -147,6 +161,16 @@ pub mod tests {
             config: Some(config),
             may_write: !deployment.departing,
         }
+    }
+
+    #[test]
+    fn owned_files_match_their_pattern_only() {
+        let logs = OwnedFiles { dir: "/data", pattern: "log*.config" };
+        assert!(logs.matches("log.config") && logs.matches("log-0123456789abcdef.config"));
+        assert!(
+            !logs.matches("homeserver.yaml") && !logs.matches("log.config.bak") && !logs.matches("lo.config")
+        );
+        assert!(OwnedFiles { dir: "/data", pattern: "exact.yaml" }.matches("exact.yaml"));
     }
 
     #[test]

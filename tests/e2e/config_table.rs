@@ -182,7 +182,10 @@ fn the_invite_checker_options_reach_synapses_module_loader() {
     );
     let (kind, message) = e2e.harness.status(UNIT);
     assert_eq!(kind, "blocked");
-    assert!(message.starts_with("Synapse rejects the new configuration, the running one is kept: "), "{message}");
+    assert!(
+        message.starts_with("Synapse rejects the new configuration, the running one is kept: "),
+        "{message}"
+    );
     assert!(message.contains("synapse_invite_checker"), "the loader's last line names the module: {message}");
     let problems = e2e.charm_problems(UNIT);
     assert!(problems.contains("No module named 'synapse_invite_checker'"), "{problems}");

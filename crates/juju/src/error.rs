@@ -61,6 +61,9 @@ pub enum HookToolError {
     /// The tool ran and exited non-zero.
     #[error("`{command}` failed with exit code {code}: {}", stderr.trim_end())]
     Failed { command: RedactedCommand, code: i32, stderr: String, kind: ToolErrorKind },
+    /// A signal ended the tool (the OOM killer, a timeout, an operator).
+    #[error("`{command}` was killed by signal {signal} ({})", signal_name(*signal))]
+    Killed { command: RedactedCommand, signal: i32 },
     /// The tool could not be started at all.
     #[error("could not run `{command}`: {source}")]
     Spawn {
@@ -78,6 +81,22 @@ pub enum HookToolError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// The usual name of a POSIX signal number.
+pub fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        6 => "SIGABRT",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        14 => "SIGALRM",
+        15 => "SIGTERM",
+        _ => "unknown signal",
+    }
 }
 
 impl HookToolError {

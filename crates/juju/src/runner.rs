@@ -9,7 +9,10 @@ use std::process::{Command, Stdio};
 /// What a hook tool returned: its exit code and raw output streams.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ToolOutput {
+    /// The exit code; -1 when a signal ended the process.
     pub code: i32,
+    /// The signal that killed the process, if one did.
+    pub signal: Option<i32>,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
 }
@@ -40,10 +43,25 @@ impl ToolRunner for ProcessRunner {
             pipe.write_all(input)?;
         }
         let output = child.wait_with_output()?;
+        use std::os::unix::process::ExitStatusExt as _;
         Ok(ToolOutput {
             code: output.status.code().unwrap_or(-1),
+            signal: output.status.signal(),
             stdout: output.stdout,
             stderr: output.stderr,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tools::HookTools;
+
+    #[test]
+    fn a_tool_killed_by_a_signal_says_which() {
+        let tools = HookTools::new(super::ProcessRunner);
+        let args = ["-c".to_string(), "kill -KILL $$".to_string()];
+        let error = tools.run("sh", &args, None).unwrap_err();
+        assert_eq!(error.to_string(), "`sh -c kill -KILL $$` was killed by signal 9 (SIGKILL)");
     }
 }

@@ -121,6 +121,8 @@ pub struct InterfaceAddress {
 pub struct HookTools {
     runner: Arc<dyn ToolRunner + Send + Sync>,
     leader: OnceLock<bool>,
+    /// `relation-ids` answers by endpoint: a hook's relations do not change while it runs.
+    relation_ids: Arc<std::sync::Mutex<BTreeMap<String, Vec<RelationId>>>>,
 }
 
 impl std::fmt::Debug for HookTools {
@@ -142,7 +144,7 @@ impl HookTools {
     }
 
     pub fn from_shared(runner: Arc<dyn ToolRunner + Send + Sync>) -> Self {
-        Self { runner, leader: OnceLock::new() }
+        Self { runner, leader: OnceLock::new(), relation_ids: Arc::default() }
     }
 
     /// The runner, to share with the logging layer.
@@ -155,6 +157,9 @@ impl HookTools {
         let command = || RedactedCommand::new(tool, args);
         let output =
             self.runner.run(tool, args, stdin).map_err(|source| HookToolError::spawn(command(), source))?;
+        if let Some(signal) = output.signal {
+            return Err(HookToolError::Killed { command: command(), signal });
+        }
         if output.code != 0 {
             let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
             return Err(HookToolError::failed(command(), tool, output.code, stderr));
@@ -173,8 +178,14 @@ impl HookTools {
 
     // ---- relations -------------------------------------------------------------------------
 
-    /// `relation-ids`: the live relations of an endpoint, sorted.
+    /// `relation-ids`: the live relations of an endpoint, sorted. Asked once per endpoint and
+    /// hook, and remembered (as ops does).
     pub fn relation_ids(&self, endpoint: &str) -> Result<Vec<RelationId>> {
+        let known =
+            self.relation_ids.lock().unwrap_or_else(|poison| poison.into_inner()).get(endpoint).cloned();
+        if let Some(ids) = known {
+            return Ok(ids);
+        }
         let ids: Vec<String> = self.run_json("relation-ids", &args(["--format=json", endpoint]))?;
         let mut parsed = Vec::with_capacity(ids.len());
         for id in ids {
@@ -185,6 +196,10 @@ impl HookTools {
             })?);
         }
         parsed.sort();
+        self.relation_ids
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .insert(endpoint.to_string(), parsed.clone());
         Ok(parsed)
     }
 
@@ -689,7 +704,7 @@ mod tests {
 
     impl Recorder {
         fn answer(self, tool: &str, code: i32, stdout: &str, stderr: &str) -> Self {
-            let output = ToolOutput { code, stdout: stdout.into(), stderr: stderr.into() };
+            let output = ToolOutput { code, signal: None, stdout: stdout.into(), stderr: stderr.into() };
             self.answers.lock().unwrap().insert(tool.into(), output);
             self
         }
@@ -711,6 +726,18 @@ mod tests {
     fn tools(recorder: Recorder) -> (HookTools, Arc<Recorder>) {
         let shared = Arc::new(recorder);
         (HookTools::from_shared(shared.clone()), shared)
+    }
+
+    #[test]
+    fn relation_ids_are_asked_once_per_endpoint() {
+        let recorder = Recorder::default().answer("relation-ids", 0, r#"["synapse-peers:0"]"#, "");
+        let (hook_tools, recorder) = tools(recorder);
+        let expected = [RelationId::new("synapse-peers", 0)];
+        assert_eq!(hook_tools.relation_ids("synapse-peers").unwrap(), expected);
+        assert_eq!(hook_tools.relation_ids("synapse-peers").unwrap(), expected);
+        assert_eq!(recorder.calls.lock().unwrap().len(), 1);
+        hook_tools.relation_ids("matrix-auth").unwrap();
+        assert_eq!(recorder.calls.lock().unwrap().len(), 2, "another endpoint is asked");
     }
 
     #[test]

@@ -82,6 +82,51 @@ fn first_publish_creates_grants_and_writes_full_uris() {
 }
 
 #[test]
+fn the_publication_is_planned_as_data_without_any_write() {
+    use juju::effects::Value;
+    use juju::{Effect, SecretHandle};
+    let mut model = Model::new(1, &["irc"]);
+    let (plan, run) = model.hook("synapse/0", |tools, context| {
+        let key = || SecretString::from(generate_key().expose_secret().to_string());
+        state(tools, context)
+            .plan_publish(HOMESERVER, Some(&SecretString::from(SHARED)), key)
+            .expect("leader")
+    });
+    for tool in ["secret-add", "secret-grant", "relation-set"] {
+        assert_eq!(run.count(tool), 0, "planning ran {tool}");
+    }
+    let relation = RelationId::new(ENDPOINT, model.relation("irc"));
+    let added = |label: &str| SecretHandle::Added(label.to_string());
+    assert!(
+        matches!(&plan.effects[0], Effect::SecretAdd(new) if new.label.as_deref() == Some(SHARED_SECRET_LABEL))
+    );
+    assert!(
+        matches!(&plan.effects[1], Effect::SecretAdd(new) if new.label.as_deref() == Some(ENCRYPTION_KEY_LABEL))
+    );
+    assert!(
+        matches!(&plan.effects[2], Effect::SecretGrant { secret, relation: to } if *secret == added(SHARED_SECRET_LABEL) && *to == relation)
+    );
+    assert!(
+        matches!(&plan.effects[3], Effect::SecretGrant { secret, .. } if *secret == added(ENCRYPTION_KEY_LABEL))
+    );
+    let Effect::RelationSet { data, .. } = &plan.effects[4] else { panic!("{:?}", plan.effects) };
+    assert_eq!(data[HOMESERVER_KEY], Value::Text(HOMESERVER.into()));
+    assert!(
+        matches!(&data[SHARED_SECRET_ID_KEY], Value::AddedSecretId { label, model_uuid: Some(_) } if label == SHARED_SECRET_LABEL)
+    );
+    assert_eq!(plan.effects.len(), 5);
+    assert_eq!(plan.report.created, [SHARED_SECRET_LABEL, ENCRYPTION_KEY_LABEL]);
+
+    // Executed, it is what publishing does.
+    let (executed, _) =
+        model.hook("synapse/0", |tools, _| juju::effects::execute(tools, &plan.effects).unwrap());
+    assert_eq!(executed, 5);
+    let bag = model.bag(relation.id, "synapse");
+    let uuid = model.sim.model().uuid.clone();
+    assert!(bag[SHARED_SECRET_ID_KEY].starts_with(&format!("secret://{uuid}/")), "{bag:?}");
+}
+
+#[test]
 fn publishing_again_changes_nothing_and_calls_little() {
     let mut model = Model::new(1, &["irc", "maubot"]);
     publish(&mut model, HOMESERVER, Some(SHARED));

@@ -242,6 +242,7 @@ fn run(ctx: &mut HookContext, name: &str, args: &[String], stdin: &mut Stdin) ->
             Ok(Outcome::Parsed(parsed)) => parsed,
             Ok(Outcome::Help) => {
                 return ToolOutput {
+                    signal: None,
                     code: 0,
                     stdout: help(ctx, tool, &all_flags).into_bytes(),
                     stderr: Vec::new(),
@@ -267,11 +268,11 @@ fn run(ctx: &mut HookContext, name: &str, args: &[String], stdin: &mut Stdin) ->
     if let Some(message) = message {
         stderr.extend(format!("ERROR {message}\n").into_bytes());
     }
-    ToolOutput { code, stdout: call.stdout, stderr }
+    ToolOutput { code, signal: None, stdout: call.stdout, stderr }
 }
 
 fn error_output(code: i32, message: &str) -> ToolOutput {
-    ToolOutput { code, stdout: Vec::new(), stderr: format!("ERROR {message}\n").into_bytes() }
+    ToolOutput { code, signal: None, stdout: Vec::new(), stderr: format!("ERROR {message}\n").into_bytes() }
 }
 
 /// Checks typed flag values while parsing, as Go's `flag.Value.Set` does. `formats` is `None`
