@@ -260,8 +260,12 @@ impl Harness {
 /// Asserts that no hook of `runs` called a tool of [`MODEL_WRITES`].
 pub fn assert_no_model_writes<'a>(runs: impl IntoIterator<Item = &'a HookRun>) {
     for run in runs {
-        let writes: Vec<_> =
-            run.calls.iter().filter(|call| MODEL_WRITES.contains(&call.tool.as_str())).collect();
+        let writes: Vec<String> = run
+            .calls
+            .iter()
+            .filter(|call| MODEL_WRITES.contains(&call.tool.as_str()))
+            .map(|call| format!("{} {}", call.tool, call.args.join(" ")))
+            .collect();
         assert!(writes.is_empty(), "{} on {} changed the model: {writes:?}", run.hook, run.unit);
     }
 }

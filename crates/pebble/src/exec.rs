@@ -10,7 +10,7 @@ use crate::client::Client;
 use crate::duration::go_duration;
 use crate::error::{Error, Result};
 use crate::layer::Environment;
-use crate::websocket::{self, Collected};
+use crate::websocket::{self, Collected, Stream};
 
 /// Most bytes of standard error kept in [`Error::Exec`].
 const STDERR_TAIL: usize = 4096;
@@ -163,6 +163,36 @@ impl Client {
     /// Runs a command and returns its output and exit code, whatever the code. Fails with
     /// [`Error::Change`] when the exec change fails, e.g. on the request's timeout.
     pub fn exec(&self, request: &ExecRequest) -> Result<ExecOutput> {
+        self.exec_with_output(request, &mut |_, _| {})
+    }
+
+    /// Like [`Client::exec`], handing each complete line of output (stdout or stderr, as it
+    /// arrives, without its newline) to `on_line`: progress of a long command.
+    pub fn exec_with_progress(
+        &self,
+        request: &ExecRequest,
+        on_line: &mut dyn FnMut(&str),
+    ) -> Result<ExecOutput> {
+        let mut pending: [Vec<u8>; 2] = Default::default();
+        let output = self.exec_with_output(request, &mut |stream, chunk| {
+            let pending = &mut pending[stream as usize];
+            pending.extend_from_slice(chunk);
+            while let Some(end) = pending.iter().position(|byte| *byte == b'\n' || *byte == b'\r') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                let line = String::from_utf8_lossy(&line[..line.len() - 1]);
+                if !line.trim().is_empty() {
+                    on_line(&line);
+                }
+            }
+        })?;
+        Ok(output)
+    }
+
+    fn exec_with_output(
+        &self,
+        request: &ExecRequest,
+        sink: &mut dyn FnMut(Stream, &[u8]),
+    ) -> Result<ExecOutput> {
         let describe = "POST /v1/exec";
         let envelope = self.post_envelope("/v1/exec", &ExecBody::new(request))?;
         let change_id = envelope
@@ -182,7 +212,8 @@ impl Client {
         // A command killed at its timeout ends its streams; allow a request timeout more.
         let deadline = request.timeout.map(|timeout| Instant::now() + timeout + self.timeout());
         let stdin = request.stdin.as_deref().unwrap_or_default();
-        let (Collected { stdout, stderr }, streams) = websocket::pump(&what, stdio, stderr, stdin, deadline)?;
+        let (Collected { stdout, stderr }, streams) =
+            websocket::pump(&what, stdio, stderr, stdin, deadline, sink)?;
         let wait = request.timeout.map_or(self.change_timeout(), |timeout| timeout + Duration::from_secs(1));
         let change = self.wait_change(&change_id, wait);
         for socket in streams.into_iter().chain([control]) {

@@ -66,6 +66,13 @@ fn upgrade_refused(describe: &str, response: &tungstenite::http::Response<Option
 }
 
 /// An output stream being collected.
+/// Which output stream a chunk came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stream {
+    Stdout,
+    Stderr,
+}
+
 struct Output {
     socket: Socket,
     data: Vec<u8>,
@@ -77,12 +84,20 @@ impl Output {
         Output { socket, data: Vec::new(), done: false }
     }
 
-    /// Reads every message available without blocking; true if anything arrived.
-    fn drain(&mut self) -> Result<bool, tungstenite::Error> {
+    /// Reads every message available without blocking, handing each chunk to `sink` as it
+    /// arrives; true if anything arrived.
+    fn drain(
+        &mut self,
+        stream: Stream,
+        sink: &mut dyn FnMut(Stream, &[u8]),
+    ) -> Result<bool, tungstenite::Error> {
         let mut progress = false;
         while !self.done {
             match self.socket.read() {
-                Ok(Message::Binary(bytes)) => self.data.extend_from_slice(&bytes),
+                Ok(Message::Binary(bytes)) => {
+                    sink(stream, &bytes);
+                    self.data.extend_from_slice(&bytes)
+                }
                 Ok(Message::Text(text)) => self.done = is_end(&text),
                 Ok(Message::Close(_)) => self.done = true,
                 Ok(_) => {}
@@ -178,6 +193,7 @@ pub(crate) fn pump(
     stderr: Socket,
     stdin: &[u8],
     deadline: Option<Instant>,
+    sink: &mut dyn FnMut(Stream, &[u8]),
 ) -> Result<(Collected, [Socket; 2])> {
     let fail = |err: tungstenite::Error| match err {
         tungstenite::Error::Io(source) => io_error(what, source),
@@ -202,8 +218,8 @@ pub(crate) fn pump(
                 Err(err) => return Err(fail(err)),
             }
         }
-        progress |= stdout.drain().map_err(fail)?;
-        progress |= stderr.drain().map_err(fail)?;
+        progress |= stdout.drain(Stream::Stdout, sink).map_err(fail)?;
+        progress |= stderr.drain(Stream::Stderr, sink).map_err(fail)?;
         if stdout.done && stderr.done {
             break;
         }

@@ -141,3 +141,16 @@ fn waiting_for_a_running_change_times_out_then_completes() {
         assert_eq!(running.join().unwrap().unwrap().stdout_text(), "slept\n");
     });
 }
+
+#[test]
+fn exec_with_progress_hands_over_each_line_of_each_stream() {
+    let fixture = host();
+    let mut lines = Vec::new();
+    let script = "echo one; printf 'two\\nthr'; echo oops >&2; echo ee; printf last";
+    let output =
+        fixture.client.exec_with_progress(&sh(script), &mut |line| lines.push(line.to_string())).unwrap();
+    assert!(output.success());
+    assert_eq!(output.stdout_text(), "one\ntwo\nthree\nlast");
+    lines.sort();
+    assert_eq!(lines, ["one", "oops", "three", "two"], "a partial line waits for its own stream's newline");
+}
