@@ -19,6 +19,7 @@ use std::time::Duration;
 use juju::{EffectError, HookToolError, HookTools, LogLevel, StatusTarget};
 use pebble::{ExecRequest, PushOptions};
 
+use crate::component::ContainerStep;
 use crate::components::synapse::Outcome;
 use crate::compose::{ContainerPlan, DesiredContainer, Plan, CONFIG_READERS};
 use crate::data_dir::{MARKER_CONTENT, MARKER_PATH};
@@ -36,6 +37,10 @@ const VALIDATE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a hook that (re)started Synapse waits for it to answer its health check.
 const STARTUP_WAIT: Duration = Duration::from_secs(60);
 const STARTUP_POLL: Duration = Duration::from_millis(500);
+/// How long porting a SQLite database to PostgreSQL may take.
+const PORT_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
+/// How often the status shows the port's progress.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
 /// How long reading Synapse's version may take.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -165,6 +170,15 @@ impl Container<'_> {
                 Err(reason) => return self.rejected(&reason),
             },
         };
+        if !left_out.is_empty() {
+            // The steps read the candidate: it must be the configuration about to be used.
+            self.push(CANDIDATE_CONFIG_PATH, &desired.config.render(&left_out))?;
+        }
+        for container_step in &desired.steps {
+            if let Some(failed) = self.run_step(container_step, desired)? {
+                return Ok(failed);
+            }
+        }
         self.push(CONFIG_PATH, &desired.config.render(&left_out))?;
         self.pebble.remove_path(CANDIDATE_CONFIG_PATH, false).map_err(step("remove the candidate"))?;
         self.remove_unwanted(desired, &left_out)?;
@@ -181,6 +195,120 @@ impl Container<'_> {
         self.set_workload_version()?;
         let apps = desired.config.owners(&left_out).map(str::to_string).collect();
         Ok(Applied { outcome, left_out: apps })
+    }
+
+    /// Runs one step; `Some` with the outcome when it failed (the running configuration is
+    /// kept, and running again).
+    fn run_step(
+        &self,
+        container_step: &ContainerStep,
+        desired: &DesiredContainer,
+    ) -> Result<Option<Applied>, ApplyError> {
+        let failure = match container_step {
+            ContainerStep::FixDatabaseLocale { script, input } => self.fix_database_locale(script, input)?,
+            ContainerStep::PortSqlite { sqlite, failure_marker, failure_note } => {
+                let failure = self.port_sqlite(sqlite, desired)?;
+                match &failure {
+                    Some(reason) => {
+                        let record = format!("{failure_note}\n{reason}\n");
+                        self.push(failure_marker, &ContainerFile::public(*failure_marker, record))?;
+                    }
+                    None => match self.pebble.remove_path(failure_marker, false) {
+                        Err(error) if !error.is_not_found() => {
+                            return Err(step("remove an old failure record")(error))
+                        }
+                        _ => {}
+                    },
+                }
+                failure
+            }
+        };
+        let Some(reason) = failure else { return Ok(None) };
+        let what = container_step.describe();
+        tracing::error!("{what} failed, the running configuration is kept: {reason}");
+        self.pebble.remove_path(CANDIDATE_CONFIG_PATH, false).map_err(step("remove the candidate"))?;
+        let outcome = Outcome::StepFailed { step: what, reason };
+        // Whatever the step stopped runs again with the configuration it had.
+        if let Outcome::StartFailed(error) = self.start()? {
+            tracing::error!("Synapse did not start again: {error}");
+        }
+        Ok(Some(Applied { outcome, left_out: Vec::new() }))
+    }
+
+    /// `Some(reason)` unless the script reports the database's collation and ctype as C.
+    fn fix_database_locale(&self, script: &str, input: &[u8]) -> Result<Option<String>, ApplyError> {
+        let request = ExecRequest {
+            stdin: Some(input.to_vec()),
+            timeout: Some(VALIDATE_TIMEOUT),
+            user_id: Some(SYNAPSE_UID),
+            group_id: Some(SYNAPSE_GID),
+            ..ExecRequest::new(["python3", "-c", script])
+        };
+        let output = self.pebble.exec(&request).map_err(step("set the database's collation"))?;
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        if output.success() && report["collate"] == "C" && report["ctype"] == "C" {
+            tracing::info!(
+                "set the collation and ctype of the empty PostgreSQL database to C, as Synapse needs"
+            );
+            return Ok(None);
+        }
+        let detail = report["detail"].as_str().map(str::to_string).unwrap_or_else(|| output.stderr_text());
+        Ok(Some(self.redactor.apply(detail.trim())))
+    }
+
+    /// Stops the services and ports the SQLite database into the candidate's PostgreSQL
+    /// database, showing each progress line in the status; `Some(reason)` when it fails.
+    fn port_sqlite(&self, sqlite: &str, desired: &DesiredContainer) -> Result<Option<String>, ApplyError> {
+        let names: Vec<&str> = desired.services.iter().map(|service| service.plan.name).collect();
+        let running: Vec<String> = self
+            .pebble
+            .services(&names)
+            .map_err(step("read the services"))?
+            .into_iter()
+            .filter(|service| service.current != pebble::ServiceStatus::Inactive)
+            .map(|service| service.name)
+            .collect();
+        if !running.is_empty() {
+            let running: Vec<&str> = running.iter().map(String::as_str).collect();
+            self.pebble.stop(&running).map_err(step("stop Synapse before the port"))?;
+        }
+        tracing::info!("porting the SQLite database {sqlite} to PostgreSQL with synapse_port_db");
+        let request = ExecRequest {
+            working_dir: Some(DATA_DIR.to_string()),
+            timeout: Some(PORT_TIMEOUT),
+            user_id: Some(SYNAPSE_UID),
+            group_id: Some(SYNAPSE_GID),
+            ..ExecRequest::new([
+                "synapse_port_db",
+                "--sqlite-database",
+                sqlite,
+                "--postgres-config",
+                CANDIDATE_CONFIG_PATH,
+            ])
+        };
+        let mut last_shown = std::time::Instant::now() - PROGRESS_INTERVAL;
+        let mut last_line = String::new();
+        let mut show = |line: &str| {
+            last_line = line.to_string();
+            if last_shown.elapsed() >= PROGRESS_INTERVAL {
+                last_shown = std::time::Instant::now();
+                let line = self.redactor.apply(line);
+                let _ = self.tools.status_set(StatusTarget::Unit, &status::porting_database(&line));
+            }
+        };
+        let output = match self.pebble.exec_with_progress(&request, &mut show) {
+            Ok(output) => output,
+            Err(pebble::Error::Change { err, .. }) => return Ok(Some(self.redactor.apply(&err))),
+            Err(pebble::Error::Api { message, .. }) => return Ok(Some(self.redactor.apply(&message))),
+            Err(error) => return Err(step("port the SQLite database")(error)),
+        };
+        if output.success() {
+            tracing::info!("ported the SQLite database to PostgreSQL ({})", self.redactor.apply(&last_line));
+            return Ok(None);
+        }
+        let text = format!("{}\n{}", output.stdout_text(), output.stderr_text());
+        let reason = text.lines().rev().map(str::trim).find(|line| !line.is_empty()).unwrap_or("no output");
+        Ok(Some(self.redactor.apply(&format!("synapse_port_db exited with {}: {reason}", output.exit_code))))
     }
 
     /// The candidate was rejected: it is removed and the running configuration kept.

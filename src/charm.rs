@@ -6,6 +6,7 @@ use juju::{Event, HookContext, HookTools, Status, StatusReport};
 
 use crate::app_secrets::AppSecrets;
 use crate::apply::Applied;
+use crate::components::database;
 use crate::components::synapse::{self, Outcome};
 use crate::compose::compose;
 use crate::layer::ProxySettings;
@@ -16,6 +17,9 @@ use crate::{actions, apply};
 /// Handles the event of `context`.
 pub fn run(context: &HookContext, tools: &HookTools) -> anyhow::Result<()> {
     match &context.event {
+        Event::Action(action) if action.name == actions::RETRY_DATABASE_PORT => {
+            retry_database_port(context, tools)
+        }
         Event::Action(action) => Ok(actions::run(tools, &action.name)?),
         Event::Unknown(hook) => {
             tracing::info!("ignoring hook {hook:?}: this charm does not know it");
@@ -29,14 +33,32 @@ pub fn run(context: &HookContext, tools: &HookTools) -> anyhow::Result<()> {
             tracing::debug!("nothing to do for {}", context.hook_name());
             Ok(())
         }
-        _ => reconcile_hook(context, tools),
+        _ => reconcile_hook(context, tools).map(drop),
     }
+}
+
+/// The action that forgets a failed port from SQLite to PostgreSQL and reconciles at once,
+/// which ports again; fails the action with the status when the unit is still blocked.
+fn retry_database_port(context: &HookContext, tools: &HookTools) -> anyhow::Result<()> {
+    let pebble = pebble::Client::for_container(CONTAINER);
+    match pebble.remove_path(database::PORT_FAILED_PATH, false) {
+        Ok(()) => tools.action_log("forgot the failed port; porting again")?,
+        Err(error) if error.is_not_found() => tools.action_log("no failed port is recorded; reconciling")?,
+        Err(error) => return Err(error.into()),
+    }
+    let status = reconcile_hook(context, tools)?;
+    if status.kind == juju::StatusKind::Blocked {
+        tools.action_fail(&status.message)?;
+    } else {
+        tools.action_set(&[("status".to_string(), status.to_string())].into())?;
+    }
+    Ok(())
 }
 
 /// Loads every component's state, composes their plans, applies the result, and reports
 /// the statuses (the unit's, and the application's on the leader; other units publish
 /// theirs to the leader through the peer relation).
-fn reconcile_hook(context: &HookContext, tools: &HookTools) -> anyhow::Result<()> {
+fn reconcile_hook(context: &HookContext, tools: &HookTools) -> anyhow::Result<Status> {
     let event = &context.event;
     let pebble = pebble::Client::for_container(CONTAINER);
     let proxy = ProxySettings::from_vars(|name| std::env::var(name).ok());
@@ -71,5 +93,5 @@ fn reconcile_hook(context: &HookContext, tools: &HookTools) -> anyhow::Result<()
         juju::effects::execute(tools, state.peers.publication(&unit).as_slice())?;
     }
     tracing::debug!(pebble_requests = pebble.request_count(), "reconciled: {unit}");
-    Ok(())
+    Ok(unit)
 }

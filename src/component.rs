@@ -92,6 +92,50 @@ impl OwnedFiles {
     }
 }
 
+/// A component's veto on the container, whatever the others want.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Keep the running configuration and services as they are.
+    Keep,
+    /// Stop the services (serving would be wrong, say on an empty database).
+    Stop,
+}
+
+/// A step on the container before the switch to a new configuration (which has passed
+/// Synapse's loader and sits at the candidate path).
+#[derive(Clone, PartialEq, Eq)]
+pub enum ContainerStep {
+    /// Runs `python3 -c <script>` as the synapse user with `input` on stdin (connection
+    /// settings: secret); the step fails unless it prints JSON with `"collate": "C"`.
+    FixDatabaseLocale { script: &'static str, input: Vec<u8> },
+    /// Stops the services and copies the SQLite database `sqlite` into the PostgreSQL
+    /// database of the candidate configuration with Synapse's `synapse_port_db`, showing its
+    /// progress in the status. On failure `failure_marker` gets `failure_note` and the
+    /// reason, the running configuration is kept and started again.
+    PortSqlite { sqlite: &'static str, failure_marker: &'static str, failure_note: String },
+}
+
+impl ContainerStep {
+    /// What the step does, for the log and the status.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::FixDatabaseLocale { .. } => {
+                "setting the PostgreSQL database's collation and ctype to C".into()
+            }
+            Self::PortSqlite { .. } => "porting the SQLite database to PostgreSQL".into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ContainerStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::FixDatabaseLocale { .. } => f.write_str("FixDatabaseLocale"),
+            Self::PortSqlite { sqlite, .. } => write!(f, "PortSqlite({sqlite})"),
+        }
+    }
+}
+
 /// Everything a component wants, as data.
 #[derive(Debug, Default)]
 pub struct ComponentPlan {
@@ -102,6 +146,15 @@ pub struct ComponentPlan {
     pub owned_files: Vec<OwnedFiles>,
     /// Pebble services it runs.
     pub services: Vec<ServicePlan>,
+    /// Environment variables it adds to other components' services (service, name, value),
+    /// covered by their digests: non-secret facts about what a service runs with, which the
+    /// component reads back from the plan in later hooks.
+    pub service_environment: Vec<(&'static str, String, String)>,
+    /// Steps on the container between the check of the new configuration and the switch
+    /// to it.
+    pub steps: Vec<ContainerStep>,
+    /// Whether the container may change at all this hook.
+    pub hold: Option<Hold>,
     /// Juju changes, carried out in order after the plans of the components before it.
     pub effects: Vec<Effect>,
     pub diagnostics: Vec<Diagnostic>,

@@ -15,10 +15,11 @@ use secrecy::SecretString;
 
 use crate::app_secrets::AppSecrets;
 use crate::component::{
-    ComponentPlan, Diagnostic, Facts, Fragment, FragmentConflict, OwnedFiles, PlannedFile,
+    ComponentPlan, ContainerStep, Diagnostic, Facts, Fragment, FragmentConflict, Hold, OwnedFiles,
+    PlannedFile,
 };
 use crate::components::synapse::Workload;
-use crate::components::{configuration, registrations, scale, secrets, synapse};
+use crate::components::{configuration, database, registrations, scale, secrets, synapse};
 use crate::config::SynapseConfig;
 use crate::data_dir::DataDir;
 use crate::health::Health;
@@ -76,6 +77,8 @@ pub struct DesiredContainer {
     /// Where the components' files live: what no plan wants there is removed after the
     /// switch.
     pub owned_files: Vec<OwnedFiles>,
+    /// Steps between the check of the candidate and the switch, in component order.
+    pub steps: Vec<ContainerStep>,
 }
 
 /// The services that read homeserver.yaml.
@@ -109,15 +112,17 @@ pub fn compose(
         (scale::NAME, scale::plan(&facts)),
         (secrets::NAME, secrets.plan),
         (registrations::NAME, registrations::plan(&state.matrix_auth, &facts, publish, new_key)),
+        (database::NAME, database::plan(&state.database, &facts)),
     ];
     let mut plan = Plan { speaks_for_app: facts.speaks_for_app(), ..Plan::default() };
     let mut merged = Merged::default();
     for (name, part) in plans {
         merged.add(name, part, &mut plan)?;
     }
+    let hold = merged.hold;
     let desired = (secrets.secrets.is_some() && !merged.services.is_empty())
         .then(|| merged.desired(&state.synapse.workload));
-    plan.container = container(&state.synapse.workload, &facts, desired);
+    plan.container = container(&state.synapse.workload, &facts, hold, desired);
     Ok(plan)
 }
 
@@ -129,6 +134,10 @@ struct Merged {
     files: Vec<PlannedFile>,
     owned_files: Vec<OwnedFiles>,
     services: Vec<crate::layer::ServicePlan>,
+    service_environment: Vec<(&'static str, String, String)>,
+    steps: Vec<ContainerStep>,
+    /// The strongest hold any component asked for.
+    hold: Option<Hold>,
 }
 
 impl Merged {
@@ -148,6 +157,13 @@ impl Merged {
         self.files.extend(part.files);
         self.owned_files.extend(part.owned_files);
         self.services.extend(part.services);
+        self.service_environment.extend(part.service_environment);
+        self.steps.extend(part.steps);
+        self.hold = match (self.hold, part.hold) {
+            (Some(Hold::Stop), _) | (_, Some(Hold::Stop)) => Some(Hold::Stop),
+            (Some(Hold::Keep), _) | (_, Some(Hold::Keep)) => Some(Hold::Keep),
+            _ => None,
+        };
         Ok(())
     }
 
@@ -161,11 +177,15 @@ impl Merged {
             .collect();
         let config = HomeserverConfig { keys: self.keys, appservices };
         let homeserver_yaml = config.render(&Default::default());
+        let environment = self.service_environment;
         let services = self
             .services
             .into_iter()
-            .map(|service| {
+            .map(|mut service| {
                 let name = service.name;
+                for (_, key, value) in environment.iter().filter(|(target, _, _)| *target == name) {
+                    service.service.environment.insert(key.clone(), value.clone());
+                }
                 let files =
                     self.files.iter().filter(|planned| planned.services.contains(&name)).map(|p| &p.file);
                 let reads_config = CONFIG_READERS.contains(&name).then_some(&homeserver_yaml);
@@ -173,19 +193,32 @@ impl Merged {
             })
             .collect();
         let mark_data_dir = matches!(workload.data_dir(), Some(DataDir::Fresh | DataDir::NotInspected));
-        DesiredContainer { mark_data_dir, files: self.files, config, services, owned_files: self.owned_files }
+        DesiredContainer {
+            mark_data_dir,
+            files: self.files,
+            config,
+            services,
+            owned_files: self.owned_files,
+            steps: self.steps,
+        }
     }
 }
 
 /// Decides what happens to the container: nothing without Pebble; a unit that must not serve
-/// stops Synapse; one that may not write, or lacks the configuration, only observes; if any
+/// (or a component's [`Hold::Stop`]) stops Synapse; one that may not write, lacks the
+/// configuration, or is held by a component's [`Hold::Keep`], only observes; if any
 /// service's digest differs from the one it runs with, the container is configured (and
 /// Pebble's replan restarts only the services whose definition changed); a current Synapse
 /// that is not running is started.
-fn container(workload: &Workload, facts: &Facts, desired: Option<DesiredContainer>) -> ContainerPlan {
+fn container(
+    workload: &Workload,
+    facts: &Facts,
+    hold: Option<Hold>,
+    desired: Option<DesiredContainer>,
+) -> ContainerPlan {
     let Workload::Reachable { applied, health, .. } = workload else { return ContainerPlan::Unreachable };
     let running = !matches!(health, Health::NotRunning(_));
-    if !facts.serves() {
+    if !facts.serves() || hold == Some(Hold::Stop) {
         let health = health.clone();
         return if running {
             ContainerPlan::Stop
@@ -200,7 +233,7 @@ fn container(workload: &Workload, facts: &Facts, desired: Option<DesiredContaine
         _ => Vec::new(),
     };
     match desired {
-        Some(desired) if facts.may_write => {
+        Some(desired) if facts.may_write && hold.is_none() => {
             let changed = desired.services.iter().any(|service| {
                 applied.get(service.plan.name).and_then(|applied| applied.digest.as_ref())
                     != Some(&service.digest)
@@ -223,6 +256,7 @@ mod tests {
 
     use super::*;
     use crate::app_status::PeerStatuses;
+    use crate::components::database::DatabaseState;
     use crate::components::registrations::{MatrixAuthState, RelationRegistration};
     use crate::components::secrets::Secrets;
     use crate::components::synapse::SynapseState;
@@ -251,6 +285,7 @@ mod tests {
                 },
             },
             matrix_auth: MatrixAuthState::default(),
+            database: DatabaseState::default(),
             peers: PeerStatuses::Alone,
         }
     }
@@ -259,7 +294,8 @@ mod tests {
     fn reachable(digest: Option<&str>, health: Health) -> Workload {
         let applied = digest
             .map(|digest| {
-                let service = AppliedService { digest: Some(digest.to_string()), left_out: Vec::new() };
+                let service =
+                    AppliedService { digest: Some(digest.to_string()), ..AppliedService::default() };
                 BTreeMap::from([(SERVICE.to_string(), service)])
             })
             .unwrap_or_default();
@@ -438,7 +474,11 @@ mod tests {
         let desired = configured(plan(&state));
         let path = desired.config.appservices[0].0.clone();
         let mut applied = state;
-        let service = AppliedService { digest: Some(digest(&desired)), left_out: vec![path] };
+        let service = AppliedService {
+            digest: Some(digest(&desired)),
+            left_out: vec![path],
+            ..AppliedService::default()
+        };
         applied.synapse.workload = Workload::Reachable {
             applied: BTreeMap::from([(SERVICE.to_string(), service)]),
             health: Health::Answering,

@@ -28,7 +28,6 @@ struct Homeserver<'a> {
     public_baseurl: String,
     pid_file: String,
     listeners: Vec<Listener>,
-    database: Database,
     log_config: &'a str,
     media_store_path: String,
     max_upload_size: &'a str,
@@ -74,17 +73,6 @@ struct Listener {
 struct Resource {
     names: Vec<&'static str>,
     compress: bool,
-}
-
-#[derive(Serialize)]
-struct Database {
-    name: &'static str,
-    args: DatabaseArgs,
-}
-
-#[derive(Serialize)]
-struct DatabaseArgs {
-    database: String,
 }
 
 #[derive(Serialize)]
@@ -143,7 +131,7 @@ struct InviteCheckerConfig<'a> {
 }
 
 /// The homeserver.yaml keys that follow from the configuration alone (everything but the
-/// application secrets and the appservice registrations); `log_config` is the path of the
+/// application secrets, the database and the appservice registrations); `log_config` is the path of the
 /// logging configuration.
 pub fn base_fragment(config: &SynapseConfig, log_config: &str) -> Fragment {
     let document = Homeserver {
@@ -151,10 +139,6 @@ pub fn base_fragment(config: &SynapseConfig, log_config: &str) -> Fragment {
         public_baseurl: config.public_baseurl(),
         pid_file: format!("{DATA_DIR}/homeserver.pid"),
         listeners: listeners(),
-        database: Database {
-            name: "sqlite3",
-            args: DatabaseArgs { database: format!("{DATA_DIR}/homeserver.db") },
-        },
         log_config,
         media_store_path: format!("{DATA_DIR}/media"),
         max_upload_size: "50M",
@@ -387,10 +371,6 @@ mod tests {
         assert_eq!(document["server_name"], "example.com");
         assert_eq!(document["public_baseurl"], "https://example.com");
         assert_eq!(document["pid_file"], "/data/homeserver.pid");
-        assert_eq!(
-            document["database"],
-            json!({"name": "sqlite3", "args": {"database": "/data/homeserver.db"}})
-        );
         assert_eq!(document["log_config"], "/data/log.config");
         assert_eq!(document["media_store_path"], "/data/media");
         assert_eq!(document["max_upload_size"], "50M");

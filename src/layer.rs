@@ -85,6 +85,8 @@ impl DesiredService {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppliedService {
     pub digest: Option<String>,
+    /// The service's environment as applied (facts components recorded there).
+    pub environment: Environment,
     /// Appservice registration files Synapse's loader rejected, left out of that
     /// configuration.
     pub left_out: Vec<String>,
@@ -95,6 +97,7 @@ pub fn applied(plan: &Plan, name: &str) -> AppliedService {
     let Some(service) = plan.services.get(name) else { return AppliedService::default() };
     AppliedService {
         digest: service.environment.get(DIGEST_VARIABLE).cloned(),
+        environment: service.environment.clone(),
         left_out: service
             .environment
             .get(LEFT_OUT_VARIABLE)
@@ -286,7 +289,11 @@ mod tests {
         plan.services = layer(std::slice::from_ref(&desired), &left_out, &[SERVICE]).services;
         assert_eq!(
             applied(&plan, SERVICE),
-            AppliedService { digest: Some(desired.digest.clone()), left_out: left_out.to_vec() }
+            AppliedService {
+                digest: Some(desired.digest.clone()),
+                environment: plan.services[SERVICE].environment.clone(),
+                left_out: left_out.to_vec()
+            }
         );
         assert!(layer(&[desired], &left_out, &[]).services[SERVICE]
             .environment

@@ -5,6 +5,7 @@ use juju::{HookContext, HookToolError, HookTools};
 
 use crate::app_secrets::AppSecretsError;
 use crate::app_status::PeerStatuses;
+use crate::components::database::{self, DatabaseState};
 use crate::components::registrations::MatrixAuthState;
 use crate::components::secrets::{self, Secrets};
 use crate::components::synapse::{self, SynapseState};
@@ -24,6 +25,7 @@ pub struct CharmState {
     pub synapse: SynapseState,
     pub secrets: Secrets,
     pub matrix_auth: MatrixAuthState,
+    pub database: DatabaseState,
     pub peers: PeerStatuses,
 }
 
@@ -42,13 +44,16 @@ pub enum StateError {
     Pebble(#[source] pebble::Error),
     #[error(transparent)]
     Secrets(#[from] AppSecretsError),
+    #[error(transparent)]
+    Database(postgresql_client::ReadError),
 }
 
 impl CharmState {
     /// Reads the configuration (one `config-get`), leadership (one `is-leader`), the
     /// application's shape (one `goal-state`), the workload (see [`synapse::load`]), the
     /// application secrets (see [`secrets::load`]), the `matrix-auth` relations (see
-    /// [`MatrixAuthState::load`]) and the other units' statuses when there are other units.
+    /// [`MatrixAuthState::load`]), the database (see [`database::load`]) and the other units'
+    /// statuses when there are other units.
     pub fn load(
         tools: &HookTools,
         pebble: &pebble::Client,
@@ -62,6 +67,7 @@ impl CharmState {
         let synapse = synapse::load(tools, pebble, proxy, observe.ports)?;
         let secrets = secrets::load(tools, pebble, &context.app_name, leader, synapse.workload.data_dir())?;
         let matrix_auth = MatrixAuthState::load(tools, context, leader)?;
+        let database = database::load(tools, context, pebble, leader, &synapse.workload)?;
         let peers = PeerStatuses::load(tools, context, leader, &deployment)?;
         Ok(Self {
             unit: context.unit_name.clone(),
@@ -72,6 +78,7 @@ impl CharmState {
             synapse,
             secrets,
             matrix_auth,
+            database,
             peers,
         })
     }

@@ -24,6 +24,18 @@ pub fn config_rejected(reason: &str) -> Status {
     Status::blocked(format!("Synapse rejects the new configuration, the running one is kept: {excerpt}"))
 }
 
+/// A step before switching to a new configuration failed; the running one is kept.
+pub fn step_failed(step: &str, reason: &str) -> Status {
+    let excerpt: String = reason.chars().take(EXCERPT_CHARS).collect();
+    Status::blocked(format!("{step} failed, Synapse keeps its running configuration: {excerpt}"))
+}
+
+/// The port from SQLite to PostgreSQL is running; `progress` is synapse_port_db's last line.
+pub fn porting_database(progress: &str) -> Status {
+    let excerpt: String = progress.chars().take(EXCERPT_CHARS).collect();
+    Status::maintenance(format!("Porting the SQLite database to PostgreSQL: {excerpt}"))
+}
+
 /// Synapse's loader rejected the registrations of `apps`, which are left out.
 pub fn registrations_left_out(apps: &[String]) -> Status {
     Status::blocked(format!(
@@ -97,4 +109,74 @@ pub fn configuring() -> Status {
 
 pub fn synapse_running() -> Status {
     Status::active("")
+}
+
+/// The database relation is gone but the data is in PostgreSQL: Synapse is stopped.
+pub fn database_relation_gone(app: &str) -> Status {
+    Status::blocked(format!(
+        "database: the data is in PostgreSQL but the relation is gone, Synapse is stopped; run juju integrate {app} \
+         postgresql-k8s"
+    ))
+}
+
+/// The provider has not answered usably yet; `on_postgresql` when Synapse already runs on it.
+pub fn database_not_ready(reason: &str, on_postgresql: bool) -> Status {
+    if on_postgresql {
+        Status::waiting(format!("database: {reason}; Synapse keeps its running configuration"))
+    } else {
+        Status::waiting(format!(
+            "database: waiting for PostgreSQL ({reason}); Synapse runs on SQLite meanwhile"
+        ))
+    }
+}
+
+/// The database cannot be used: `problem` is the inspection's kind of failure.
+pub fn database_unusable(problem: &str, detail: &str, endpoint: &str) -> Status {
+    let detail: String = detail.chars().take(EXCERPT_CHARS).collect();
+    match problem {
+        "refused" => {
+            Status::blocked(format!("database: PostgreSQL at {endpoint} refuses the credentials: {detail}"))
+        }
+        "unreachable" => {
+            Status::waiting(format!("database: cannot reach PostgreSQL at {endpoint}: {detail}"))
+        }
+        "missing" => {
+            Status::waiting(format!("database: the database does not exist yet at {endpoint}: {detail}"))
+        }
+        "driver" => Status::blocked(format!(
+            "database: Synapse's image has no PostgreSQL driver (psycopg2): {detail}"
+        )),
+        _ => Status::blocked(format!("database: cannot inspect PostgreSQL at {endpoint}: {detail}")),
+    }
+}
+
+pub fn database_no_privileges(user: &str) -> Status {
+    Status::blocked(format!(
+        "database: {user} may not create tables in schema public; grant it CREATE, or re-integrate postgresql-k8s"
+    ))
+}
+
+/// The database's locale is not C and the charm may not change it.
+pub fn database_wrong_locale(database: &str, collate: &str, ctype: &str) -> Status {
+    Status::blocked(format!(
+        "database: {database} has collation {collate} and ctype {ctype}, Synapse needs C; recreate it with \
+         LC_COLLATE 'C' LC_CTYPE 'C'"
+    ))
+}
+
+/// A port from SQLite failed earlier for the same database.
+pub fn database_port_failed(reason: &str) -> Status {
+    let reason: String = reason.chars().take(EXCERPT_CHARS).collect();
+    Status::blocked(format!(
+        "database: porting SQLite to PostgreSQL failed, Synapse runs on SQLite: {reason}; fix it, then run the \
+         retry-database-port action"
+    ))
+}
+
+/// PostgreSQL already holds tables while SQLite holds the data to port.
+pub fn database_not_empty(database: &str) -> Status {
+    Status::blocked(format!(
+        "database: {database} already has tables and /data holds SQLite data; empty it, or set port_sqlite_data=false \
+         to use it as it is"
+    ))
 }

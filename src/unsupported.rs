@@ -9,8 +9,7 @@ use juju::Status;
 use crate::config::SynapseConfig;
 
 /// Endpoints of metadata.yaml the charm does not act on yet.
-pub const ENDPOINTS: [&str; 10] = [
-    "database",
+pub const ENDPOINTS: [&str; 9] = [
     "redis",
     "smtp",
     "media",
@@ -86,7 +85,6 @@ impl Unsupported {
 
 fn instead(endpoint: &str) -> &'static str {
     match endpoint {
-        "database" => "Synapse keeps using SQLite on the data storage",
         "redis" => "Synapse runs as one process on one unit",
         "smtp" => "Synapse sends no e-mail",
         "media" => "media stays on the data storage",
@@ -106,19 +104,19 @@ mod tests {
 
     #[test]
     fn related_unsupported_endpoints_and_set_options_are_named() {
-        let related: BTreeSet<String> = ["matrix-auth", "database", "ingress"].map(String::from).into();
+        let related: BTreeSet<String> = ["matrix-auth", "redis", "ingress"].map(String::from).into();
         let config = crate::config::for_tests(json!({"enable_mjolnir": true, "backup_passphrase": "s3cret"}));
         let found = Unsupported::find(&related, Some(&config));
-        assert_eq!(found.relations, ["database", "ingress"]);
+        assert_eq!(found.relations, ["redis", "ingress"]);
         assert_eq!(found.options, ["enable_mjolnir", "backup_passphrase"]);
         assert_eq!(
             found.status(),
             Some(Status::active(
-                "no effect yet: database, ingress relations; enable_mjolnir, backup_passphrase options"
+                "no effect yet: redis, ingress relations; enable_mjolnir, backup_passphrase options"
             ))
         );
         assert_eq!(found.log_lines().len(), 4);
-        assert!(found.log_lines()[0].contains("SQLite"));
+        assert!(found.log_lines()[0].contains("one process"));
     }
 
     #[test]

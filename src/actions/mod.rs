@@ -23,6 +23,7 @@ use synapse_admin::{generate_password, AdminClient, UserId, DEFAULT_BASE_URL};
 
 use self::failure::{ActionError, Failure};
 use self::request::Request;
+pub use self::request::RETRY_DATABASE_PORT;
 use self::synapse::Synapse;
 use crate::workload::CONTAINER;
 

@@ -8,6 +8,8 @@ use super::failure::Failure;
 pub const REGISTER_USER: &str = "register-user";
 pub const PROMOTE_USER_ADMIN: &str = "promote-user-admin";
 pub const ANONYMIZE_USER: &str = "anonymize-user";
+/// Handled by the charm's reconcile (see `crate::charm`), not through Synapse's API.
+pub const RETRY_DATABASE_PORT: &str = "retry-database-port";
 
 /// One action with valid parameters. Usernames are localparts that follow the Matrix
 /// grammar for new user ids.
@@ -130,7 +132,7 @@ mod tests {
             safe_yaml::from_str(include_str!("../../actions.yaml")).expect("actions.yaml parses");
         let mut names: Vec<&str> = declared.keys().map(String::as_str).collect();
         names.sort_unstable();
-        let mut known = vec![REGISTER_USER, PROMOTE_USER_ADMIN, ANONYMIZE_USER];
+        let mut known = vec![REGISTER_USER, PROMOTE_USER_ADMIN, ANONYMIZE_USER, RETRY_DATABASE_PORT];
         known.sort_unstable();
         assert_eq!(names, known);
     }

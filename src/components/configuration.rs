@@ -54,7 +54,7 @@ mod tests {
                 .as_object()
                 .unwrap(),
         );
-        let related = BTreeSet::from(["database".to_string(), "matrix-auth".to_string()]);
+        let related = BTreeSet::from(["redis".to_string(), "matrix-auth".to_string()]);
         let plan = plan(&config, &related);
         let notes: Vec<&str> = plan
             .diagnostics
@@ -64,13 +64,11 @@ mod tests {
             .collect();
         assert_eq!(notes.len(), 3, "{notes:?}");
         assert!(
-            notes[0].contains("database")
-                && notes[1].contains("enable_mjolnir")
-                && notes[2].contains("workers")
+            notes[0].contains("redis") && notes[1].contains("enable_mjolnir") && notes[2].contains("workers")
         );
         assert_eq!(
             plan.statuses,
-            [Status::active("no effect yet: database relation; enable_mjolnir, workers_ignore_list options")]
+            [Status::active("no effect yet: redis relation; enable_mjolnir, workers_ignore_list options")]
         );
     }
 }

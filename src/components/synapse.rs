@@ -137,6 +137,9 @@ pub enum Outcome {
     /// Synapse's loader rejected the new configuration (redacted reason); the running one is
     /// kept.
     Rejected(String),
+    /// A step before the switch failed (redacted reason); the running configuration is
+    /// kept and started again.
+    StepFailed { step: String, reason: String },
 }
 
 /// The workload's status for `outcome`; `left_out` are the applications whose registrations
@@ -149,6 +152,7 @@ pub fn statuses(outcome: &Outcome, left_out: &[String]) -> Vec<Status> {
         Outcome::StartFailed(error) => status::synapse_start_failed(error),
         Outcome::Stopped => status::waiting_for_synapse(),
         Outcome::Rejected(reason) => status::config_rejected(reason),
+        Outcome::StepFailed { step, reason } => status::step_failed(step, reason),
     };
     let mut statuses = vec![health];
     if !left_out.is_empty() {

@@ -31,6 +31,9 @@ pub struct SynapseConfig {
     pub rc_joins_remote_burst_count: u32,
     pub rc_joins_remote_per_second: f64,
     pub report_stats: bool,
+    /// Copy the SQLite data into PostgreSQL when the database relation arrives (else start
+    /// on the empty PostgreSQL database and leave the SQLite file untouched).
+    pub port_sqlite_data: bool,
     /// Full user IDs (`@alice:example.com`) allowed to publish rooms.
     pub publish_rooms_allowlist: Option<Vec<String>>,
     pub trusted_key_servers: Vec<String>,
@@ -143,6 +146,7 @@ impl SynapseConfig {
             "a number of at least 0",
         );
         let report_stats = read.flag("report_stats", false);
+        let port_sqlite_data = read.flag("port_sqlite_data", true);
         let publish_rooms_allowlist = read.list(
             "publish_rooms_allowlist",
             "@",
@@ -184,6 +188,7 @@ impl SynapseConfig {
             rc_joins_remote_burst_count,
             rc_joins_remote_per_second,
             report_stats,
+            port_sqlite_data,
             publish_rooms_allowlist,
             trusted_key_servers: trusted_key_servers
                 .unwrap_or_else(|| vec![DEFAULT_TRUSTED_KEY_SERVER.to_string()]),

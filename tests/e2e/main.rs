@@ -7,7 +7,10 @@
 //!   the calls the checks make.
 //! - [`appservice`]: bridges through matrix-auth; [`actions`]: the user actions;
 //!   [`config_table`]: every option through Synapse's loader and PyYAML; [`units`]: two
-//!   units share their secrets.
+//!   units share their secrets; [`database`]: the `database` relation with a passive
+//!   postgresql-k8s on a real PostgreSQL 15 (`support::postgres`, on 127.0.0.1): SQLite
+//!   ported by the real `synapse_port_db`, password rotation, a wrong collation, refused
+//!   credentials and a removed relation (`tests/e2e/run database` runs just these).
 //!
 //! Synapse listens on the charm's port 8008, so the tests take turns (a lock serialises
 //! them across processes). Run the suite with `tests/e2e/run`, as root.
@@ -23,4 +26,5 @@ mod model;
 mod actions;
 mod appservice;
 mod config_table;
+mod database;
 mod units;

@@ -3,8 +3,10 @@
 //! Each unit's Pebble runs exec commands on the host and, for [`Services::Real`], its
 //! services as host processes. `command_map` sends the image's commands to the shims of
 //! `tests/e2e/shims` (through three-line wrappers naming the venv python): `/start.py`
-//! starts Synapse, `python3` runs Synapse's configuration check, `chown` changes the data
-//! directory, each in a private mount namespace with the unit's container data at `/data`.
+//! starts Synapse, `python3` runs Synapse's configuration check and the charm's database
+//! inspection, `synapse_port_db` (the venv's script) ports SQLite to PostgreSQL, `chown`
+//! changes the data directory, each in a private mount namespace with the unit's container
+//! data at `/data`.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -14,7 +16,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use juju_sim::model::{ActionRecord, Bag, SecretOwner};
-use juju_sim::AppSpec;
+use juju_sim::{AppSpec, Event};
 use matrix_auth::protocol::{ENCRYPTION_KEY_CONTENT, ENCRYPTION_KEY_LABEL, REGISTRATION_KEY};
 use matrix_auth::Registration;
 use pebble_sim::{ExecMode, PebbleSim, ServiceMode, SimConfig};
@@ -25,12 +27,14 @@ use test_support::{assert_hooks_succeeded, poll_until};
 use crate::host::{self, PortLock};
 use crate::http;
 use crate::support::requirers::make_rust_requirer_dir;
-use crate::support::{Harness, APP, SERVER_NAME};
+use crate::support::{Harness, APP, CONTAINER, SERVER_NAME};
 
 /// The Pebble service running Synapse.
 const SERVICE: &str = "synapse";
 /// How long Synapse may take to answer `/health` after its service started.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(120);
+/// The image's commands that run on the host, through the wrappers of [`E2e::new`].
+const MAPPED_COMMANDS: [&str; 4] = ["/start.py", "python3", "chown", "synapse_port_db"];
 
 /// How a unit's Pebble runs the plan's services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,10 +78,14 @@ impl E2e {
         fs::set_permissions(&work, fs::Permissions::from_mode(0o755)).expect("chmod the work dir");
         let wrappers = host::shared_temp_dir("e2e-commands-");
         let shims = host::repo().join("tests/e2e/shims");
+        // The venv's own script, whose `#!` names the venv python, as in Synapse's image.
+        let port_db = python.with_file_name("synapse_port_db");
+        assert!(port_db.exists(), "{} is missing: the venv has no matrix-synapse", port_db.display());
         for (name, shim, program) in [
             ("start.py", "start-synapse", python.to_str().expect("a UTF-8 path")),
             ("python3", "enter-container", python.to_str().expect("a UTF-8 path")),
             ("chown", "enter-container", "chown"),
+            ("synapse_port_db", "enter-container", port_db.to_str().expect("a UTF-8 path")),
         ] {
             let path = wrappers.path().join(name);
             let script = format!("#!/bin/sh\nexec '{}' '{program}' \"$@\"\n", shims.join(shim).display());
@@ -97,6 +105,20 @@ impl E2e {
         assert_hooks_succeeded(&self.harness.deploy_without_pebble(count, config));
     }
 
+    /// Deploys Synapse with one unit whose Pebble is not up yet: the charm waits for its
+    /// container (every hook must succeed) until [`E2e::pebble_ready`].
+    pub fn deploy_before_pebble(&mut self, config: &[(&str, Value)]) {
+        assert_hooks_succeeded(&self.harness.deploy_without_pebble(1, config));
+    }
+
+    /// Starts `unit`'s Pebble (real services) and fires `synapse-pebble-ready`; every hook
+    /// must succeed.
+    pub fn pebble_ready(&mut self, unit: &str) {
+        self.start_pebble(unit, Services::Real);
+        let event = Event::PebbleReady { container: CONTAINER.into() };
+        assert_hooks_succeeded(&self.harness.sim.fire(unit, event).expect("pebble-ready runs"));
+    }
+
     fn start_pebble(&mut self, unit: &str, services: Services) {
         let socket = self.harness.socket(unit);
         let root = self.harness.container_path(unit, "/");
@@ -108,7 +130,7 @@ impl E2e {
             Services::Simulated => ServiceMode::default(),
         };
         config.exec = ExecMode::Host;
-        config.command_map = ["/start.py", "python3", "chown"]
+        config.command_map = MAPPED_COMMANDS
             .into_iter()
             .map(|command| {
                 let wrapper = self.wrappers.path().join(command.trim_start_matches('/'));

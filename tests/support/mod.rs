@@ -9,6 +9,8 @@
 #![allow(dead_code)] // Each test binary uses a different part of this module.
 
 pub mod passive_requirers;
+pub mod postgres;
+pub mod postgresql_provider;
 pub mod requirers;
 
 use std::collections::BTreeMap;
