@@ -4,8 +4,10 @@
 //! Order: the log lines, the Juju effects, then the container. Configuring goes: data
 //! directory owned by the synapse user (marked as the charm's first), every file
 //! homeserver.yaml refers to (versioned names, so the running configuration's files are
-//! never overwritten), the candidate homeserver.yaml checked by Synapse's own loader, then
-//! the switch: homeserver.yaml, removal of the files no plan wants, the layer and a replan
+//! never overwritten), the candidate homeserver.yaml checked by Synapse's own loader, the
+//! components' steps on the checked candidate (a database's locale, the port of SQLite to
+//! PostgreSQL; a failed step keeps the running configuration and starts it again), then the
+//! switch: homeserver.yaml, removal of the files no plan wants, the layer and a replan
 //! (which restarts only the services whose digest changed).
 //!
 //! When the loader rejects the candidate and the plan has appservice registrations, the

@@ -182,8 +182,12 @@ fn check_registrations(model: &BenchModel) -> anyhow::Result<()> {
         let stem = format!("/data/appservice-registration-matrix-auth-{}", requirer.relation);
         let path = listed
             .iter()
-            .find(|path| path.strip_prefix(&stem).is_some_and(|rest| rest == ".yaml" || rest.starts_with('-')))
-            .with_context(|| format!("{flavor}: no registration of relation {} is listed", requirer.relation))?;
+            .find(|path| {
+                path.strip_prefix(&stem).is_some_and(|rest| rest == ".yaml" || rest.starts_with('-'))
+            })
+            .with_context(|| {
+                format!("{flavor}: no registration of relation {} is listed", requirer.relation)
+            })?;
         ensure!(
             model.read(path)? == requirer.registration,
             "{flavor}: {path} is not {}'s latest",

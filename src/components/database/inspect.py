@@ -5,6 +5,7 @@
 # switched to C (which needs the SUPERUSER role the charm requests, as upstream does).
 import json
 import sys
+import tempfile
 
 settings = json.load(sys.stdin)
 try:
@@ -12,6 +13,13 @@ try:
 except ImportError as error:
     print(json.dumps({"problem": "driver", "detail": str(error)}))
     sys.exit(0)
+tls = {"sslmode": settings.get("sslmode", "prefer")}
+if settings.get("ca"):
+    # The provider's CA, to verify the server with, as Synapse will.
+    ca = tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False)
+    ca.write(settings["ca"])
+    ca.close()
+    tls["sslrootcert"] = ca.name
 try:
     connection = psycopg2.connect(
         host=settings["host"],
@@ -19,8 +27,8 @@ try:
         user=settings["user"],
         password=settings["password"],
         dbname=settings["database"],
-        sslmode=settings.get("sslmode", "prefer"),
         connect_timeout=10,
+        **tls,
     )
 except psycopg2.OperationalError as error:
     text = str(error).strip().splitlines()

@@ -19,18 +19,20 @@
 //! the service's environment records which database Synapse uses, without it.
 
 use juju::{HookContext, HookTools, LogLevel, RelationHook, RelationId};
-use postgresql_client::{plan_request, DatabaseCredentials, DatabaseRequest, DatabaseView};
+use postgresql_client::{plan_request, DatabaseCredentials, DatabaseRequest, DatabaseView, Tls};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::component::{ComponentPlan, ContainerStep, Facts, Hold};
+use crate::component::{ComponentPlan, ContainerStep, Facts, Hold, OwnedFiles, PlannedFile};
 use crate::components::synapse::Workload;
 use crate::data_dir::DataDir;
 use crate::layer::AppliedService;
 use crate::state::StateError;
 use crate::status;
-use crate::workload::{CONFIG_PATH, SERVICE, SYNAPSE_GID, SYNAPSE_UID};
+use crate::workload::{
+    versioned_path, ContainerFile, CONFIG_PATH, DATA_DIR, SERVICE, SYNAPSE_GID, SYNAPSE_UID,
+};
 
 pub const NAME: &str = "database";
 /// The relation endpoint (metadata.yaml).
@@ -44,6 +46,8 @@ const EXTRA_USER_ROLES: &str = "SUPERUSER";
 pub const SQLITE_PATH: &str = "/data/homeserver.db";
 /// Where a failed port is recorded (the database it was for, then the reason).
 pub const PORT_FAILED_PATH: &str = "/data/.charm-port-failed";
+/// The provider's CA files the charm writes.
+pub const CA_FILES: OwnedFiles = OwnedFiles { dir: DATA_DIR, pattern: "postgresql-ca-*.pem" };
 /// Connects with Synapse's driver and reports what the charm must know of the database.
 pub const INSPECT_SCRIPT: &str = include_str!("inspect.py");
 
@@ -214,7 +218,8 @@ fn connection_settings(credentials: &DatabaseCredentials, fix_locale: bool) -> V
         "user": credentials.username,
         "password": credentials.password.expose_secret(),
         "database": credentials.database,
-        "sslmode": if credentials.tls.is_some() { "require" } else { "prefer" },
+        "sslmode": sslmode(credentials),
+        "ca": credentials.tls.as_ref().and_then(|tls| tls.ca.clone()),
         "fix_locale": fix_locale,
     });
     serde_json::to_vec(&settings).expect("JSON values always serialise")
@@ -225,8 +230,31 @@ fn sqlite() -> serde_json::Value {
     json!({"name": "sqlite3", "args": {"database": SQLITE_PATH}})
 }
 
-/// homeserver.yaml's `database` for PostgreSQL.
-fn postgresql(credentials: &DatabaseCredentials) -> serde_json::Value {
+/// libpq's `sslmode`: the server verified with the provider's CA when it sent one, TLS
+/// without verification when it says TLS but sent no CA, and TLS if offered otherwise.
+fn sslmode(credentials: &DatabaseCredentials) -> &'static str {
+    match &credentials.tls {
+        Some(Tls { ca: Some(_) }) => "verify-ca",
+        Some(Tls { ca: None }) => "require",
+        None => "prefer",
+    }
+}
+
+/// The provider's CA as a file Synapse reads, when TLS is on with a CA.
+fn ca_file(credentials: &DatabaseCredentials) -> Option<PlannedFile> {
+    let ca = credentials.tls.as_ref()?.ca.as_ref()?;
+    Some(PlannedFile {
+        file: ContainerFile::public(
+            versioned_path(DATA_DIR, "postgresql-ca", "pem", ca.as_bytes()),
+            ca.as_bytes(),
+        ),
+        services: &[SERVICE],
+        appservice_of: None,
+    })
+}
+
+/// homeserver.yaml's `database` for PostgreSQL; `ca` is the CA file's path, if any.
+fn postgresql(credentials: &DatabaseCredentials, ca: Option<&str>) -> serde_json::Value {
     let mut args = json!({
         "user": credentials.username,
         "password": credentials.password.expose_secret(),
@@ -239,8 +267,9 @@ fn postgresql(credentials: &DatabaseCredentials) -> serde_json::Value {
         "keepalives_interval": 10,
         "keepalives_count": 3,
     });
-    if credentials.tls.is_some() {
-        args["sslmode"] = json!("require");
+    args["sslmode"] = json!(sslmode(credentials));
+    if let Some(ca) = ca {
+        args["sslrootcert"] = json!(ca);
     }
     json!({"name": "psycopg2", "args": args})
 }
@@ -400,7 +429,10 @@ fn use_sqlite(plan: &mut ComponentPlan) {
 }
 
 fn use_postgresql(plan: &mut ComponentPlan, credentials: &DatabaseCredentials) {
-    plan.homeserver.set("database", postgresql(credentials));
+    let ca = ca_file(credentials);
+    plan.homeserver.set("database", postgresql(credentials, ca.as_ref().map(|ca| ca.file.path.as_str())));
+    plan.files.extend(ca);
+    plan.owned_files.push(CA_FILES);
     plan.service_environment.push((SERVICE, IN_USE_VARIABLE.into(), address_of(credentials)));
 }
 

@@ -277,3 +277,27 @@ fn the_inspection_report_reads_both_shapes() {
     let problem: Inspection = serde_json::from_str(r#"{"problem": "refused", "detail": "FATAL"}"#).unwrap();
     assert_eq!(problem, Inspection::Problem { problem: "refused".into(), detail: "FATAL".into() });
 }
+
+#[test]
+fn with_tls_the_server_is_verified_with_the_providers_ca() {
+    let mut with_ca = credentials();
+    with_ca.tls = Some(postgresql_client::Tls { ca: Some("-----BEGIN CERTIFICATE-----\nMIIB\n".into()) });
+    let relation = related(Some(DatabaseView::Ready(Box::new(with_ca))), None);
+    let plan = plan_of(&state(Some(relation), on_postgresql()));
+    let args = &plan.homeserver.0["database"]["args"];
+    assert_eq!(args["sslmode"], "verify-ca");
+    let ca = args["sslrootcert"].as_str().unwrap();
+    assert!(ca.starts_with("/data/postgresql-ca-") && ca.ends_with(".pem"), "{ca}");
+    assert_eq!(plan.files[0].file.path, ca);
+    assert!(plan.files[0].file.content.starts_with(b"-----BEGIN CERTIFICATE-----"));
+    assert!(plan.owned_files.contains(&CA_FILES), "an old CA is removed");
+
+    let mut without_ca = credentials();
+    without_ca.tls = Some(postgresql_client::Tls { ca: None });
+    let relation = related(Some(DatabaseView::Ready(Box::new(without_ca))), None);
+    let plan = plan_of(&state(Some(relation), on_postgresql()));
+    assert_eq!(plan.homeserver.0["database"]["args"]["sslmode"], "require");
+    assert!(plan.files.is_empty());
+    let plain = plan_of(&state(Some(ready(None)), on_postgresql()));
+    assert_eq!(plain.homeserver.0["database"]["args"]["sslmode"], "prefer");
+}
