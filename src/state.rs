@@ -67,7 +67,7 @@ impl CharmState {
         let synapse = synapse::load(tools, pebble, proxy, observe.ports)?;
         let secrets = secrets::load(tools, pebble, &context.app_name, leader, synapse.workload.data_dir())?;
         let matrix_auth = MatrixAuthState::load(tools, context, leader)?;
-        let database = database::load(tools, context, pebble, leader, &synapse.workload)?;
+        let database = database::load(tools, context, pebble, leader, &synapse.workload, &deployment)?;
         let peers = PeerStatuses::load(tools, context, leader, &deployment)?;
         Ok(Self {
             unit: context.unit_name.clone(),

@@ -27,6 +27,7 @@ use serde_json::json;
 use crate::component::{ComponentPlan, ContainerStep, Facts, Hold, OwnedFiles, PlannedFile};
 use crate::components::synapse::Workload;
 use crate::data_dir::DataDir;
+use crate::deployment::Deployment;
 use crate::layer::AppliedService;
 use crate::state::StateError;
 use crate::status;
@@ -108,7 +109,8 @@ pub enum Inspection {
     },
 }
 
-/// The relation (one `relation-ids`; with it, the provider's and, on the leader, the own
+/// The relation (one `relation-ids` when goal-state lists the endpoint as related; with it,
+/// the provider's and, on the leader, the own
 /// application bag and the user secret), the database in use from the applied plan (or,
 /// after a pod restart, from homeserver.yaml on disk), and, while a ready database is not in
 /// use yet, the inspection through Pebble and the SQLite file.
@@ -118,8 +120,13 @@ pub fn load(
     pebble: &pebble::Client,
     leader: bool,
     workload: &Workload,
+    deployment: &Deployment,
 ) -> Result<DatabaseState, StateError> {
     let in_use = in_use(pebble, workload);
+    if !deployment.related_endpoints.contains(ENDPOINT) {
+        // goal-state already said there is no such relation: no need to ask.
+        return Ok(DatabaseState { relation: None, in_use });
+    }
     let broken = match &context.event {
         juju::Event::Relation(event) if event.hook == RelationHook::Broken => Some(&event.relation),
         _ => None,
