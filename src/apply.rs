@@ -30,8 +30,8 @@ use crate::layer::layer;
 use crate::redact::Redactor;
 use crate::status;
 use crate::workload::{
-    ContainerFile, CANDIDATE_CONFIG_PATH, CONFIG_PATH, DATA_DIR, LAYER_LABEL, SERVICE, SYNAPSE_GID,
-    SYNAPSE_UID, SYNAPSE_VERSION_COMMAND,
+    version_stem, ContainerFile, CANDIDATE_CONFIG_PATH, CONFIG_PATH, DATA_DIR, LAYER_LABEL, SERVICE,
+    SYNAPSE_GID, SYNAPSE_UID, SYNAPSE_VERSION_COMMAND,
 };
 
 /// How long Synapse may take to load a configuration.
@@ -278,6 +278,8 @@ impl Container<'_> {
         let request = ExecRequest {
             working_dir: Some(DATA_DIR.to_string()),
             timeout: Some(PORT_TIMEOUT),
+            // Progress line by line, not in blocks when Python's stdout is a pipe.
+            environment: [("PYTHONUNBUFFERED", "1")].into_iter().collect(),
             user_id: Some(SYNAPSE_UID),
             group_id: Some(SYNAPSE_GID),
             ..ExecRequest::new([
@@ -291,6 +293,12 @@ impl Container<'_> {
         let mut last_shown = std::time::Instant::now() - PROGRESS_INTERVAL;
         let mut last_line = String::new();
         let mut show = |line: &str| {
+            // synapse_port_db prints its state ("Setting up...") and per-table progress
+            // ("events: 45% (450/1000)") among its log lines.
+            let progress = line.ends_with("...") || (line.contains("% (") && line.ends_with(')'));
+            if !progress {
+                return;
+            }
             last_line = line.to_string();
             if last_shown.elapsed() >= PROGRESS_INTERVAL {
                 last_shown = std::time::Instant::now();
@@ -438,7 +446,10 @@ impl Container<'_> {
                 if !owned || wanted.contains(entry.path.as_str()) {
                     continue;
                 }
+                let newer = version_stem(&entry.path)
+                    .is_some_and(|stem| wanted.iter().any(|path| version_stem(path) == Some(stem)));
                 match self.pebble.remove_path(&entry.path, false) {
+                    Ok(()) if newer => tracing::debug!("removed {}: replaced by a newer version", entry.path),
                     Ok(()) => tracing::info!("removed {}: no longer used", entry.path),
                     Err(error) if error.is_not_found() => {}
                     Err(error) => return Err(step("remove an old file")(error)),

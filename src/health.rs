@@ -10,8 +10,6 @@ use crate::workload::SERVICE;
 
 /// How many of the service's last output lines are searched for an error.
 const LOG_LINES: usize = 50;
-/// Longest excerpt of a log line shown in a status.
-const EXCERPT_CHARS: usize = 100;
 
 /// What the charm knows of Synapse's health.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,18 +89,11 @@ fn last_error_line(pebble: &pebble::Client) -> pebble::Result<Option<String>> {
     let lines: Vec<&str> =
         entries.iter().map(|entry| entry.message.trim()).filter(|line| !line.is_empty()).collect();
     let chosen = lines.iter().rev().find(|line| reports_error(line)).or(lines.last());
-    Ok(chosen.map(|line| excerpt(line)))
+    Ok(chosen.map(|line| crate::status::excerpt(line)))
 }
 
 fn reports_error(line: &str) -> bool {
     ["ERROR", "CRITICAL", "Error", "Exception", "error:"].iter().any(|word| line.contains(word))
-}
-
-fn excerpt(line: &str) -> String {
-    match line.char_indices().nth(EXCERPT_CHARS) {
-        Some((end, _)) => format!("{}…", &line[..end]),
-        None => line.to_string(),
-    }
 }
 
 #[cfg(test)]
@@ -114,8 +105,5 @@ mod tests {
         assert!(reports_error("synapse.config._base.ConfigError: bad listener"));
         assert!(reports_error("2026-01-01 12:00:00 - ERROR - something"));
         assert!(!reports_error("Starting synapse with args"));
-        let long = "x".repeat(300);
-        assert_eq!(excerpt(&long).chars().count(), EXCERPT_CHARS + 1);
-        assert_eq!(excerpt("short"), "short");
     }
 }

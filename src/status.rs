@@ -13,27 +13,36 @@ pub fn server_name_changed() -> Status {
     Status::blocked("The server_name modification is not allowed, please check the logs")
 }
 
-/// Longest excerpt of Synapse's own words shown in a status.
+/// Longest excerpt of another program's words shown in a status.
 const EXCERPT_CHARS: usize = 100;
+
+/// `text` cut to [`EXCERPT_CHARS`] characters, at a word boundary when there is one in the
+/// last fifth, marked with `…` when cut.
+pub fn excerpt(text: &str) -> String {
+    let Some((end, _)) = text.char_indices().nth(EXCERPT_CHARS) else { return text.to_string() };
+    let cut = &text[..end];
+    let at_word = cut.rfind(' ').filter(|space| *space >= end * 4 / 5).unwrap_or(end);
+    format!("{}…", cut[..at_word].trim_end())
+}
 
 /// Synapse's loader rejected the new configuration; `reason` is its (redacted) output, of
 /// which the last line (Python's error line) is shown.
 pub fn config_rejected(reason: &str) -> Status {
     let line = reason.lines().rev().map(str::trim).find(|line| !line.is_empty()).unwrap_or("no output");
-    let excerpt: String = line.chars().take(EXCERPT_CHARS).collect();
-    Status::blocked(format!("Synapse rejects the new configuration, the running one is kept: {excerpt}"))
+    Status::blocked(format!(
+        "Synapse rejects the new configuration, the running one is kept: {}",
+        excerpt(line)
+    ))
 }
 
 /// A step before switching to a new configuration failed; the running one is kept.
 pub fn step_failed(step: &str, reason: &str) -> Status {
-    let excerpt: String = reason.chars().take(EXCERPT_CHARS).collect();
-    Status::blocked(format!("{step} failed, Synapse keeps its running configuration: {excerpt}"))
+    Status::blocked(format!("{step} failed, Synapse keeps its running configuration: {}", excerpt(reason)))
 }
 
 /// The port from SQLite to PostgreSQL is running; `progress` is synapse_port_db's last line.
 pub fn porting_database(progress: &str) -> Status {
-    let excerpt: String = progress.chars().take(EXCERPT_CHARS).collect();
-    Status::maintenance(format!("Porting the SQLite database to PostgreSQL: {excerpt}"))
+    Status::maintenance(format!("Porting the SQLite database to PostgreSQL: {}", excerpt(progress)))
 }
 
 /// Synapse's loader rejected the registrations of `apps`, which are left out.
@@ -132,7 +141,7 @@ pub fn database_not_ready(reason: &str, on_postgresql: bool) -> Status {
 
 /// The database cannot be used: `problem` is the inspection's kind of failure.
 pub fn database_unusable(problem: &str, detail: &str, endpoint: &str) -> Status {
-    let detail: String = detail.chars().take(EXCERPT_CHARS).collect();
+    let detail = excerpt(detail);
     match problem {
         "refused" => {
             Status::blocked(format!("database: PostgreSQL at {endpoint} refuses the credentials: {detail}"))
@@ -166,10 +175,17 @@ pub fn database_wrong_locale(database: &str, collate: &str, ctype: &str) -> Stat
 
 /// A port from SQLite failed earlier for the same database.
 pub fn database_port_failed(reason: &str) -> Status {
-    let reason: String = reason.chars().take(EXCERPT_CHARS).collect();
+    let reason = excerpt(reason);
     Status::blocked(format!(
         "database: porting SQLite to PostgreSQL failed, Synapse runs on SQLite: {reason}; fix it, then run the \
          retry-database-port action"
+    ))
+}
+
+/// Synapse must finish its background updates on SQLite before the port.
+pub fn database_background_updates(pending: u64) -> Status {
+    Status::waiting(format!(
+        "database: Synapse is finishing {pending} background updates on SQLite; the port to PostgreSQL follows"
     ))
 }
 
@@ -179,4 +195,20 @@ pub fn database_not_empty(database: &str) -> Status {
         "database: {database} already has tables and /data holds SQLite data; empty it, or set port_sqlite_data=false \
          to use it as it is"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_end_at_a_word_and_say_they_are_cut() {
+        assert_eq!(excerpt("short"), "short");
+        let words = "password authentication failed for user relation_id_7 ".repeat(4);
+        let cut = excerpt(&words);
+        assert!(cut.ends_with('…') && cut.chars().count() <= EXCERPT_CHARS + 1, "{cut}");
+        assert!(words.starts_with(cut.trim_end_matches('…')));
+        assert!(cut.trim_end_matches('…').ends_with(|c: char| c.is_alphanumeric()), "no half word: {cut}");
+        assert_eq!(excerpt(&"x".repeat(300)).chars().count(), EXCERPT_CHARS + 1, "no space: cut anyway");
+    }
 }

@@ -81,6 +81,14 @@ impl fmt::Debug for ContainerFile {
     }
 }
 
+/// The path without the content hash [`versioned_path`] put in it (`None` for other paths):
+/// two versions of the same file share it.
+pub fn version_stem(path: &str) -> Option<&str> {
+    let (stem, _extension) = path.rsplit_once('.')?;
+    let (base, hash) = stem.rsplit_once('-')?;
+    (hash.len() == 16 && hash.bytes().all(|byte| byte.is_ascii_hexdigit())).then_some(base)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +102,9 @@ mod tests {
         );
         assert_eq!(first, versioned_path(DATA_DIR, "log", "config", b"version: 1\n"));
         assert_ne!(first, versioned_path(DATA_DIR, "log", "config", b"version: 2\n"));
+        assert_eq!(version_stem(&first), Some("/data/log"));
+        assert_eq!(version_stem("/data/log.config"), None);
+        assert_eq!(version_stem("/data/homeserver.yaml"), None);
     }
 
     #[test]

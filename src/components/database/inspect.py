@@ -2,7 +2,9 @@
 # connects to PostgreSQL with Synapse's own driver and reports, as one JSON line, whether the
 # database is fit for Synapse. The connection settings arrive as JSON on stdin, never in
 # the arguments. With "fix_locale", an empty database whose collation or ctype is not C is
-# switched to C (which needs the SUPERUSER role the charm requests, as upstream does).
+# switched to C (which needs the SUPERUSER role the charm requests, as upstream does). With
+# "sqlite", it also counts the background updates Synapse has not finished there, which
+# synapse_port_db requires to be done.
 import json
 import sys
 import tempfile
@@ -55,7 +57,17 @@ if settings.get("fix_locale") and tables == 0 and (collate, ctype) != ("C", "C")
         "UPDATE pg_database SET datcollate = 'C', datctype = 'C' WHERE datname = current_database()"
     )
     collate, ctype, fixed = "C", "C", True
+pending = 0
+if settings.get("sqlite"):
+    import sqlite3
+
+    try:
+        sqlite = sqlite3.connect("file:%s?mode=ro" % settings["sqlite"], uri=True)
+        pending = sqlite.execute("SELECT count(*) FROM background_updates").fetchone()[0]
+    except sqlite3.Error:
+        pending = 0
 print(json.dumps({
+    "pending_background_updates": pending,
     "collate": collate,
     "ctype": ctype,
     "tables": tables,

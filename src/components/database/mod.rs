@@ -96,6 +96,10 @@ pub struct FirstUse {
 #[serde(untagged)]
 pub enum Inspection {
     Connected {
+        /// Synapse's background updates not finished on SQLite (`synapse_port_db` refuses
+        /// to port before they are); 0 without SQLite.
+        #[serde(default)]
+        pending_background_updates: u64,
         collate: String,
         ctype: String,
         tables: u64,
@@ -172,8 +176,17 @@ fn in_use(pebble: &pebble::Client, workload: &Workload) -> Option<InUse> {
 /// Inspects the database from Synapse's container, and looks for the SQLite file and a
 /// recorded failed port.
 fn inspect(pebble: &pebble::Client, credentials: &DatabaseCredentials) -> pebble::Result<FirstUse> {
+    let sqlite_exists = match pebble.list_files(SQLITE_PATH, None, true) {
+        Ok(found) => !found.is_empty(),
+        Err(error) if error.is_not_found() => false,
+        Err(error) => return Err(error),
+    };
+    let mut settings = connection_settings(credentials, false);
+    if sqlite_exists {
+        settings["sqlite"] = json!(SQLITE_PATH);
+    }
     let request = pebble::ExecRequest {
-        stdin: Some(connection_settings(credentials, false)),
+        stdin: Some(serde_json::to_vec(&settings).expect("JSON values always serialise")),
         timeout: Some(std::time::Duration::from_secs(60)),
         user_id: Some(SYNAPSE_UID),
         group_id: Some(SYNAPSE_GID),
@@ -187,11 +200,6 @@ fn inspect(pebble: &pebble::Client, credentials: &DatabaseCredentials) -> pebble
         Err(pebble::Error::Api { message, .. } | pebble::Error::Change { err: message, .. }) => {
             Inspection::Problem { problem: "inspection".into(), detail: message }
         }
-        Err(error) => return Err(error),
-    };
-    let sqlite_exists = match pebble.list_files(SQLITE_PATH, None, true) {
-        Ok(found) => !found.is_empty(),
-        Err(error) if error.is_not_found() => false,
         Err(error) => return Err(error),
     };
     let port_failed = match pebble.pull(PORT_FAILED_PATH) {
@@ -217,9 +225,9 @@ pub fn address_of(credentials: &DatabaseCredentials) -> String {
     format!("postgresql://{}@{}/{}", credentials.username, primary, credentials.database)
 }
 
-/// The inspection's stdin: the connection settings, password included.
-fn connection_settings(credentials: &DatabaseCredentials, fix_locale: bool) -> Vec<u8> {
-    let settings = json!({
+/// The inspection's input: the connection settings, password included.
+fn connection_settings(credentials: &DatabaseCredentials, fix_locale: bool) -> serde_json::Value {
+    json!({
         "host": credentials.primary.host,
         "port": credentials.primary.port,
         "user": credentials.username,
@@ -228,8 +236,7 @@ fn connection_settings(credentials: &DatabaseCredentials, fix_locale: bool) -> V
         "sslmode": sslmode(credentials),
         "ca": credentials.tls.as_ref().and_then(|tls| tls.ca.clone()),
         "fix_locale": fix_locale,
-    });
-    serde_json::to_vec(&settings).expect("JSON values always serialise")
+    })
 }
 
 /// homeserver.yaml's `database` for SQLite.
@@ -367,11 +374,14 @@ pub fn plan(state: &DatabaseState, facts: &Facts) -> ComponentPlan {
                 format!("the port to {address} failed: {reason}"),
             );
         }
-        Inspection::Connected { collate, ctype, tables, port_started, .. } => {
+        Inspection::Connected {
+            collate, ctype, tables, port_started, pending_background_updates, ..
+        } => {
             if collate != "C" || ctype != "C" {
                 plan.steps.push(ContainerStep::FixDatabaseLocale {
                     script: INSPECT_SCRIPT,
-                    input: connection_settings(credentials, true),
+                    input: serde_json::to_vec(&connection_settings(credentials, true))
+                        .expect("JSON values always serialise"),
                 });
             }
             let port = first_use.sqlite_exists
@@ -383,6 +393,17 @@ pub fn plan(state: &DatabaseState, facts: &Facts) -> ComponentPlan {
                 );
                 keep(&mut plan, status::database_not_empty(&credentials.database), line);
                 plan.steps.clear();
+                return plan;
+            }
+            if port && *pending_background_updates > 0 {
+                let pending = *pending_background_updates;
+                plan.log(
+                    LogLevel::Info,
+                    format!("database: waiting for {pending} background updates on SQLite before porting to {address}"),
+                );
+                plan.statuses.push(status::database_background_updates(pending));
+                plan.steps.clear();
+                use_sqlite(&mut plan);
                 return plan;
             }
             if port {

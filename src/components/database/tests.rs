@@ -28,6 +28,7 @@ fn credentials() -> DatabaseCredentials {
 
 fn fit(tables: u64) -> Inspection {
     Inspection::Connected {
+        pending_background_updates: 0,
         collate: "C".into(),
         ctype: "C".into(),
         tables,
@@ -187,6 +188,7 @@ fn with_port_sqlite_data_off_synapse_starts_on_the_empty_database() {
 #[test]
 fn an_interrupted_port_resumes_but_a_foreign_database_with_tables_is_not_mixed_in() {
     let resumed = Inspection::Connected {
+        pending_background_updates: 0,
         collate: "C".into(),
         ctype: "C".into(),
         tables: 40,
@@ -206,6 +208,7 @@ fn an_interrupted_port_resumes_but_a_foreign_database_with_tables_is_not_mixed_i
 #[test]
 fn the_locale_is_fixed_only_on_an_empty_database_with_the_superuser_role() {
     let locale = |tables, superuser| Inspection::Connected {
+        pending_background_updates: 0,
         collate: "en_US.UTF-8".into(),
         ctype: "en_US.UTF-8".into(),
         tables,
@@ -247,6 +250,7 @@ fn a_database_that_cannot_be_used_is_named_and_synapse_stays_on_sqlite() {
         assert!(plan.steps.is_empty());
     }
     let no_create = Inspection::Connected {
+        pending_background_updates: 0,
         collate: "C".into(),
         ctype: "C".into(),
         tables: 0,
@@ -300,4 +304,18 @@ fn with_tls_the_server_is_verified_with_the_providers_ca() {
     assert!(plan.files.is_empty());
     let plain = plan_of(&state(Some(ready(None)), on_postgresql()));
     assert_eq!(plain.homeserver.0["database"]["args"]["sslmode"], "prefer");
+}
+
+#[test]
+fn the_port_waits_for_synapses_background_updates_on_sqlite() {
+    let mut inspection = fit(0);
+    if let Inspection::Connected { pending_background_updates, .. } = &mut inspection {
+        *pending_background_updates = 54;
+    }
+    let busy = first_use(inspection, true);
+    let plan = plan_of(&state(Some(ready(busy)), Some(InUse::Sqlite)));
+    assert!(plan.steps.is_empty(), "synapse_port_db would refuse");
+    assert_eq!(database_name(&plan), Some("sqlite3"), "Synapse keeps running to finish them");
+    assert_eq!(plan.statuses[0].kind, StatusKind::Waiting);
+    assert!(plan.statuses[0].message.contains("54 background updates"), "{}", plan.statuses[0]);
 }
