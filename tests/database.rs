@@ -229,6 +229,28 @@ fn database_a_failed_port_goes_back_to_sqlite_says_why_and_is_retried_by_the_act
 }
 
 #[test]
+fn database_the_port_waits_for_background_updates_on_sqlite_and_follows_at_a_later_hook() {
+    let mut setup = deployed_on_sqlite();
+    let busy = json!({"pending_background_updates": 12, "collate": "C", "ctype": "C", "tables": 0,
+                      "port_started": false, "can_create": true, "superuser": true, "fixed": false});
+    inspection_reports(&setup.harness, &busy.to_string());
+    port_exits(&setup.harness, 0, "Done\n");
+    let relation = setup.integrate();
+    setup.answer(relation);
+    assert_eq!(setup.database()["name"], "sqlite3");
+    assert_eq!(execs_of(&setup.harness, "synapse_port_db"), 0, "synapse_port_db would refuse");
+    assert_eq!(setup.harness.pebble(UNIT).service_state("synapse"), Some(ServiceStatus::Active));
+    let (kind, message) = setup.harness.status(UNIT);
+    assert_eq!(kind, "waiting");
+    assert!(message.contains("12 background updates"), "{message}");
+
+    inspection_reports(&setup.harness, &fit(0));
+    assert_hooks_succeeded(&setup.harness.sim.update_status().unwrap());
+    assert_eq!(execs_of(&setup.harness, "synapse_port_db"), 1);
+    assert_eq!(setup.database()["name"], "psycopg2");
+}
+
+#[test]
 fn database_with_the_wrong_locale_and_data_is_refused_and_synapse_stays_on_sqlite() {
     let mut setup = deployed_on_sqlite();
     let report = json!({"collate": "en_US.UTF-8", "ctype": "en_US.UTF-8", "tables": 4, "port_started": false,

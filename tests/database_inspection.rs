@@ -42,7 +42,7 @@ fn a_database_made_like_postgresql_k8s_is_seen_as_it_is() {
     let report = inspect(settings(&user, false));
     assert_eq!(
         report,
-        json!({"collate": "C", "ctype": "C", "tables": 0, "port_started": false, "can_create": true,
+        json!({"pending_background_updates": 0, "collate": "C", "ctype": "C", "tables": 0, "port_started": false, "can_create": true,
                "superuser": true, "fixed": false})
     );
     server.query("synapse", "CREATE TABLE port_from_sqlite3_to_postgres (table_name text); ALTER TABLE port_from_sqlite3_to_postgres OWNER TO relation_id_3");
@@ -93,4 +93,26 @@ fn refused_unreachable_and_missing_databases_are_problems_not_crashes() {
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     unreachable["port"] = json!(free);
     assert_eq!(inspect(unreachable)["problem"], "unreachable");
+}
+
+#[test]
+fn background_updates_left_on_sqlite_are_counted() {
+    let server = PostgresServer::start();
+    let user = server.create_database_like_postgresql_k8s(7, "synapse", Locale::C);
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = dir.path().join("homeserver.db");
+    let python = PythonVenv::find("synapse").python().to_path_buf();
+    let made = Command::new(python)
+        .args(["-c", "import sqlite3, sys\ndb = sqlite3.connect(sys.argv[1])\ndb.execute('CREATE TABLE background_updates (update_name TEXT)')\ndb.executemany('INSERT INTO background_updates VALUES (?)', [('a',), ('b',)])\ndb.commit()"])
+        .arg(&sqlite)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mut with_sqlite = settings(&user, false);
+    with_sqlite["sqlite"] = json!(sqlite);
+    assert_eq!(inspect(with_sqlite.clone())["pending_background_updates"], 2);
+    let empty = dir.path().join("fresh.db");
+    with_sqlite["sqlite"] = json!(empty);
+    assert_eq!(inspect(with_sqlite)["pending_background_updates"], 0, "no table, nothing pending");
+    assert_eq!(inspect(settings(&user, false))["pending_background_updates"], 0, "no SQLite at all");
 }
