@@ -47,6 +47,8 @@ EXPECTED_CONFIG = {
     "publish_rooms_allowlist": ("string", None),
     "trusted_key_servers": ("string", None),
     "workers_ignore_list": ("string", None),
+    # The charm's own, not upstream's: what happens to SQLite data when PostgreSQL arrives.
+    "port_sqlite_data": ("boolean", True),
 }
 
 # action -> {param: (JSON type, default)}, and the required params.
@@ -54,6 +56,8 @@ EXPECTED_ACTIONS = {
     "register-user": ({"username": ("string", None), "admin": ("boolean", False)}, ["username"]),
     "promote-user-admin": ({"username": ("string", None)}, ["username"]),
     "anonymize-user": ({"username": ("string", None)}, ["username"]),
+    # The charm's own, not upstream's.
+    "retry-database-port": ({}, []),
 }
 
 # endpoint -> (interface, limit); every `requires` endpoint is optional.
