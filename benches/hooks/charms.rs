@@ -1,6 +1,7 @@
 //! The two charms under test, each in a charm directory of its own: the Rust charm as
 //! `scripts/pack` lays it out (dispatch, metadata, the release binary), and the Python ops
-//! reference (`tests/python/reference_provider`) run by the `scripts/python-env ops` venv.
+//! reference (`tests/python/reference_provider`) run by the `scripts/python-env ops` venv,
+//! with the Rust charm's database inspection script next to it ([`INSPECT_SCRIPT_SOURCE`]).
 
 use std::fmt;
 use std::fs;
@@ -12,6 +13,12 @@ use test_support::PythonVenv;
 
 /// The environment variable the reference's `dispatch` runs its interpreter from.
 const PYTHON_VARIABLE: &str = "SYNAPSE_REFERENCE_PYTHON";
+/// The script both charms run (`python3 -c`) to inspect a PostgreSQL database before Synapse
+/// first uses it: the Rust charm embeds it, the reference reads its copy.
+pub const INSPECT_SCRIPT_SOURCE: &str = "src/components/database/inspect.py";
+/// Where the reference finds its copy, in its charm directory (`src/database.py`); a name no
+/// `import` can pick up (`src/inspect.py` would shadow Python's own `inspect`).
+const INSPECT_SCRIPT_COPY: &str = "inspect-database.py";
 
 /// Which charm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -37,6 +44,8 @@ impl fmt::Display for Flavor {
 pub struct Charms {
     dir: tempfile::TempDir,
     python: String,
+    /// The database inspection script ([`INSPECT_SCRIPT_SOURCE`]).
+    pub inspect_script: String,
 }
 
 impl Charms {
@@ -69,7 +78,14 @@ impl Charms {
                 copy(&path, &python.join("src").join(path.file_name().context("a file name")?))?;
             }
         }
-        Ok(Self { dir, python: PythonVenv::find("ops").python().to_string_lossy().into_owned() })
+        let inspect_script = repo().join(INSPECT_SCRIPT_SOURCE);
+        copy(&inspect_script, &python.join(INSPECT_SCRIPT_COPY))?;
+        Ok(Self {
+            dir,
+            python: PythonVenv::find("ops").python().to_string_lossy().into_owned(),
+            inspect_script: fs::read_to_string(&inspect_script)
+                .with_context(|| format!("cannot read {}", inspect_script.display()))?,
+        })
     }
 
     pub fn dir(&self, flavor: Flavor) -> PathBuf {

@@ -1,6 +1,7 @@
 //! Hook cost of the Synapse charm against a Python `ops` reference doing the same
-//! matrix_auth provider work (`tests/python/reference_provider`), both run by the simulated
-//! Juju (juju-sim) against a simulated Pebble (pebble-sim), alternately, in one process.
+//! matrix_auth provider and `database` requirer work (`tests/python/reference_provider`),
+//! both run by the simulated Juju (juju-sim) against a simulated Pebble (pebble-sim),
+//! alternately, in one process.
 //!
 //! `cargo bench --bench hooks` runs everything (about 5 minutes on 2 cores); add `-- --quick`
 //! for a smoke run with 2 repetitions (see [`options::USAGE`] for the rest). Prints Markdown:
@@ -34,7 +35,7 @@ fn main() -> anyhow::Result<()> {
     for relations in RELATION_COUNTS {
         let relation_changed = format!("relation-changed-{relations}");
         let on_this_model: Vec<&str> = match relations {
-            1 => vec!["config-changed", "update-status", &relation_changed],
+            1 => vec!["config-changed", "update-status", &relation_changed, scenarios::DATABASE_CHANGED],
             _ => vec![&relation_changed],
         };
         if !on_this_model.iter().any(|event| options.wants(event)) {
@@ -49,6 +50,10 @@ fn main() -> anyhow::Result<()> {
         }
         if options.wants(&relation_changed) {
             events.push(scenarios::relation_changed(&mut models, reps)?);
+        }
+        // Last on its model: the database relation it adds would change the figures above.
+        if options.wants(scenarios::DATABASE_CHANGED) && relations == 1 {
+            events.push(scenarios::database_changed(&mut models, reps)?);
         }
     }
     let packed = pack::packed_size()?;

@@ -1,7 +1,8 @@
 //! One simulated model for one charm: the Synapse application (one unit, the leader) with
-//! its own simulated Pebble, and passive requirer applications, each with an appservice
-//! registration encrypted with Synapse's key in its application bag. Setup writes to the
-//! model directly, so only the hooks under test run the charm.
+//! its own simulated Pebble, passive requirer applications, each with an appservice
+//! registration encrypted with Synapse's key in its application bag, and optionally a passive
+//! postgresql-k8s answering the `database` relation. Setup writes to the model directly, so
+//! only the hooks under test run the charm.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -9,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, ensure, Context as _};
-use juju_sim::model::{Bag, SecretOwner};
+use juju_sim::model::{Bag, GrantTarget, SecretOwner};
 use juju_sim::{AppSpec, CharmMeta, Event, HookRun, Simulator};
 use matrix_auth::protocol::{ENCRYPTION_KEY_CONTENT, ENCRYPTION_KEY_LABEL, REGISTRATION_KEY};
-use pebble_sim::{ExecRule, PebbleSim, SimConfig};
+use pebble_sim::{ExecRecord, ExecRule, PebbleSim, SimConfig};
 use secrecy::SecretString;
 use serde_json::Value;
 use sha2::Digest as _;
@@ -27,6 +28,14 @@ pub const ENDPOINT: &str = "matrix-auth";
 const CONTAINER: &str = "synapse";
 const SERVICE: &str = "synapse";
 const DATA_DIR: &str = "/data";
+pub const DATABASE_ENDPOINT: &str = "database";
+pub const POSTGRESQL_APP: &str = "postgresql-k8s";
+const POSTGRESQL_PORT: u16 = 5432;
+/// The database inspection's command, followed by the script (both charms run the same one).
+pub const INSPECT_COMMAND: [&str; 2] = ["python3", "-c"];
+/// What the inspection reports of a new, empty database Synapse can use (`inspect.py`'s
+/// output).
+pub const INSPECTION: &str = r#"{"pending_background_updates": 0, "collate": "C", "ctype": "C", "tables": 0, "port_started": false, "can_create": true, "superuser": true, "fixed": false}"#;
 
 /// A passive requirer application and the registration it last sent.
 #[derive(Debug, Clone)]
@@ -38,6 +47,31 @@ pub struct Requirer {
     pub registration: String,
 }
 
+/// The passive postgresql-k8s application's answer on the `database` relation.
+#[derive(Debug, Clone)]
+pub struct Postgresql {
+    pub relation: u32,
+    pub username: String,
+    pub password: String,
+    pub database: String,
+    /// `secret-user`: owned by postgresql-k8s, granted to the relation.
+    pub user_secret: String,
+    /// How many primaries it has had; each one has a new host.
+    pub generation: u32,
+}
+
+impl Postgresql {
+    /// The current primary's host.
+    pub fn host(&self) -> String {
+        format!("{POSTGRESQL_APP}-primary-{}.test-model.svc.cluster.local", self.generation)
+    }
+
+    /// What Synapse records in its service environment for this database (no password).
+    pub fn address(&self) -> String {
+        format!("postgresql://{}@{}:{POSTGRESQL_PORT}/{}", self.username, self.host(), self.database)
+    }
+}
+
 pub struct BenchModel {
     pub flavor: Flavor,
     pub sim: Simulator,
@@ -45,6 +79,8 @@ pub struct BenchModel {
     /// The container root and the socket directory.
     work: tempfile::TempDir,
     pub requirers: Vec<Requirer>,
+    pub postgresql: Option<Postgresql>,
+    inspect_script: String,
 }
 
 impl BenchModel {
@@ -58,13 +94,25 @@ impl BenchModel {
         let pebble = PebbleSim::start(SimConfig::new(sockets.join(CONTAINER).join("pebble.socket"), root))?;
         pebble.script_exec(ExecRule::new(["python3", "-m", "synapse.config"]).stdout("Config parses OK!\n"));
         pebble.script_exec(ExecRule::new(["chown"]));
+        // Only the shared script gets the answer (the Rust charm's version check is also
+        // `python3 -c`, and stays unanswered as in the other events).
+        let inspect = [INSPECT_COMMAND[0], INSPECT_COMMAND[1], charms.inspect_script.as_str()];
+        pebble.script_exec(ExecRule::new(inspect).stdout(format!("{INSPECTION}\n")).read_stdin());
         let mut sim = Simulator::new()?;
         // Generous: a loaded 2-core machine runs 100-relation Python hooks slowly.
         sim.set_hook_timeout(Duration::from_secs(600));
         for (key, value) in charms.env(flavor) {
             sim.set_env(key, value);
         }
-        Ok(Self { flavor, sim, pebble, work, requirers: Vec::new() })
+        Ok(Self {
+            flavor,
+            sim,
+            pebble,
+            work,
+            requirers: Vec::new(),
+            postgresql: None,
+            inspect_script: charms.inspect_script.clone(),
+        })
     }
 
     /// The Synapse application spec: the unit finds its Pebble through `CHARM_CONTAINERS_DIR`.
@@ -116,6 +164,101 @@ impl BenchModel {
                 .insert(REGISTRATION_KEY.to_string(), token);
         }
         Ok(())
+    }
+
+    /// Adds a passive postgresql-k8s (one unit) related to Synapse on `database`, without
+    /// running hooks: the relation's id.
+    pub fn add_postgresql(&mut self) -> anyhow::Result<u32> {
+        let meta = CharmMeta::from_yaml(&format!(
+            "name: {POSTGRESQL_APP}\nprovides:\n  {DATABASE_ENDPOINT}: {{interface: postgresql_client}}\n"
+        ))?;
+        self.sim.add_app(AppSpec::passive(POSTGRESQL_APP, meta))?;
+        Ok(self.sim.add_relation(
+            &format!("{APP}:{DATABASE_ENDPOINT}"),
+            &format!("{POSTGRESQL_APP}:{DATABASE_ENDPOINT}"),
+        )?)
+    }
+
+    /// postgresql-k8s answers the request on `relation` as its leader would (no hook runs):
+    /// `secret-user` (username, password, uris) owned by it and granted to the relation, then
+    /// `endpoints`, `database`, `version` and the secret's URI in its application bag.
+    pub fn answer_database(&mut self, relation: u32) -> anyhow::Result<()> {
+        let mut postgresql = Postgresql {
+            relation,
+            username: format!("relation_id_{relation}"),
+            password: hex(&sha2::Sha256::digest(format!("password/{relation}")))[..32].to_string(),
+            database: APP.to_string(),
+            user_secret: String::new(),
+            generation: 1,
+        };
+        let uris = format!(
+            "postgresql://{}:{}@{}:{POSTGRESQL_PORT}/{}",
+            postgresql.username,
+            postgresql.password,
+            postgresql.host(),
+            postgresql.database
+        );
+        let content: BTreeMap<String, String> = [
+            ("username", postgresql.username.clone()),
+            ("password", postgresql.password.clone()),
+            ("uris", uris),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_string(), value))
+        .collect();
+        let label = format!("{DATABASE_ENDPOINT}.{relation}.user.secret");
+        postgresql.user_secret =
+            self.sim.add_secret(SecretOwner::Application(POSTGRESQL_APP.into()), content, Some(label))?;
+        self.sim.grant_secret(&postgresql.user_secret, relation, GrantTarget::Application(APP.into()))?;
+        let bag = [
+            ("endpoints", format!("{}:{POSTGRESQL_PORT}", postgresql.host())),
+            ("database", postgresql.database.clone()),
+            ("version", "14.15".to_string()),
+            ("secret-user", postgresql.user_secret.clone()),
+        ];
+        let relation_data = self.sim.model_mut().relation_mut(relation).context("the database relation")?;
+        let provider = relation_data.app_data.entry(POSTGRESQL_APP.to_string()).or_default();
+        for (key, value) in bag {
+            provider.insert(key.to_string(), value);
+        }
+        self.postgresql = Some(postgresql);
+        Ok(())
+    }
+
+    /// postgresql-k8s's primary moves to a new host: a new `endpoints` (no hook runs).
+    pub fn move_database(&mut self) -> anyhow::Result<()> {
+        let postgresql = self.postgresql.as_mut().context("postgresql-k8s is not related")?;
+        postgresql.generation += 1;
+        let endpoints = format!("{}:{POSTGRESQL_PORT}", postgresql.host());
+        let relation =
+            self.sim.model_mut().relation_mut(postgresql.relation).context("the database relation")?;
+        relation
+            .app_data
+            .entry(POSTGRESQL_APP.to_string())
+            .or_default()
+            .insert("endpoints".into(), endpoints);
+        Ok(())
+    }
+
+    /// The content of postgresql-k8s's `secret-user`, latest revision.
+    pub fn database_secret(&self) -> anyhow::Result<BTreeMap<String, String>> {
+        let postgresql = self.postgresql.as_ref().context("postgresql-k8s is not related")?;
+        let secret = self.sim.secret(&postgresql.user_secret)?;
+        Ok(secret.latest().context("a revision")?.content.decoded())
+    }
+
+    /// Every database inspection with the shared script Synapse's Pebble has run
+    /// (`python3 -c <script>`).
+    pub fn inspections(&self) -> Vec<ExecRecord> {
+        let argv = [INSPECT_COMMAND[0], INSPECT_COMMAND[1], self.inspect_script.as_str()];
+        self.pebble.exec_log().into_iter().filter(|record| record.argv == argv).collect()
+    }
+
+    /// The `synapse` service's environment in Pebble's plan.
+    pub fn service_environment(&self) -> anyhow::Result<BTreeMap<String, String>> {
+        let plan = pebble::Client::new(self.pebble.socket()).plan()?;
+        let service = plan.services.get(SERVICE).context("no synapse service in the plan")?;
+        Ok(service.environment.iter().map(|(key, value)| (key.clone(), value.clone())).collect())
     }
 
     /// Sets a Synapse option without running a hook.

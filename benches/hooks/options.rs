@@ -3,11 +3,12 @@
 use anyhow::{bail, Context as _};
 
 /// Every event, by the name `--events` takes.
-pub const EVENTS: [&str; 6] = [
+pub const EVENTS: [&str; 7] = [
     "install",
     "config-changed",
     "update-status",
     "relation-changed-1",
+    "database-relation-changed",
     "relation-changed-10",
     "relation-changed-100",
 ];
@@ -16,7 +17,8 @@ const DEFAULT_REPS: usize = 10;
 const QUICK_REPS: usize = 2;
 
 pub const USAGE: &str = "options: --quick (2 repetitions) | --reps N (default 10) | --events a,b,... \
-(install, config-changed, update-status, relation-changed-1, relation-changed-10, relation-changed-100) | \
+(install, config-changed, update-status, relation-changed-1, database-relation-changed, relation-changed-10, \
+relation-changed-100) | \
 --wrap-rust '<command prefix>' (runs the Rust charm under e.g. `perf stat -i -o /tmp/stat.$$`; for profiling, it \
 changes the figures)";
 

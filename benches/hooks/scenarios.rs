@@ -8,9 +8,12 @@ use anyhow::{ensure, Context as _};
 use juju_sim::Event;
 use serde_json::Value;
 
-use crate::charms::{Charms, Flavor};
+use crate::charms::{Charms, Flavor, INSPECT_SCRIPT_SOURCE};
 use crate::model::{BenchModel, APP, SERVER_NAME};
 use crate::sample::{Sample, Summary};
+
+/// The name of the database event, in `--events` and the report.
+pub const DATABASE_CHANGED: &str = "database-relation-changed";
 
 /// The figures of both charms for one event.
 pub struct EventFigures {
@@ -159,6 +162,124 @@ pub fn relation_changed(
     })?;
     let name = format!("relation-changed ({relations} requirer{})", if relations == 1 { "" } else { "s" });
     Ok(EventFigures { name, relations, changes_nothing: false, relation_changed: true, summaries })
+}
+
+/// `database-relation-changed` after postgresql-k8s's primary moved to a new host (each
+/// repetition a new one): each charm reads the relation and the user secret (with refresh),
+/// inspects the database at the new address from Synapse's container, renders
+/// homeserver.yaml's `database`, checks it and restarts Synapse once. First relates each
+/// model's Synapse to a passive postgresql-k8s and moves it onto PostgreSQL (not measured).
+pub fn database_changed(
+    models: &mut BTreeMap<Flavor, BenchModel>,
+    reps: usize,
+) -> anyhow::Result<EventFigures> {
+    for (flavor, model) in models.iter_mut() {
+        eprintln!("  relating the {flavor} charm to postgresql-k8s");
+        relate_database(model)?;
+    }
+    let summaries = alternate(reps, DATABASE_CHANGED, |flavor| {
+        let model = models.get_mut(&flavor).context("a model")?;
+        model.move_database()?;
+        let relation = model.postgresql.as_ref().context("postgresql-k8s")?.relation;
+        let inspected = model.inspections().len();
+        let sample = model.measure(Event::RelationChanged { relation, unit: None })?;
+        ensure!(sample.restarts == 1, "{flavor}: Synapse started {} times", sample.restarts);
+        check_database(model, inspected)?;
+        check_registrations(model)?;
+        Ok(sample)
+    })?;
+    let relations = models.values().next().map_or(0, |model| model.requirers.len());
+    Ok(EventFigures {
+        name: DATABASE_CHANGED.into(),
+        relations,
+        changes_nothing: false,
+        relation_changed: false,
+        summaries,
+    })
+}
+
+/// Relates Synapse to postgresql-k8s: `database-relation-created` (the leader's request),
+/// postgresql-k8s answers, `database-relation-changed` (Synapse moves to PostgreSQL).
+fn relate_database(model: &mut BenchModel) -> anyhow::Result<()> {
+    let flavor = model.flavor;
+    let relation = model.add_postgresql()?;
+    model.measure(Event::RelationCreated { relation })?;
+    let request = model.provider_bag(relation)?;
+    ensure!(
+        request.get("database").map(String::as_str) == Some(APP)
+            && request.get("extra-user-roles").map(String::as_str) == Some("SUPERUSER"),
+        "{flavor}: the database request is {request:?}"
+    );
+    let requested: Vec<String> =
+        serde_json::from_str(request.get("requested-secrets").context("requested-secrets")?)
+            .with_context(|| format!("{flavor}: requested-secrets is not a JSON list"))?;
+    ensure!(
+        ["username", "password", "uris"].iter().all(|field| requested.iter().any(|name| name == field)),
+        "{flavor}: requested-secrets {requested:?}"
+    );
+    model.answer_database(relation)?;
+    let inspected = model.inspections().len();
+    let sample = model.measure(Event::RelationChanged { relation, unit: None })?;
+    ensure!(sample.restarts == 1, "{flavor}: Synapse started {} times moving to PostgreSQL", sample.restarts);
+    check_database(model, inspected)?;
+    check_registrations(model)
+}
+
+/// Synapse runs on postgresql-k8s's current primary with the secret's password, the plan
+/// records that database, and it was inspected once since `inspected` with the shared script
+/// and the connection settings on stdin.
+fn check_database(model: &BenchModel, inspected: usize) -> anyhow::Result<()> {
+    let flavor = model.flavor;
+    let postgresql = model.postgresql.as_ref().context("postgresql-k8s")?;
+    let secret = model.database_secret()?;
+    let password = secret.get("password").context("the secret's password")?;
+    let homeserver = model.homeserver()?;
+    let database = &homeserver["database"];
+    let args = &database["args"];
+    ensure!(database["name"] == "psycopg2", "{flavor}: homeserver.yaml's database is {}", database["name"]);
+    ensure!(
+        args["host"] == postgresql.host().as_str(),
+        "{flavor}: homeserver.yaml's database host is {}, not {}",
+        args["host"],
+        postgresql.host()
+    );
+    ensure!(
+        args["password"] == password.as_str(),
+        "{flavor}: homeserver.yaml's password is not the secret's"
+    );
+    ensure!(
+        args["user"] == postgresql.username.as_str()
+            && args["database"] == postgresql.database.as_str()
+            && args["port"] == 5432,
+        "{flavor}: homeserver.yaml's database user, name or port is wrong"
+    );
+    let recorded = model.service_environment()?.remove("CHARM_DATABASE");
+    ensure!(
+        recorded.as_deref() == Some(postgresql.address().as_str()),
+        "{flavor}: the plan records the database {recorded:?}, not {}",
+        postgresql.address()
+    );
+    let inspections = model.inspections();
+    let new = inspections.get(inspected..).unwrap_or_default();
+    ensure!(
+        new.len() == 1,
+        "{flavor}: {} inspections of the new database with `python3 -c <{INSPECT_SCRIPT_SOURCE}>`",
+        new.len()
+    );
+    let inspection = &new[0];
+    let settings: Value = serde_json::from_slice(&inspection.stdin)
+        .with_context(|| format!("{flavor}: the inspection's stdin is not JSON"))?;
+    ensure!(
+        settings["host"] == postgresql.host().as_str()
+            && settings["port"] == 5432
+            && settings["user"] == postgresql.username.as_str()
+            && settings["password"] == password.as_str()
+            && settings["database"] == postgresql.database.as_str(),
+        "{flavor}: the inspection's connection settings are not the new database's"
+    );
+    ensure!(model.service_running(), "{flavor}: Synapse is not running");
+    ensure!(model.unit_status()?.0 == "active", "{flavor}: status {:?}", model.unit_status()?);
+    Ok(())
 }
 
 /// Synapse is running with every requirer's latest registration on disk and listed in

@@ -202,17 +202,23 @@ fn inspect(pebble: &pebble::Client, credentials: &DatabaseCredentials) -> pebble
         }
         Err(error) => return Err(error),
     };
-    let port_failed = match pebble.pull(PORT_FAILED_PATH) {
+    // A failed port matters only while there is SQLite data to port.
+    let port_failed = if sqlite_exists { failed_port(pebble, credentials)? } else { None };
+    Ok(FirstUse { inspection, sqlite_exists, port_failed })
+}
+
+/// The reason of an earlier port into the database of `credentials` that failed.
+fn failed_port(pebble: &pebble::Client, credentials: &DatabaseCredentials) -> pebble::Result<Option<String>> {
+    match pebble.pull(PORT_FAILED_PATH) {
         Ok(record) => {
             let record = String::from_utf8_lossy(&record).into_owned();
             let mut lines = record.lines();
-            (lines.next() == Some(address_of(credentials).as_str()))
-                .then(|| lines.collect::<Vec<_>>().join(" "))
+            let same_database = lines.next() == Some(address_of(credentials).as_str());
+            Ok(same_database.then(|| lines.collect::<Vec<_>>().join(" ")))
         }
-        Err(error) if error.is_not_found() => None,
-        Err(error) => return Err(error),
-    };
-    Ok(FirstUse { inspection, sqlite_exists, port_failed })
+        Err(error) if error.is_not_found() => Ok(None),
+        Err(error) => Err(error),
+    }
 }
 
 fn last_line(text: &str) -> String {

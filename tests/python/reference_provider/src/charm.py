@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Python reference of the Synapse charm's matrix_auth provider, for the hook benchmark.
+"""Python reference of the Synapse charm's matrix_auth provider and ``database`` requirer,
+for the hook benchmark.
 
 Built the way the upstream Synapse charm is: ops framework events all lead to one reconcile
-that validates the configuration with pydantic, reads the server secrets and every
-requirer's registration (decrypted with ``cryptography``'s Fernet), configures Synapse
+that validates the configuration with pydantic, reads the server secrets, every
+requirer's registration (decrypted with ``cryptography``'s Fernet) and the PostgreSQL
+credentials (inspecting a database before Synapse first uses it), configures Synapse
 through Pebble (``Container.push``, ``exec`` of Synapse's config check, ``add_layer`` and
 ``replan``) and, on the leader, publishes the matrix_auth data. It keeps the upstream
 structure but not its known defects: it restarts Synapse only when a file or the layer
@@ -20,9 +22,10 @@ import pathlib
 import ops
 import pydantic
 
+import database
 import matrix_auth
 from models import SynapseConfig, invalid_fields
-from workload import CONTAINER, HTTP_PORT, ServerSecrets, Synapse, desired
+from workload import CONTAINER, DIGEST_VARIABLE, HTTP_PORT, ServerSecrets, Synapse, desired
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +34,9 @@ class SynapseReferenceCharm(ops.CharmBase):
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
         relation = self.on[matrix_auth.ENDPOINT]
+        db = self.on[database.ENDPOINT]
+        # Registered first, so the request is written before the reconcile of the same event.
+        framework.observe(db.relation_created, self._request_database)
         for event in (
             self.on.install,
             self.on.start,
@@ -45,8 +51,19 @@ class SynapseReferenceCharm(ops.CharmBase):
             relation.relation_changed,
             relation.relation_departed,
             relation.relation_broken,
+            db.relation_created,
+            db.relation_joined,
+            db.relation_changed,
+            db.relation_departed,
+            db.relation_broken,
+            self.on.secret_changed,
         ):
             framework.observe(event, self._reconcile)
+
+    def _request_database(self, event: ops.RelationCreatedEvent) -> None:
+        """The leader asks postgresql-k8s for the database when the relation is created."""
+        if self.unit.is_leader():
+            database.request(self.model, event.relation)
 
     def _reconcile(self, event: ops.EventBase) -> None:
         status = self._converge(event)
@@ -71,7 +88,8 @@ class SynapseReferenceCharm(ops.CharmBase):
         registrations = matrix_auth.read_registrations(self.model, relations)
         for problem in registrations.rejected:
             logger.warning("matrix-auth: %s", problem)
-        status = self._configure_synapse(config, server, registrations.accepted)
+        related = database.read(self.model, event)
+        status = self._configure_synapse(config, server, registrations.accepted, related)
         if self.unit.is_leader():
             matrix_auth.publish(self.model, relations, config.homeserver, server.registration_shared_secret)
         if registrations.rejected and isinstance(status, ops.ActiveStatus):
@@ -92,20 +110,29 @@ class SynapseReferenceCharm(ops.CharmBase):
         return server
 
     def _configure_synapse(
-        self, config: SynapseConfig, server: ServerSecrets, registrations: list[matrix_auth.Accepted]
+        self,
+        config: SynapseConfig,
+        server: ServerSecrets,
+        registrations: list[matrix_auth.Accepted],
+        related: database.Related | None,
     ) -> ops.StatusBase:
         container = self.unit.get_container(CONTAINER)
         if not container.can_connect():
             return ops.WaitingStatus("Waiting for Synapse pebble")
         synapse = Synapse(container)
-        want = desired(config, server, registrations)
-        if synapse.applied_digest() != want.digest:
+        applied = synapse.applied_environment()
+        chosen = database.choose(container, related, applied.get(database.IN_USE_VARIABLE))
+        if chosen.section is None:
+            # Keep Synapse's running configuration (its PostgreSQL database is not usable).
+            return chosen.status or ops.WaitingStatus("database: waiting")
+        want = desired(config, server, registrations, chosen)
+        if applied.get(DIGEST_VARIABLE) != want.digest:
             self.unit.status = ops.MaintenanceStatus("Configuring Synapse")
             if not synapse.configure(want):
                 return ops.BlockedStatus("Validate config failed, please check the logs")
         elif not synapse.is_running():
             container.replan()
-        return ops.ActiveStatus()
+        return chosen.status or ops.ActiveStatus()
 
 
 def use_containers_dir() -> None:

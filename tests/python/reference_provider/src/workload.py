@@ -15,10 +15,12 @@ import json
 import logging
 import secrets
 import string
+from typing import Any
 
 import ops
 import yaml
 
+from database import IN_USE_VARIABLE, Choice
 from matrix_auth import Accepted
 from models import SynapseConfig
 
@@ -82,7 +84,9 @@ class File:
         return 0o600 if self.secret else 0o644
 
 
-def homeserver_yaml(config: SynapseConfig, server: ServerSecrets, app_service_config_files: list[str]) -> str:
+def homeserver_yaml(
+    config: SynapseConfig, server: ServerSecrets, database: dict[str, Any], app_service_config_files: list[str]
+) -> str:
     listener = {"tls": False, "bind_addresses": ["::"]}
     document = {
         "server_name": config.server_name,
@@ -100,7 +104,7 @@ def homeserver_yaml(config: SynapseConfig, server: ServerSecrets, app_service_co
              "resources": [{"names": ["replication"], "compress": False}]},
             {"port": 9000, "type": "metrics", **listener, "x_forwarded": False},
         ],
-        "database": {"name": "sqlite3", "args": {"database": f"{DATA_DIR}/homeserver.db"}},
+        "database": database,
         "log_config": LOG_CONFIG_PATH,
         "media_store_path": f"{DATA_DIR}/media",
         "max_upload_size": "50M",
@@ -161,13 +165,20 @@ class Desired:
     digest: str
 
 
-def desired(config: SynapseConfig, server: ServerSecrets, registrations: list[Accepted]) -> Desired:
+def desired(
+    config: SynapseConfig, server: ServerSecrets, registrations: list[Accepted], database: Choice
+) -> Desired:
+    """``database`` must have a section (not one that keeps the running configuration)."""
+    assert database.section is not None
     support_files = [
         File(signing_key_path(config.server_name), server.signing_key + "\n"),
         File(LOG_CONFIG_PATH, log_config(), secret=False),
+        *(File(path, content, secret=False) for path, content in database.files),
         *(File(registration.path, registration.text) for registration in registrations),
     ]
-    config_file = File(CONFIG_PATH, homeserver_yaml(config, server, [r.path for r in registrations]))
+    config_file = File(
+        CONFIG_PATH, homeserver_yaml(config, server, database.section, [r.path for r in registrations])
+    )
     environment = {
         "SYNAPSE_CONFIG_DIR": DATA_DIR,
         "SYNAPSE_CONFIG_PATH": CONFIG_PATH,
@@ -175,6 +186,7 @@ def desired(config: SynapseConfig, server: ServerSecrets, registrations: list[Ac
         "SYNAPSE_REPORT_STATS": "yes" if config.report_stats else "no",
         "SYNAPSE_SERVER_NAME": config.server_name,
         "SYNAPSE_NO_TLS": "True",
+        IN_USE_VARIABLE: database.in_use,
     }
     layer: ops.pebble.LayerDict = {
         "summary": "Synapse",
@@ -213,9 +225,10 @@ class Synapse:
     def __init__(self, container: ops.Container):
         self.container = container
 
-    def applied_digest(self) -> str | None:
+    def applied_environment(self) -> dict[str, str]:
+        """The service environment of the plan: the applied digest and the database in use."""
         service = self.container.get_plan().services.get(SERVICE)
-        return service.environment.get(DIGEST_VARIABLE) if service else None
+        return dict(service.environment) if service else {}
 
     def is_running(self) -> bool:
         try:
