@@ -11,6 +11,8 @@
 pub mod passive_requirers;
 pub mod postgres;
 pub mod postgresql_provider;
+pub mod redis;
+pub mod redis_provider;
 pub mod requirers;
 
 use std::collections::BTreeMap;

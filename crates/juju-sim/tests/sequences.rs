@@ -318,3 +318,70 @@ esac"#,
     let token = sim.app("web").unwrap().leader_settings["token"].clone();
     assert!(log_lines(&sim, "web/1").contains(&format!("token={token}")));
 }
+
+#[test]
+fn network_get_answers_the_address_a_test_gave_each_unit() {
+    let charm = db_charm(
+        "web",
+        r#"if [ "$HOOK" = install ] || [ "$HOOK" = update-status ]; then
+  juju-log "net $(network-get db --format json)"
+  juju-log "ingress $(network-get peer --ingress-address)"
+fi"#,
+    );
+    // What each unit's last `network-get db --format json` and `--ingress-address` said.
+    let seen = |sim: &juju_sim::Simulator, unit: &str| {
+        let lines = log_lines(sim, unit);
+        let last = |prefix: &str| {
+            lines.iter().rev().find_map(|line| line.strip_prefix(prefix)).map(str::to_owned).expect(prefix)
+        };
+        (serde_json::from_str::<serde_json::Value>(&last("net ")).unwrap(), last("ingress "))
+    };
+    let answer = |address: &str| {
+        serde_json::json!({
+            "bind-addresses": [{
+                "mac-address": "",
+                "interface-name": "eth0",
+                "addresses": [{"hostname": "", "value": address, "cidr": "198.18.7.0/24"}],
+            }],
+            "egress-subnets": [format!("{address}/32")],
+            "ingress-addresses": [address],
+        })
+    };
+    let pod = |last: u8| std::net::Ipv4Addr::new(198, 18, 7, last);
+    let mut sim = sim();
+    let spec = AppSpec::charm("web", charm.path()).units(2).unit_address(0, pod(2)).unit_address(1, pod(3));
+    sim.deploy(spec).unwrap();
+    assert_eq!(seen(&sim, "web/0"), (answer("198.18.7.2"), "198.18.7.2".to_owned()));
+    assert_eq!(seen(&sim, "web/1"), (answer("198.18.7.3"), "198.18.7.3".to_owned()));
+    let peer = sim.relation_id("web", "web").unwrap();
+    assert_eq!(sim.relation_data(peer, &Bag::Unit("web/1".into())).unwrap()["ingress-address"], "198.18.7.3");
+
+    // A unit to come gets its address when it is created.
+    sim.set_unit_address("web/2", pod(4)).unwrap();
+    let (unit, _) = sim.add_unit("web").unwrap();
+    assert_eq!(unit, "web/2");
+    assert_eq!(seen(&sim, "web/2").0, answer("198.18.7.4"));
+
+    // A unit that exists takes the new address at once, in its relation bags too.
+    sim.set_unit_address("web/0", pod(9)).unwrap();
+    let bag = sim.relation_data(peer, &Bag::Unit("web/0".into())).unwrap();
+    assert_eq!(
+        [&bag["private-address"], &bag["ingress-address"], &bag["egress-subnets"]],
+        ["198.18.7.9", "198.18.7.9", "198.18.7.9/32"]
+    );
+    sim.update_status().unwrap();
+    assert_eq!(seen(&sim, "web/0"), (answer("198.18.7.9"), "198.18.7.9".to_owned()));
+
+    for unknown in ["web/1x", "web/01", "web/1.5", "nope/0", "web"] {
+        assert!(
+            matches!(
+                sim.set_unit_address(unknown, pod(5)),
+                Err(SimError::UnknownUnit(_) | SimError::UnknownApp(_))
+            ),
+            "{unknown}"
+        );
+    }
+    // Numbers already used (web/1 exists, a removed unit's number is never reused).
+    sim.remove_unit("web/2").unwrap();
+    assert!(matches!(sim.set_unit_address("web/2", pod(5)), Err(SimError::UnknownUnit(_))));
+}

@@ -69,6 +69,11 @@ impl Simulator {
         };
         app.config = validate_config(&app, &spec.config)?;
         self.model.applications.insert(spec.name.clone(), app);
+        // Addresses given to units of an earlier application of that name are void.
+        self.future_addresses.retain(|unit, _| app_of(unit) != spec.name);
+        for (number, address) in spec.unit_addresses {
+            self.future_addresses.insert(format!("{}/{number}", spec.name), address);
+        }
         let mut units = Vec::new();
         for _ in 0..spec.units {
             units.push(self.create_unit(&spec.name)?);
@@ -103,7 +108,10 @@ impl Simulator {
             workload_version: String::new(),
             state: BTreeMap::new(),
             opened_ports: BTreeMap::new(),
-            address: format!("10.1.{}.{}", app.index % 250, 10 + number % 240),
+            address: match self.future_addresses.remove(&name) {
+                Some(address) => address.to_string(),
+                None => format!("10.1.{}.{}", app.index % 250, 10 + number % 240),
+            },
             env: app.unit_env.clone(),
             storage,
             dying: false,

@@ -14,6 +14,7 @@ mod sequences;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -48,6 +49,8 @@ pub struct AppSpec {
     pub resources: BTreeMap<String, PathBuf>,
     /// Extra environment for every unit's hooks (see [`Simulator::set_unit_env`]).
     pub unit_env: BTreeMap<String, String>,
+    /// The address of unit `<name>/<number>`, by number (see [`AppSpec::unit_address`]).
+    pub unit_addresses: BTreeMap<u32, Ipv4Addr>,
 }
 
 impl AppSpec {
@@ -62,6 +65,7 @@ impl AppSpec {
             trusted: false,
             resources: BTreeMap::new(),
             unit_env: BTreeMap::new(),
+            unit_addresses: BTreeMap::new(),
         }
     }
 
@@ -76,6 +80,7 @@ impl AppSpec {
             trusted: false,
             resources: BTreeMap::new(),
             unit_env: BTreeMap::new(),
+            unit_addresses: BTreeMap::new(),
         }
     }
 
@@ -102,6 +107,14 @@ impl AppSpec {
     /// Adds an environment variable to every unit's hooks.
     pub fn unit_env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.unit_env.insert(key.into(), value.into());
+        self
+    }
+
+    /// Gives unit `<name>/<number>` this address (its pod IP) instead of a made-up
+    /// `10.1.x.y` one, from its creation on: `network-get`, `unit-get` and the addresses in
+    /// its relation bags show it.
+    pub fn unit_address(mut self, number: u32, address: Ipv4Addr) -> Self {
+        self.unit_addresses.insert(number, address);
         self
     }
 }
@@ -178,6 +191,8 @@ pub struct Simulator {
     saved_status: BTreeMap<String, StatusInfo>,
     /// Applications being removed: deleted when their last unit is gone.
     dying_apps: BTreeSet<String>,
+    /// Addresses for units not created yet, by unit name.
+    future_addresses: BTreeMap<String, Ipv4Addr>,
 }
 
 impl Simulator {
@@ -215,6 +230,7 @@ impl Simulator {
             next_context: 0,
             saved_status: BTreeMap::new(),
             dying_apps: BTreeSet::new(),
+            future_addresses: BTreeMap::new(),
         })
     }
 
@@ -246,6 +262,33 @@ impl Simulator {
         value: impl Into<String>,
     ) -> Result<(), SimError> {
         self.unit_mut(unit)?.env.insert(key.into(), value.into());
+        Ok(())
+    }
+
+    /// Sets the address of `unit` (its pod IP), which `network-get` answers for every
+    /// binding (bind and ingress address, `<address>/32` egress subnet, a `/24` CIDR) and
+    /// `unit-get` for both settings. A unit that exists also shows it in its relation bags
+    /// (`private-address`, `ingress-address`, `egress-subnets`), as if it had always had it;
+    /// no hook runs. A unit of an existing application that is not created yet (the next
+    /// [`Simulator::add_unit`]) gets it when it is created.
+    pub fn set_unit_address(&mut self, unit: &str, address: Ipv4Addr) -> Result<(), SimError> {
+        if self.model.unit(unit).is_none() {
+            let unknown = || SimError::UnknownUnit(unit.to_owned());
+            let (app, number) = unit.split_once('/').ok_or_else(unknown)?;
+            let number: u32 = number.parse().map_err(|_| unknown())?;
+            if number < self.app(app)?.next_unit || unit != format!("{app}/{number}") {
+                return Err(unknown());
+            }
+            self.future_addresses.insert(unit.to_owned(), address);
+            return Ok(());
+        }
+        let address = address.to_string();
+        self.unit_mut(unit)?.address.clone_from(&address);
+        for relation in self.model.relations.values_mut() {
+            if relation.scope.contains(unit) {
+                relation.enter_scope(unit, &address);
+            }
+        }
         Ok(())
     }
 
