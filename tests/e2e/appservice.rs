@@ -13,7 +13,7 @@ use matrix_auth::protocol::{
 use rand::Rng as _;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{json, Value};
-use synapse_admin::{generate_password, AdminClient, UserId, DEFAULT_BASE_URL};
+use synapse_admin::{generate_password, AdminClient, UserId};
 use test_support::assert_hooks_succeeded;
 
 use crate::matrix::{self, user_id};
@@ -58,7 +58,7 @@ fn register_with(
     shared_secret: &SecretString,
     username: &str,
 ) -> synapse_admin::Result<synapse_admin::Registered> {
-    let client = AdminClient::new(DEFAULT_BASE_URL).expect("a client");
+    let client = AdminClient::new(&crate::http::synapse_url()).expect("a client");
     let user = UserId::new(username, SERVER_NAME).expect("a user id");
     client.register(shared_secret, &user, &generate_password(), false)
 }

@@ -1,6 +1,6 @@
 //! The `database` relation on real Synapse and real PostgreSQL 15: a passive postgresql-k8s
-//! (`support::postgresql_provider`) answers from a throw-away [`PostgresServer`] on
-//! 127.0.0.1. Synapse's SQLite data is ported by the real `synapse_port_db` and served
+//! (`support::postgresql_provider`) answers from a throw-away [`PostgresServer`] on the
+//! host's address on the test's pod network, which Synapse's pod reaches. Synapse's SQLite data is ported by the real `synapse_port_db` and served
 //! from PostgreSQL afterwards; a rotated password restarts Synapse on the new one; a
 //! database with the wrong collation, or credentials the server refuses, leave Synapse on
 //! SQLite; a removed relation stops Synapse rather than start it on an empty SQLite.
@@ -46,11 +46,13 @@ struct Setup {
 }
 
 impl Setup {
-    /// Takes the e2e lock, starts a PostgreSQL server; nothing is deployed yet.
+    /// Makes the model and its pod network, starts a PostgreSQL server the pods reach;
+    /// nothing is deployed yet.
     fn new() -> Self {
         let mut e2e = E2e::new();
         e2e.harness.sim.set_hook_timeout(HOOK_TIMEOUT);
-        let server = PostgresServer::start();
+        let (address, subnet) = e2e.host_on_network();
+        let server = PostgresServer::start_for_pods(address.into(), &subnet);
         Self { e2e, postgresql: PostgresqlK8s::default(), server }
     }
 

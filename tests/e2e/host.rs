@@ -1,66 +1,24 @@
 //! What the machine must provide before a test starts Synapse: root (mount namespaces,
-//! files owned by uid 991), an empty `/data` mount point, a free port 8008, matrix-synapse
-//! in a venv the synapse user can read, and exclusive use of port 8008 among the e2e tests
-//! running at the same time.
+//! network namespaces for the pods, files owned by uid 991), an empty `/data` mount point,
+//! and matrix-synapse in a venv the synapse user can read. Each test's Synapse listens on
+//! port 8008 of its own simulated pod, so the tests share no port and run in parallel.
 
 use std::ffi::OsStr;
 use std::fs;
 use std::io::ErrorKind;
-use std::net::TcpListener;
-use std::os::linux::net::SocketAddrExt as _;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
-use std::os::unix::net::{SocketAddr, UnixListener};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::Duration;
 
-use test_support::{eventually, poll_until, PythonVenv};
+use test_support::PythonVenv;
 
-/// The port of the charm's Synapse listener, which every e2e test's Synapse uses.
+/// The port of the charm's Synapse listener, in each unit's pod.
 pub const SYNAPSE_PORT: u16 = 8008;
 /// The uid the charm runs Synapse's configuration check as (the image's synapse user).
 const SYNAPSE_UID: u32 = 991;
 /// The interpreter for a venv the synapse user can use, when the default one is not.
 const SYSTEM_PYTHON: &str = "/usr/bin/python3";
-/// How long a test waits for another e2e test (another process) to release port 8008.
-const LOCK_TIMEOUT: Duration = Duration::from_secs(900);
-/// How long a stopped Synapse may hold port 8008.
-pub const PORT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Held while a test may run Synapse: the name of an abstract unix socket, which the kernel
-/// releases however the process ends.
-pub struct PortLock {
-    _listener: UnixListener,
-}
-
-impl PortLock {
-    /// Waits until no other e2e test holds the lock, then checks that port 8008 is free.
-    pub fn acquire() -> Self {
-        let address = SocketAddr::from_abstract_name(b"synapse-k8s-e2e-port-8008")
-            .expect("a valid abstract socket name");
-        let what = format!("the other e2e tests to release the lock on port {SYNAPSE_PORT}");
-        let listener = eventually(&what, LOCK_TIMEOUT, Duration::from_millis(200), || {
-            match UnixListener::bind_addr(&address) {
-                Ok(listener) => Some(listener),
-                Err(error) if error.kind() == ErrorKind::AddrInUse => None,
-                Err(error) => panic!("cannot take the e2e lock on port {SYNAPSE_PORT}: {error}"),
-            }
-        });
-        assert!(
-            wait_for_free_port(PORT_TIMEOUT),
-            "port {SYNAPSE_PORT} stays taken; is a Synapse of an earlier run still running?"
-        );
-        Self { _listener: listener }
-    }
-}
-
-/// Polls until port 8008 can be bound (a killed Synapse releases it a moment after its
-/// Pebble stopped); false if it is still taken after `timeout`.
-pub fn wait_for_free_port(timeout: Duration) -> bool {
-    poll_until(timeout, Duration::from_millis(50), || TcpListener::bind(("::", SYNAPSE_PORT)).is_ok())
-        .is_some()
-}
 
 /// Checks that the tests run as root and that `/data` is an empty directory (created if
 /// absent) that the shims can mount the containers' data directories on.
@@ -81,6 +39,9 @@ pub fn check_prerequisites() {
                 let mut entries = fs::read_dir(data).expect("read /data");
                 assert!(entries.next().is_none(), "refusing to run: /data exists and is not empty");
             }
+        }
+        if let Some(reason) = pod_sim::unavailable() {
+            panic!("the e2e suite runs each unit in a simulated pod: {reason}");
         }
         for tool in ["unshare", "setpriv", "mount"] {
             let found = Command::new(tool).arg("--version").output().is_ok_and(|out| out.status.success());

@@ -1,9 +1,11 @@
 //! Just enough HTTP/1.1 for the checks: one request per connection (`Connection: close`),
 //! a JSON body or none, a bearer token or none; the answer read to the end, chunked or not.
-//! Over TCP to Synapse, or over a unix socket to Pebble.
+//! Over TCP to Synapse (on port 8008 of the pod of the unit under test, which
+//! [`set_synapse_address`] names), or over a unix socket to Pebble.
 
+use std::cell::Cell;
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::net::{Ipv4Addr, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
@@ -38,9 +40,31 @@ impl Response {
     }
 }
 
-/// A request to the Synapse on `localhost:8008`.
+thread_local! {
+    /// The pod address of the Synapse this test's checks talk to.
+    static SYNAPSE_ADDRESS: Cell<Option<Ipv4Addr>> = const { Cell::new(None) };
+}
+
+/// Points this thread's checks at the Synapse in the pod at `address`.
+pub fn set_synapse_address(address: Ipv4Addr) {
+    SYNAPSE_ADDRESS.with(|cell| cell.set(Some(address)));
+}
+
+/// The pod address of the Synapse under test.
+fn synapse_address() -> Ipv4Addr {
+    SYNAPSE_ADDRESS
+        .with(Cell::get)
+        .expect("no Synapse under test yet: E2e starts a unit's Pebble with real services first")
+}
+
+/// `http://<pod address>:8008`, the base URL of the Synapse under test.
+pub fn synapse_url() -> String {
+    format!("http://{}:{SYNAPSE_PORT}", synapse_address())
+}
+
+/// A request to the Synapse under test, on port 8008 of its pod.
 pub fn synapse(method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> io::Result<Response> {
-    let stream = TcpStream::connect(("127.0.0.1", SYNAPSE_PORT))?;
+    let stream = TcpStream::connect((synapse_address(), SYNAPSE_PORT))?;
     stream.set_read_timeout(Some(TIMEOUT))?;
     stream.set_write_timeout(Some(TIMEOUT))?;
     exchange(stream, method, path, token, body)

@@ -1,19 +1,22 @@
 //! The end-to-end suite: the charm binary under the simulated Juju configures and starts
 //! real Synapse (matrix-synapse from PyPI) through a simulated Pebble that runs real
-//! processes, and the tests check the running Synapse over HTTP on `localhost:8008`.
+//! processes, each unit in a simulated pod (`pod-sim`), and the tests check the running
+//! Synapse over HTTP on port 8008 of its pod.
 //!
-//! - [`model`]: the model, its Pebbles and the command shims; [`host`]: what the machine
-//!   must provide (root, an empty `/data`, port 8008, the venv); [`http`] and [`matrix`]:
-//!   the calls the checks make.
+//! - [`model`]: the model, its pods, its Pebbles and the command shims; [`host`]: what the
+//!   machine must provide (root, an empty `/data`, the venv); [`http`] and [`matrix`]: the
+//!   calls the checks make.
 //! - [`appservice`]: bridges through matrix-auth; [`actions`]: the user actions;
 //!   [`config_table`]: every option through Synapse's loader and PyYAML; [`units`]: two
 //!   units share their secrets; [`database`]: the `database` relation with a passive
-//!   postgresql-k8s on a real PostgreSQL 15 (`support::postgres`, on 127.0.0.1): SQLite
-//!   ported by the real `synapse_port_db`, password rotation, a wrong collation, refused
-//!   credentials and a removed relation (`tests/e2e/run database` runs just these).
+//!   postgresql-k8s on a real PostgreSQL 15 (`support::postgres`, on the host's address on
+//!   the test's pod network): SQLite ported by the real `synapse_port_db`, password
+//!   rotation, a wrong collation, refused credentials and a removed relation
+//!   (`tests/e2e/run database` runs just these).
 //!
-//! Synapse listens on the charm's port 8008, so the tests take turns (a lock serialises
-//! them across processes). Run the suite with `tests/e2e/run`, as root.
+//! Synapse listens on the charm's port 8008 of its unit's pod, and every test has its own pod
+//! network, so the tests share no port and run in parallel. Run the suite with
+//! `tests/e2e/run`, as root.
 
 #[path = "../support/mod.rs"]
 mod support;

@@ -1,4 +1,5 @@
-//! The Matrix client-server and admin API calls the checks make, on `localhost:8008`.
+//! The Matrix client-server and admin API calls the checks make, on port 8008 of the pod of
+//! the unit under test.
 
 use serde_json::{json, Value};
 

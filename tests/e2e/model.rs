@@ -7,9 +7,16 @@
 //! inspection, `synapse_port_db` (the venv's script) ports SQLite to PostgreSQL, `chown`
 //! changes the data directory, each in a private mount namespace with the unit's container
 //! data at `/data`.
+//!
+//! Each unit lives in a simulated pod of the test's own [`PodNetwork`]: its Pebble (and so
+//! Synapse, the exec commands and the health checks) runs in the pod, the charm's hooks and
+//! actions run there too (`bin/synapse-k8s` enters `$JUJU_UNIT_NAME`'s pod), and the
+//! checks reach Synapse at `http://<pod address>:8008`. No host port is used, so the tests
+//! run in parallel.
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -20,11 +27,12 @@ use juju_sim::{AppSpec, Event};
 use matrix_auth::protocol::{ENCRYPTION_KEY_CONTENT, ENCRYPTION_KEY_LABEL, REGISTRATION_KEY};
 use matrix_auth::Registration;
 use pebble_sim::{ExecMode, PebbleSim, ServiceMode, SimConfig};
+use pod_sim::{Pod, PodNetwork};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{json, Value};
 use test_support::{assert_hooks_succeeded, poll_until};
 
-use crate::host::{self, PortLock};
+use crate::host;
 use crate::http;
 use crate::support::requirers::make_rust_requirer_dir;
 use crate::support::{Harness, APP, CONTAINER, SERVER_NAME};
@@ -57,21 +65,33 @@ pub fn loopback_config() -> Vec<(&'static str, Value)> {
     ]
 }
 
-/// A simulated model around the Synapse charm with real workload commands.
+/// A simulated model around the Synapse charm with real workload commands, each unit in its
+/// own pod. Dropped in field order: the Pebbles (and Synapse) first, then the pods, then
+/// their network.
 pub struct E2e {
     pebbles: BTreeMap<String, PebbleSim>,
+    pods: BTreeMap<String, Pod>,
+    network: PodNetwork,
     pub harness: Harness,
     wrappers: tempfile::TempDir,
     requirer_charm: Option<tempfile::TempDir>,
-    _lock: PortLock,
 }
 
 impl E2e {
     pub fn new() -> Self {
         host::check_prerequisites();
-        let lock = PortLock::acquire();
+        let network = PodNetwork::create().expect("a pod network");
         let python = host::synapse_python();
         let harness = Harness::new();
+        // Each unit's hooks and actions run in its pod: `bin/synapse-k8s` (what `dispatch`
+        // runs) enters the pod of `$JUJU_UNIT_NAME`, then runs the harness's wrapper.
+        let bin = harness.charm_dir().join("bin");
+        let unit_program = bin.join("synapse-k8s-unit");
+        fs::rename(bin.join("synapse-k8s"), &unit_program).expect("move the charm's wrapper");
+        let wrapper = network.unit_wrapper(unit_program.to_str().expect("a UTF-8 path"));
+        fs::write(bin.join("synapse-k8s"), wrapper).expect("write the pod wrapper");
+        fs::set_permissions(bin.join("synapse-k8s"), fs::Permissions::from_mode(0o755))
+            .expect("chmod the pod wrapper");
         // The configuration check, run as the synapse user, mounts its unit's data directory
         // from below this directory, so that user must be able to walk through it.
         let work = harness.charm_dir().parent().expect("the harness's work dir").to_path_buf();
@@ -92,23 +112,64 @@ impl E2e {
             fs::write(&path, script).expect("write a command wrapper");
             fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod a command wrapper");
         }
-        Self { pebbles: BTreeMap::new(), harness, wrappers, requirer_charm: None, _lock: lock }
+        Self {
+            pebbles: BTreeMap::new(),
+            pods: BTreeMap::new(),
+            network,
+            harness,
+            wrappers,
+            requirer_charm: None,
+        }
     }
 
-    /// Deploys Synapse with one unit per entry of `units`, every Pebble up from the start;
-    /// every hook must succeed.
+    /// Deploys Synapse with one unit per entry of `units`, each in its pod, every Pebble up
+    /// from the start; every hook must succeed.
     pub fn deploy(&mut self, units: &[Services], config: &[(&str, Value)]) {
-        for (number, services) in units.iter().enumerate() {
+        let count = u32::try_from(units.len()).expect("a few units");
+        for (number, services) in (0..count).zip(units) {
+            self.create_pod(number);
             self.start_pebble(&format!("{APP}/{number}"), *services);
         }
-        let count = u32::try_from(units.len()).expect("a few units");
-        assert_hooks_succeeded(&self.harness.deploy_without_pebble(count, config));
+        self.deploy_units(count, config);
     }
 
-    /// Deploys Synapse with one unit whose Pebble is not up yet: the charm waits for its
-    /// container (every hook must succeed) until [`E2e::pebble_ready`].
+    /// Deploys Synapse with one unit (in its pod) whose Pebble is not up yet: the charm waits
+    /// for its container (every hook must succeed) until [`E2e::pebble_ready`].
     pub fn deploy_before_pebble(&mut self, config: &[(&str, Value)]) {
-        assert_hooks_succeeded(&self.harness.deploy_without_pebble(1, config));
+        self.create_pod(0);
+        self.deploy_units(1, config);
+    }
+
+    /// `juju deploy` of `units` units, each with its pod's address.
+    fn deploy_units(&mut self, units: u32, config: &[(&str, Value)]) {
+        let mut spec = AppSpec::charm(APP, self.harness.charm_dir()).units(units);
+        for number in 0..units {
+            spec = spec.unit_address(number, self.pod_address(&format!("{APP}/{number}")));
+        }
+        for (key, value) in config {
+            spec = spec.config(*key, value.clone());
+        }
+        assert_hooks_succeeded(&self.harness.sim.deploy(spec).expect("deploy runs"));
+    }
+
+    /// Makes the pod of unit `synapse/<number>`.
+    fn create_pod(&mut self, number: u32) {
+        let pod = Pod::create(&self.network, APP, number).expect("a pod");
+        self.pods.insert(format!("{APP}/{number}"), pod);
+    }
+
+    fn pod(&self, unit: &str) -> &Pod {
+        self.pods.get(unit).unwrap_or_else(|| panic!("no pod for {unit}"))
+    }
+
+    /// The host's address on the pods' network (which the pods reach) and its subnet.
+    pub fn host_on_network(&self) -> (Ipv4Addr, String) {
+        (self.network.host_address(), self.network.subnet())
+    }
+
+    /// The address of `unit`'s pod, where its Synapse listens.
+    pub fn pod_address(&self, unit: &str) -> Ipv4Addr {
+        self.pod(unit).address()
     }
 
     /// Starts `unit`'s Pebble (real services) and fires `synapse-pebble-ready`; every hook
@@ -137,7 +198,13 @@ impl E2e {
                 (command.to_string(), wrapper)
             })
             .collect();
-        let pebble = PebbleSim::start(config).expect("pebble-sim starts");
+        let pod = self.pod(unit);
+        let pebble =
+            pod.inside(|| PebbleSim::start(config)).expect("enter the pod").expect("pebble-sim starts");
+        if services == Services::Real {
+            // The checks talk to the Synapse this unit runs.
+            http::set_synapse_address(pod.address());
+        }
         self.pebbles.insert(unit.to_string(), pebble);
     }
 
@@ -269,13 +336,11 @@ impl E2e {
 }
 
 impl Drop for E2e {
-    /// Stops every Pebble, which kills the Synapse processes, and waits until port 8008 is
-    /// free before the next test may take it.
+    /// Stops every Pebble, which kills the Synapse processes, before the pods go (which
+    /// kill whatever is left in them) and their network last.
     fn drop(&mut self) {
         self.pebbles.clear();
-        if !host::wait_for_free_port(host::PORT_TIMEOUT) && !std::thread::panicking() {
-            panic!("port {} is still taken after the test stopped its Synapse", host::SYNAPSE_PORT);
-        }
+        self.pods.clear();
     }
 }
 

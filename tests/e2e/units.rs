@@ -33,7 +33,7 @@ fn a_second_unit_is_refused_and_the_first_keeps_serving() {
     e2e.wait_for_synapse(UNITS[0]);
     let shared =
         SecretString::from(first["registration_shared_secret"].as_str().expect("a string").to_string());
-    let client = AdminClient::new(synapse_admin::DEFAULT_BASE_URL).expect("a client");
+    let client = AdminClient::new(&crate::http::synapse_url()).expect("a client");
     let user = UserId::new("erin", SERVER_NAME).expect("a user id");
     let registered =
         client.register(&shared, &user, &generate_password(), false).expect("registration works");

@@ -148,6 +148,8 @@ pub struct PostgresServer {
     /// Holds `data/` (the cluster), `socket/` and `server.log`.
     dir: tempfile::TempDir,
     port: u16,
+    /// The host the users it creates are given (127.0.0.1 unless started for pods).
+    advertised: String,
     password: String,
     /// The uid and gid the server runs as when the tests run as root.
     run_as: Option<(u32, u32)>,
@@ -162,6 +164,18 @@ impl PostgresServer {
     /// [`PostgresServer::start`] also listening on `extra` addresses (which must be local), with
     /// password authentication from them too.
     pub fn start_listening_on(extra: &[IpAddr]) -> Self {
+        Self::start_with(extra, &[], HOST)
+    }
+
+    /// [`PostgresServer::start`] for clients in simulated pods: it also listens on `address`
+    /// (the host's address on the pods' network), accepts passwords from the `clients`
+    /// subnet (such as `198.18.3.0/24`) too, and gives `address` as the host of the users
+    /// it creates, so that their endpoints and URIs work from the pods.
+    pub fn start_for_pods(address: IpAddr, clients: &str) -> Self {
+        Self::start_with(&[address], &[clients], &address.to_string())
+    }
+
+    fn start_with(extra: &[IpAddr], clients: &[&str], advertised: &str) -> Self {
         let bin = Path::new(BIN_DIR);
         assert!(
             bin.join("postgres").exists() && bin.join("initdb").exists(),
@@ -170,11 +184,12 @@ impl PostgresServer {
         );
         let run_as = service_user();
         let dir = tempfile::Builder::new().prefix("synapse-k8s-pg-").tempdir().expect("temporary directory");
-        let mut server = Self { dir, port: 0, password: new_password(), run_as };
+        let mut server =
+            Self { dir, port: 0, advertised: advertised.to_string(), password: new_password(), run_as };
         server.give_to_service_user(server.dir.path());
         fs::create_dir(server.socket_dir()).expect("socket directory");
         server.give_to_service_user(&server.socket_dir());
-        server.init(extra);
+        server.init(extra, clients);
         server.start_on_free_port(extra);
         let what = format!("PostgreSQL on {} to accept the superuser's password", server.endpoint());
         test_support::eventually(&what, Duration::from_secs(30), Duration::from_millis(100), || {
@@ -184,7 +199,7 @@ impl PostgresServer {
     }
 
     /// `initdb` with the superuser's password, UTF-8 and the `C` locale, then our settings.
-    fn init(&self, extra: &[IpAddr]) {
+    fn init(&self, extra: &[IpAddr], clients: &[&str]) {
         let password_file = self.dir.path().join("superuser-password");
         fs::write(&password_file, &self.password).expect("write the password file");
         self.give_to_service_user(&password_file);
@@ -207,6 +222,9 @@ impl PostgresServer {
         for address in extra {
             let bits = if address.is_ipv4() { 32 } else { 128 };
             hba.push_str(&format!("host all all {address}/{bits} scram-sha-256\n"));
+        }
+        for subnet in clients {
+            hba.push_str(&format!("host all all {subnet} scram-sha-256\n"));
         }
         // Writing the files initdb made keeps their owner.
         fs::write(self.data_dir().join("pg_hba.conf"), hba).expect("write pg_hba.conf");
@@ -326,7 +344,7 @@ impl PostgresServer {
             username: format!("relation_id_{relation_id}"),
             password: new_password(),
             database: database.to_string(),
-            host: HOST.to_string(),
+            host: self.advertised.clone(),
             port: self.port,
         };
         let (role, db) = (quote_ident(&user.username), quote_ident(database));
