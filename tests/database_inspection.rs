@@ -116,3 +116,23 @@ fn background_updates_left_on_sqlite_are_counted() {
     assert_eq!(inspect(with_sqlite)["pending_background_updates"], 0, "no table, nothing pending");
     assert_eq!(inspect(settings(&user, false))["pending_background_updates"], 0, "no SQLite at all");
 }
+
+#[test]
+fn with_tls_the_server_is_verified_with_the_providers_ca() {
+    let server = PostgresServer::start();
+    let user = server.create_database_like_postgresql_k8s(8, "synapse", Locale::C);
+    let ca = server.enable_tls();
+    let mut verified = settings(&user, false);
+    verified["sslmode"] = json!("verify-ca");
+    verified["ca"] = json!(ca);
+    let report = inspect(verified.clone());
+    assert_eq!(report["collate"], "C", "{report}");
+
+    // A CA that did not sign the server's certificate is refused.
+    let other = PostgresServer::start();
+    let mut wrong = verified;
+    wrong["ca"] = json!(other.enable_tls());
+    let report = inspect(wrong);
+    assert!(report["problem"].is_string(), "{report}");
+    assert!(report["detail"].as_str().unwrap().contains("certificate"), "{report}");
+}

@@ -16,6 +16,7 @@ use std::fs;
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::os::unix::fs::MetadataExt as _;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -267,6 +268,82 @@ impl PostgresServer {
             }
         }
         panic!("PostgreSQL found no free port in {START_ATTEMPTS} attempts:\n{}", self.log());
+    }
+
+    /// Turns TLS on, as postgresql-k8s does when it says `tls: True`: a new CA signs a
+    /// server certificate for 127.0.0.1 (made with `openssl`), the server reloads; returns
+    /// the CA certificate (PEM), what the provider publishes as `tls-ca`.
+    pub fn enable_tls(&self) -> String {
+        let dir = self.dir.path().join("tls");
+        fs::create_dir_all(&dir).expect("TLS directory");
+        let openssl = |args: &[&str]| {
+            let output = Command::new("openssl").args(args).current_dir(&dir).output().expect("run openssl");
+            assert!(output.status.success(), "openssl {args:?} failed:\n{}", text(&output));
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=synapse-k8s test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ]);
+        fs::write(dir.join("san.ext"), "subjectAltName = IP:127.0.0.1\n").expect("write the SAN extension");
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.crt",
+        ]);
+        for (name, mode) in [("server.crt", 0o644), ("server.key", 0o600)] {
+            let target = self.data_dir().join(name);
+            fs::copy(dir.join(name), &target).expect("copy the server's certificate");
+            fs::set_permissions(&target, fs::Permissions::from_mode(mode)).expect("certificate mode");
+            self.give_to_service_user(&target);
+        }
+        let mut conf = fs::OpenOptions::new()
+            .append(true)
+            .open(self.data_dir().join("postgresql.conf"))
+            .expect("open postgresql.conf");
+        conf.write_all(b"ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n")
+            .expect("write postgresql.conf");
+        let output = self.pg_ctl().arg("reload").output().expect("run pg_ctl reload");
+        assert!(output.status.success(), "pg_ctl reload failed:\n{}", text(&output));
+        let what = "PostgreSQL to serve TLS";
+        test_support::eventually(what, Duration::from_secs(30), Duration::from_millis(100), || {
+            self.try_query("postgres", "SHOW ssl").is_ok_and(|rows| rows == vec![vec!["on".to_string()]])
+        });
+        fs::read_to_string(dir.join("ca.crt")).expect("read the CA certificate")
     }
 
     /// The address clients connect to (127.0.0.1).
