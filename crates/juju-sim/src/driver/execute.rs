@@ -306,6 +306,25 @@ impl Simulator {
         Ok(InProcessRunner::new(context, env, event))
     }
 
+    /// Runs one hook of `unit` in-process: `body` gets the [`juju::HookTools`] and
+    /// [`juju::HookContext`] a charm would, and the hook is committed as one that exits 0.
+    pub fn hook_in_process<T>(
+        &mut self,
+        unit: &str,
+        event: Event,
+        body: impl FnOnce(&juju::HookTools, &juju::HookContext) -> T,
+    ) -> Result<(T, HookRun), SimError> {
+        let runner = std::sync::Arc::new(self.in_process(unit, event)?);
+        let env = runner.env().clone();
+        let context = juju::HookContext::from_vars(|name| env.get(name).cloned(), None)
+            .expect("the simulator's hook environment is complete");
+        let tools = juju::HookTools::from_shared(runner.clone());
+        let result = body(&tools, &context);
+        drop(tools);
+        let runner = std::sync::Arc::try_unwrap(runner).ok().expect("the body keeps no hook tools");
+        Ok((result, self.finish_in_process(runner, 0)?))
+    }
+
     /// Completes an in-process hook as if its process exited with `exit_code`: commits on 0,
     /// queues follow-ups, and returns the run.
     pub fn finish_in_process(

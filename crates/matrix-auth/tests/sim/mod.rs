@@ -2,7 +2,6 @@
 //! run in-process through the simulator's hook tools.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use juju::{HookContext, HookTools};
 use juju_sim::charm::CharmMeta;
@@ -47,17 +46,8 @@ impl Model {
         self.sim.set_relation_data(relation, Bag::App(app.into()), data).unwrap();
     }
 
-    /// Runs one hook of `unit` in-process: `body` gets the hook tools and context; changes
-    /// are committed as for a hook that exits 0.
+    /// Runs one hook of `unit` in-process (see [`juju_sim::Simulator::hook_in_process`]).
     pub fn hook<T>(&mut self, unit: &str, body: impl FnOnce(&HookTools, &HookContext) -> T) -> (T, HookRun) {
-        let runner = Arc::new(self.sim.in_process(unit, Event::UpdateStatus).unwrap());
-        let env = runner.env().clone();
-        let context = HookContext::from_vars(|name| env.get(name).cloned(), None).unwrap();
-        let tools = HookTools::from_shared(runner.clone());
-        let result = body(&tools, &context);
-        drop(tools);
-        let runner = Arc::try_unwrap(runner).ok().expect("the hook tools are gone");
-        let run = self.sim.finish_in_process(runner, 0).unwrap();
-        (result, run)
+        self.sim.hook_in_process(unit, Event::UpdateStatus, body).unwrap()
     }
 }

@@ -4,7 +4,6 @@
 //! in its own bag, the leader `leader-host` (the master's address) in the application bag.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use juju::{HookContext, HookTools, RelationId};
 use juju_sim::charm::CharmMeta;
@@ -84,22 +83,13 @@ impl Model {
         self.sim.relation_data(self.relation, &bag).unwrap()
     }
 
-    /// Runs one hook of `unit` in-process: `body` gets the hook tools and context; changes
-    /// are committed as for a hook that exits 0.
+    /// Runs one hook of `unit` in-process (see [`juju_sim::Simulator::hook_in_process`]).
     pub fn hook<T>(
         &mut self,
         unit: &str,
         event: Event,
         body: impl FnOnce(&HookTools, &HookContext) -> T,
     ) -> (T, HookRun) {
-        let runner = Arc::new(self.sim.in_process(unit, event).unwrap());
-        let env = runner.env().clone();
-        let context = HookContext::from_vars(|name| env.get(name).cloned(), None).unwrap();
-        let tools = HookTools::from_shared(runner.clone());
-        let result = body(&tools, &context);
-        drop(tools);
-        let runner = Arc::try_unwrap(runner).ok().expect("the hook tools are gone");
-        let run = self.sim.finish_in_process(runner, 0).unwrap();
-        (result, run)
+        self.sim.hook_in_process(unit, event, body).unwrap()
     }
 }
