@@ -19,8 +19,9 @@
 use std::collections::BTreeMap;
 
 use juju_sim::model::{Bag, GrantTarget, Secret, SecretOwner};
-use juju_sim::{AppSpec, CharmMeta, HookRun, Simulator};
+use juju_sim::{CharmMeta, HookRun, Simulator};
 
+use super::passive_app;
 use super::postgres::{new_password, DatabaseUser, Locale, PostgresServer};
 
 /// The application name postgresql-k8s is usually deployed as.
@@ -94,13 +95,9 @@ impl PostgresqlK8s {
         Self { app: app.to_string() }
     }
 
-    /// The provider's metadata: `provides: database: interface: postgresql_client`.
+    /// The provider's metadata.
     pub fn metadata(&self) -> CharmMeta {
-        CharmMeta::from_yaml(&format!(
-            "name: {}\nprovides:\n  {ENDPOINT}:\n    interface: {INTERFACE}\n",
-            self.app
-        ))
-        .expect("postgresql-k8s metadata")
+        passive_app::metadata(&self.app, ENDPOINT, INTERFACE)
     }
 
     /// Adds the application with `units` units (the first leads); no hook runs.
@@ -112,14 +109,13 @@ impl PostgresqlK8s {
 
     /// Adds this application to `sim` with `units` units; no hook runs.
     pub fn add_to(&self, sim: &mut Simulator, units: u32) {
-        sim.add_app(AppSpec::passive(&self.app, self.metadata()).units(units)).expect("postgresql-k8s added");
+        passive_app::add(sim, &self.app, ENDPOINT, INTERFACE, units);
     }
 
-    /// `juju integrate <requirer>:database <postgresql-k8s>:database`: the relation id and the
-    /// hooks that ran.
+    /// `juju integrate <requirer>:<endpoint> <app>:<endpoint>`: the relation id and the hooks
+    /// that ran.
     pub fn integrate(&self, sim: &mut Simulator, requirer: &str) -> (u32, Vec<HookRun>) {
-        sim.integrate(&format!("{requirer}:{ENDPOINT}"), &format!("{}:{ENDPOINT}", self.app))
-            .expect("integrate runs")
+        passive_app::integrate(sim, requirer, &self.app, ENDPOINT)
     }
 
     /// The other application of `relation`.

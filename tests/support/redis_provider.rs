@@ -13,8 +13,9 @@
 use std::collections::BTreeMap;
 
 use juju_sim::model::Bag;
-use juju_sim::{AppSpec, CharmMeta, HookRun, Simulator};
+use juju_sim::{CharmMeta, HookRun, Simulator};
 
+use super::passive_app;
 use super::redis::RedisServer;
 
 /// The application name redis-k8s is usually deployed as.
@@ -40,13 +41,9 @@ impl RedisK8s {
         Self { app: app.to_string() }
     }
 
-    /// The provider's metadata: `provides: redis: interface: redis`.
+    /// The provider's metadata.
     pub fn metadata(&self) -> CharmMeta {
-        CharmMeta::from_yaml(&format!(
-            "name: {}\nprovides:\n  {ENDPOINT}:\n    interface: {INTERFACE}\n",
-            self.app
-        ))
-        .expect("redis-k8s metadata")
+        passive_app::metadata(&self.app, ENDPOINT, INTERFACE)
     }
 
     /// Adds the application with `units` units (the first leads); no hook runs.
@@ -58,14 +55,13 @@ impl RedisK8s {
 
     /// Adds this application to `sim` with `units` units; no hook runs.
     pub fn add_to(&self, sim: &mut Simulator, units: u32) {
-        sim.add_app(AppSpec::passive(&self.app, self.metadata()).units(units)).expect("redis-k8s added");
+        passive_app::add(sim, &self.app, ENDPOINT, INTERFACE, units);
     }
 
-    /// `juju integrate <requirer>:redis <redis-k8s>:redis`: the relation id and the hooks
+    /// `juju integrate <requirer>:<endpoint> <app>:<endpoint>`: the relation id and the hooks
     /// that ran.
     pub fn integrate(&self, sim: &mut Simulator, requirer: &str) -> (u32, Vec<HookRun>) {
-        sim.integrate(&format!("{requirer}:{ENDPOINT}"), &format!("{}:{ENDPOINT}", self.app))
-            .expect("integrate runs")
+        passive_app::integrate(sim, requirer, &self.app, ENDPOINT)
     }
 
     /// The application's units, in Juju's order.
