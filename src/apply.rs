@@ -21,7 +21,7 @@ use std::time::Duration;
 use juju::{EffectError, HookToolError, HookTools, LogLevel, StatusTarget};
 use pebble::{ExecRequest, PushOptions};
 
-use crate::component::ContainerStep;
+use crate::component::{ContainerStep, Reload};
 use crate::components::synapse::Outcome;
 use crate::compose::{ContainerPlan, DesiredContainer, Plan, CONFIG_READERS};
 use crate::data_dir::{MARKER_CONTENT, MARKER_PATH};
@@ -30,8 +30,8 @@ use crate::layer::layer;
 use crate::redact::Redactor;
 use crate::status;
 use crate::workload::{
-    version_stem, ContainerFile, CANDIDATE_CONFIG_PATH, CONFIG_PATH, DATA_DIR, LAYER_LABEL, SERVICE,
-    SYNAPSE_GID, SYNAPSE_UID, SYNAPSE_VERSION_COMMAND,
+    version_stem, ContainerFile, CANDIDATE_CONFIG_PATH, CONFIG_PATH, DATA_DIR, LAYER_LABEL, SYNAPSE_GID,
+    SYNAPSE_UID, SYNAPSE_VERSION_COMMAND,
 };
 
 /// How long Synapse may take to load a configuration.
@@ -75,12 +75,20 @@ impl ApplyError {
     }
 }
 
-/// What happened to the container: Synapse's outcome, and the applications whose
-/// registrations the running configuration leaves out.
+/// What happened to the container: Synapse's outcome, the applications whose
+/// registrations the running configuration leaves out, and the reloaded files that were
+/// rejected (service, redacted reason).
 #[derive(Debug)]
 pub struct Applied {
     pub outcome: Outcome,
     pub left_out: Vec<String>,
+    pub rejected_reloads: Vec<(&'static str, String)>,
+}
+
+impl Default for Applied {
+    fn default() -> Self {
+        Self { outcome: Outcome::Unreachable, left_out: Vec::new(), rejected_reloads: Vec::new() }
+    }
 }
 
 /// Carries out `plan`.
@@ -95,14 +103,18 @@ pub fn apply(tools: &HookTools, pebble: &pebble::Client, plan: &Plan) -> Result<
     juju::effects::execute(tools, &plan.effects)?;
     let container = Container { tools, pebble, redactor };
     Ok(match &plan.container {
-        ContainerPlan::Unreachable => Applied { outcome: Outcome::Unreachable, left_out: Vec::new() },
-        ContainerPlan::Observe { health, left_out } => {
-            Applied { outcome: Outcome::Unchanged(health.clone()), left_out: left_out.clone() }
-        }
+        ContainerPlan::Unreachable => Applied::default(),
+        ContainerPlan::Observe { health, left_out } => Applied {
+            outcome: Outcome::Unchanged(health.clone()),
+            left_out: left_out.clone(),
+            ..Applied::default()
+        },
         ContainerPlan::Start { left_out } => {
-            Applied { outcome: container.start()?, left_out: left_out.clone() }
+            Applied { outcome: container.start(true)?, left_out: left_out.clone(), ..Applied::default() }
         }
-        ContainerPlan::Stop => Applied { outcome: container.stop()?, left_out: Vec::new() },
+        ContainerPlan::Stop { services } => {
+            Applied { outcome: container.stop(services)?, ..Applied::default() }
+        }
         ContainerPlan::Configure(desired) => container.configure(desired)?,
     })
 }
@@ -130,8 +142,9 @@ fn step(step: &'static str) -> impl Fn(pebble::Error) -> ApplyError {
 }
 
 impl Container<'_> {
-    /// Replans, which starts what is not running, and waits for Synapse to answer.
-    fn start(&self) -> Result<Outcome, ApplyError> {
+    /// Replans, which starts what is not running, and (with `wait`) waits for Synapse to
+    /// answer.
+    fn start(&self, wait: bool) -> Result<Outcome, ApplyError> {
         match self.pebble.replan() {
             Ok(_) => {}
             Err(pebble::Error::Change { err, .. }) => {
@@ -141,62 +154,166 @@ impl Container<'_> {
             }
             Err(error) => return Err(step("start Synapse")(error)),
         }
+        if !wait {
+            return Ok(Outcome::Idle);
+        }
         let health =
             Health::wait(self.pebble, STARTUP_WAIT, STARTUP_POLL).map_err(step("wait for Synapse"))?;
         Ok(Outcome::Started(health))
     }
 
-    /// Stops Synapse on a unit that must not serve.
-    fn stop(&self) -> Result<Outcome, ApplyError> {
-        self.pebble.stop(&[SERVICE]).map_err(step("stop Synapse"))?;
-        tracing::warn!(
-            "stopped Synapse on this unit: only one unit may serve while scale-out is not supported"
-        );
+    /// Stops the Synapse processes of a unit that must not run them now.
+    fn stop(&self, services: &[String]) -> Result<Outcome, ApplyError> {
+        let names: Vec<&str> = services.iter().map(String::as_str).collect();
+        self.pebble.stop(&names).map_err(step("stop Synapse"))?;
+        tracing::warn!("stopped {} on this unit", names.join(", "));
         Ok(Outcome::Stopped)
     }
 
     fn configure(&self, desired: &DesiredContainer) -> Result<Applied, ApplyError> {
         self.tools.status_set(StatusTarget::Unit, &status::configuring())?;
-        self.own_data_dir()?;
+        let config_changes = desired.config_changes();
+        if config_changes {
+            self.own_data_dir()?;
+        }
         if desired.mark_data_dir {
             self.push(MARKER_PATH, &ContainerFile::public(MARKER_PATH, MARKER_CONTENT))?;
         }
         for planned in &desired.files {
             self.push(&planned.file.path, &planned.file)?;
         }
-        let left_out = match self.check(desired, &BTreeSet::new())? {
-            None => BTreeSet::new(),
-            Some(reason) if desired.config.appservices.is_empty() => return self.rejected(&reason),
-            Some(_) => match self.find_rejected_registrations(desired)? {
-                Ok(left_out) => left_out,
-                Err(reason) => return self.rejected(&reason),
-            },
-        };
-        if !left_out.is_empty() {
-            // The steps read the candidate: it must be the configuration about to be used.
-            self.push(CANDIDATE_CONFIG_PATH, &desired.config.render(&left_out))?;
-        }
-        for container_step in &desired.steps {
-            if let Some(failed) = self.run_step(container_step, desired)? {
-                return Ok(failed);
+        let (reloaded, rejected_reloads) = self.prepare_reloads(&desired.reloads)?;
+        let mut left_out = BTreeSet::new();
+        if config_changes {
+            left_out = match self.check(desired, &BTreeSet::new())? {
+                None => BTreeSet::new(),
+                Some(reason) if desired.config.appservices.is_empty() => {
+                    return self.rejected(&reason, rejected_reloads)
+                }
+                Some(_) => match self.find_rejected_registrations(desired)? {
+                    Ok(left_out) => left_out,
+                    Err(reason) => return self.rejected(&reason, rejected_reloads),
+                },
+            };
+            if !left_out.is_empty() {
+                // The steps read the candidate: it must be the configuration about to be used.
+                self.push(CANDIDATE_CONFIG_PATH, &desired.config.render(&left_out))?;
             }
+            for container_step in &desired.steps {
+                if let Some(mut failed) = self.run_step(container_step, desired)? {
+                    failed.rejected_reloads = rejected_reloads;
+                    return Ok(failed);
+                }
+            }
+            self.push(CONFIG_PATH, &desired.config.render(&left_out))?;
+            self.pebble.remove_path(CANDIDATE_CONFIG_PATH, false).map_err(step("remove the candidate"))?;
+            self.remove_unwanted(desired, &left_out)?;
         }
-        self.push(CONFIG_PATH, &desired.config.render(&left_out))?;
-        self.pebble.remove_path(CANDIDATE_CONFIG_PATH, false).map_err(step("remove the candidate"))?;
-        self.remove_unwanted(desired, &left_out)?;
         let left_out: Vec<String> = left_out.into_iter().collect();
-        let layer = layer(&desired.services, &left_out, CONFIG_READERS);
+        let running_before = self.active_services(&reloaded)?;
+        let layer = layer(&desired.services, &desired.retired, &left_out, CONFIG_READERS);
         self.pebble.add_layer(LAYER_LABEL, &layer, true).map_err(step("add the layer"))?;
+        if !desired.retired.is_empty() {
+            let retired: Vec<&str> = desired.retired.iter().map(String::as_str).collect();
+            self.pebble.stop(&retired).map_err(step("stop the services no longer wanted"))?;
+            tracing::info!("stopped and disabled {}: no longer wanted on this unit", retired.join(", "));
+        }
         let digests: Vec<String> = desired
             .services
             .iter()
+            .filter(|service| desired.changed.contains(service.plan.name))
             .map(|service| format!("{} {}", service.plan.name, service.digest))
             .collect();
-        tracing::info!("Synapse configuration updated ({})", digests.join(", "));
-        let outcome = self.start()?;
-        self.set_workload_version()?;
+        if !digests.is_empty() {
+            tracing::info!("services updated ({})", digests.join(", "));
+        }
+        let outcome = if desired.changed.is_empty() && desired.retired.is_empty() {
+            Outcome::Unchanged(desired.health.clone())
+        } else {
+            self.start(
+                desired.runs_synapse() && desired.changed.iter().any(|name| CONFIG_READERS.contains(name)),
+            )?
+        };
+        let outcome = match outcome {
+            Outcome::Idle if desired.runs_synapse() => Outcome::Unchanged(desired.health.clone()),
+            other => other,
+        };
+        for reload in desired.reloads.iter().filter(|reload| reloaded.contains(&reload.service)) {
+            if running_before.contains(reload.service) {
+                self.pebble
+                    .send_signal(reload.signal, &[reload.service])
+                    .map_err(step("reload a service"))?;
+                tracing::info!("{} reloaded its configuration ({})", reload.service, reload.file.path);
+            }
+        }
+        if config_changes {
+            self.set_workload_version()?;
+        }
         let apps = desired.config.owners(&left_out).map(str::to_string).collect();
-        Ok(Applied { outcome, left_out: apps })
+        Ok(Applied { outcome, left_out: apps, rejected_reloads })
+    }
+
+    /// Writes each reloaded file at its candidate path and checks it; those that pass are
+    /// put in place. Returns the services whose files were put in place, and those rejected
+    /// with the check's reason.
+    #[allow(clippy::type_complexity)]
+    fn prepare_reloads(
+        &self,
+        reloads: &[Reload],
+    ) -> Result<(Vec<&'static str>, Vec<(&'static str, String)>), ApplyError> {
+        let (mut accepted, mut rejected) = (Vec::new(), Vec::new());
+        for reload in reloads {
+            let candidate = reload.candidate_path();
+            self.push(&candidate, &reload.file)?;
+            let mut argv = reload.check.clone();
+            argv.push(candidate.clone());
+            let request = ExecRequest { timeout: Some(VALIDATE_TIMEOUT), ..ExecRequest::new(argv) };
+            let failure = match self.pebble.exec(&request) {
+                Ok(output) if output.success() => None,
+                Ok(output) => {
+                    let text = format!("{}\n{}", output.stderr_text(), output.stdout_text());
+                    let line =
+                        text.lines().map(str::trim).find(|line| !line.is_empty()).unwrap_or("no output");
+                    Some(format!("exit code {}: {line}", output.exit_code))
+                }
+                Err(pebble::Error::Api { message, .. } | pebble::Error::Change { err: message, .. }) => {
+                    Some(message)
+                }
+                Err(error) => return Err(step("check a configuration")(error)),
+            };
+            self.pebble.remove_path(&candidate, false).map_err(step("remove the candidate"))?;
+            match failure {
+                None => {
+                    self.push(&reload.file.path, &reload.file)?;
+                    accepted.push(reload.service);
+                }
+                Some(reason) => {
+                    let reason = self.redactor.apply(&reason);
+                    tracing::error!(
+                        "{} rejects its new configuration {}, the running one is kept: {reason}",
+                        reload.service,
+                        reload.file.path
+                    );
+                    rejected.push((reload.service, reason));
+                }
+            }
+        }
+        Ok((accepted, rejected))
+    }
+
+    /// Which of `names` Pebble runs now.
+    fn active_services(&self, names: &[&'static str]) -> Result<BTreeSet<&'static str>, ApplyError> {
+        if names.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let active = self.pebble.services(names).map_err(step("read the services"))?;
+        Ok(names
+            .iter()
+            .copied()
+            .filter(|name| {
+                active.iter().any(|info| info.name == *name && info.current == pebble::ServiceStatus::Active)
+            })
+            .collect())
     }
 
     /// Runs one step; `Some` with the outcome when it failed (the running configuration is
@@ -231,10 +348,10 @@ impl Container<'_> {
         self.pebble.remove_path(CANDIDATE_CONFIG_PATH, false).map_err(step("remove the candidate"))?;
         let outcome = Outcome::StepFailed { step: what, reason };
         // Whatever the step stopped runs again with the configuration it had.
-        if let Outcome::StartFailed(error) = self.start()? {
+        if let Outcome::StartFailed(error) = self.start(true)? {
             tracing::error!("Synapse did not start again: {error}");
         }
-        Ok(Some(Applied { outcome, left_out: Vec::new() }))
+        Ok(Some(Applied { outcome, ..Applied::default() }))
     }
 
     /// `Some(reason)` unless the script reports the database's collation and ctype as C.
@@ -261,7 +378,12 @@ impl Container<'_> {
     /// Stops the services and ports the SQLite database into the candidate's PostgreSQL
     /// database, showing each progress line in the status; `Some(reason)` when it fails.
     fn port_sqlite(&self, sqlite: &str, desired: &DesiredContainer) -> Result<Option<String>, ApplyError> {
-        let names: Vec<&str> = desired.services.iter().map(|service| service.plan.name).collect();
+        let names: Vec<&str> = desired
+            .services
+            .iter()
+            .map(|service| service.plan.name)
+            .filter(|name| CONFIG_READERS.contains(name))
+            .collect();
         let running: Vec<String> = self
             .pebble
             .services(&names)
@@ -322,10 +444,14 @@ impl Container<'_> {
     }
 
     /// The candidate was rejected: it is removed and the running configuration kept.
-    fn rejected(&self, reason: &str) -> Result<Applied, ApplyError> {
+    fn rejected(
+        &self,
+        reason: &str,
+        rejected_reloads: Vec<(&'static str, String)>,
+    ) -> Result<Applied, ApplyError> {
         self.pebble.remove_path(CANDIDATE_CONFIG_PATH, false).map_err(step("remove the candidate"))?;
         tracing::error!("Synapse rejected the new configuration, the running one is kept: {reason}");
-        Ok(Applied { outcome: Outcome::Rejected(reason.to_string()), left_out: Vec::new() })
+        Ok(Applied { outcome: Outcome::Rejected(reason.to_string()), left_out: Vec::new(), rejected_reloads })
     }
 
     /// Checks the configuration without any registration, then with each alone; those it
@@ -368,26 +494,38 @@ impl Container<'_> {
         left_out: &BTreeSet<String>,
     ) -> Result<Option<String>, ApplyError> {
         self.push(CANDIDATE_CONFIG_PATH, &desired.config.render(left_out))?;
-        let request = ExecRequest {
-            working_dir: Some(DATA_DIR.to_string()),
-            timeout: Some(VALIDATE_TIMEOUT),
-            user_id: Some(SYNAPSE_UID),
-            group_id: Some(SYNAPSE_GID),
-            ..ExecRequest::new(["python3", "-m", "synapse.config", "-c", CANDIDATE_CONFIG_PATH])
+        // Each worker configuration is loaded on top of homeserver.yaml: check each pair.
+        let overlays: Vec<Option<&str>> = if desired.overlays.is_empty() {
+            vec![None]
+        } else {
+            desired.overlays.iter().map(|path| Some(path.as_str())).collect()
         };
-        let reason = match self.pebble.exec(&request) {
-            Ok(output) if output.success() => return Ok(None),
-            Ok(output) => {
-                let text = [output.stderr, output.stdout]
-                    .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string());
-                let reason = text.into_iter().filter(|part| !part.is_empty()).collect::<Vec<_>>().join("\n");
-                format!("exit code {}: {reason}", output.exit_code)
-            }
-            Err(pebble::Error::Api { message, .. }) => message,
-            Err(pebble::Error::Change { err, .. }) => err,
-            Err(error) => return Err(step("check the configuration")(error)),
-        };
-        Ok(Some(self.redactor.apply(&reason)))
+        for overlay in overlays {
+            let mut argv = vec!["python3", "-m", "synapse.config", "-c", CANDIDATE_CONFIG_PATH];
+            argv.extend(overlay.map(|path| ["-c", path]).into_iter().flatten());
+            let request = ExecRequest {
+                working_dir: Some(DATA_DIR.to_string()),
+                timeout: Some(VALIDATE_TIMEOUT),
+                user_id: Some(SYNAPSE_UID),
+                group_id: Some(SYNAPSE_GID),
+                ..ExecRequest::new(argv)
+            };
+            let reason = match self.pebble.exec(&request) {
+                Ok(output) if output.success() => continue,
+                Ok(output) => {
+                    let text = [output.stderr, output.stdout]
+                        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string());
+                    let reason =
+                        text.into_iter().filter(|part| !part.is_empty()).collect::<Vec<_>>().join("\n");
+                    format!("exit code {}: {reason}", output.exit_code)
+                }
+                Err(pebble::Error::Api { message, .. }) => message,
+                Err(pebble::Error::Change { err, .. }) => err,
+                Err(error) => return Err(step("check the configuration")(error)),
+            };
+            return Ok(Some(self.redactor.apply(&reason)));
+        }
+        Ok(None)
     }
 
     /// Shows the Synapse version of the image in `juju status`; a container that cannot

@@ -6,13 +6,13 @@ use juju::{Event, HookContext, HookTools, Status, StatusReport};
 
 use crate::app_secrets::AppSecrets;
 use crate::apply::Applied;
-use crate::components::database;
 use crate::components::synapse::{self, Outcome};
+use crate::components::{database, nginx};
 use crate::compose::compose;
 use crate::layer::ProxySettings;
 use crate::state::{CharmState, Observe};
 use crate::workload::CONTAINER;
-use crate::{actions, apply};
+use crate::{actions, apply, status};
 
 /// Handles the event of `context`.
 pub fn run(context: &HookContext, tools: &HookTools) -> anyhow::Result<()> {
@@ -70,7 +70,7 @@ fn reconcile_hook(context: &HookContext, tools: &HookTools) -> anyhow::Result<St
         Err(error) if error.is_transient() => {
             let error = plan.redactor.apply(&anyhow::Error::from(error).to_string());
             tracing::warn!("{error}; the next hook resumes");
-            Applied { outcome: Outcome::Unreachable, left_out: Vec::new() }
+            Applied::default()
         }
         Err(error) => return Err(error.into()),
     };
@@ -83,8 +83,11 @@ fn reconcile_hook(context: &HookContext, tools: &HookTools) -> anyhow::Result<St
     for (component, status) in &plan.statuses {
         report.add(component, status.clone());
     }
-    for status in synapse::statuses(&applied.outcome, &applied.left_out) {
+    for status in synapse::statuses(&applied.outcome, &applied.left_out, plan.role.as_deref()) {
         report.add(synapse::NAME, Status::new(status.kind, plan.redactor.apply(&status.message)));
+    }
+    for (service, reason) in &applied.rejected_reloads {
+        report.add(nginx::NAME, status::reload_rejected(service, reason));
     }
     let unit = report.unit();
     let application = plan.speaks_for_app.then(|| state.peers.application_status(&unit));

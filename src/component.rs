@@ -30,11 +30,6 @@ pub struct Facts<'a> {
 }
 
 impl Facts<'_> {
-    /// Whether this unit runs Synapse.
-    pub fn serves(&self) -> bool {
-        self.deployment.serves(self.unit)
-    }
-
     /// Whether this hook speaks for the application (the leader, unless it is leaving).
     pub fn speaks_for_app(&self) -> bool {
         self.leader && !self.deployment.departing
@@ -92,6 +87,25 @@ impl OwnedFiles {
     }
 }
 
+/// A file a running service re-reads on a signal rather than a restart (nginx's
+/// configuration): written at `<path>.candidate`, checked with `check` (the candidate's path
+/// appended), then put in place, and the service signalled if it was running. A rejected
+/// file is not used and the running one stays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reload {
+    pub service: &'static str,
+    pub file: ContainerFile,
+    pub check: Vec<String>,
+    pub signal: &'static str,
+}
+
+impl Reload {
+    /// Where the file is checked before it is put in place.
+    pub fn candidate_path(&self) -> String {
+        format!("{}.candidate", self.file.path)
+    }
+}
+
 /// A component's veto on the container, whatever the others want.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hold {
@@ -146,6 +160,9 @@ pub struct ComponentPlan {
     pub owned_files: Vec<OwnedFiles>,
     /// Pebble services it runs.
     pub services: Vec<ServicePlan>,
+    /// Files to change under a running service that re-reads them on a signal (only those
+    /// that differ from the container's).
+    pub reloads: Vec<Reload>,
     /// Environment variables it adds to other components' services (service, name, value),
     /// covered by their digests: non-secret facts about what a service runs with, which the
     /// component reads back from the plan in later hooks.

@@ -10,21 +10,24 @@
 //! The container is changed only where it cannot harm: not by a unit that is leaving, not
 //! over a `/data` holding another server, and Synapse runs only on the unit that serves.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use juju::{Effect, Status};
 use secrecy::SecretString;
 
 use crate::app_secrets::AppSecrets;
 use crate::component::{
     ComponentPlan, ContainerStep, Diagnostic, Facts, Fragment, FragmentConflict, Hold, OwnedFiles,
-    PlannedFile,
+    PlannedFile, Reload,
 };
+use crate::components::scale::{Prerequisites, Role, FEDERATION_SENDER_SERVICE};
 use crate::components::synapse::Workload;
-use crate::components::{configuration, database, registrations, scale, secrets, synapse};
+use crate::components::{configuration, database, nginx, redis, registrations, scale, secrets, synapse};
 use crate::config::SynapseConfig;
 use crate::data_dir::DataDir;
 use crate::health::Health;
 use crate::homeserver::HomeserverConfig;
-use crate::layer::DesiredService;
+use crate::layer::{AppliedService, DesiredService, RETIRED};
 use crate::redact::Redactor;
 use crate::state::CharmState;
 use crate::workload::SERVICE;
@@ -44,6 +47,8 @@ pub struct Plan {
     pub redactor: Redactor,
     /// Whether this hook sets the application status (the leader, unless it is leaving).
     pub speaks_for_app: bool,
+    /// This unit's role, said in its status.
+    pub role: Option<String>,
 }
 
 /// What to do with the Synapse container.
@@ -57,8 +62,8 @@ pub enum ContainerPlan {
     Observe { health: Health, left_out: Vec<String> },
     /// The configuration is current but Synapse is stopped: start it.
     Start { left_out: Vec<String> },
-    /// This unit must not serve: stop Synapse.
-    Stop,
+    /// This unit must not run Synapse now: stop these processes.
+    Stop { services: Vec<String> },
     /// Write the files, check the configuration, apply the layer.
     Configure(Box<DesiredContainer>),
 }
@@ -69,20 +74,45 @@ pub struct DesiredContainer {
     /// Whether to write the data directory's marker first (`/data` is not marked yet).
     pub mark_data_dir: bool,
     /// The files homeserver.yaml refers to (signing key, logging configuration, appservice
-    /// registrations), written before it is checked.
+    /// registrations, worker configurations), written before it is checked.
     pub files: Vec<PlannedFile>,
     /// homeserver.yaml, checked at a candidate path before it replaces the running one.
     pub config: HomeserverConfig,
+    /// Worker configurations loaded on top of homeserver.yaml: the check loads the candidate
+    /// with each.
+    pub overlays: Vec<String>,
     pub services: Vec<DesiredService>,
+    /// The services whose digest differs from the one they run with.
+    pub changed: BTreeSet<&'static str>,
+    /// Services of the charm's earlier plans that no component wants now: stopped, and
+    /// disabled in the layer.
+    pub retired: Vec<String>,
+    /// Files re-read on a signal that differ from the container's.
+    pub reloads: Vec<Reload>,
     /// Where the components' files live: what no plan wants there is removed after the
     /// switch.
     pub owned_files: Vec<OwnedFiles>,
     /// Steps between the check of the candidate and the switch, in component order.
     pub steps: Vec<ContainerStep>,
+    /// Synapse's health before the hook (what to report when no Synapse process changes).
+    pub health: Health,
+}
+
+impl DesiredContainer {
+    /// Whether a process that reads homeserver.yaml changes, so the configuration is
+    /// checked and switched.
+    pub fn config_changes(&self) -> bool {
+        self.changed.iter().any(|name| CONFIG_READERS.contains(name))
+    }
+
+    /// Whether this unit runs the `synapse` service.
+    pub fn runs_synapse(&self) -> bool {
+        self.services.iter().any(|service| service.plan.name == SERVICE)
+    }
 }
 
 /// The services that read homeserver.yaml.
-pub const CONFIG_READERS: &[&str] = &[SERVICE];
+pub const CONFIG_READERS: &[&str] = &[SERVICE, FEDERATION_SENDER_SERVICE];
 
 /// Plans the hook. `generate_secrets` and `new_key` make fresh secrets, called only when a
 /// component must create them.
@@ -106,15 +136,25 @@ pub fn compose(
     let publish = homeserver_url
         .as_deref()
         .zip(secrets.secrets.as_ref().map(|secrets| &secrets.registration_shared_secret));
+    // Scale-out needs Redis and PostgreSQL; the role decides which Synapse process runs here.
+    let redis = redis::plan(&state.redis);
+    let database = database::plan(&state.database, &facts);
+    let prerequisites =
+        Prerequisites { redis: redis.ready, postgresql: database::uses_postgresql(&database) };
+    let (log_config, _) = synapse::log_config_file();
+    let roles = scale::plan(&state.roles, &facts, prerequisites, &log_config);
+    let role = roles.role;
     let plans = [
         (configuration::NAME, configuration::plan(&state.config, &state.deployment.related_endpoints)),
-        (synapse::NAME, synapse::plan(&state.synapse, &facts)),
-        (scale::NAME, scale::plan(&facts)),
+        (synapse::NAME, synapse::plan(&state.synapse, &facts, &role)),
+        (scale::NAME, roles.plan),
         (secrets::NAME, secrets.plan),
         (registrations::NAME, registrations::plan(&state.matrix_auth, &facts, publish, new_key)),
-        (database::NAME, database::plan(&state.database, &facts)),
+        (database::NAME, database),
+        (redis::NAME, redis.plan),
+        (nginx::NAME, nginx::plan(&state.nginx, &facts, &role, roles.main.as_deref())),
     ];
-    let mut plan = Plan { speaks_for_app: facts.speaks_for_app(), ..Plan::default() };
+    let mut plan = Plan { speaks_for_app: facts.speaks_for_app(), role: role.label(), ..Plan::default() };
     let mut merged = Merged::default();
     for (name, part) in plans {
         merged.add(name, part, &mut plan)?;
@@ -122,7 +162,7 @@ pub fn compose(
     let hold = merged.hold;
     let desired = (secrets.secrets.is_some() && !merged.services.is_empty())
         .then(|| merged.desired(&state.synapse.workload));
-    plan.container = container(&state.synapse.workload, &facts, hold, desired);
+    plan.container = container(&state.synapse.workload, &facts, hold, desired, &role);
     Ok(plan)
 }
 
@@ -134,6 +174,7 @@ struct Merged {
     files: Vec<PlannedFile>,
     owned_files: Vec<OwnedFiles>,
     services: Vec<crate::layer::ServicePlan>,
+    reloads: Vec<Reload>,
     service_environment: Vec<(&'static str, String, String)>,
     steps: Vec<ContainerStep>,
     /// The strongest hold any component asked for.
@@ -157,6 +198,7 @@ impl Merged {
         self.files.extend(part.files);
         self.owned_files.extend(part.owned_files);
         self.services.extend(part.services);
+        self.reloads.extend(part.reloads);
         self.service_environment.extend(part.service_environment);
         self.steps.extend(part.steps);
         self.hold = match (self.hold, part.hold) {
@@ -168,7 +210,8 @@ impl Merged {
     }
 
     /// The container content, each service with the digest of its definition and of the
-    /// files it reads (homeserver.yaml included for [`CONFIG_READERS`]).
+    /// files it reads (homeserver.yaml included for [`CONFIG_READERS`]), compared with what
+    /// each runs with.
     fn desired(self, workload: &Workload) -> DesiredContainer {
         let appservices = self
             .files
@@ -178,7 +221,7 @@ impl Merged {
         let config = HomeserverConfig { keys: self.keys, appservices };
         let homeserver_yaml = config.render(&Default::default());
         let environment = self.service_environment;
-        let services = self
+        let services: Vec<DesiredService> = self
             .services
             .into_iter()
             .map(|mut service| {
@@ -192,36 +235,93 @@ impl Merged {
                 DesiredService::new(service, files.chain(reads_config))
             })
             .collect();
+        let empty = BTreeMap::new();
+        let (applied, health) = match workload {
+            Workload::Reachable { applied, health, .. } => (applied, health.clone()),
+            Workload::Unreachable => (&empty, Health::NotRunning(None)),
+        };
+        let changed = services
+            .iter()
+            .filter(|service| {
+                applied.get(service.plan.name).and_then(|applied| applied.digest.as_ref())
+                    != Some(&service.digest)
+            })
+            .map(|service| service.plan.name)
+            .collect();
+        let retired = retired(applied, &services);
+        let overlays = self
+            .files
+            .iter()
+            .filter(|planned| {
+                [scale::WORKER_FILES, scale::FEDERATION_SENDER_FILES].iter().any(|owned| {
+                    planned
+                        .file
+                        .path
+                        .strip_prefix(owned.dir)
+                        .and_then(|name| name.strip_prefix('/'))
+                        .is_some_and(|name| owned.matches(name))
+                })
+            })
+            .map(|planned| planned.file.path.clone())
+            .collect();
         let mark_data_dir = matches!(workload.data_dir(), Some(DataDir::Fresh | DataDir::NotInspected));
         DesiredContainer {
             mark_data_dir,
             files: self.files,
             config,
+            overlays,
             services,
+            changed,
+            retired,
+            reloads: self.reloads,
             owned_files: self.owned_files,
             steps: self.steps,
+            health,
         }
     }
 }
 
-/// Decides what happens to the container: nothing without Pebble; a unit that must not serve
-/// (or a component's [`Hold::Stop`]) stops Synapse; one that may not write, lacks the
-/// configuration, or is held by a component's [`Hold::Keep`], only observes; if any
-/// service's digest differs from the one it runs with, the container is configured (and
-/// Pebble's replan restarts only the services whose definition changed); a current Synapse
-/// that is not running is started.
+/// The services the charm configured earlier (they carry a digest) that no plan wants and
+/// that are not retired yet.
+fn retired(applied: &BTreeMap<String, AppliedService>, services: &[DesiredService]) -> Vec<String> {
+    applied
+        .iter()
+        .filter(|(name, service)| {
+            service.digest.as_deref().is_some_and(|digest| digest != RETIRED)
+                && !services.iter().any(|desired| desired.plan.name == name.as_str())
+        })
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+/// Decides what happens to the container: nothing without Pebble; a component's
+/// [`Hold::Stop`], or a unit without a Synapse role that may not write (it is leaving),
+/// stops the Synapse processes; one that may not write, lacks the configuration, or is held
+/// by a component's [`Hold::Keep`], only observes; if any service's digest differs from the
+/// one it runs with, a service is retired or a reloaded file changes, the container is
+/// configured (and Pebble's replan restarts only the services whose definition changed); a
+/// current Synapse that is not running is started.
 fn container(
     workload: &Workload,
     facts: &Facts,
     hold: Option<Hold>,
     desired: Option<DesiredContainer>,
+    role: &Role,
 ) -> ContainerPlan {
     let Workload::Reachable { applied, health, .. } = workload else { return ContainerPlan::Unreachable };
     let running = !matches!(health, Health::NotRunning(_));
-    if !facts.serves() || hold == Some(Hold::Stop) {
+    let idle_and_leaving = *role == Role::Idle && !facts.may_write;
+    if hold == Some(Hold::Stop) || idle_and_leaving {
+        let services: Vec<String> = CONFIG_READERS
+            .iter()
+            .filter(|name| {
+                applied.get(**name).is_some_and(|service| service.digest.as_deref() != Some(RETIRED))
+            })
+            .map(|name| name.to_string())
+            .collect();
         let health = health.clone();
-        return if running {
-            ContainerPlan::Stop
+        return if running && !services.is_empty() {
+            ContainerPlan::Stop { services }
         } else {
             ContainerPlan::Observe { health, left_out: Vec::new() }
         };
@@ -234,13 +334,11 @@ fn container(
     };
     match desired {
         Some(desired) if facts.may_write && hold.is_none() => {
-            let changed = desired.services.iter().any(|service| {
-                applied.get(service.plan.name).and_then(|applied| applied.digest.as_ref())
-                    != Some(&service.digest)
-            });
+            let changed =
+                !desired.changed.is_empty() || !desired.retired.is_empty() || !desired.reloads.is_empty();
             if changed {
                 ContainerPlan::Configure(Box::new(desired))
-            } else if !running {
+            } else if !running && desired.runs_synapse() {
                 ContainerPlan::Start { left_out }
             } else {
                 ContainerPlan::Observe { health: health.clone(), left_out }
@@ -257,7 +355,10 @@ mod tests {
     use super::*;
     use crate::app_status::PeerStatuses;
     use crate::components::database::DatabaseState;
+    use crate::components::nginx::NginxState;
+    use crate::components::redis::RedisState;
     use crate::components::registrations::{MatrixAuthState, RelationRegistration};
+    use crate::components::scale::RolesState;
     use crate::components::secrets::Secrets;
     use crate::components::synapse::SynapseState;
     use crate::deployment::{Deployment, PEER_RELATION};
@@ -286,8 +387,33 @@ mod tests {
             },
             matrix_auth: MatrixAuthState::default(),
             database: DatabaseState::default(),
+            redis: RedisState::default(),
+            roles: RolesState {
+                peer_relation: Some(RelationId::new(PEER_RELATION, 0)),
+                recorded_main: Some("synapse/0".into()),
+            },
+            nginx: NginxState::default(),
             peers: PeerStatuses::Alone,
         }
+    }
+
+    /// `state` once `desired` is applied: every service runs with its digest, every reloaded
+    /// file is in place.
+    fn applied_as(mut state: CharmState, desired: &DesiredContainer, health: Health) -> CharmState {
+        let applied = desired
+            .services
+            .iter()
+            .map(|service| {
+                let applied =
+                    AppliedService { digest: Some(service.digest.clone()), ..AppliedService::default() };
+                (service.plan.name.to_string(), applied)
+            })
+            .collect();
+        state.synapse.workload = Workload::Reachable { applied, health, data_dir: DataDir::NotInspected };
+        if let Some(reload) = desired.reloads.first() {
+            state.nginx.config = Some(reload.file.content.clone());
+        }
+        state
     }
 
     /// A reachable container whose `synapse` service runs with `digest` (none: no plan yet).
@@ -371,23 +497,38 @@ mod tests {
     #[test]
     fn a_current_digest_means_nothing_to_do_unless_stopped() {
         let secrets = AppSecrets::generate("example.com");
-        let desired =
-            configured(plan(&state(false, Some(secrets.clone()), reachable(None, Health::NotRunning(None)))));
-        let current = Some(digest(&desired));
-        let running =
-            plan(&state(false, Some(secrets.clone()), reachable(current.as_deref(), Health::Answering)));
+        let fresh = || state(false, Some(secrets.clone()), reachable(None, Health::NotRunning(None)));
+        let desired = configured(plan(&fresh()));
+        let running = plan(&applied_as(fresh(), &desired, Health::Answering));
         assert!(matches!(running.container, ContainerPlan::Observe { health: Health::Answering, .. }));
         assert!(running.effects.is_empty() && running.statuses.is_empty(), "a no-op hook plans no change");
         let stopped = Health::NotRunning(Some(ServiceStatus::Inactive));
         assert!(matches!(
-            plan(&state(false, Some(secrets.clone()), reachable(current.as_deref(), stopped))).container,
+            plan(&applied_as(fresh(), &desired, stopped)).container,
             ContainerPlan::Start { .. }
         ));
         let restarting = Health::Restarting { last_error: None };
         assert!(matches!(
-            plan(&state(false, Some(secrets), reachable(current.as_deref(), restarting))).container,
+            plan(&applied_as(fresh(), &desired, restarting)).container,
             ContainerPlan::Observe { health: Health::Restarting { .. }, .. }
         ));
+    }
+
+    #[test]
+    fn a_changed_nginx_file_reloads_without_touching_synapse() {
+        let secrets = AppSecrets::generate("example.com");
+        let fresh = || state(true, Some(secrets.clone()), reachable(None, Health::NotRunning(None)));
+        let desired = configured(plan(&fresh()));
+        assert_eq!(
+            desired.services.iter().map(|service| service.plan.name).collect::<Vec<_>>(),
+            [SERVICE, nginx::SERVICE]
+        );
+        let mut stale = applied_as(fresh(), &desired, Health::Answering);
+        stale.nginx.config = Some(b"# an older configuration\n".to_vec());
+        let reload = configured(plan(&stale));
+        assert!(reload.changed.is_empty() && !reload.config_changes(), "no service changes");
+        assert_eq!(reload.reloads.len(), 1);
+        assert_eq!(reload.reloads[0].service, nginx::SERVICE);
     }
 
     #[test]
@@ -473,17 +614,10 @@ mod tests {
         let state = with_registrations(&secrets, vec![(4, "irc", registration("irc", "t1"))]);
         let desired = configured(plan(&state));
         let path = desired.config.appservices[0].0.clone();
-        let mut applied = state;
-        let service = AppliedService {
-            digest: Some(digest(&desired)),
-            left_out: vec![path],
-            ..AppliedService::default()
-        };
-        applied.synapse.workload = Workload::Reachable {
-            applied: BTreeMap::from([(SERVICE.to_string(), service)]),
-            health: Health::Answering,
-            data_dir: DataDir::NotInspected,
-        };
+        let mut applied = applied_as(state, &desired, Health::Answering);
+        if let Workload::Reachable { applied, .. } = &mut applied.synapse.workload {
+            applied.get_mut(SERVICE).unwrap().left_out = vec![path];
+        }
         let ContainerPlan::Observe { left_out, .. } = plan(&applied).container else {
             panic!("not observing")
         };
@@ -536,15 +670,133 @@ mod tests {
         assert!(plan.effects.is_empty(), "no secret generated over another server's data");
         assert!(matches!(plan.container, ContainerPlan::Observe { .. }));
 
+        // Two units without Redis or PostgreSQL: the main serves alone, the other runs
+        // only nginx (which sends everything to the main) and retires its Synapse.
         let mut follower = state(false, Some(secrets.clone()), reachable(Some("old"), Health::Answering));
         follower.unit = "synapse/1".into();
         follower.deployment.planned_units = 2;
-        assert!(matches!(super::tests::plan(&follower).container, ContainerPlan::Stop));
+        follower.deployment.other_units = vec!["synapse/0".into()];
+        let plan = super::tests::plan(&follower);
+        assert_eq!(plan.statuses[0].1.kind, StatusKind::Blocked);
+        assert_eq!(
+            plan.statuses[0].1.message,
+            "2 units planned: scale-out needs Redis (juju integrate synapse redis-k8s) and PostgreSQL (juju \
+             integrate synapse postgresql-k8s); only synapse/0 serves"
+        );
+        let desired = configured(plan);
+        assert_eq!(desired.retired, [SERVICE]);
+        assert_eq!(
+            desired.services.iter().map(|service| service.plan.name).collect::<Vec<_>>(),
+            [nginx::SERVICE]
+        );
         let mut server = state(true, Some(secrets), reachable(None, Health::NotRunning(None)));
         server.deployment.planned_units = 2;
-        assert!(
-            matches!(super::tests::plan(&server).container, ContainerPlan::Configure(_)),
-            "the first unit serves"
+        server.deployment.other_units = vec!["synapse/1".into()];
+        let desired = configured(super::tests::plan(&server));
+        assert!(desired.runs_synapse(), "the main serves");
+        assert!(homeserver_yaml(&desired).get("instance_map").is_none(), "not scaled without Redis");
+    }
+
+    /// Three units with Redis and PostgreSQL, as `unit` sees them.
+    fn scaled(unit: &str, leader: bool) -> CharmState {
+        static SECRETS: std::sync::OnceLock<AppSecrets> = std::sync::OnceLock::new();
+        let secrets = SECRETS.get_or_init(|| AppSecrets::generate("example.com")).clone();
+        let mut state = state(leader, Some(secrets), reachable(None, Health::NotRunning(None)));
+        state.unit = unit.into();
+        state.deployment.planned_units = 3;
+        state.deployment.other_units = ["synapse/0", "synapse/1", "synapse/2"]
+            .into_iter()
+            .filter(|u| *u != unit)
+            .map(str::to_string)
+            .collect();
+        state.redis = RedisState::Related {
+            relation: "redis:5".into(),
+            view: redis_client::RedisView::Ready(redis_client::RedisEndpoint {
+                host: "10.0.0.9".into(),
+                port: 6379,
+            }),
+            reachable: Ok(()),
+        };
+        state.database = crate::components::database::tests::postgresql_in_use();
+        state
+    }
+
+    #[test]
+    fn scaled_units_share_the_instance_map_and_each_runs_its_role() {
+        let main = configured(plan(&scaled("synapse/0", true)));
+        let worker = configured(plan(&scaled("synapse/2", false)));
+        let shared = homeserver_yaml(&main);
+        assert_eq!(shared["instance_map"], homeserver_yaml(&worker)["instance_map"], "one map for all");
+        assert_eq!(
+            shared["instance_map"],
+            json!({
+                "main": {"host": "synapse-0.synapse-endpoints", "port": 8035},
+                "federationsender1": {"host": "synapse-0.synapse-endpoints", "port": 8034},
+            })
         );
+        assert!(shared.get("stream_writers").is_none(), "the main persists events");
+        assert_eq!(shared["federation_sender_instances"], json!(["federationsender1"]));
+        assert_eq!(shared["redis"], json!({"enabled": true, "host": "10.0.0.9", "port": 6379}));
+        let names =
+            |desired: &DesiredContainer| desired.services.iter().map(|s| s.plan.name).collect::<Vec<_>>();
+        assert_eq!(names(&main), [SERVICE, FEDERATION_SENDER_SERVICE, nginx::SERVICE]);
+        assert_eq!(names(&worker), [SERVICE, nginx::SERVICE]);
+        let command = worker.services[0].plan.service.command.clone().unwrap();
+        assert!(command.starts_with("/start.py run -m synapse.app.generic_worker --config-path /data/homeserver.yaml --config-path /data/worker-"), "{command}");
+        assert_eq!(main.services[0].plan.service.command.as_deref(), Some("/start.py"));
+        assert_eq!(worker.overlays.len(), 1);
+        assert!(worker.overlays[0].starts_with("/data/worker-"));
+        assert!(main.overlays[0].starts_with("/data/federation-sender-"));
+        let worker_config = worker.files.iter().find(|f| f.file.path == worker.overlays[0]).unwrap();
+        let worker_config: serde_json::Value =
+            safe_yaml::from_str(std::str::from_utf8(&worker_config.file.content).unwrap()).unwrap();
+        assert_eq!(worker_config["worker_name"], "worker2");
+        assert_eq!(worker_config["worker_app"], "synapse.app.generic_worker");
+        assert_eq!(
+            worker_config["worker_listeners"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["port"].clone())
+                .collect::<Vec<_>>(),
+            [json!(8008), json!(9000)]
+        );
+        assert_eq!(plan(&scaled("synapse/2", false)).role.as_deref(), Some("worker 2"));
+        assert_eq!(plan(&scaled("synapse/0", true)).role.as_deref(), Some("main"));
+    }
+
+    #[test]
+    fn adding_or_removing_a_worker_changes_nothing_on_the_other_units() {
+        let main = configured(plan(&scaled("synapse/0", true)));
+        let running = applied_as(scaled("synapse/0", true), &main, Health::Answering);
+        let settled = plan(&running).container;
+        assert!(matches!(settled, ContainerPlan::Observe { .. }), "{settled:?}");
+        let mut bigger = running;
+        bigger.deployment.planned_units = 4;
+        bigger.deployment.other_units.push("synapse/3".into());
+        assert!(matches!(plan(&bigger).container, ContainerPlan::Observe { .. }), "the main is untouched");
+        let worker = configured(plan(&scaled("synapse/2", false)));
+        let mut smaller = applied_as(scaled("synapse/2", false), &worker, Health::Answering);
+        smaller.deployment.planned_units = 2;
+        smaller.deployment.other_units.retain(|unit| unit != "synapse/1");
+        assert!(matches!(plan(&smaller).container, ContainerPlan::Observe { .. }), "a worker is untouched");
+    }
+
+    #[test]
+    fn a_worker_in_workers_ignore_list_is_out_of_service() {
+        let mut state = scaled("synapse/1", false);
+        state.config = crate::config::SynapseConfig::from_options(
+            json!({"server_name": "example.com", "workers_ignore_list": "worker1"}).as_object().unwrap(),
+        );
+        let plan = plan(&state);
+        assert!(plan
+            .statuses
+            .iter()
+            .any(|(_, status)| status.message.starts_with("worker1 is in workers_ignore_list")));
+        let desired = configured(plan);
+        assert!(!desired.runs_synapse());
+        assert_eq!(desired.services.iter().map(|s| s.plan.name).collect::<Vec<_>>(), [nginx::SERVICE]);
+        let nginx = String::from_utf8(desired.reloads[0].file.content.clone()).unwrap();
+        assert!(!nginx.contains("location ~"), "everything goes to the main");
     }
 }

@@ -16,10 +16,6 @@ pub struct Deployment {
     pub planned_units: usize,
     /// The other units that are not dying.
     pub other_units: Vec<String>,
-    /// The planned unit with the lowest number: the one that runs Synapse while the charm
-    /// cannot serve from more than one unit. It does not move with leadership, so the unit
-    /// that holds the data keeps serving.
-    pub serving_unit: String,
     /// This unit is being removed: it acts for itself only, never for the application
     /// (no secret removed or revoked, no relation data rewritten, no file deleted).
     pub departing: bool,
@@ -38,17 +34,7 @@ impl Deployment {
             Event::Relation(event)
                 if event.hook == RelationHook::Departed && event.departing_unit.as_deref() == Some(unit)
         );
-        let serving_unit = goal
-            .units
-            .iter()
-            .filter(|(_, entry)| entry.status != "dying")
-            .map(|(name, _)| name.as_str())
-            .chain(std::iter::once(unit))
-            .min_by_key(|name| unit_number(name))
-            .unwrap_or(unit)
-            .to_string();
         Ok(Self {
-            serving_unit,
             planned_units: goal.planned_units().max(1),
             other_units: goal
                 .units
@@ -61,18 +47,12 @@ impl Deployment {
         })
     }
 
-    /// Whether `unit` may run Synapse.
-    pub fn serves(&self, unit: &str) -> bool {
-        self.planned_units <= 1 || self.serving_unit == unit
-    }
-
     /// A deployment of the unit `synapse/0` alone, with no relation (for tests).
     #[cfg(test)]
     pub fn single() -> Self {
         Self {
             planned_units: 1,
             other_units: Vec::new(),
-            serving_unit: "synapse/0".into(),
             departing: false,
             related_endpoints: BTreeSet::new(),
         }
@@ -80,6 +60,6 @@ impl Deployment {
 }
 
 /// The number of `app/7`; names without one sort last.
-fn unit_number(unit: &str) -> u64 {
+pub fn unit_number(unit: &str) -> u64 {
     unit.rsplit('/').next().and_then(|number| number.parse().ok()).unwrap_or(u64::MAX)
 }

@@ -15,7 +15,7 @@ use crate::config::{InviteChecker, SynapseConfig};
 use crate::workload::{signing_key_path, ContainerFile, CONFIG_PATH, DATA_DIR, HTTP_PORT};
 
 /// Port of the main process's replication listener.
-const REPLICATION_PORT: u16 = 8035;
+pub const REPLICATION_PORT: u16 = 8035;
 /// Port of the Prometheus metrics listener.
 const METRICS_PORT: u16 = 9000;
 /// The Synapse module the `invite_checker_*` options configure.
@@ -303,6 +303,24 @@ fn listeners() -> Vec<Listener> {
             resources: Vec::new(),
         },
     ]
+}
+
+/// A worker's `worker_listeners`: with a `replication` port (the federation sender), only
+/// replication there; else the client and federation listener (behind nginx, which sets
+/// `X-Forwarded-For`) and the metrics listener, as the main process has them.
+pub fn worker_listeners(replication: Option<u16>) -> Value {
+    let listeners: Vec<Listener> = match replication {
+        Some(port) => vec![Listener {
+            port,
+            kind: "http",
+            tls: false,
+            x_forwarded: false,
+            bind_addresses: ["::"],
+            resources: vec![Resource { names: vec!["replication"], compress: false }],
+        }],
+        None => self::listeners().into_iter().filter(|listener| listener.port != REPLICATION_PORT).collect(),
+    };
+    serde_json::to_value(listeners).expect("listeners always serialise")
 }
 
 /// Allow each listed user to publish any room, then deny everybody else.

@@ -17,6 +17,8 @@ use crate::workload::{ContainerFile, CONFIG_PATH, DATA_DIR, HTTP_PORT, SERVICE};
 
 /// The environment variable holding the digest of the service's definition and files.
 pub const DIGEST_VARIABLE: &str = "CHARM_CONFIG_DIGEST";
+/// The digest of a service the charm no longer runs: disabled in the layer and stopped.
+pub const RETIRED: &str = "retired";
 /// The environment variable listing the registration files Synapse's loader rejected (paths,
 /// comma-separated), so later hooks know without asking the loader again.
 pub const LEFT_OUT_VARIABLE: &str = "CHARM_LEFT_OUT";
@@ -107,9 +109,15 @@ pub fn applied(plan: &Plan, name: &str) -> AppliedService {
 }
 
 /// The charm's layer: every desired service with its digest (and, for the services that
-/// read homeserver.yaml, the registrations left out of it) in its environment, and every
-/// check.
-pub fn layer(services: &[DesiredService], left_out: &[String], reads_config: &[&str]) -> Layer {
+/// read homeserver.yaml, the registrations left out of it) in its environment, every check,
+/// and each of the `retired` services disabled (merged over its definition, its digest
+/// [`RETIRED`]).
+pub fn layer(
+    services: &[DesiredService],
+    retired: &[String],
+    left_out: &[String],
+    reads_config: &[&str],
+) -> Layer {
     let mut layer = Layer {
         summary: Some("Synapse".into()),
         description: Some("Synapse, configured by the synapse-k8s charm".into()),
@@ -124,29 +132,39 @@ pub fn layer(services: &[DesiredService], left_out: &[String], reads_config: &[&
         layer.services.insert(desired.plan.name.to_string(), service);
         layer.checks.extend(desired.plan.checks.clone());
     }
+    for name in retired {
+        let service = Service {
+            override_: Override::Merge,
+            startup: Some(Startup::Disabled),
+            environment: [(DIGEST_VARIABLE.to_string(), RETIRED.to_string())].into_iter().collect(),
+            ..Service::default()
+        };
+        layer.services.insert(name.clone(), service);
+    }
     layer
 }
 
-/// The `synapse` service and its two checks for `config`.
-pub fn synapse_service(config: &SynapseConfig, proxy: &ProxySettings) -> ServicePlan {
-    let mut environment: Environment = [
-        ("SYNAPSE_CONFIG_DIR", DATA_DIR),
-        ("SYNAPSE_CONFIG_PATH", CONFIG_PATH),
-        ("SYNAPSE_DATA_DIR", DATA_DIR),
-        ("SYNAPSE_REPORT_STATS", if config.report_stats { "yes" } else { "no" }),
-        ("SYNAPSE_SERVER_NAME", config.server_name.as_str()),
-        ("SYNAPSE_NO_TLS", "True"),
-        ("LD_PRELOAD", JEMALLOC),
-    ]
-    .into_iter()
-    .collect();
-    environment.extend(proxy.variables());
+/// How a Synapse process runs: the main process, or a generic worker with its worker
+/// configuration (loaded on top of homeserver.yaml).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Process<'a> {
+    Main,
+    Worker { config_path: &'a str },
+}
+
+/// The `synapse` service (the main process or a worker, see [`Process`]) and its two
+/// checks for `config`.
+pub fn synapse_service(config: &SynapseConfig, proxy: &ProxySettings, process: Process) -> ServicePlan {
+    let (summary, command) = match process {
+        Process::Main => ("Synapse Matrix homeserver", "/start.py".to_string()),
+        Process::Worker { config_path } => ("Synapse generic worker", worker_command(config_path)),
+    };
     let service = Service {
         override_: Override::Replace,
-        summary: Some("Synapse Matrix homeserver".into()),
-        command: Some("/start.py".into()),
+        summary: Some(summary.into()),
+        command: Some(command),
         startup: Some(Startup::Enabled),
-        environment,
+        environment: synapse_environment(config, proxy),
         ..Service::default()
     };
     let alive = Check {
@@ -175,6 +193,51 @@ pub fn synapse_service(config: &SynapseConfig, proxy: &ProxySettings) -> Service
         service,
         checks: BTreeMap::from([(ALIVE_CHECK.to_string(), alive), (READY_CHECK.to_string(), ready)]),
     }
+}
+
+/// A second Synapse process of the unit, a generic worker without checks of its own (the
+/// federation sender of the main unit).
+pub fn worker_service(
+    name: &'static str,
+    summary: &str,
+    config: &SynapseConfig,
+    proxy: &ProxySettings,
+    config_path: &str,
+) -> ServicePlan {
+    let service = Service {
+        override_: Override::Replace,
+        summary: Some(summary.into()),
+        command: Some(worker_command(config_path)),
+        startup: Some(Startup::Enabled),
+        environment: synapse_environment(config, proxy),
+        ..Service::default()
+    };
+    ServicePlan { name, service, checks: BTreeMap::new() }
+}
+
+/// The image's `start.py` running `synapse.app.generic_worker` on homeserver.yaml and the
+/// worker configuration at `config_path`.
+fn worker_command(config_path: &str) -> String {
+    format!(
+        "/start.py run -m synapse.app.generic_worker --config-path {CONFIG_PATH} --config-path {config_path}"
+    )
+}
+
+/// What `start.py` and Synapse read from the environment, as upstream sets it.
+fn synapse_environment(config: &SynapseConfig, proxy: &ProxySettings) -> Environment {
+    let mut environment: Environment = [
+        ("SYNAPSE_CONFIG_DIR", DATA_DIR),
+        ("SYNAPSE_CONFIG_PATH", CONFIG_PATH),
+        ("SYNAPSE_DATA_DIR", DATA_DIR),
+        ("SYNAPSE_REPORT_STATS", if config.report_stats { "yes" } else { "no" }),
+        ("SYNAPSE_SERVER_NAME", config.server_name.as_str()),
+        ("SYNAPSE_NO_TLS", "True"),
+        ("LD_PRELOAD", JEMALLOC),
+    ]
+    .into_iter()
+    .collect();
+    environment.extend(proxy.variables());
+    environment
 }
 
 /// SHA-256 over the service and its checks (as JSON, whose maps are ordered) and each
@@ -211,7 +274,10 @@ mod tests {
     }
 
     fn desired(options: Value, files: &[ContainerFile]) -> DesiredService {
-        DesiredService::new(synapse_service(&config(options), &ProxySettings::default()), files)
+        DesiredService::new(
+            synapse_service(&config(options), &ProxySettings::default(), Process::Main),
+            files,
+        )
     }
 
     #[test]
@@ -221,9 +287,12 @@ mod tests {
             https: None,
             no_proxy: Some("localhost".into()),
         };
-        let desired =
-            DesiredService::new(synapse_service(&config(json!({"report_stats": true})), &proxy), &files());
-        let layer = serde_json::to_value(layer(std::slice::from_ref(&desired), &[], &[SERVICE])).unwrap();
+        let desired = DesiredService::new(
+            synapse_service(&config(json!({"report_stats": true})), &proxy, Process::Main),
+            &files(),
+        );
+        let layer =
+            serde_json::to_value(layer(std::slice::from_ref(&desired), &[], &[], &[SERVICE])).unwrap();
         let service = &layer["services"]["synapse"];
         assert_eq!(service["override"], "replace");
         assert_eq!(service["command"], "/start.py");
@@ -262,6 +331,7 @@ mod tests {
         let plan = synapse_service(
             &config(json!({"experimental_alive_check": "1m,3,10s"})),
             &ProxySettings::default(),
+            Process::Main,
         );
         let alive = &plan.checks[ALIVE_CHECK];
         assert_eq!(
@@ -286,7 +356,7 @@ mod tests {
         let mut plan = Plan::default();
         assert_eq!(applied(&plan, SERVICE), AppliedService::default());
         let left_out = ["/data/a.yaml".to_string(), "/data/b.yaml".to_string()];
-        plan.services = layer(std::slice::from_ref(&desired), &left_out, &[SERVICE]).services;
+        plan.services = layer(std::slice::from_ref(&desired), &[], &left_out, &[SERVICE]).services;
         assert_eq!(
             applied(&plan, SERVICE),
             AppliedService {
@@ -295,7 +365,7 @@ mod tests {
                 left_out: left_out.to_vec()
             }
         );
-        assert!(layer(&[desired], &left_out, &[]).services[SERVICE]
+        assert!(layer(&[desired], &[], &left_out, &[]).services[SERVICE]
             .environment
             .get(LEFT_OUT_VARIABLE)
             .is_none());

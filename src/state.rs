@@ -6,7 +6,10 @@ use juju::{HookContext, HookToolError, HookTools};
 use crate::app_secrets::AppSecretsError;
 use crate::app_status::PeerStatuses;
 use crate::components::database::{self, DatabaseState};
+use crate::components::nginx::{self, NginxState};
+use crate::components::redis::{self, RedisState};
 use crate::components::registrations::MatrixAuthState;
+use crate::components::scale::{self, RolesState};
 use crate::components::secrets::{self, Secrets};
 use crate::components::synapse::{self, SynapseState};
 use crate::config::{InvalidConfig, SynapseConfig};
@@ -26,6 +29,9 @@ pub struct CharmState {
     pub secrets: Secrets,
     pub matrix_auth: MatrixAuthState,
     pub database: DatabaseState,
+    pub redis: RedisState,
+    pub roles: RolesState,
+    pub nginx: NginxState,
     pub peers: PeerStatuses,
 }
 
@@ -46,14 +52,17 @@ pub enum StateError {
     Secrets(#[from] AppSecretsError),
     #[error(transparent)]
     Database(postgresql_client::ReadError),
+    #[error(transparent)]
+    Redis(redis_client::ReadError),
 }
 
 impl CharmState {
     /// Reads the configuration (one `config-get`), leadership (one `is-leader`), the
     /// application's shape (one `goal-state`), the workload (see [`synapse::load`]), the
     /// application secrets (see [`secrets::load`]), the `matrix-auth` relations (see
-    /// [`MatrixAuthState::load`]), the database (see [`database::load`]) and the other units'
-    /// statuses when there are other units.
+    /// [`MatrixAuthState::load`]), the database (see [`database::load`]), Redis (see
+    /// [`redis::load`]), the main unit (see [`scale::load`]), nginx's configuration (see
+    /// [`nginx::load`]) and the other units' statuses when there are other units.
     pub fn load(
         tools: &HookTools,
         pebble: &pebble::Client,
@@ -68,6 +77,10 @@ impl CharmState {
         let secrets = secrets::load(tools, pebble, &context.app_name, leader, synapse.workload.data_dir())?;
         let matrix_auth = MatrixAuthState::load(tools, context, leader)?;
         let database = database::load(tools, context, pebble, leader, &synapse.workload, &deployment)?;
+        let redis = redis::load(tools, context, &deployment)?;
+        let roles = scale::load(tools, context)?;
+        let reachable = !matches!(synapse.workload, synapse::Workload::Unreachable);
+        let nginx = nginx::load(pebble, reachable).map_err(StateError::Pebble)?;
         let peers = PeerStatuses::load(tools, context, leader, &deployment)?;
         Ok(Self {
             unit: context.unit_name.clone(),
@@ -79,6 +92,9 @@ impl CharmState {
             secrets,
             matrix_auth,
             database,
+            redis,
+            roles,
+            nginx,
             peers,
         })
     }

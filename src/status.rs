@@ -55,11 +55,39 @@ pub fn registrations_left_out(apps: &[String]) -> Status {
 }
 
 /// More units are planned than the charm can serve; `server` names the one unit that does.
-pub fn scale_out_unsupported(planned: usize, server: &str, app: &str) -> Status {
-    Status::blocked(format!(
-        "{planned} units planned, but scale-out needs PostgreSQL and Redis, not supported yet: only {server} serves; \
-         run juju scale-application {app} 1"
+/// More units are planned than can serve: what scale-out lacks, and who serves meanwhile.
+pub fn scale_out_needs(
+    planned: usize,
+    prerequisites: crate::components::scale::Prerequisites,
+    main: Option<&str>,
+    app: &str,
+) -> Status {
+    let mut missing = Vec::new();
+    if !prerequisites.redis {
+        missing.push(format!("Redis (juju integrate {app} redis-k8s)"));
+    }
+    if !prerequisites.postgresql {
+        missing.push(format!("PostgreSQL (juju integrate {app} postgresql-k8s)"));
+    }
+    let serving = main.map_or_else(String::new, |main| format!("; only {main} serves"));
+    Status::blocked(format!("{planned} units planned: scale-out needs {}{serving}", missing.join(" and ")))
+}
+
+/// The recorded main unit is leaving; the leader has not named another yet.
+pub fn waiting_for_new_main(leaving: &str) -> Status {
+    Status::waiting(format!("Waiting for the leader to name a new main unit ({leaving} is leaving)"))
+}
+
+/// This unit's worker is in `workers_ignore_list`.
+pub fn worker_ignored(name: &str) -> Status {
+    Status::active(format!(
+        "{name} is in workers_ignore_list: not serving, nginx sends everything to the main"
     ))
+}
+
+/// No main unit is recorded yet.
+pub fn waiting_for_main() -> Status {
+    Status::waiting("Waiting for the leader to name the main unit")
 }
 
 /// `/data` holds a server the charm did not set up.
@@ -194,6 +222,27 @@ pub fn database_not_empty(database: &str) -> Status {
     Status::blocked(format!(
         "database: {database} already has tables and /data holds SQLite data; empty it, or set port_sqlite_data=false \
          to use it as it is"
+    ))
+}
+
+/// The `redis` relation has no usable data yet.
+pub fn redis_not_ready(reason: &str) -> Status {
+    Status::waiting(format!("Waiting for Redis: {reason}"))
+}
+
+/// Redis does not answer at the address its relation gives.
+pub fn redis_unreachable(endpoint: &str, reason: &str) -> Status {
+    Status::blocked(format!(
+        "Redis at {endpoint} does not answer: {}; check the redis-k8s application",
+        excerpt(reason)
+    ))
+}
+
+/// A service's new configuration failed its check; the running one stays.
+pub fn reload_rejected(service: &str, reason: &str) -> Status {
+    Status::blocked(format!(
+        "{service} rejects its new configuration (the running one is kept): {}",
+        excerpt(reason)
     ))
 }
 

@@ -9,17 +9,8 @@ use juju::Status;
 use crate::config::SynapseConfig;
 
 /// Endpoints of metadata.yaml the charm does not act on yet.
-pub const ENDPOINTS: [&str; 9] = [
-    "redis",
-    "smtp",
-    "media",
-    "backup",
-    "ingress",
-    "nginx-route",
-    "logging",
-    "metrics-endpoint",
-    "grafana-dashboard",
-];
+pub const ENDPOINTS: [&str; 8] =
+    ["smtp", "media", "backup", "ingress", "nginx-route", "logging", "metrics-endpoint", "grafana-dashboard"];
 
 /// What is related or set without effect.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,9 +37,6 @@ impl Unsupported {
             }
             if config.backup_passphrase_set {
                 options.push("backup_passphrase");
-            }
-            if !config.workers_ignore_list.is_empty() {
-                options.push("workers_ignore_list");
             }
         }
         Self { relations, options }
@@ -85,7 +73,6 @@ impl Unsupported {
 
 fn instead(endpoint: &str) -> &'static str {
     match endpoint {
-        "redis" => "Synapse runs as one process on one unit",
         "smtp" => "Synapse sends no e-mail",
         "media" => "media stays on the data storage",
         "backup" => "back up the data storage yourself",
@@ -104,19 +91,19 @@ mod tests {
 
     #[test]
     fn related_unsupported_endpoints_and_set_options_are_named() {
-        let related: BTreeSet<String> = ["matrix-auth", "redis", "ingress"].map(String::from).into();
+        let related: BTreeSet<String> = ["matrix-auth", "smtp", "redis", "ingress"].map(String::from).into();
         let config = crate::config::for_tests(json!({"enable_mjolnir": true, "backup_passphrase": "s3cret"}));
         let found = Unsupported::find(&related, Some(&config));
-        assert_eq!(found.relations, ["redis", "ingress"]);
+        assert_eq!(found.relations, ["smtp", "ingress"], "redis has effect");
         assert_eq!(found.options, ["enable_mjolnir", "backup_passphrase"]);
         assert_eq!(
             found.status(),
             Some(Status::active(
-                "no effect yet: redis, ingress relations; enable_mjolnir, backup_passphrase options"
+                "no effect yet: smtp, ingress relations; enable_mjolnir, backup_passphrase options"
             ))
         );
         assert_eq!(found.log_lines().len(), 4);
-        assert!(found.log_lines()[0].contains("one process"));
+        assert!(found.log_lines()[0].contains("no e-mail"));
     }
 
     #[test]
@@ -126,8 +113,8 @@ mod tests {
         assert!(found.relations.is_empty() && found.options.is_empty());
         assert_eq!(found.status(), None);
         assert_eq!(
-            Unsupported::find(&["redis".to_string()].into(), None).status(),
-            Some(Status::active("no effect yet: redis relation"))
+            Unsupported::find(&["media".to_string()].into(), None).status(),
+            Some(Status::active("no effect yet: media relation"))
         );
     }
 }

@@ -7,7 +7,7 @@ use juju_sim::model::{Bag, PortRange};
 use juju_sim::Event;
 use pebble_sim::{FileKind, ServiceStatus};
 use serde_json::json;
-use support::{Harness, APP, CONTAINER, SERVER_NAME, VALIDATE};
+use support::{Harness, APP, CONTAINER, NO_OP_REQUESTS, SERVER_NAME, VALIDATE};
 use test_support::assert_hooks_succeeded;
 
 const UNIT0: &str = "synapse/0";
@@ -141,7 +141,7 @@ fn pebble_ready_before_config_changed_configures_once() {
     let changed = harness.sim.run_hook(UNIT0, Event::ConfigChanged).unwrap();
     assert_hooks_succeeded([&changed]);
     assert_eq!(harness.status(UNIT0), ("active".into(), String::new()));
-    harness.assert_container_untouched(UNIT0, before, 1, 3);
+    harness.assert_container_untouched(UNIT0, before, 1, NO_OP_REQUESTS);
     assert_eq!(harness.pebble(UNIT0).service_starts("synapse"), 1);
 }
 
@@ -177,8 +177,8 @@ fn shared_values(harness: &Harness, unit: &str) -> Vec<String> {
     values
 }
 
-const TWO_PLANNED: &str = "2 units planned, but scale-out needs PostgreSQL and Redis, not supported yet: \
-                           only synapse/0 serves; run juju scale-application synapse 1";
+const TWO_PLANNED: &str = "2 units planned: scale-out needs Redis (juju integrate synapse redis-k8s) and \
+                           PostgreSQL (juju integrate synapse postgresql-k8s); only synapse/0 serves";
 
 #[test]
 fn scaling_out_blocks_every_unit_and_only_the_first_serves_until_scaled_back() {
@@ -193,7 +193,7 @@ fn scaling_out_blocks_every_unit_and_only_the_first_serves_until_scaled_back() {
     assert_eq!(harness.pebble(UNIT1).service_starts("synapse"), 0, "a second server would split the data");
     assert!(harness.pebble(UNIT1).file_meta("/data/homeserver.yaml").is_none());
     let warnings = harness.logs(UNIT1, "WARNING");
-    assert!(warnings.iter().any(|line| line.contains("synapse/0 does")), "{warnings:?}");
+    assert!(warnings.iter().any(|line| line.contains("synapse/0 serves alone")), "{warnings:?}");
 
     harness.start_pebble("synapse/2");
     let (unit, runs) = harness.sim.add_unit(APP).unwrap();

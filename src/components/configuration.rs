@@ -54,7 +54,7 @@ mod tests {
                 .as_object()
                 .unwrap(),
         );
-        let related = BTreeSet::from(["redis".to_string(), "matrix-auth".to_string()]);
+        let related = BTreeSet::from(["smtp".to_string(), "redis".to_string(), "matrix-auth".to_string()]);
         let plan = plan(&config, &related);
         let notes: Vec<&str> = plan
             .diagnostics
@@ -62,13 +62,8 @@ mod tests {
             .filter(|(level, _)| *level == LogLevel::Warning)
             .map(|(_, line)| line.as_str())
             .collect();
-        assert_eq!(notes.len(), 3, "{notes:?}");
-        assert!(
-            notes[0].contains("redis") && notes[1].contains("enable_mjolnir") && notes[2].contains("workers")
-        );
-        assert_eq!(
-            plan.statuses,
-            [Status::active("no effect yet: redis relation; enable_mjolnir, workers_ignore_list options")]
-        );
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes[0].contains("smtp") && notes[1].contains("enable_mjolnir"));
+        assert_eq!(plan.statuses, [Status::active("no effect yet: smtp relation; enable_mjolnir option")]);
     }
 }

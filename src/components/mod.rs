@@ -2,15 +2,21 @@
 //! [`juju::StatusReport`]): each has a pure `plan` (and a `load` where it reads something of
 //! its own), following [`crate::component`].
 //!
-//! - [`scale`]: the application's shape: a leaving unit, more units than the charm can serve.
+//! - [`scale`]: the application's shape and each unit's role: the main unit, workers, a
+//!   leaving unit, and what scale-out lacks.
 //! - [`configuration`]: invalid options, and what is set or related without effect yet.
 //! - [`secrets`]: the application secrets (generated once by the leader, shared by all units).
 //! - [`registrations`]: the `matrix-auth` provider: registrations in, the leader's data out.
 //! - [`database`]: SQLite, or PostgreSQL through the `database` relation (and the port).
-//! - [`synapse`]: the workload: its data directory, service, base configuration and health.
+//! - [`synapse`]: the workload: its data directory, Synapse processes, base configuration
+//!   and health.
+//! - [`redis`]: Redis through the `redis` relation, which the processes replicate through.
+//! - [`nginx`]: the pod's entry point, routing worker paths to the local process.
 
 pub mod configuration;
 pub mod database;
+pub mod nginx;
+pub mod redis;
 pub mod registrations;
 pub mod scale;
 pub mod secrets;

@@ -1,35 +1,115 @@
-//! The application's shape (`goal-state`, see [`Deployment`]): a unit on its way out acts for
-//! itself only, and while more units are planned than the charm can serve, only the serving
-//! unit runs Synapse. Both are said in the status and the log.
+//! The application's shape and each unit's role in it.
+//!
+//! The leader records one **main** unit in the peer application bag (`main_unit_id`, the key
+//! the upstream charm uses): the recorded one while it is planned, else the planned unit
+//! with the lowest number (the unit 0 of upstream's later revisions, and the unit that holds
+//! a single-unit deployment's data). Other units only follow the record, so there is never
+//! a second main: a unit runs the main process only when the record (or the leader's
+//! decision, written in the same hook) names it, and a unit that is leaving a scaled
+//! application stops its processes.
+//!
+//! With more than one planned unit, Redis and PostgreSQL, every unit but the main runs
+//! `synapse.app.generic_worker` named `worker<N>` after its unit number, with its own
+//! worker configuration (client and federation on the HTTP port, metrics); the main also
+//! runs the federation sender `federationsender1` as a second Pebble service. All share
+//! `instance_map` (the main and the federation sender, at the main unit's pod DNS name) and
+//! `federation_sender_instances`; events are persisted by the main (Synapse's default
+//! without `stream_writers`). Unlike upstream, whose
+//! workers are all events writers (so every scale step restarts every process and a removed
+//! worker leaves the others pointing at it), no worker is named in the shared keys: adding or
+//! removing a worker restarts nothing else. A worker named in `workers_ignore_list` is taken
+//! out of service: its unit runs no Synapse process and its nginx sends everything to the
+//! main. Without Redis or on SQLite, only the main serves and the status names what is
+//! missing.
 
-use juju::LogLevel;
+use juju::{Bag, Databag, Effect, HookContext, HookToolError, HookTools, LogLevel, RelationId};
+use serde_json::json;
 
-use crate::component::{ComponentPlan, Facts};
-use crate::deployment::Deployment;
+use crate::component::{ComponentPlan, Facts, Fragment, Hold, OwnedFiles, PlannedFile};
+use crate::deployment::{unit_number, PEER_RELATION};
+use crate::homeserver::{worker_listeners, REPLICATION_PORT};
 use crate::status;
+use crate::workload::{versioned_path, ContainerFile, DATA_DIR, SERVICE};
 
 pub const NAME: &str = "scale";
 
-pub fn plan(facts: &Facts) -> ComponentPlan {
-    let Deployment { planned_units, serving_unit, departing, .. } = facts.deployment;
-    let mut plan = ComponentPlan::default();
-    if *planned_units > 1 {
-        plan.statuses.push(status::scale_out_unsupported(*planned_units, serving_unit, facts.app));
-        let role = if facts.serves() {
-            "this unit keeps serving alone".to_string()
-        } else {
-            format!("this unit does not run Synapse, {serving_unit} does")
-        };
-        plan.log(
-            LogLevel::Warning,
-            format!(
-                "{planned_units} units are planned, but this charm cannot run Synapse on more than one unit yet \
-                 (scale-out needs PostgreSQL and Redis): {role}. Run `juju scale-application {} 1`",
-                facts.app
-            ),
-        );
+/// Peer application bag key naming the main unit.
+pub const MAIN_UNIT_KEY: &str = "main_unit_id";
+/// The Pebble service of the federation sender, on the main unit of a scaled application.
+pub const FEDERATION_SENDER_SERVICE: &str = "synapse-federation-sender";
+/// The federation sender's worker name.
+pub const FEDERATION_SENDER: &str = "federationsender1";
+/// Where the federation sender listens for replication.
+pub const WORKER_REPLICATION_PORT: u16 = 8034;
+/// The worker configurations the charm writes.
+pub const WORKER_FILES: OwnedFiles = OwnedFiles { dir: DATA_DIR, pattern: "worker-*.yaml" };
+pub const FEDERATION_SENDER_FILES: OwnedFiles =
+    OwnedFiles { dir: DATA_DIR, pattern: "federation-sender-*.yaml" };
+
+/// What the hook read: the peer relation and the main unit it records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RolesState {
+    pub peer_relation: Option<RelationId>,
+    pub recorded_main: Option<String>,
+}
+
+/// One `relation-ids` (shared with the other readers of the peer relation) and one
+/// `relation-get` of the peer application bag.
+pub fn load(tools: &HookTools, context: &HookContext) -> Result<RolesState, HookToolError> {
+    let Some(relation) = tools.relation_ids(PEER_RELATION)?.into_iter().next() else {
+        return Ok(RolesState::default());
+    };
+    let bag = tools.relation_get_app(&relation, &context.app_name)?;
+    let recorded_main =
+        bag.get(MAIN_UNIT_KEY).map(|unit| unit.trim().to_string()).filter(|unit| !unit.is_empty());
+    Ok(RolesState { peer_relation: Some(relation), recorded_main })
+}
+
+/// What a scaled application needs, as the other components found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prerequisites {
+    /// Redis is related and has published where it is.
+    pub redis: bool,
+    /// Synapse's database is PostgreSQL.
+    pub postgresql: bool,
+}
+
+/// This unit's part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// The main process; beside workers, with the federation sender and the path of its
+    /// worker configuration.
+    Main { federation_sender: Option<String> },
+    /// A generic worker: its name and the path of its worker configuration.
+    Worker { name: String, config_path: String },
+    /// No Synapse process on this unit.
+    Idle,
+}
+
+impl Role {
+    /// What the status says of the role in a scaled application ("main", "worker 2").
+    pub fn label(&self) -> Option<String> {
+        match self {
+            Self::Main { federation_sender: Some(_) } => Some("main".into()),
+            Self::Worker { name, .. } => Some(name.replacen("worker", "worker ", 1)),
+            Self::Main { federation_sender: None } | Self::Idle => None,
+        }
     }
-    if *departing {
+}
+
+/// The plan, this unit's role and the main unit (when known).
+#[derive(Debug)]
+pub struct RolesPlan {
+    pub plan: ComponentPlan,
+    pub role: Role,
+    pub main: Option<String>,
+}
+
+/// `log_config` is the path of the logging configuration the workers use.
+pub fn plan(state: &RolesState, facts: &Facts, prerequisites: Prerequisites, log_config: &str) -> RolesPlan {
+    let mut plan = ComponentPlan::default();
+    let deployment = facts.deployment;
+    if deployment.departing {
         plan.statuses.push(status::departing());
         plan.log(
             LogLevel::Info,
@@ -37,38 +117,275 @@ pub fn plan(facts: &Facts) -> ComponentPlan {
              that remain",
         );
     }
-    plan
+    // The units that stay: this one unless it is leaving a scaled application (the last
+    // unit keeps its role until it is gone).
+    let mut planned: Vec<&str> = deployment.other_units.iter().map(String::as_str).collect();
+    if !deployment.departing || deployment.other_units.is_empty() {
+        planned.push(facts.unit);
+    }
+    planned.sort_by_key(|unit| unit_number(unit));
+    let recorded = state.recorded_main.as_deref().filter(|unit| planned.contains(unit));
+    let main = if facts.speaks_for_app() {
+        recorded.or_else(|| planned.first().copied()).map(str::to_string)
+    } else {
+        recorded.map(str::to_string)
+    };
+    if facts.speaks_for_app() {
+        if let (Some(main), Some(relation)) = (&main, &state.peer_relation) {
+            if state.recorded_main.as_deref() != Some(main.as_str()) {
+                plan.log(
+                    LogLevel::Info,
+                    match &state.recorded_main {
+                        Some(old) => format!("{main} becomes the main unit: {old} is leaving or gone"),
+                        None => format!("{main} is the main unit"),
+                    },
+                );
+                plan.effects.push(Effect::relation_set(
+                    relation.clone(),
+                    Bag::App,
+                    Databag::from([(MAIN_UNIT_KEY.to_string(), main.clone())]),
+                ));
+            }
+        }
+    }
+    let scaled = planned.len() > 1;
+    let ready = prerequisites.redis && prerequisites.postgresql;
+    if scaled && !ready {
+        plan.statuses.push(status::scale_out_needs(planned.len(), prerequisites, main.as_deref(), facts.app));
+        let serving = main.as_deref().map_or_else(
+            || "no main unit is named yet".to_string(),
+            |main| {
+                format!("{main} serves alone, the other units run only nginx, which sends everything to it")
+            },
+        );
+        plan.log(
+            LogLevel::Warning,
+            format!(
+                "{} units are planned, but workers need Redis and PostgreSQL (redis: {}, postgresql: {}): {serving}",
+                planned.len(),
+                if prerequisites.redis { "ready" } else { "missing" },
+                if prerequisites.postgresql { "in use" } else { "not in use" },
+            ),
+        );
+    }
+    let role = match &main {
+        _ if deployment.departing && !deployment.other_units.is_empty() => Role::Idle,
+        None if deployment.departing => Role::Idle,
+        None => {
+            match &state.recorded_main {
+                // The main is leaving: keep running as is until the leader names another.
+                Some(leaving) => {
+                    plan.statuses.push(status::waiting_for_new_main(leaving));
+                    plan.log(
+                        LogLevel::Info,
+                        format!("the main unit {leaving} is leaving; this unit keeps its processes as they are until the leader names another"),
+                    );
+                    plan.hold = Some(Hold::Keep);
+                }
+                None => plan.statuses.push(status::waiting_for_main()),
+            }
+            Role::Idle
+        }
+        Some(main) if main == facts.unit && scaled && ready => {
+            let config =
+                worker_config(FEDERATION_SENDER, worker_listeners(Some(WORKER_REPLICATION_PORT)), log_config);
+            let path = versioned_path(DATA_DIR, "federation-sender", "yaml", config.as_bytes());
+            plan.files.push(PlannedFile {
+                file: ContainerFile::public(path.clone(), config),
+                services: &[FEDERATION_SENDER_SERVICE],
+                appservice_of: None,
+            });
+            Role::Main { federation_sender: Some(path) }
+        }
+        Some(main) if main == facts.unit => Role::Main { federation_sender: None },
+        Some(_) if !scaled || !ready => Role::Idle,
+        Some(_) if ignored(facts).contains(&worker_name(facts.unit)) => {
+            let name = worker_name(facts.unit);
+            plan.statuses.push(status::worker_ignored(&name));
+            plan.log(
+                LogLevel::Info,
+                format!("{name} is in workers_ignore_list: it runs no Synapse process, nginx sends everything to the main"),
+            );
+            Role::Idle
+        }
+        Some(_) => {
+            let name = worker_name(facts.unit);
+            let config = worker_config(&name, worker_listeners(None), log_config);
+            let config_path = versioned_path(DATA_DIR, "worker", "yaml", config.as_bytes());
+            plan.files.push(PlannedFile {
+                file: ContainerFile::public(config_path.clone(), config),
+                services: &[SERVICE],
+                appservice_of: None,
+            });
+            Role::Worker { name, config_path }
+        }
+    };
+    plan.owned_files.extend([WORKER_FILES, FEDERATION_SENDER_FILES]);
+    if let (Some(main), true) = (&main, scaled && ready && !matches!(role, Role::Idle)) {
+        plan.homeserver = shared_fragment(facts.app, main);
+    }
+    if let Some(label) = role.label() {
+        plan.log(LogLevel::Debug, format!("this unit's role: {label}"));
+    }
+    RolesPlan { plan, role, main }
+}
+
+/// The workers the operator takes out of service (`workers_ignore_list`).
+fn ignored<'a>(facts: &Facts<'a>) -> &'a [String] {
+    facts.config.map(|config| config.workers_ignore_list.as_slice()).unwrap_or_default()
+}
+
+/// `worker<N>` for unit `app/N`.
+pub fn worker_name(unit: &str) -> String {
+    format!("worker{}", unit.rsplit('/').next().unwrap_or(unit))
+}
+
+/// The pod DNS name of `unit` (`<app>-<n>.<app>-endpoints`, Kubernetes' headless service).
+pub fn unit_address(app: &str, unit: &str) -> String {
+    let number = unit.rsplit('/').next().unwrap_or(unit);
+    format!("{app}-{number}.{app}-endpoints")
+}
+
+/// `instance_map` and the federation sender, the same on every unit and independent of the
+/// number of workers: the main (at its replication listener) persists events, as it does by
+/// default with no `stream_writers`, and the federation sender runs beside it. Workers are in none of them, so
+/// adding or removing one changes no other process's configuration, and no unit ever
+/// points at a worker that is gone.
+fn shared_fragment(app: &str, main: &str) -> Fragment {
+    let main_address = unit_address(app, main);
+    let instances = json!({
+        "main": {"host": main_address, "port": REPLICATION_PORT},
+        FEDERATION_SENDER: {"host": main_address, "port": WORKER_REPLICATION_PORT},
+    });
+    let mut fragment = Fragment::default();
+    fragment.set("instance_map", instances);
+    fragment.set("federation_sender_instances", json!([FEDERATION_SENDER]));
+    fragment
+}
+
+/// A worker's configuration: its app, name, listeners and logging.
+fn worker_config(name: &str, listeners: serde_json::Value, log_config: &str) -> String {
+    let document = json!({
+        "worker_app": "synapse.app.generic_worker",
+        "worker_name": name,
+        "worker_listeners": listeners,
+        "worker_log_config": log_config,
+    });
+    safe_yaml::to_string(&document).expect("JSON values always serialise")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::component::tests::facts;
+    use crate::deployment::Deployment;
     use juju::StatusKind;
 
-    #[test]
-    fn more_units_than_the_charm_can_serve_block_everyone_and_name_the_server() {
+    const READY: Prerequisites = Prerequisites { redis: true, postgresql: true };
+    const LOG: &str = "/data/log-0.config";
+
+    fn deployment(others: &[&str], departing: bool) -> Deployment {
         let mut deployment = Deployment::single();
-        deployment.planned_units = 3;
-        let plan = plan(&facts(&deployment, "synapse/0", true));
-        assert_eq!(plan.statuses.len(), 1);
-        assert_eq!(
-            plan.statuses[0].message,
-            "3 units planned, but scale-out needs PostgreSQL and Redis, not supported yet: only synapse/0 serves; \
-             run juju scale-application synapse 1"
-        );
-        assert!(plan.diagnostics[0].1.contains("this unit keeps serving alone"));
-        let follower = super::plan(&facts(&deployment, "synapse/1", false));
-        assert!(follower.diagnostics[0].1.contains("this unit does not run Synapse, synapse/0 does"));
+        deployment.other_units = others.iter().map(|unit| unit.to_string()).collect();
+        deployment.planned_units = others.len() + usize::from(!departing);
+        deployment.departing = departing;
+        deployment
+    }
+
+    fn recorded(main: Option<&str>) -> RolesState {
+        RolesState {
+            peer_relation: Some(RelationId::new(PEER_RELATION, 1)),
+            recorded_main: main.map(str::to_string),
+        }
+    }
+
+    fn written_main(plan: &ComponentPlan) -> Option<String> {
+        plan.effects.iter().find_map(|effect| match effect {
+            Effect::RelationSet { data, .. } => data.get(MAIN_UNIT_KEY).map(|value| format!("{value:?}")),
+            _ => None,
+        })
     }
 
     #[test]
-    fn a_leaving_unit_says_so() {
-        let mut deployment = Deployment::single();
-        deployment.departing = true;
-        let plan = plan(&facts(&deployment, "synapse/0", true));
-        assert_eq!(plan.statuses, [status::departing()]);
-        assert_eq!(plan.statuses[0].kind, StatusKind::Maintenance);
-        assert!(super::plan(&facts(&Deployment::single(), "synapse/0", true)).statuses.is_empty());
+    fn the_leader_names_the_lowest_unit_once_and_keeps_a_recorded_main() {
+        let three = deployment(&["synapse/1", "synapse/2"], false);
+        let fresh = plan(&recorded(None), &facts(&three, "synapse/2", true), READY, LOG);
+        assert_eq!(fresh.main.as_deref(), Some("synapse/1"), "not the leader: the lowest planned unit");
+        assert!(written_main(&fresh.plan).unwrap().contains("synapse/1"));
+        assert!(matches!(fresh.role, Role::Worker { ref name, .. } if name == "worker2"));
+        let kept = plan(&recorded(Some("synapse/2")), &facts(&three, "synapse/2", true), READY, LOG);
+        assert_eq!(kept.main.as_deref(), Some("synapse/2"));
+        assert!(written_main(&kept.plan).is_none(), "nothing to write when the record stands");
+        assert!(matches!(kept.role, Role::Main { federation_sender: Some(_) }));
+    }
+
+    #[test]
+    fn a_follower_only_follows_the_record_so_there_is_never_a_second_main() {
+        let three = deployment(&["synapse/0", "synapse/2"], false);
+        let unknown = plan(&recorded(None), &facts(&three, "synapse/1", false), READY, LOG);
+        assert_eq!((unknown.main, unknown.role), (None, Role::Idle));
+        assert_eq!(unknown.plan.statuses, [status::waiting_for_main()]);
+        // The recorded main is gone: only the leader may name another.
+        let gone = plan(&recorded(Some("synapse/5")), &facts(&three, "synapse/1", false), READY, LOG);
+        assert_eq!(gone.plan.hold, Some(Hold::Keep), "its processes stay as they are meanwhile");
+        assert!(gone.plan.effects.is_empty());
+        assert_eq!(gone.plan.statuses, [status::waiting_for_new_main("synapse/5")]);
+        let follows = plan(&recorded(Some("synapse/0")), &facts(&three, "synapse/1", false), READY, LOG);
+        assert!(matches!(follows.role, Role::Worker { ref name, .. } if name == "worker1"));
+    }
+
+    #[test]
+    fn when_the_main_leaves_the_leader_takes_over_and_the_leaving_main_stops() {
+        // synapse/0 (the main) is dying; synapse/1 leads.
+        let remaining = deployment(&["synapse/2"], false);
+        let leader = plan(&recorded(Some("synapse/0")), &facts(&remaining, "synapse/1", true), READY, LOG);
+        assert_eq!(leader.main.as_deref(), Some("synapse/1"));
+        assert!(written_main(&leader.plan).unwrap().contains("synapse/1"));
+        assert!(leader
+            .plan
+            .diagnostics
+            .iter()
+            .any(|(_, line)| line.contains("synapse/0 is leaving or gone")));
+        let leaving = deployment(&["synapse/1", "synapse/2"], true);
+        let old_main = plan(&recorded(Some("synapse/0")), &facts(&leaving, "synapse/0", false), READY, LOG);
+        assert_eq!(old_main.role, Role::Idle, "a leaving unit runs nothing");
+        assert_eq!(old_main.plan.statuses[0], status::departing());
+        // The last unit of an application being removed keeps its role until it is gone.
+        let last = deployment(&[], true);
+        let alone = plan(&recorded(Some("synapse/0")), &facts(&last, "synapse/0", false), READY, LOG);
+        assert_eq!(alone.role, Role::Main { federation_sender: None });
+    }
+
+    #[test]
+    fn scale_out_without_redis_or_postgresql_blocks_and_only_the_main_serves() {
+        let two = deployment(&["synapse/1"], false);
+        let missing = Prerequisites { redis: false, postgresql: true };
+        let main = plan(&recorded(Some("synapse/0")), &facts(&two, "synapse/0", true), missing, LOG);
+        assert_eq!(main.role, Role::Main { federation_sender: None });
+        assert!(main.plan.homeserver.0.is_empty(), "no instance_map without workers");
+        assert_eq!(main.plan.statuses[0].kind, StatusKind::Blocked);
+        assert_eq!(
+            main.plan.statuses[0].message,
+            "2 units planned: scale-out needs Redis (juju integrate synapse redis-k8s); only synapse/0 serves"
+        );
+        let other = plan(&recorded(Some("synapse/0")), &facts(&two, "synapse/1", false), missing, LOG);
+        assert_eq!(other.role, Role::Idle);
+        let single = plan(
+            &recorded(Some("synapse/0")),
+            &facts(&Deployment::single(), "synapse/0", true),
+            missing,
+            LOG,
+        );
+        assert!(single.plan.statuses.is_empty(), "one unit needs neither");
+    }
+
+    #[test]
+    fn roles_have_labels_and_workers_their_names() {
+        assert_eq!(worker_name("synapse/12"), "worker12");
+        assert_eq!(unit_address("synapse", "synapse/3"), "synapse-3.synapse-endpoints");
+        let worker = Role::Worker { name: "worker2".into(), config_path: String::new() };
+        assert_eq!(worker.label().as_deref(), Some("worker 2"));
+        assert_eq!(Role::Main { federation_sender: Some(String::new()) }.label().as_deref(), Some("main"));
+        assert_eq!(Role::Main { federation_sender: None }.label(), None);
     }
 }

@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 use juju::{Effect, HookTools, LogLevel, Port, Status};
 
 use crate::component::{ComponentPlan, Facts, OwnedFiles, PlannedFile};
+use crate::components::scale::{Role, FEDERATION_SENDER_SERVICE};
 use crate::data_dir::DataDir;
 use crate::health::Health;
 use crate::homeserver;
-use crate::layer::{applied, synapse_service, AppliedService, ProxySettings};
+use crate::layer::{applied, synapse_service, worker_service, AppliedService, Process, ProxySettings};
 use crate::state::StateError;
 use crate::status;
 use crate::workload::{versioned_path, ContainerFile, DATA_DIR, HTTP_PORT, SERVICE};
@@ -88,9 +89,11 @@ pub fn load(
     Ok(SynapseState { workload, proxy, port_opened })
 }
 
-/// The service, its base configuration and logging configuration (with a valid
-/// configuration), the port to open, and the refusal of a `/data` that holds another server.
-pub fn plan(state: &SynapseState, facts: &Facts) -> ComponentPlan {
+/// The Synapse processes of this unit's `role` (the main process, or a worker; the
+/// federation sender beside a scaled main), the base configuration and logging
+/// configuration (with a valid configuration), the port to open, and the refusal of a
+/// `/data` that holds another server.
+pub fn plan(state: &SynapseState, facts: &Facts, role: &Role) -> ComponentPlan {
     let mut plan = ComponentPlan::default();
     if let Some(DataDir::Foreign(found)) = state.workload.data_dir() {
         plan.statuses.push(status::foreign_data_dir(found));
@@ -107,18 +110,37 @@ pub fn plan(state: &SynapseState, facts: &Facts) -> ComponentPlan {
         plan.effects.push(Effect::OpenPort(Port::Tcp(HTTP_PORT)));
     }
     if let Some(config) = facts.config {
-        let log_config = homeserver::log_config();
-        let log_config_path = versioned_path(DATA_DIR, "log", "config", log_config.as_bytes());
+        let (log_config_path, log_config) = log_config_file();
         plan.homeserver = homeserver::base_fragment(config, &log_config_path);
+        let process = match role {
+            Role::Worker { config_path, .. } => Some(Process::Worker { config_path }),
+            Role::Main { .. } => Some(Process::Main),
+            Role::Idle => None,
+        };
+        let federation_sender = match role {
+            Role::Main { federation_sender: Some(path) } => Some(path),
+            _ => None,
+        };
+        let readers: &'static [&'static str] =
+            if federation_sender.is_some() { &[SERVICE, FEDERATION_SENDER_SERVICE] } else { &[SERVICE] };
         plan.files.push(PlannedFile {
             file: ContainerFile::public(log_config_path, log_config),
-            services: &[SERVICE],
+            services: readers,
             appservice_of: None,
         });
         plan.owned_files.push(LOG_CONFIG_FILES);
-        plan.services.push(synapse_service(config, &state.proxy));
+        plan.services.extend(process.map(|process| synapse_service(config, &state.proxy, process)));
+        plan.services.extend(federation_sender.map(|path| {
+            worker_service(FEDERATION_SENDER_SERVICE, "Synapse federation sender", config, &state.proxy, path)
+        }));
     }
     plan
+}
+
+/// The logging configuration every Synapse process reads: its versioned path and content.
+pub fn log_config_file() -> (String, String) {
+    let log_config = homeserver::log_config();
+    (versioned_path(DATA_DIR, "log", "config", log_config.as_bytes()), log_config)
 }
 
 /// What became of Synapse in this hook.
@@ -134,6 +156,8 @@ pub enum Outcome {
     StartFailed(String),
     /// This unit must not serve, and Synapse was stopped.
     Stopped,
+    /// No Synapse process runs on this unit, by its role.
+    Idle,
     /// Synapse's loader rejected the new configuration (redacted reason); the running one is
     /// kept.
     Rejected(String),
@@ -143,9 +167,11 @@ pub enum Outcome {
 }
 
 /// The workload's status for `outcome`; `left_out` are the applications whose registrations
-/// Synapse's loader rejected (left out of the running configuration).
-pub fn statuses(outcome: &Outcome, left_out: &[String]) -> Vec<Status> {
+/// Synapse's loader rejected (left out of the running configuration); `role` is what an
+/// active unit of a scaled application says ("main", "worker 2").
+pub fn statuses(outcome: &Outcome, left_out: &[String], role: Option<&str>) -> Vec<Status> {
     let health = match outcome {
+        Outcome::Idle => return Vec::new(),
         Outcome::Unreachable => status::waiting_for_pebble(),
         Outcome::Unchanged(health) => health_status(health, false),
         Outcome::Started(health) => health_status(health, true),
@@ -153,6 +179,10 @@ pub fn statuses(outcome: &Outcome, left_out: &[String]) -> Vec<Status> {
         Outcome::Stopped => status::waiting_for_synapse(),
         Outcome::Rejected(reason) => status::config_rejected(reason),
         Outcome::StepFailed { step, reason } => status::step_failed(step, reason),
+    };
+    let health = match (health.kind, role) {
+        (juju::StatusKind::Active, Some(role)) => Status::active(role),
+        _ => health,
     };
     let mut statuses = vec![health];
     if !left_out.is_empty() {
@@ -196,6 +226,8 @@ mod tests {
     use crate::deployment::Deployment;
     use juju::StatusKind;
 
+    const MAIN: Role = Role::Main { federation_sender: None };
+
     fn state(workload: Workload, port_opened: Option<bool>) -> SynapseState {
         SynapseState { workload, proxy: ProxySettings::default(), port_opened }
     }
@@ -207,7 +239,8 @@ mod tests {
     #[test]
     fn a_valid_configuration_gives_the_service_base_keys_and_a_versioned_log_config() {
         let deployment = Deployment::single();
-        let plan = plan(&state(reachable(DataDir::Fresh), None), &facts(&deployment, "synapse/0", true));
+        let plan =
+            plan(&state(reachable(DataDir::Fresh), None), &facts(&deployment, "synapse/0", true), &MAIN);
         assert_eq!(plan.services.len(), 1);
         assert_eq!(plan.services[0].name, SERVICE);
         let log_config = &plan.files[0].file.path;
@@ -222,7 +255,8 @@ mod tests {
     fn the_port_is_opened_only_when_observed_closed() {
         let deployment = Deployment::single();
         let facts = facts(&deployment, "synapse/0", false);
-        let opens = |port_opened| plan(&state(Workload::Unreachable, port_opened), &facts).effects.len();
+        let opens =
+            |port_opened| plan(&state(Workload::Unreachable, port_opened), &facts, &MAIN).effects.len();
         assert_eq!((opens(None), opens(Some(true)), opens(Some(false))), (0, 0, 1));
     }
 
@@ -230,8 +264,11 @@ mod tests {
     fn a_foreign_data_dir_blocks_naming_what_was_found() {
         let deployment = Deployment::single();
         let found = vec!["homeserver.yaml".to_string(), "example.com.signing.key".to_string()];
-        let plan =
-            plan(&state(reachable(DataDir::Foreign(found)), None), &facts(&deployment, "synapse/0", true));
+        let plan = plan(
+            &state(reachable(DataDir::Foreign(found)), None),
+            &facts(&deployment, "synapse/0", true),
+            &MAIN,
+        );
         assert_eq!(plan.statuses.len(), 1);
         assert_eq!(plan.statuses[0].kind, StatusKind::Blocked);
         assert!(plan.statuses[0].message.contains("homeserver.yaml, example.com.signing.key"));
@@ -239,19 +276,19 @@ mod tests {
 
     #[test]
     fn statuses_follow_the_outcome_and_name_left_out_registrations() {
-        assert_eq!(statuses(&Outcome::Unchanged(Health::Answering), &[]), [status::synapse_running()]);
+        assert_eq!(statuses(&Outcome::Unchanged(Health::Answering), &[], None), [status::synapse_running()]);
         assert_eq!(
-            statuses(&Outcome::Started(Health::NotAnswering("503".into())), &[]),
+            statuses(&Outcome::Started(Health::NotAnswering("503".into())), &[], None),
             [status::synapse_starting()]
         );
         assert_eq!(
-            statuses(&Outcome::Unchanged(Health::NotAnswering("503".into())), &[]),
+            statuses(&Outcome::Unchanged(Health::NotAnswering("503".into())), &[], None),
             [status::synapse_not_answering()]
         );
-        let left_out = statuses(&Outcome::Started(Health::Answering), &["irc".to_string()]);
+        let left_out = statuses(&Outcome::Started(Health::Answering), &["irc".to_string()], None);
         assert_eq!(left_out.len(), 2);
         assert_eq!(left_out[1].kind, StatusKind::Blocked);
         assert!(left_out[1].message.contains("irc"), "{}", left_out[1].message);
-        assert_eq!(statuses(&Outcome::Rejected("bad".into()), &[])[0].kind, StatusKind::Blocked);
+        assert_eq!(statuses(&Outcome::Rejected("bad".into()), &[], None)[0].kind, StatusKind::Blocked);
     }
 }

@@ -17,6 +17,8 @@ use test_support::PythonVenv;
 pub const SYNAPSE_PORT: u16 = 8008;
 /// The uid the charm runs Synapse's configuration check as (the image's synapse user).
 const SYNAPSE_UID: u32 = 991;
+/// Debian's nginx, which each unit's Pebble runs as the pod's entry point.
+pub const NGINX: &str = "/usr/sbin/nginx";
 /// The interpreter for a venv the synapse user can use, when the default one is not.
 const SYSTEM_PYTHON: &str = "/usr/bin/python3";
 
@@ -43,6 +45,7 @@ pub fn check_prerequisites() {
         if let Some(reason) = pod_sim::unavailable() {
             panic!("the e2e suite runs each unit in a simulated pod: {reason}");
         }
+        assert!(Path::new(NGINX).exists(), "{NGINX} is missing: install Debian's nginx (scripts/test does)");
         for tool in ["unshare", "setpriv", "mount"] {
             let found = Command::new(tool).arg("--version").output().is_ok_and(|out| out.status.success());
             assert!(found, "{tool} (util-linux) is missing");

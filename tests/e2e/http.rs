@@ -1,7 +1,8 @@
 //! Just enough HTTP/1.1 for the checks: one request per connection (`Connection: close`),
 //! a JSON body or none, a bearer token or none; the answer read to the end, chunked or not.
 //! Over TCP to Synapse (on port 8008 of the pod of the unit under test, which
-//! [`set_synapse_address`] names), or over a unix socket to Pebble.
+//! [`set_synapse_address`] names, or another entry point, [`set_entry_point`]), or over a
+//! unix socket to Pebble.
 
 use std::cell::Cell;
 use std::io::{self, Read, Write};
@@ -41,30 +42,36 @@ impl Response {
 }
 
 thread_local! {
-    /// The pod address of the Synapse this test's checks talk to.
-    static SYNAPSE_ADDRESS: Cell<Option<Ipv4Addr>> = const { Cell::new(None) };
+    /// The pod address and port of the Synapse this test's checks talk to.
+    static SYNAPSE_ENDPOINT: Cell<Option<(Ipv4Addr, u16)>> = const { Cell::new(None) };
 }
 
-/// Points this thread's checks at the Synapse in the pod at `address`.
+/// Points this thread's checks at the Synapse in the pod at `address` (port 8008).
 pub fn set_synapse_address(address: Ipv4Addr) {
-    SYNAPSE_ADDRESS.with(|cell| cell.set(Some(address)));
+    set_entry_point(address, SYNAPSE_PORT);
 }
 
-/// The pod address of the Synapse under test.
-fn synapse_address() -> Ipv4Addr {
-    SYNAPSE_ADDRESS
+/// Points this thread's checks at `address:port`: a pod's nginx on 8080, say.
+pub fn set_entry_point(address: Ipv4Addr, port: u16) {
+    SYNAPSE_ENDPOINT.with(|cell| cell.set(Some((address, port))));
+}
+
+/// The address and port of the Synapse under test.
+fn synapse_endpoint() -> (Ipv4Addr, u16) {
+    SYNAPSE_ENDPOINT
         .with(Cell::get)
         .expect("no Synapse under test yet: E2e starts a unit's Pebble with real services first")
 }
 
-/// `http://<pod address>:8008`, the base URL of the Synapse under test.
+/// `http://<pod address>:<port>`, the base URL of the Synapse under test.
 pub fn synapse_url() -> String {
-    format!("http://{}:{SYNAPSE_PORT}", synapse_address())
+    let (address, port) = synapse_endpoint();
+    format!("http://{address}:{port}")
 }
 
-/// A request to the Synapse under test, on port 8008 of its pod.
+/// A request to the Synapse under test (port 8008 of its pod unless pointed elsewhere).
 pub fn synapse(method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> io::Result<Response> {
-    let stream = TcpStream::connect((synapse_address(), SYNAPSE_PORT))?;
+    let stream = TcpStream::connect(synapse_endpoint())?;
     stream.set_read_timeout(Some(TIMEOUT))?;
     stream.set_write_timeout(Some(TIMEOUT))?;
     exchange(stream, method, path, token, body)

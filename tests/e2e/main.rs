@@ -7,16 +7,17 @@
 //!   machine must provide (root, an empty `/data`, the venv); [`http`] and [`matrix`]: the
 //!   calls the checks make.
 //! - [`appservice`]: bridges through matrix-auth; [`actions`]: the user actions;
-//!   [`config_table`]: every option through Synapse's loader and PyYAML; [`units`]: two
-//!   units share their secrets; [`database`]: the `database` relation with a passive
-//!   postgresql-k8s on a real PostgreSQL 15 (`support::postgres`, on the host's address on
-//!   the test's pod network): SQLite ported by the real `synapse_port_db`, password
-//!   rotation, a wrong collation, refused credentials and a removed relation
-//!   (`tests/e2e/run database` runs just these).
+//!   [`config_table`]: every option through Synapse's loader and PyYAML; [`database`]: the
+//!   `database` relation with a passive postgresql-k8s on a real PostgreSQL 15
+//!   (`support::postgres`, on the host's address on the test's pod network): SQLite ported
+//!   by the real `synapse_port_db`, password rotation, a wrong collation, refused
+//!   credentials and a removed relation (`tests/e2e/run database` runs just these).
+//! - [`scale`]: three units with real Redis, PostgreSQL, nginx, a main and workers; main
+//!   failover, scale-down and back (`tests/e2e/run scale`).
 //!
-//! Synapse listens on the charm's port 8008 of its unit's pod, and every test has its own pod
-//! network, so the tests share no port and run in parallel. Run the suite with
-//! `tests/e2e/run`, as root.
+//! Synapse listens on the charm's port 8008 of its unit's pod (nginx on 8080), and every
+//! test has its own pod network, so the tests share no port and run in parallel. Run the
+//! suite with `tests/e2e/run`, as root.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -30,4 +31,4 @@ mod actions;
 mod appservice;
 mod config_table;
 mod database;
-mod units;
+mod scale;

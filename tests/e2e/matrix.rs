@@ -151,6 +151,19 @@ pub fn messages(token: &str, room: &str) -> Vec<Value> {
     response.json()["chunk"].as_array().expect("a chunk").clone()
 }
 
+/// The bodies of the text messages in `room`'s timeline of a full `/sync` of `token`.
+pub fn synced_texts(token: &str, room: &str) -> Vec<String> {
+    let response = call("GET", "/_matrix/client/v3/sync?timeout=0", Some(token), None);
+    assert_eq!(response.status, 200, "sync: {}", response.text());
+    let events =
+        response.json()["rooms"]["join"][room]["timeline"]["events"].as_array().cloned().unwrap_or_default();
+    events
+        .iter()
+        .filter(|event| event["type"] == "m.room.message")
+        .filter_map(|event| event["content"]["body"].as_str().map(str::to_string))
+        .collect()
+}
+
 /// The text messages of a history as `(sender, body)`.
 pub fn texts(history: &[Value]) -> Vec<(String, String)> {
     history

@@ -42,7 +42,7 @@ const SERVICE: &str = "synapse";
 /// How long Synapse may take to answer `/health` after its service started.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(120);
 /// The image's commands that run on the host, through the wrappers of [`E2e::new`].
-const MAPPED_COMMANDS: [&str; 4] = ["/start.py", "python3", "chown", "synapse_port_db"];
+const MAPPED_COMMANDS: [&str; 5] = ["/start.py", "python3", "chown", "synapse_port_db", "/usr/sbin/nginx"];
 
 /// How a unit's Pebble runs the plan's services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +106,7 @@ impl E2e {
             ("python3", "enter-container", python.to_str().expect("a UTF-8 path")),
             ("chown", "enter-container", "chown"),
             ("synapse_port_db", "enter-container", port_db.to_str().expect("a UTF-8 path")),
+            ("nginx", "nginx-in-container", host::NGINX),
         ] {
             let path = wrappers.path().join(name);
             let script = format!("#!/bin/sh\nexec '{}' '{program}' \"$@\"\n", shims.join(shim).display());
@@ -136,8 +137,40 @@ impl E2e {
     /// Deploys Synapse with one unit (in its pod) whose Pebble is not up yet: the charm waits
     /// for its container (every hook must succeed) until [`E2e::pebble_ready`].
     pub fn deploy_before_pebble(&mut self, config: &[(&str, Value)]) {
-        self.create_pod(0);
-        self.deploy_units(1, config);
+        self.deploy_units_before_pebble(1, config);
+    }
+
+    /// [`E2e::deploy_before_pebble`] with `units` units, each in its pod.
+    pub fn deploy_units_before_pebble(&mut self, units: u32, config: &[(&str, Value)]) {
+        for number in 0..units {
+            self.create_pod(number);
+        }
+        self.deploy_units(units, config);
+    }
+
+    /// `juju add-unit synapse`: the next unit gets its pod and a Pebble that runs real
+    /// services before Juju creates it; returns its name. Every hook must succeed.
+    pub fn add_unit(&mut self) -> String {
+        let number = self.harness.sim.app(APP).expect("synapse is deployed").next_unit;
+        let unit = format!("{APP}/{number}");
+        self.create_pod(number);
+        self.harness.sim.set_unit_address(&unit, self.pod_address(&unit)).expect("a future unit's address");
+        self.start_pebble(&unit, Services::Real);
+        let (added, runs) = self.harness.sim.add_unit(APP).expect("add-unit runs");
+        assert_eq!(added, unit);
+        assert_hooks_succeeded(&runs);
+        unit
+    }
+
+    /// `juju remove-unit` of `units` at once; every hook must succeed. Their Pebbles (and
+    /// what they run) stop and their pods go, as Kubernetes deletes them.
+    pub fn remove_units(&mut self, units: &[&str]) {
+        let runs = self.harness.sim.remove_units(units).expect("remove-unit runs");
+        assert_hooks_succeeded(&runs);
+        for unit in units {
+            self.pebbles.remove(*unit);
+            self.pods.remove(*unit);
+        }
     }
 
     /// `juju deploy` of `units` units, each with its pod's address.
@@ -176,11 +209,17 @@ impl E2e {
     /// must succeed.
     pub fn pebble_ready(&mut self, unit: &str) {
         self.start_pebble(unit, Services::Real);
+        self.fire_pebble_ready(unit);
+    }
+
+    /// Fires `synapse-pebble-ready` on `unit`, whose Pebble runs; every hook must succeed.
+    pub fn fire_pebble_ready(&mut self, unit: &str) {
         let event = Event::PebbleReady { container: CONTAINER.into() };
         assert_hooks_succeeded(&self.harness.sim.fire(unit, event).expect("pebble-ready runs"));
     }
 
-    fn start_pebble(&mut self, unit: &str, services: Services) {
+    /// Starts `unit`'s Pebble in its pod, without telling Juju.
+    pub fn start_pebble(&mut self, unit: &str, services: Services) {
         let socket = self.harness.socket(unit);
         let root = self.harness.container_path(unit, "/");
         fs::create_dir_all(root.join("data")).expect("container root");
@@ -194,7 +233,8 @@ impl E2e {
         config.command_map = MAPPED_COMMANDS
             .into_iter()
             .map(|command| {
-                let wrapper = self.wrappers.path().join(command.trim_start_matches('/'));
+                let name = command.rsplit('/').next().expect("a command name");
+                let wrapper = self.wrappers.path().join(name);
                 (command.to_string(), wrapper)
             })
             .collect();

@@ -33,6 +33,11 @@ pub const SERVER_NAME: &str = "example.com";
 
 /// The argv prefix of the configuration check the charm runs in the container.
 pub const VALIDATE: [&str; 3] = ["python3", "-m", "synapse.config"];
+/// The Pebble requests of a hook that changes nothing: the plan, Synapse's service, its
+/// readiness check and nginx's configuration.
+pub const NO_OP_REQUESTS: usize = 4;
+/// nginx's check of its configuration, as the charm runs it (the candidate's path follows).
+pub const NGINX_CHECK: [&str; 2] = ["/usr/sbin/nginx", "-t"];
 
 /// The hook tools that change the Juju model. `status-set` changes it only when it sets
 /// another value, which [`Harness::assert_statuses_kept`] checks.
@@ -88,7 +93,7 @@ impl Harness {
     }
 
     /// Starts `unit`'s Pebble with the configuration adjusted first; only the configuration
-    /// check is scripted (to pass).
+    /// check and nginx's are scripted (to pass).
     pub fn start_pebble_with(&mut self, unit: &str, adjust: impl FnOnce(&mut SimConfig)) -> &PebbleSim {
         let dir = self.unit_dir(unit);
         let root = dir.join("root");
@@ -98,6 +103,7 @@ impl Harness {
         adjust(&mut config);
         let pebble = PebbleSim::start(config).expect("pebble-sim starts");
         pebble.script_exec(ExecRule::new(VALIDATE).stdout("Config parses OK!\n"));
+        pebble.script_exec(ExecRule::new(NGINX_CHECK));
         self.pebbles.insert(unit.to_string(), pebble);
         &self.pebbles[unit]
     }

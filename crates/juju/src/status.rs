@@ -130,9 +130,23 @@ impl StatusReport {
         winner
     }
 
-    /// The unit status: [`StatusReport::winner`]'s, or active with no message.
+    /// The unit status: [`StatusReport::winner`]'s, or active with no message. When the
+    /// winner is active, every component's active message shows, in order, joined by `; `
+    /// (what a unit is, "main", beside what it notes).
     pub fn unit(&self) -> Status {
-        self.winner().map_or_else(|| Status::active(""), |(_, status)| status.clone())
+        match self.winner() {
+            None => Status::active(""),
+            Some((_, status)) if status.kind == StatusKind::Active => {
+                let messages: Vec<&str> = self
+                    .components
+                    .iter()
+                    .filter(|(_, status)| status.kind == StatusKind::Active && !status.message.is_empty())
+                    .map(|(_, status)| status.message.as_str())
+                    .collect();
+                Status::active(messages.join("; "))
+            }
+            Some((_, status)) => status.clone(),
+        }
     }
 
     /// Sets the unit status and, when `application` is given (the leader's view of the
@@ -156,6 +170,9 @@ mod tests {
         let mut report = StatusReport::new();
         assert_eq!(report.unit(), Status::active(""));
         report.add("config", Status::active("ok"));
+        report.add("synapse", Status::active(""));
+        report.add("scale", Status::active("main"));
+        assert_eq!(report.unit(), Status::active("ok; main"), "active messages are joined");
         report.add("database", Status::waiting("Waiting for database"));
         report.add("workload", Status::maintenance("Configuring Synapse"));
         assert_eq!(report.unit(), Status::maintenance("Configuring Synapse"));
@@ -163,7 +180,7 @@ mod tests {
         report.add("media", Status::blocked("second"));
         assert_eq!(report.unit(), Status::blocked("invalid configuration: server_name"));
         assert_eq!(report.winner().unwrap().0, "config");
-        assert_eq!(report.components().len(), 5);
+        assert_eq!(report.components().len(), 7);
     }
 
     #[test]

@@ -67,7 +67,11 @@ impl PodNetwork {
         let network = PodNetwork { shared: Arc::new(shared) };
         let name = network.name();
         let host = format!("{}/{PREFIX_LEN}", network.host_address());
-        ip(&["link", "add", name, "type", "bridge"])?;
+        // A bridge takes the lowest MAC address of its ports unless it has one of its own:
+        // then a pod leaving would change the gateway's MAC under the other pods' ARP
+        // entries, and their packets to the host would be dropped until those expire.
+        let mac = network.shared.slot.bridge_mac();
+        ip(&["link", "add", name, "address", &mac, "type", "bridge"])?;
         ip(&["address", "add", &host, "dev", name])?;
         ip(&["link", "set", name, "up"])?;
         Ok(network)

@@ -66,6 +66,13 @@ impl Slot {
         network_name(self.index)
     }
 
+    /// The bridge's own MAC address: locally administered, unicast, unique per network
+    /// (`02:70:64:00:<index>`).
+    pub(crate) fn bridge_mac(&self) -> String {
+        let [high, low] = self.index.to_be_bytes();
+        format!("02:70:64:00:{high:02x}:{low:02x}")
+    }
+
     /// The subnet's first address (`198.18.<index>.0` or `198.19.<index - 256>.0`).
     pub(crate) fn subnet(&self) -> Ipv4Addr {
         subnet_address(self.index)

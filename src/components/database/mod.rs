@@ -294,6 +294,11 @@ fn postgresql(credentials: &DatabaseCredentials, ca: Option<&str>) -> serde_json
     json!({"name": "psycopg2", "args": args})
 }
 
+/// Whether `plan` (this component's) has Synapse use PostgreSQL.
+pub fn uses_postgresql(plan: &ComponentPlan) -> bool {
+    plan.homeserver.0.get("database").and_then(|database| database["name"].as_str()) == Some("psycopg2")
+}
+
 /// The component's plan.
 pub fn plan(state: &DatabaseState, facts: &Facts) -> ComponentPlan {
     let mut plan = ComponentPlan::default();
@@ -471,4 +476,4 @@ fn use_postgresql(plan: &mut ComponentPlan, credentials: &DatabaseCredentials) {
 }
 
 #[cfg(test)]
-mod tests;
+pub mod tests;

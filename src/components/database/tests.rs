@@ -64,6 +64,11 @@ fn plan_of(state: &DatabaseState) -> ComponentPlan {
     plan(state, &facts(&Deployment::single(), "synapse/0", true))
 }
 
+/// A database relation whose PostgreSQL Synapse already uses (for other components' tests).
+pub fn postgresql_in_use() -> DatabaseState {
+    state(Some(ready(None)), on_postgresql())
+}
+
 fn on_postgresql() -> Option<InUse> {
     Some(InUse::Postgresql(Some(address_of(&credentials()))))
 }

@@ -92,6 +92,34 @@ fn pods_reach_each_other_by_pod_name_and_nothing_else() {
     nothing_left_of(&name).unwrap();
 }
 
+/// The bridge's MAC address, as the host sees it.
+fn bridge_mac(network: &PodNetwork) -> String {
+    let path = format!("/sys/class/net/{}/address", network.name());
+    fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}")).trim().to_owned()
+}
+
+#[test]
+fn the_gateway_keeps_its_mac_address_as_pods_come_and_go() {
+    if !pods_available("the gateway's MAC address") {
+        return;
+    }
+    let network = PodNetwork::create().expect("a pod network");
+    let mac = bridge_mac(&network);
+    // A port with a lower MAC than the bridge's would become the bridge's MAC without one of
+    // its own; with a few pods, one of their random MACs is almost surely the lowest.
+    let mut pods: Vec<Pod> =
+        (0..4).map(|number| Pod::create(&network, "app", number).expect("a pod")).collect();
+    assert_eq!(bridge_mac(&network), mac, "a pod joining changed the gateway's MAC");
+    let listener = std::net::TcpListener::bind((network.host_address(), 0)).expect("a host listener");
+    let address = listener.local_addr().expect("its address");
+    let last = pods.pop().expect("a pod");
+    connect_from(&last, address).expect("the host is reachable");
+    pods.clear();
+    assert_eq!(bridge_mac(&network), mac, "pods leaving changed the gateway's MAC");
+    // Its ARP entry for the gateway is still good: the host answers at once.
+    connect_from(&last, address).expect("the host is still reachable after the others left");
+}
+
 #[test]
 fn parallel_networks_do_not_see_each_other() {
     if !pods_available("parallel pod networks") {
