@@ -26,7 +26,7 @@ use crate::components::synapse::Outcome;
 use crate::compose::{ContainerPlan, DesiredContainer, Plan, CONFIG_READERS};
 use crate::data_dir::{MARKER_CONTENT, MARKER_PATH};
 use crate::health::Health;
-use crate::layer::layer;
+use crate::layer::{layer, DesiredService};
 use crate::redact::Redactor;
 use crate::status;
 use crate::workload::{
@@ -211,7 +211,18 @@ impl Container<'_> {
         }
         let left_out: Vec<String> = left_out.into_iter().collect();
         let running_before = self.active_services(&reloaded)?;
-        let layer = layer(&desired.services, &desired.retired, &left_out, CONFIG_READERS);
+        // A service whose first configuration file was rejected cannot run: it stays out.
+        let services: Vec<DesiredService> = desired
+            .services
+            .iter()
+            .filter(|service| {
+                !desired.reloads.iter().any(|reload| {
+                    reload.first && reload.service == service.plan.name && !reloaded.contains(&reload.service)
+                })
+            })
+            .cloned()
+            .collect();
+        let layer = layer(&services, &desired.retired, &left_out, CONFIG_READERS);
         self.pebble.add_layer(LAYER_LABEL, &layer, true).map_err(step("add the layer"))?;
         if !desired.retired.is_empty() {
             let retired: Vec<&str> = desired.retired.iter().map(String::as_str).collect();

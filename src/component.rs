@@ -97,6 +97,9 @@ pub struct Reload {
     pub file: ContainerFile,
     pub check: Vec<String>,
     pub signal: &'static str,
+    /// No earlier version is in place: if this one is rejected, the service cannot run and
+    /// is left out of the layer.
+    pub first: bool,
 }
 
 impl Reload {

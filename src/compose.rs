@@ -391,6 +391,7 @@ mod tests {
             roles: RolesState {
                 peer_relation: Some(RelationId::new(PEER_RELATION, 0)),
                 recorded_main: Some("synapse/0".into()),
+                leaving_main_serving: false,
             },
             nginx: NginxState::default(),
             peers: PeerStatuses::Alone,

@@ -78,7 +78,7 @@ impl CharmState {
         let matrix_auth = MatrixAuthState::load(tools, context, leader)?;
         let database = database::load(tools, context, pebble, leader, &synapse.workload, &deployment)?;
         let redis = redis::load(tools, context, &deployment)?;
-        let roles = scale::load(tools, context)?;
+        let roles = scale::load(tools, context, &deployment)?;
         let reachable = !matches!(synapse.workload, synapse::Workload::Unreachable);
         let nginx = nginx::load(pebble, reachable).map_err(StateError::Pebble)?;
         let peers = PeerStatuses::load(tools, context, leader, &deployment)?;

@@ -73,6 +73,11 @@ pub fn scale_out_needs(
     Status::blocked(format!("{planned} units planned: scale-out needs {}{serving}", missing.join(" and ")))
 }
 
+/// The recorded main unit is leaving but its main process still answers.
+pub fn leaving_main_serving(leaving: &str) -> Status {
+    Status::waiting(format!("Waiting for {leaving}, the leaving main unit, to stop its main process"))
+}
+
 /// The recorded main unit is leaving; the leader has not named another yet.
 pub fn waiting_for_new_main(leaving: &str) -> Status {
     Status::waiting(format!("Waiting for the leader to name a new main unit ({leaving} is leaving)"))

@@ -1,8 +1,15 @@
-//! One simulated model for one charm: the Synapse application (one unit, the leader) with
-//! its own simulated Pebble, passive requirer applications, each with an appservice
-//! registration encrypted with Synapse's key in its application bag, and optionally a passive
-//! postgresql-k8s answering the `database` relation. Setup writes to the model directly, so
-//! only the hooks under test run the charm.
+//! One simulated model for one charm: the Synapse application (one unit, the leader, unless
+//! scaled out with [`BenchModel::add_unit`]), each unit with its own simulated Pebble and
+//! container root, passive requirer applications, each with an appservice registration
+//! encrypted with Synapse's key in its application bag, and optionally a passive
+//! postgresql-k8s answering the `database` relation and a passive redis-k8s publishing a real
+//! Redis. Setup writes to the model directly where it can, so only the hooks under test run
+//! the charm.
+//!
+//! Each unit finds its Pebble at `$CHARM_CONTAINERS_DIR/synapse/pebble.socket` with its own
+//! `CHARM_CONTAINERS_DIR` (`<work>/units/synapse-<n>/containers`): unit 0 through the
+//! application's environment, every later unit through `Simulator::set_unit_env` before
+//! `add_unit` creates it.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -25,9 +32,17 @@ pub const APP: &str = "synapse";
 pub const UNIT: &str = "synapse/0";
 pub const SERVER_NAME: &str = "example.com";
 pub const ENDPOINT: &str = "matrix-auth";
+pub const PEER_ENDPOINT: &str = "synapse-peers";
 const CONTAINER: &str = "synapse";
-const SERVICE: &str = "synapse";
+pub const SERVICE: &str = "synapse";
+/// The other services the charms run in the container (the Rust charm's nginx, the
+/// federation sender of a scaled main).
+pub const OTHER_SERVICES: [&str; 2] = ["synapse-federation-sender", "synapse-nginx"];
 const DATA_DIR: &str = "/data";
+/// nginx's check of a new configuration, as the Rust charm runs it (the candidate follows).
+const NGINX_CHECK: [&str; 2] = ["/usr/sbin/nginx", "-t"];
+pub const REDIS_ENDPOINT: &str = "redis";
+pub const REDIS_APP: &str = "redis-k8s";
 pub const DATABASE_ENDPOINT: &str = "database";
 pub const POSTGRESQL_APP: &str = "postgresql-k8s";
 const POSTGRESQL_PORT: u16 = 5432;
@@ -75,51 +90,110 @@ impl Postgresql {
 pub struct BenchModel {
     pub flavor: Flavor,
     pub sim: Simulator,
-    pebble: PebbleSim,
-    /// The container root and the socket directory.
+    /// Every unit's Pebble, by unit number.
+    pebbles: BTreeMap<u32, PebbleSim>,
+    /// Every unit's container root and socket directory (`units/synapse-<n>/`).
     work: tempfile::TempDir,
     pub requirers: Vec<Requirer>,
     pub postgresql: Option<Postgresql>,
+    /// The `redis` relation, once related.
+    pub redis: Option<u32>,
     inspect_script: String,
 }
 
 impl BenchModel {
-    /// An empty model with Synapse's Pebble running (Synapse not added yet).
+    /// An empty model with the first unit's Pebble running (Synapse not added yet).
     pub fn new(charms: &Charms, flavor: Flavor) -> anyhow::Result<Self> {
         let work = tempfile::Builder::new().prefix("hook-bench-unit-").tempdir()?;
-        let root = work.path().join("root");
-        fs::create_dir_all(root.join(DATA_DIR.trim_start_matches('/')))?;
-        let sockets = work.path().join("containers");
-        fs::create_dir_all(sockets.join(CONTAINER))?;
-        let pebble = PebbleSim::start(SimConfig::new(sockets.join(CONTAINER).join("pebble.socket"), root))?;
-        pebble.script_exec(ExecRule::new(["python3", "-m", "synapse.config"]).stdout("Config parses OK!\n"));
-        pebble.script_exec(ExecRule::new(["chown"]));
-        // Only the shared script gets the answer (the Rust charm's version check is also
-        // `python3 -c`, and stays unanswered as in the other events).
-        let inspect = [INSPECT_COMMAND[0], INSPECT_COMMAND[1], charms.inspect_script.as_str()];
-        pebble.script_exec(ExecRule::new(inspect).stdout(format!("{INSPECTION}\n")).read_stdin());
         let mut sim = Simulator::new()?;
         // Generous: a loaded 2-core machine runs 100-relation Python hooks slowly.
         sim.set_hook_timeout(Duration::from_secs(600));
         for (key, value) in charms.env(flavor) {
             sim.set_env(key, value);
         }
-        Ok(Self {
+        let mut model = Self {
             flavor,
             sim,
-            pebble,
+            pebbles: BTreeMap::new(),
             work,
             requirers: Vec::new(),
             postgresql: None,
+            redis: None,
             inspect_script: charms.inspect_script.clone(),
-        })
+        };
+        model.start_pebble(0)?;
+        Ok(model)
     }
 
-    /// The Synapse application spec: the unit finds its Pebble through `CHARM_CONTAINERS_DIR`.
+    /// Starts unit `number`'s Pebble, answering what the charms run in the container: the
+    /// configuration check, `chown`, the database inspection and nginx's check.
+    fn start_pebble(&mut self, number: u32) -> anyhow::Result<()> {
+        let dir = self.unit_dir(number);
+        let root = dir.join("root");
+        fs::create_dir_all(root.join(DATA_DIR.trim_start_matches('/')))?;
+        let sockets = dir.join("containers");
+        fs::create_dir_all(sockets.join(CONTAINER))?;
+        let pebble = PebbleSim::start(SimConfig::new(sockets.join(CONTAINER).join("pebble.socket"), root))?;
+        pebble.script_exec(ExecRule::new(["python3", "-m", "synapse.config"]).stdout("Config parses OK!\n"));
+        pebble.script_exec(ExecRule::new(["chown"]));
+        // Only the shared script gets the answer (the Rust charm's version check is also
+        // `python3 -c`, and stays unanswered as in the other events).
+        let inspect = [INSPECT_COMMAND[0], INSPECT_COMMAND[1], self.inspect_script.as_str()];
+        pebble.script_exec(ExecRule::new(inspect).stdout(format!("{INSPECTION}\n")).read_stdin());
+        pebble.script_exec(ExecRule::new(NGINX_CHECK));
+        self.pebbles.insert(number, pebble);
+        Ok(())
+    }
+
+    /// Unit `number`'s directory: `containers/` (its `CHARM_CONTAINERS_DIR`) and `root/`.
+    fn unit_dir(&self, number: u32) -> PathBuf {
+        self.work.path().join("units").join(format!("{APP}-{number}"))
+    }
+
+    /// The Synapse application spec: unit 0 finds its Pebble through `CHARM_CONTAINERS_DIR`
+    /// (later units get their own, see [`BenchModel::add_unit`]).
     pub fn spec(&self, charms: &Charms) -> AppSpec {
         AppSpec::charm(APP, charms.dir(self.flavor))
             .config("server_name", SERVER_NAME)
-            .unit_env("CHARM_CONTAINERS_DIR", self.work.path().join("containers").display().to_string())
+            .unit_env("CHARM_CONTAINERS_DIR", self.unit_dir(0).join("containers").display().to_string())
+    }
+
+    /// `juju add-unit synapse`: starts the next unit's Pebble, points its
+    /// `CHARM_CONTAINERS_DIR` at it and runs every hook of the scale step (the new unit's
+    /// and the existing units'); they must succeed. The new unit's name and the hooks.
+    pub fn add_unit(&mut self) -> anyhow::Result<(String, Vec<HookRun>)> {
+        let number = self.sim.app(APP)?.next_unit;
+        let unit = format!("{APP}/{number}");
+        self.start_pebble(number)?;
+        let containers = self.unit_dir(number).join("containers").display().to_string();
+        self.sim.set_unit_env(&unit, "CHARM_CONTAINERS_DIR", containers)?;
+        let (added, runs) = self.sim.add_unit(APP)?;
+        ensure!(added == unit, "{}: juju-sim added {added}, not {unit}", self.flavor);
+        ensure_succeeded(&runs)?;
+        Ok((unit, runs))
+    }
+
+    /// The units of Synapse, by number.
+    pub fn units(&self) -> Vec<String> {
+        self.pebbles.keys().map(|number| format!("{APP}/{number}")).collect()
+    }
+
+    /// `unit`'s Pebble.
+    pub fn pebble(&self, unit: &str) -> anyhow::Result<&PebbleSim> {
+        let number: u32 = unit.strip_prefix(&format!("{APP}/")).and_then(|n| n.parse().ok()).context("a unit")?;
+        self.pebbles.get(&number).with_context(|| format!("no Pebble for {unit}"))
+    }
+
+    /// How often Pebble started each service ([`SERVICE`] and [`OTHER_SERVICES`]) on each
+    /// unit, by unit and service.
+    pub fn service_starts(&self) -> BTreeMap<(String, &'static str), u32> {
+        let mut starts = BTreeMap::new();
+        for (number, pebble) in &self.pebbles {
+            for service in std::iter::once(SERVICE).chain(OTHER_SERVICES) {
+                starts.insert((format!("{APP}/{number}"), service), pebble.service_starts(service));
+            }
+        }
+        starts
     }
 
     /// Deploys Synapse with every hook of the deploy sequence.
@@ -251,12 +325,12 @@ impl BenchModel {
     /// (`python3 -c <script>`).
     pub fn inspections(&self) -> Vec<ExecRecord> {
         let argv = [INSPECT_COMMAND[0], INSPECT_COMMAND[1], self.inspect_script.as_str()];
-        self.pebble.exec_log().into_iter().filter(|record| record.argv == argv).collect()
+        self.pebbles[&0].exec_log().into_iter().filter(|record| record.argv == argv).collect()
     }
 
     /// The `synapse` service's environment in Pebble's plan.
     pub fn service_environment(&self) -> anyhow::Result<BTreeMap<String, String>> {
-        let plan = pebble::Client::new(self.pebble.socket()).plan()?;
+        let plan = pebble::Client::new(self.pebbles[&0].socket()).plan()?;
         let service = plan.services.get(SERVICE).context("no synapse service in the plan")?;
         Ok(service.environment.iter().map(|(key, value)| (key.clone(), value.clone())).collect())
     }
@@ -268,13 +342,24 @@ impl BenchModel {
         Ok(())
     }
 
-    /// Runs one hook on the Synapse unit and measures it; it must succeed and leave no
-    /// hook of a charm queued.
+    /// Runs one hook on the first Synapse unit and measures it; it must succeed and leave
+    /// no hook of a charm queued.
     pub fn measure(&mut self, event: Event) -> anyhow::Result<Sample> {
-        let requests_before = self.pebble.requests().len();
-        let files_before = snapshot(&self.container_path(DATA_DIR))?;
-        let starts_before = self.pebble.service_starts(SERVICE);
-        let run = self.sim.run_hook(UNIT, event)?;
+        self.measure_on(UNIT, event)
+    }
+
+    /// Runs one hook on `unit` and measures it (its Pebble's requests and starts, its
+    /// container's files); it must succeed and leave no hook of a charm queued.
+    pub fn measure_on(&mut self, unit: &str, event: Event) -> anyhow::Result<Sample> {
+        let pebble = self.pebble(unit)?;
+        let requests_before = pebble.requests().len();
+        let data_dir = self.container_path_of(unit, DATA_DIR)?;
+        let files_before = snapshot(&data_dir)?;
+        let starts = |pebble: &PebbleSim| {
+            (pebble.service_starts(SERVICE), OTHER_SERVICES.iter().map(|s| pebble.service_starts(s)).sum::<u32>())
+        };
+        let starts_before = starts(pebble);
+        let run = self.sim.run_hook(unit, event)?;
         ensure!(run.succeeded(), "{}: {} failed:\n{}", self.flavor, run.hook, run.stderr);
         let followups = self.sim.run_until_quiet()?;
         ensure!(
@@ -284,37 +369,125 @@ impl BenchModel {
             run.hook,
             hook_names(&followups)
         );
-        let mut pebble = BTreeMap::new();
-        for request in self.pebble.requests().iter().skip(requests_before) {
-            *pebble.entry(request_kind(&request.method, &request.path)).or_insert(0) += 1;
+        let pebble = self.pebble(unit)?;
+        let mut requests = BTreeMap::new();
+        for request in pebble.requests().iter().skip(requests_before) {
+            *requests.entry(request_kind(&request.method, &request.path)).or_insert(0) += 1;
         }
-        let files_after = snapshot(&self.container_path(DATA_DIR))?;
-        let restarts = self.pebble.service_starts(SERVICE) - starts_before;
-        Ok(Sample::new(&run, pebble, changed_files(&files_before, &files_after), restarts))
+        let files_after = snapshot(&data_dir)?;
+        let starts_after = starts(pebble);
+        Ok(Sample::new(
+            &run,
+            requests,
+            changed_files(&files_before, &files_after),
+            starts_after.0 - starts_before.0,
+            starts_after.1 - starts_before.1,
+        ))
     }
 
-    /// The host path of a container path.
+    /// The host path of a container path of the first unit.
     pub fn container_path(&self, path: &str) -> PathBuf {
-        self.work.path().join("root").join(path.trim_start_matches('/'))
+        self.unit_dir(0).join("root").join(path.trim_start_matches('/'))
+    }
+
+    /// The host path of a container path of `unit`.
+    pub fn container_path_of(&self, unit: &str, path: &str) -> anyhow::Result<PathBuf> {
+        Ok(self.pebble(unit)?.root().join(path.trim_start_matches('/')))
     }
 
     pub fn read(&self, path: &str) -> anyhow::Result<String> {
-        fs::read_to_string(self.container_path(path))
-            .with_context(|| format!("{}: cannot read {path}", self.flavor))
+        self.read_of(UNIT, path)
     }
 
-    /// homeserver.yaml, parsed.
+    pub fn read_of(&self, unit: &str, path: &str) -> anyhow::Result<String> {
+        fs::read_to_string(self.container_path_of(unit, path)?)
+            .with_context(|| format!("{}: cannot read {path} of {unit}", self.flavor))
+    }
+
+    /// homeserver.yaml of the first unit, parsed.
     pub fn homeserver(&self) -> anyhow::Result<Value> {
-        Ok(safe_yaml::from_str(&self.read("/data/homeserver.yaml")?)?)
+        self.homeserver_of(UNIT)
+    }
+
+    /// homeserver.yaml of `unit`, parsed.
+    pub fn homeserver_of(&self, unit: &str) -> anyhow::Result<Value> {
+        Ok(safe_yaml::from_str(&self.read_of(unit, "/data/homeserver.yaml")?)?)
     }
 
     pub fn service_running(&self) -> bool {
-        self.pebble.service_state(SERVICE) == Some(pebble_sim::ServiceStatus::Active)
+        self.running(UNIT, SERVICE)
+    }
+
+    /// Whether `service` runs on `unit`.
+    pub fn running(&self, unit: &str, service: &str) -> bool {
+        self.pebble(unit).is_ok_and(|pebble| pebble.service_state(service) == Some(pebble_sim::ServiceStatus::Active))
+    }
+
+    /// The command of `service` in `unit`'s plan.
+    pub fn service_command(&self, unit: &str, service: &str) -> anyhow::Result<String> {
+        let plan = pebble::Client::new(self.pebble(unit)?.socket()).plan()?;
+        let service = plan.services.get(service).with_context(|| format!("no {service} in {unit}'s plan"))?;
+        Ok(service.command.clone().unwrap_or_default())
     }
 
     pub fn unit_status(&self) -> anyhow::Result<(String, String)> {
-        let status = self.sim.unit_status(UNIT)?;
+        self.status_of(UNIT)
+    }
+
+    pub fn status_of(&self, unit: &str) -> anyhow::Result<(String, String)> {
+        let status = self.sim.unit_status(unit)?;
         Ok((status.status.clone(), status.message.clone()))
+    }
+
+    /// Relates Synapse to a passive redis-k8s (one unit) and has it publish `host:port` as
+    /// redis-k8s does: its unit's `hostname` and `port`, then its leader's `leader-host`. Every
+    /// hook that runs must succeed.
+    pub fn add_redis(&mut self, host: &str, port: u16) -> anyhow::Result<()> {
+        let meta = CharmMeta::from_yaml(&format!(
+            "name: {REDIS_APP}\nprovides:\n  {REDIS_ENDPOINT}: {{interface: redis}}\n"
+        ))?;
+        self.sim.add_app(AppSpec::passive(REDIS_APP, meta))?;
+        let (relation, runs) =
+            self.sim.integrate(&format!("{APP}:{REDIS_ENDPOINT}"), &format!("{REDIS_APP}:{REDIS_ENDPOINT}"))?;
+        ensure_succeeded(&runs)?;
+        let unit_bag = [("hostname", host.to_string()), ("port", port.to_string())];
+        let runs = self.sim.set_relation_data(
+            relation,
+            Bag::Unit(format!("{REDIS_APP}/0")),
+            unit_bag.into_iter().map(|(key, value)| (key.to_string(), value)).collect(),
+        )?;
+        ensure_succeeded(&runs)?;
+        let runs = self.sim.set_relation_data(
+            relation,
+            Bag::App(REDIS_APP.into()),
+            [("leader-host".to_string(), host.to_string())].into(),
+        )?;
+        ensure_succeeded(&runs)?;
+        self.redis = Some(relation);
+        Ok(())
+    }
+
+    /// The peer relation's id.
+    pub fn peer_relation(&self) -> anyhow::Result<u32> {
+        self.sim.relation_id(&format!("{APP}:{PEER_ENDPOINT}"), &format!("{APP}:{PEER_ENDPOINT}")).context("no peer relation")
+    }
+
+    /// Synapse's peer application bag.
+    pub fn peer_app_bag(&self) -> anyhow::Result<BTreeMap<String, String>> {
+        Ok(self.sim.relation_data(self.peer_relation()?, &Bag::App(APP.into()))?)
+    }
+
+    /// Sets `key` in `unit`'s peer unit bag as that unit would, without running a hook.
+    pub fn set_peer_unit_data(&mut self, unit: &str, key: &str, value: &str) -> anyhow::Result<()> {
+        let relation = self.peer_relation()?;
+        let data = self.sim.model_mut().relation_mut(relation).context("the peer relation")?;
+        data.unit_data.entry(unit.to_string()).or_default().insert(key.to_string(), value.to_string());
+        Ok(())
+    }
+
+    /// `unit`'s peer unit bag.
+    pub fn peer_unit_bag(&self, unit: &str) -> anyhow::Result<BTreeMap<String, String>> {
+        Ok(self.sim.relation_data(self.peer_relation()?, &Bag::Unit(unit.into()))?)
     }
 
     /// Synapse's application bag on a relation.

@@ -32,12 +32,20 @@ pub struct Sample {
     pub pebble: BTreeMap<String, usize>,
     /// Container files created, changed or removed.
     pub files_written: usize,
-    /// Times Pebble started Synapse.
+    /// Times Pebble started Synapse (the `synapse` service) on the unit.
     pub restarts: u32,
+    /// Times Pebble started the unit's other services (federation sender, nginx).
+    pub other_starts: u32,
 }
 
 impl Sample {
-    pub fn new(run: &HookRun, pebble: BTreeMap<String, usize>, files_written: usize, restarts: u32) -> Self {
+    pub fn new(
+        run: &HookRun,
+        pebble: BTreeMap<String, usize>,
+        files_written: usize,
+        restarts: u32,
+        other_starts: u32,
+    ) -> Self {
         let mut calls = BTreeMap::new();
         for call in &run.calls {
             *calls.entry(call.tool.clone()).or_insert(0) += 1;
@@ -53,6 +61,7 @@ impl Sample {
             pebble,
             files_written,
             restarts,
+            other_starts,
         }
     }
 

@@ -131,6 +131,7 @@ pub fn plan(state: &NginxState, facts: &Facts, role: &Role, main: Option<&str>) 
             file: ContainerFile::public(CONFIG_PATH, config),
             check: vec![NGINX.into(), "-t".into(), "-q".into(), "-c".into()],
             signal: "SIGHUP",
+            first: state.config.is_none(),
         });
     }
     plan

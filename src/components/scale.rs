@@ -22,11 +22,14 @@
 //! main. Without Redis or on SQLite, only the main serves and the status names what is
 //! missing.
 
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs as _};
+use std::time::{Duration, Instant};
+
 use juju::{Bag, Databag, Effect, HookContext, HookToolError, HookTools, LogLevel, RelationId};
 use serde_json::json;
 
 use crate::component::{ComponentPlan, Facts, Fragment, Hold, OwnedFiles, PlannedFile};
-use crate::deployment::{unit_number, PEER_RELATION};
+use crate::deployment::{unit_number, Deployment, PEER_RELATION};
 use crate::homeserver::{worker_listeners, REPLICATION_PORT};
 use crate::status;
 use crate::workload::{versioned_path, ContainerFile, DATA_DIR, SERVICE};
@@ -51,18 +54,58 @@ pub const FEDERATION_SENDER_FILES: OwnedFiles =
 pub struct RolesState {
     pub peer_relation: Option<RelationId>,
     pub recorded_main: Option<String>,
+    /// The recorded main is leaving (or gone) but its main process still answers on its
+    /// pod's replication port: nobody may take over yet.
+    pub leaving_main_serving: bool,
 }
 
+/// How long a hook waits for a leaving main's process to stop before it gives up for now.
+const LEAVING_MAIN_WAIT: Duration = Duration::from_secs(30);
+
 /// One `relation-ids` (shared with the other readers of the peer relation) and one
-/// `relation-get` of the peer application bag.
-pub fn load(tools: &HookTools, context: &HookContext) -> Result<RolesState, HookToolError> {
+/// `relation-get` of the peer application bag. When the recorded main is leaving or gone,
+/// whether its main process still answers (waiting a while for it to stop).
+pub fn load(
+    tools: &HookTools,
+    context: &HookContext,
+    deployment: &Deployment,
+) -> Result<RolesState, HookToolError> {
     let Some(relation) = tools.relation_ids(PEER_RELATION)?.into_iter().next() else {
         return Ok(RolesState::default());
     };
     let bag = tools.relation_get_app(&relation, &context.app_name)?;
     let recorded_main =
         bag.get(MAIN_UNIT_KEY).map(|unit| unit.trim().to_string()).filter(|unit| !unit.is_empty());
-    Ok(RolesState { peer_relation: Some(relation), recorded_main })
+    let leaving = recorded_main
+        .as_deref()
+        .filter(|main| *main != context.unit_name && !deployment.other_units.iter().any(|unit| unit == main));
+    let leaving_main_serving = match leaving {
+        Some(main) if !deployment.departing => still_serving(&unit_address(&context.app_name, main)),
+        _ => false,
+    };
+    Ok(RolesState { peer_relation: Some(relation), recorded_main, leaving_main_serving })
+}
+
+/// Whether a main process answers at `host`'s replication port, for up to
+/// [`LEAVING_MAIN_WAIT`] (a leaving main stops its processes in its own hooks); a name that
+/// no longer resolves (its pod is gone) answers nothing.
+fn still_serving(host: &str) -> bool {
+    let deadline = Instant::now() + LEAVING_MAIN_WAIT;
+    loop {
+        let addresses: Vec<SocketAddr> =
+            (host, REPLICATION_PORT).to_socket_addrs().map(Iterator::collect).unwrap_or_default();
+        let answers = addresses
+            .iter()
+            .any(|address| TcpStream::connect_timeout(address, Duration::from_secs(1)).is_ok());
+        if !answers {
+            return false;
+        }
+        if Instant::now() >= deadline {
+            tracing::info!("the leaving main at {host} still answers after {LEAVING_MAIN_WAIT:?}");
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// What a scaled application needs, as the other components found it.
@@ -125,12 +168,14 @@ pub fn plan(state: &RolesState, facts: &Facts, prerequisites: Prerequisites, log
     }
     planned.sort_by_key(|unit| unit_number(unit));
     let recorded = state.recorded_main.as_deref().filter(|unit| planned.contains(unit));
-    let main = if facts.speaks_for_app() {
+    // A new main only once the old one's process is gone: never two mains.
+    let may_name = facts.speaks_for_app() && !state.leaving_main_serving;
+    let main = if may_name {
         recorded.or_else(|| planned.first().copied()).map(str::to_string)
     } else {
         recorded.map(str::to_string)
     };
-    if facts.speaks_for_app() {
+    if may_name {
         if let (Some(main), Some(relation)) = (&main, &state.peer_relation) {
             if state.recorded_main.as_deref() != Some(main.as_str()) {
                 plan.log(
@@ -174,6 +219,17 @@ pub fn plan(state: &RolesState, facts: &Facts, prerequisites: Prerequisites, log
         None => {
             match &state.recorded_main {
                 // The main is leaving: keep running as is until the leader names another.
+                Some(leaving) if state.leaving_main_serving => {
+                    plan.statuses.push(status::leaving_main_serving(leaving));
+                    plan.log(
+                        LogLevel::Warning,
+                        format!(
+                            "the main unit {leaving} is leaving but its main process still answers: no other unit \
+                             becomes the main until it stops; this unit keeps its processes as they are"
+                        ),
+                    );
+                    plan.hold = Some(Hold::Keep);
+                }
                 Some(leaving) => {
                     plan.statuses.push(status::waiting_for_new_main(leaving));
                     plan.log(
@@ -296,6 +352,7 @@ mod tests {
         RolesState {
             peer_relation: Some(RelationId::new(PEER_RELATION, 1)),
             recorded_main: main.map(str::to_string),
+            leaving_main_serving: false,
         }
     }
 
@@ -387,5 +444,149 @@ mod tests {
         assert_eq!(worker.label().as_deref(), Some("worker 2"));
         assert_eq!(Role::Main { federation_sender: Some(String::new()) }.label().as_deref(), Some("main"));
         assert_eq!(Role::Main { federation_sender: None }.label(), None);
+    }
+
+    #[test]
+    fn the_leader_names_no_new_main_while_the_leaving_one_still_serves() {
+        let remaining = deployment(&["synapse/2"], false);
+        let mut state = recorded(Some("synapse/0"));
+        state.leaving_main_serving = true;
+        let leader = plan(&state, &facts(&remaining, "synapse/1", true), READY, LOG);
+        assert_eq!((leader.main, leader.role), (None, Role::Idle));
+        assert!(leader.plan.effects.is_empty(), "nothing written");
+        assert_eq!(leader.plan.hold, Some(Hold::Keep));
+        assert_eq!(leader.plan.statuses, [status::leaving_main_serving("synapse/0")]);
+    }
+
+    /// One unit of the model the property test drives.
+    #[derive(Debug, Clone)]
+    struct SimUnit {
+        name: String,
+        /// Juju is removing it: its hooks see it departing.
+        dying: bool,
+        /// Whether its container runs the main process now.
+        runs_main: bool,
+    }
+
+    /// A small xorshift generator: the same seed, the same sequence.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+    }
+
+    /// Random sequences of Juju events (a hook on any unit, a unit added, a unit removed,
+    /// the leader changing) against the role logic: a hook's plan takes effect in its unit's
+    /// container (held containers keep what they run; a leaving unit stops), the leader's
+    /// writes land in the peer bag, and a leaving main's process answers until its own hook
+    /// stopped it. At no point do two containers run the main process, and every sequence
+    /// ends with exactly one main once the hooks settle.
+    #[test]
+    fn never_two_mains_in_any_order_of_events() {
+        for seed in 1..=300u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut units: Vec<SimUnit> = (0..3)
+                .map(|n| SimUnit { name: format!("synapse/{n}"), dying: false, runs_main: false })
+                .collect();
+            let mut next = 3;
+            let mut leader = "synapse/0".to_string();
+            let mut bag: Option<String> = None;
+            let mut trace = Vec::new();
+            let hook = |unit: usize, units: &mut Vec<SimUnit>, bag: &mut Option<String>, leader: &str| {
+                let me = units[unit].clone();
+                let others: Vec<&str> =
+                    units.iter().filter(|u| u.name != me.name && !u.dying).map(|u| u.name.as_str()).collect();
+                let deployment = deployment(&others, me.dying);
+                let leaving_main_serving = bag.as_deref().is_some_and(|main| {
+                    main != me.name
+                        && !others.contains(&main)
+                        && units.iter().any(|u| u.name == main && u.runs_main)
+                });
+                let state = RolesState {
+                    peer_relation: Some(RelationId::new(PEER_RELATION, 1)),
+                    recorded_main: bag.clone(),
+                    leaving_main_serving,
+                };
+                let planned = plan(&state, &facts(&deployment, &me.name, me.name == leader), READY, LOG);
+                for effect in &planned.plan.effects {
+                    if let Effect::RelationSet { data, .. } = effect {
+                        if let Some(juju::effects::Value::Text(main)) = data.get(MAIN_UNIT_KEY) {
+                            *bag = Some(main.clone());
+                        }
+                    }
+                }
+                if planned.plan.hold != Some(Hold::Keep) {
+                    units[unit].runs_main = matches!(planned.role, Role::Main { .. });
+                }
+            };
+            for _ in 0..40 {
+                match rng.below(10) {
+                    0 if units.len() < 6 => {
+                        units.push(SimUnit {
+                            name: format!("synapse/{next}"),
+                            dying: false,
+                            runs_main: false,
+                        });
+                        next += 1;
+                        trace.push("add".to_string());
+                    }
+                    1 if units.iter().filter(|u| !u.dying).count() > 1 => {
+                        let alive: Vec<usize> = (0..units.len()).filter(|i| !units[*i].dying).collect();
+                        let victim = alive[rng.below(alive.len())];
+                        units[victim].dying = true;
+                        trace.push(format!("dying {}", units[victim].name));
+                    }
+                    2 => {
+                        // A dying unit's removal completes (its last hook ran); a leader that
+                        // goes is replaced by an election.
+                        if let Some(gone) = units.iter().position(|u| u.dying && !u.runs_main) {
+                            let name = units.remove(gone).name;
+                            trace.push(format!("removed {name}"));
+                            if name == leader {
+                                let alive: Vec<&SimUnit> = units.iter().filter(|u| !u.dying).collect();
+                                leader = alive[rng.below(alive.len())].name.clone();
+                                trace.push(format!("leader {leader}"));
+                            }
+                        }
+                    }
+                    3 => {
+                        let alive: Vec<&SimUnit> = units.iter().filter(|u| !u.dying).collect();
+                        if alive.iter().all(|u| u.name != leader) || rng.below(2) == 0 {
+                            leader = alive[rng.below(alive.len())].name.clone();
+                            trace.push(format!("leader {leader}"));
+                        }
+                    }
+                    _ => {
+                        let unit = rng.below(units.len());
+                        trace.push(format!("hook {}", units[unit].name));
+                        hook(unit, &mut units, &mut bag, &leader);
+                    }
+                }
+                let mains: Vec<&str> =
+                    units.iter().filter(|u| u.runs_main).map(|u| u.name.as_str()).collect();
+                assert!(mains.len() <= 1, "seed {seed}: two mains {mains:?} after {trace:?}");
+            }
+            // Settle: every unit runs its hooks, the leaving ones go (a leader among them is
+            // replaced by an election), and the rest run theirs again.
+            for unit in 0..units.len() {
+                hook(unit, &mut units, &mut bag, &leader);
+            }
+            units.retain(|unit| !unit.dying);
+            if units.iter().all(|unit| unit.name != leader) {
+                leader = units[rng.below(units.len())].name.clone();
+            }
+            for _ in 0..3 {
+                for unit in 0..units.len() {
+                    hook(unit, &mut units, &mut bag, &leader);
+                }
+            }
+            let mains: Vec<&str> = units.iter().filter(|u| u.runs_main).map(|u| u.name.as_str()).collect();
+            assert_eq!(mains.len(), 1, "seed {seed}: mains {mains:?} once settled, after {trace:?}");
+        }
     }
 }

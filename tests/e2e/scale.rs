@@ -257,6 +257,9 @@ fn scale_main_failover_and_scale_down_and_up_lose_nothing() {
     let token = cluster.login("synapse/2", "bob", &password);
     cluster.through("synapse/2");
     matrix::send_text(&token, &room, "t2", "after failover");
+    // What only the main serves (the admin API) goes through the reloaded nginx to the new main.
+    let carol = cluster.register("synapse/2", "carol");
+    cluster.login("synapse/1", "carol", &carol);
 
     // Scale down to one unit: it serves alone, without the federation sender.
     cluster.e2e.remove_units(&["synapse/2"]);

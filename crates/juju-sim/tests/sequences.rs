@@ -385,3 +385,40 @@ fi"#,
     sim.remove_unit("web/2").unwrap();
     assert!(matches!(sim.set_unit_address("web/2", pod(5)), Err(SimError::UnknownUnit(_))));
 }
+
+#[test]
+fn a_unit_to_come_gets_its_own_environment_from_its_first_hook() {
+    let charm = db_charm("web", r#"juju-log "env $HOOK ${SOCKET_DIR-unset}""#);
+    // The environment each hook of `unit` saw.
+    let seen = |sim: &juju_sim::Simulator, unit: &str| -> Vec<String> {
+        log_lines(sim, unit).iter().filter_map(|line| line.strip_prefix("env ")).map(str::to_owned).collect()
+    };
+    let mut sim = sim();
+    sim.deploy(AppSpec::charm("web", charm.path()).unit_env("SOCKET_DIR", "/app")).unwrap();
+    sim.set_unit_env("web/1", "SOCKET_DIR", "/one").unwrap();
+    let (unit, runs) = sim.add_unit("web").unwrap();
+    assert_eq!(unit, "web/1");
+    assert!(runs.iter().all(|run| run.succeeded()));
+    let new = seen(&sim, "web/1");
+    assert_eq!(new.first().map(String::as_str), Some("install /one"), "from its first hook on");
+    assert!(new.iter().all(|line| line.ends_with(" /one")), "{new:?}");
+    assert!(seen(&sim, "web/0").iter().all(|line| line.ends_with(" /app")), "the others keep theirs");
+
+    // Later units without one get the application's; an existing unit's is replaced at once.
+    let (unit, _) = sim.add_unit("web").unwrap();
+    assert!(seen(&sim, &unit).iter().all(|line| line.ends_with(" /app")));
+    sim.set_unit_env("web/0", "SOCKET_DIR", "/zero").unwrap();
+    sim.update_status().unwrap();
+    assert_eq!(seen(&sim, "web/0").last().map(String::as_str), Some("update-status /zero"));
+
+    // Only numbers still to come, of applications that exist.
+    for unknown in ["web/03", "web/x", "nope/5", "web"] {
+        assert!(
+            matches!(
+                sim.set_unit_env(unknown, "SOCKET_DIR", "/bad"),
+                Err(SimError::UnknownUnit(_) | SimError::UnknownApp(_))
+            ),
+            "{unknown}"
+        );
+    }
+}

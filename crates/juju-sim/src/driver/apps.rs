@@ -69,8 +69,10 @@ impl Simulator {
         };
         app.config = validate_config(&app, &spec.config)?;
         self.model.applications.insert(spec.name.clone(), app);
-        // Addresses given to units of an earlier application of that name are void.
+        // Addresses and environment given to units of an earlier application of that name
+        // are void.
         self.future_addresses.retain(|unit, _| app_of(unit) != spec.name);
+        self.future_env.retain(|unit, _| app_of(unit) != spec.name);
         for (number, address) in spec.unit_addresses {
             self.future_addresses.insert(format!("{}/{number}", spec.name), address);
         }
@@ -112,7 +114,11 @@ impl Simulator {
                 Some(address) => address.to_string(),
                 None => format!("10.1.{}.{}", app.index % 250, 10 + number % 240),
             },
-            env: app.unit_env.clone(),
+            env: {
+                let mut env = app.unit_env.clone();
+                env.extend(self.future_env.remove(&name).unwrap_or_default());
+                env
+            },
             storage,
             dying: false,
         };

@@ -193,6 +193,8 @@ pub struct Simulator {
     dying_apps: BTreeSet<String>,
     /// Addresses for units not created yet, by unit name.
     future_addresses: BTreeMap<String, Ipv4Addr>,
+    /// Extra environment for units not created yet, by unit name.
+    future_env: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Simulator {
@@ -231,6 +233,7 @@ impl Simulator {
             saved_status: BTreeMap::new(),
             dying_apps: BTreeSet::new(),
             future_addresses: BTreeMap::new(),
+            future_env: BTreeMap::new(),
         })
     }
 
@@ -254,14 +257,34 @@ impl Simulator {
         self.env.insert(key.into(), value.into());
     }
 
-    /// Adds an environment variable to one unit's hooks (for example a Pebble socket path).
+    /// Adds an environment variable to one unit's hooks (for example a Pebble socket path),
+    /// over the application's ([`AppSpec::unit_env`]). A unit of an existing application that
+    /// is not created yet (the next [`Simulator::add_unit`]) gets it when it is created, so
+    /// its first hook already sees it.
     pub fn set_unit_env(
         &mut self,
         unit: &str,
         key: impl Into<String>,
         value: impl Into<String>,
     ) -> Result<(), SimError> {
+        if self.model.unit(unit).is_none() {
+            self.ensure_future_unit(unit)?;
+            self.future_env.entry(unit.to_owned()).or_default().insert(key.into(), value.into());
+            return Ok(());
+        }
         self.unit_mut(unit)?.env.insert(key.into(), value.into());
+        Ok(())
+    }
+
+    /// `unit` names a unit of an existing application that `add_unit` may still create
+    /// (its number not used yet).
+    fn ensure_future_unit(&self, unit: &str) -> Result<(), SimError> {
+        let unknown = || SimError::UnknownUnit(unit.to_owned());
+        let (app, number) = unit.split_once('/').ok_or_else(unknown)?;
+        let number: u32 = number.parse().map_err(|_| unknown())?;
+        if number < self.app(app)?.next_unit || unit != format!("{app}/{number}") {
+            return Err(unknown());
+        }
         Ok(())
     }
 
@@ -273,12 +296,7 @@ impl Simulator {
     /// [`Simulator::add_unit`]) gets it when it is created.
     pub fn set_unit_address(&mut self, unit: &str, address: Ipv4Addr) -> Result<(), SimError> {
         if self.model.unit(unit).is_none() {
-            let unknown = || SimError::UnknownUnit(unit.to_owned());
-            let (app, number) = unit.split_once('/').ok_or_else(unknown)?;
-            let number: u32 = number.parse().map_err(|_| unknown())?;
-            if number < self.app(app)?.next_unit || unit != format!("{app}/{number}") {
-                return Err(unknown());
-            }
+            self.ensure_future_unit(unit)?;
             self.future_addresses.insert(unit.to_owned(), address);
             return Ok(());
         }

@@ -10,7 +10,9 @@ through Pebble (``Container.push``, ``exec`` of Synapse's config check, ``add_la
 ``replan``) and, on the leader, publishes the matrix_auth data. It keeps the upstream
 structure but not its known defects: it restarts Synapse only when a file or the layer
 changed (including a registration's content), and it skips bad registrations instead of
-failing the hook.
+failing the hook. Scaled out (more than one planned unit, ``src/scale.py``), it does what
+upstream does: every unit lists every worker, and every hook upstream reconciles in
+restarts Synapse's processes (upstream's reconcile always finds homeserver.yaml changed).
 """
 
 from __future__ import annotations
@@ -24,10 +26,29 @@ import pydantic
 
 import database
 import matrix_auth
+import scale
 from models import SynapseConfig, invalid_fields
 from workload import CONTAINER, DIGEST_VARIABLE, HTTP_PORT, ServerSecrets, Synapse, desired
 
 logger = logging.getLogger(__name__)
+
+# The hooks upstream reconciles in (spec §3.6: config-changed, pebble-ready, leader-elected,
+# peer relation-changed and -departed, the database, redis and matrix-auth relation events);
+# scaled out, each restarts Synapse's processes there.
+_UPSTREAM_RECONCILES = (
+    ops.ConfigChangedEvent,
+    ops.PebbleReadyEvent,
+    ops.LeaderElectedEvent,
+    ops.RelationChangedEvent,
+    ops.RelationDepartedEvent,
+)
+
+
+def _upstream_reconciles(event: ops.EventBase) -> bool:
+    """Also the redis lib's `redis_relation_updated` on relation-joined and -broken."""
+    if isinstance(event, (ops.RelationJoinedEvent, ops.RelationBrokenEvent)):
+        return event.relation.name == scale.REDIS_ENDPOINT
+    return isinstance(event, _UPSTREAM_RECONCILES)
 
 
 class SynapseReferenceCharm(ops.CharmBase):
@@ -35,6 +56,8 @@ class SynapseReferenceCharm(ops.CharmBase):
         super().__init__(framework)
         relation = self.on[matrix_auth.ENDPOINT]
         db = self.on[database.ENDPOINT]
+        peers = self.on[scale.PEER_RELATION]
+        redis = self.on[scale.REDIS_ENDPOINT]
         # Registered first, so the request is written before the reconcile of the same event.
         framework.observe(db.relation_created, self._request_database)
         for event in (
@@ -56,6 +79,12 @@ class SynapseReferenceCharm(ops.CharmBase):
             db.relation_changed,
             db.relation_departed,
             db.relation_broken,
+            peers.relation_changed,
+            peers.relation_departed,
+            # The redis lib's `redis_relation_updated`.
+            redis.relation_joined,
+            redis.relation_changed,
+            redis.relation_broken,
             self.on.secret_changed,
         ):
             framework.observe(event, self._reconcile)
@@ -89,7 +118,14 @@ class SynapseReferenceCharm(ops.CharmBase):
         for problem in registrations.rejected:
             logger.warning("matrix-auth: %s", problem)
         related = database.read(self.model, event)
-        status = self._configure_synapse(config, server, registrations.accepted, related)
+        topology = scale.topology(self)
+        if topology.scaled and topology.main is None:
+            return ops.WaitingStatus("Waiting for the leader to record the main unit")
+        redis = scale.read_redis(self.model)
+        if topology.scaled and redis is None:
+            return ops.BlockedStatus("Redis integration is required.")
+        restart = topology.services if topology.scaled and _upstream_reconciles(event) else ()
+        status = self._configure_synapse(config, server, registrations.accepted, related, topology, redis, restart)
         if self.unit.is_leader():
             matrix_auth.publish(self.model, relations, config.homeserver, server.registration_shared_secret)
         if registrations.rejected and isinstance(status, ops.ActiveStatus):
@@ -115,6 +151,9 @@ class SynapseReferenceCharm(ops.CharmBase):
         server: ServerSecrets,
         registrations: list[matrix_auth.Accepted],
         related: database.Related | None,
+        topology: scale.Topology,
+        redis: dict | None,
+        restart: tuple[str, ...],
     ) -> ops.StatusBase:
         container = self.unit.get_container(CONTAINER)
         if not container.can_connect():
@@ -125,10 +164,10 @@ class SynapseReferenceCharm(ops.CharmBase):
         if chosen.section is None:
             # Keep Synapse's running configuration (its PostgreSQL database is not usable).
             return chosen.status or ops.WaitingStatus("database: waiting")
-        want = desired(config, server, registrations, chosen)
-        if applied.get(DIGEST_VARIABLE) != want.digest:
+        want = desired(config, server, registrations, chosen, topology, redis)
+        if restart or applied.get(DIGEST_VARIABLE) != want.digest:
             self.unit.status = ops.MaintenanceStatus("Configuring Synapse")
-            if not synapse.configure(want):
+            if not synapse.configure(want, restart):
                 return ops.BlockedStatus("Validate config failed, please check the logs")
         elif not synapse.is_running():
             container.replan()

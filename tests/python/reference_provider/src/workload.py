@@ -1,9 +1,11 @@
 """The Synapse container: the files the charm renders (homeserver.yaml, log config, signing
-key, appservice registrations), the Pebble layer, and applying them through ops' Container.
+key, appservice registrations, worker.yaml when scaled), the Pebble layer, and applying them
+through ops' Container.
 
 The layer's service environment carries a digest of the layer and every file, so a plan with
 the desired digest needs nothing pushed and nothing restarted, and a changed digest makes
-``replan`` restart Synapse once (the same scheme as the Rust charm).
+``replan`` restart Synapse once (the same scheme as the Rust charm). A scaled application
+follows upstream instead (``Synapse.configure`` with ``restart``): see ``src/charm.py``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import ops
 import yaml
 
+import scale
 from database import IN_USE_VARIABLE, Choice
 from matrix_auth import Accepted
 from models import SynapseConfig
@@ -85,8 +88,13 @@ class File:
 
 
 def homeserver_yaml(
-    config: SynapseConfig, server: ServerSecrets, database: dict[str, Any], app_service_config_files: list[str]
+    config: SynapseConfig,
+    server: ServerSecrets,
+    database: dict[str, Any],
+    app_service_config_files: list[str],
+    extra: dict[str, Any],
 ) -> str:
+    """``extra``: the scale-out keys and ``redis`` (see ``src/scale.py``)."""
     listener = {"tls": False, "bind_addresses": ["::"]}
     document = {
         "server_name": config.server_name,
@@ -134,6 +142,7 @@ def homeserver_yaml(
     }
     if app_service_config_files:
         document["app_service_config_files"] = app_service_config_files
+    document.update(extra)
     return yaml.safe_dump(document, sort_keys=False)
 
 
@@ -166,7 +175,12 @@ class Desired:
 
 
 def desired(
-    config: SynapseConfig, server: ServerSecrets, registrations: list[Accepted], database: Choice
+    config: SynapseConfig,
+    server: ServerSecrets,
+    registrations: list[Accepted],
+    database: Choice,
+    topology: scale.Topology,
+    redis: dict[str, Any] | None,
 ) -> Desired:
     """``database`` must have a section (not one that keeps the running configuration)."""
     assert database.section is not None
@@ -176,8 +190,13 @@ def desired(
         *(File(path, content, secret=False) for path, content in database.files),
         *(File(registration.path, registration.text) for registration in registrations),
     ]
+    if topology.worker_config is not None:
+        support_files.append(File(scale.WORKER_CONFIG_PATH, topology.worker_config, secret=False))
+    extra = dict(topology.homeserver)
+    if redis is not None:
+        extra["redis"] = redis
     config_file = File(
-        CONFIG_PATH, homeserver_yaml(config, server, database.section, [r.path for r in registrations])
+        CONFIG_PATH, homeserver_yaml(config, server, database.section, [r.path for r in registrations], extra)
     )
     environment = {
         "SYNAPSE_CONFIG_DIR": DATA_DIR,
@@ -188,18 +207,27 @@ def desired(
         "SYNAPSE_NO_TLS": "True",
         IN_USE_VARIABLE: database.in_use,
     }
+    services: dict[str, Any] = {
+        SERVICE: {
+            "override": "replace",
+            "summary": "Synapse Matrix homeserver",
+            "command": "/start.py" if topology.is_main else scale.WORKER_COMMAND,
+            "startup": "enabled",
+            "environment": environment,
+        }
+    }
+    if scale.FEDERATION_SENDER_SERVICE in topology.services:
+        services[scale.FEDERATION_SENDER_SERVICE] = {
+            "override": "replace",
+            "summary": "Synapse federation sender",
+            "command": scale.WORKER_COMMAND,
+            "startup": "enabled",
+            "environment": environment,
+        }
     layer: ops.pebble.LayerDict = {
         "summary": "Synapse",
         "description": "Synapse, configured by the Python reference charm",
-        "services": {
-            SERVICE: {
-                "override": "replace",
-                "summary": "Synapse Matrix homeserver",
-                "command": "/start.py",
-                "startup": "enabled",
-                "environment": environment,
-            }
-        },
+        "services": services,
         "checks": {
             "synapse-alive": {
                 "override": "replace", "level": "alive", "period": "2m", "threshold": 5, "timeout": "20s",
@@ -236,9 +264,12 @@ class Synapse:
         except ops.ModelError:
             return False
 
-    def configure(self, want: Desired) -> bool:
+    def configure(self, want: Desired, restart: tuple[str, ...] = ()) -> bool:
         """Writes the files, checks the candidate configuration with Synapse's own loader,
-        then applies the layer (which restarts Synapse). False if Synapse rejects it."""
+        then applies the layer (which restarts Synapse). False if Synapse rejects it.
+
+        With ``restart`` (a scaled application), as upstream's ``restart_synapse``: adds the
+        layer and restarts those services whether or not anything changed."""
         self._own_data_dir()
         for file in want.support_files:
             self._push(file.path, file)
@@ -259,7 +290,10 @@ class Synapse:
         self.container.remove_path(CANDIDATE_PATH)
         self._remove_stale_registrations({file.path for file in want.support_files})
         self.container.add_layer(LAYER_LABEL, want.layer, combine=True)
-        self.container.replan()
+        if restart:
+            self.container.restart(*restart)
+        else:
+            self.container.replan()
         logger.info("Synapse configuration updated (digest %s)", want.digest)
         return True
 
