@@ -24,6 +24,9 @@ pub struct Facts<'a> {
     pub deployment: &'a Deployment,
     /// The valid configuration; `None` when an option is invalid.
     pub config: Option<&'a SynapseConfig>,
+    /// The URL clients use (the option, else the ingress URL, else `https://<server_name>`);
+    /// `None` when an option is invalid.
+    pub public_baseurl: Option<&'a str>,
     /// Whether this unit may write anything for the application: not while it is leaving,
     /// not over a data directory that holds another server.
     pub may_write: bool,
@@ -232,6 +235,7 @@ pub mod tests {
             leader,
             deployment,
             config: Some(config),
+            public_baseurl: Some("https://example.com"),
             may_write: !deployment.departing,
         }
     }

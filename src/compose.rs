@@ -22,8 +22,9 @@ use crate::component::{
 };
 use crate::components::scale::{Prerequisites, Role, FEDERATION_SENDER_SERVICE};
 use crate::components::synapse::Workload;
-use crate::components::{configuration, database, nginx, redis, registrations, scale, secrets, synapse};
-use crate::config::SynapseConfig;
+use crate::components::{
+    configuration, database, ingress, nginx, redis, registrations, scale, secrets, smtp, synapse,
+};
 use crate::data_dir::DataDir;
 use crate::health::Health;
 use crate::homeserver::HomeserverConfig;
@@ -123,19 +124,21 @@ pub fn compose(
 ) -> Result<Plan, FragmentConflict> {
     let config = state.config.as_ref().ok();
     let foreign = matches!(state.synapse.workload.data_dir(), Some(DataDir::Foreign(_)));
+    // The ingress URL is the default public_baseurl: everything that names it follows it.
+    let ingress_url = ingress::url(&state.ingress);
+    let public_baseurl = config.map(|config| config.public_baseurl(ingress_url.as_deref()));
     let facts = Facts {
         unit: &state.unit,
         app: &state.app,
         leader: state.leader,
         deployment: &state.deployment,
         config,
+        public_baseurl: public_baseurl.as_deref(),
         may_write: !state.deployment.departing && !foreign,
     };
     let secrets = secrets::plan(&state.secrets, &facts, generate_secrets);
-    let homeserver_url = config.map(SynapseConfig::public_baseurl);
-    let publish = homeserver_url
-        .as_deref()
-        .zip(secrets.secrets.as_ref().map(|secrets| &secrets.registration_shared_secret));
+    let publish =
+        facts.public_baseurl.zip(secrets.secrets.as_ref().map(|secrets| &secrets.registration_shared_secret));
     // Scale-out needs Redis and PostgreSQL; the role decides which Synapse process runs here.
     let redis = redis::plan(&state.redis);
     let database = database::plan(&state.database, &facts);
@@ -153,6 +156,8 @@ pub fn compose(
         (database::NAME, database),
         (redis::NAME, redis.plan),
         (nginx::NAME, nginx::plan(&state.nginx, &facts, &role, roles.main.as_deref())),
+        (smtp::NAME, smtp::plan(&state.smtp, &facts)),
+        (ingress::NAME, ingress::plan(&state.ingress, &facts)),
     ];
     let mut plan = Plan { speaks_for_app: facts.speaks_for_app(), role: role.label(), ..Plan::default() };
     let mut merged = Merged::default();
@@ -355,11 +360,13 @@ mod tests {
     use super::*;
     use crate::app_status::PeerStatuses;
     use crate::components::database::DatabaseState;
+    use crate::components::ingress::IngressState;
     use crate::components::nginx::NginxState;
     use crate::components::redis::RedisState;
     use crate::components::registrations::{MatrixAuthState, RelationRegistration};
     use crate::components::scale::RolesState;
     use crate::components::secrets::Secrets;
+    use crate::components::smtp::SmtpState;
     use crate::components::synapse::SynapseState;
     use crate::deployment::{Deployment, PEER_RELATION};
     use crate::layer::{AppliedService, ProxySettings};
@@ -394,6 +401,8 @@ mod tests {
                 leaving_main_serving: false,
             },
             nginx: NginxState::default(),
+            smtp: SmtpState::default(),
+            ingress: IngressState::default(),
             peers: PeerStatuses::Alone,
         }
     }

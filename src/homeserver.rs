@@ -131,12 +131,13 @@ struct InviteCheckerConfig<'a> {
 }
 
 /// The homeserver.yaml keys that follow from the configuration alone (everything but the
-/// application secrets, the database and the appservice registrations); `log_config` is the path of the
+/// application secrets, the database and the appservice registrations); `public_baseurl` is
+/// the URL clients use (see [`SynapseConfig::public_baseurl`]), `log_config` the path of the
 /// logging configuration.
-pub fn base_fragment(config: &SynapseConfig, log_config: &str) -> Fragment {
+pub fn base_fragment(config: &SynapseConfig, public_baseurl: &str, log_config: &str) -> Fragment {
     let document = Homeserver {
         server_name: &config.server_name,
-        public_baseurl: config.public_baseurl(),
+        public_baseurl: public_baseurl.to_string(),
         pid_file: format!("{DATA_DIR}/homeserver.pid"),
         listeners: listeners(),
         log_config,
@@ -370,7 +371,7 @@ mod tests {
     }
 
     fn homeserver_yaml(config: &SynapseConfig, secrets: &AppSecrets, files: &[String]) -> String {
-        let mut keys = base_fragment(config, "/data/log.config");
+        let mut keys = base_fragment(config, &config.public_baseurl(None), "/data/log.config");
         keys.0.extend(secrets_fragment(secrets).0);
         let appservices = files.iter().map(|path| (path.clone(), "bridge".to_string())).collect();
         let file = HomeserverConfig { keys, appservices }.render(&BTreeSet::new());
@@ -475,7 +476,11 @@ mod tests {
         let document: Value = safe_yaml::from_str(&yaml).unwrap();
         assert_eq!(document["app_service_config_files"], json!(files));
         let config = HomeserverConfig {
-            keys: base_fragment(&crate::config::for_tests(json!({})), "/data/log.config"),
+            keys: base_fragment(
+                &crate::config::for_tests(json!({})),
+                "https://example.com",
+                "/data/log.config",
+            ),
             appservices: vec![(files[0].clone(), "irc".into()), (files[1].clone(), "tg".into())],
         };
         let left_out = BTreeSet::from([files[0].clone()]);

@@ -6,11 +6,13 @@ use juju::{HookContext, HookToolError, HookTools};
 use crate::app_secrets::AppSecretsError;
 use crate::app_status::PeerStatuses;
 use crate::components::database::{self, DatabaseState};
+use crate::components::ingress::{self, IngressState};
 use crate::components::nginx::{self, NginxState};
 use crate::components::redis::{self, RedisState};
 use crate::components::registrations::MatrixAuthState;
 use crate::components::scale::{self, RolesState};
 use crate::components::secrets::{self, Secrets};
+use crate::components::smtp::{self, SmtpState};
 use crate::components::synapse::{self, SynapseState};
 use crate::config::{InvalidConfig, SynapseConfig};
 use crate::deployment::Deployment;
@@ -32,6 +34,8 @@ pub struct CharmState {
     pub redis: RedisState,
     pub roles: RolesState,
     pub nginx: NginxState,
+    pub smtp: SmtpState,
+    pub ingress: IngressState,
     pub peers: PeerStatuses,
 }
 
@@ -54,6 +58,10 @@ pub enum StateError {
     Database(postgresql_client::ReadError),
     #[error(transparent)]
     Redis(redis_client::ReadError),
+    #[error(transparent)]
+    Smtp(smtp_client::ReadError),
+    #[error(transparent)]
+    Ingress(ingress_client::ReadError),
 }
 
 impl CharmState {
@@ -62,7 +70,8 @@ impl CharmState {
     /// application secrets (see [`secrets::load`]), the `matrix-auth` relations (see
     /// [`MatrixAuthState::load`]), the database (see [`database::load`]), Redis (see
     /// [`redis::load`]), the main unit (see [`scale::load`]), nginx's configuration (see
-    /// [`nginx::load`]) and the other units' statuses when there are other units.
+    /// [`nginx::load`]), the mail relay (see [`smtp::load`]), the ingress relations (see
+    /// [`ingress::load`]) and the other units' statuses when there are other units.
     pub fn load(
         tools: &HookTools,
         pebble: &pebble::Client,
@@ -81,6 +90,8 @@ impl CharmState {
         let roles = scale::load(tools, context, &deployment)?;
         let reachable = !matches!(synapse.workload, synapse::Workload::Unreachable);
         let nginx = nginx::load(pebble, reachable).map_err(StateError::Pebble)?;
+        let smtp = smtp::load(tools, context, &deployment, pebble, reachable)?;
+        let ingress = ingress::load(tools, context, &deployment, leader)?;
         let peers = PeerStatuses::load(tools, context, leader, &deployment)?;
         Ok(Self {
             unit: context.unit_name.clone(),
@@ -95,6 +106,8 @@ impl CharmState {
             redis,
             roles,
             nginx,
+            smtp,
+            ingress,
             peers,
         })
     }

@@ -251,6 +251,43 @@ pub fn reload_rejected(service: &str, reason: &str) -> Status {
     ))
 }
 
+/// `enable_email_notifs` without the `smtp` relation.
+pub fn email_needs_smtp(app: &str) -> Status {
+    Status::blocked(format!(
+        "enable_email_notifs needs the smtp relation: juju integrate {app} smtp-integrator"
+    ))
+}
+
+/// The `smtp` relation's data is not usable (yet); `blocked` when only the operator can
+/// change that.
+pub fn smtp_not_ready(reason: &str, blocked: bool) -> Status {
+    let message = format!("SMTP: {reason}");
+    if blocked {
+        Status::blocked(message)
+    } else {
+        Status::waiting(message)
+    }
+}
+
+/// Settings Synapse cannot use, in upstream's words.
+pub fn smtp_refused(problem: &str) -> Status {
+    Status::blocked(problem)
+}
+
+/// The relay failed the charm's check from Synapse's container.
+pub fn smtp_check_failed(endpoint: &str, problem: &str, detail: &str) -> Status {
+    let what = match problem {
+        "auth" => "refuses the credentials",
+        "tls" => "fails TLS",
+        "connect" => "does not answer",
+        _ => "cannot be checked",
+    };
+    Status::blocked(format!(
+        "SMTP: {endpoint} {what}: {}; check the smtp-integrator settings",
+        excerpt(detail)
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,8 +9,7 @@ use juju::Status;
 use crate::config::SynapseConfig;
 
 /// Endpoints of metadata.yaml the charm does not act on yet.
-pub const ENDPOINTS: [&str; 8] =
-    ["smtp", "media", "backup", "ingress", "nginx-route", "logging", "metrics-endpoint", "grafana-dashboard"];
+pub const ENDPOINTS: [&str; 5] = ["media", "backup", "logging", "metrics-endpoint", "grafana-dashboard"];
 
 /// What is related or set without effect.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,12 +27,6 @@ impl Unsupported {
         if let Some(config) = config {
             if config.enable_mjolnir {
                 options.push("enable_mjolnir");
-            }
-            if config.enable_email_notifs {
-                options.push("enable_email_notifs");
-            }
-            if config.notif_from.is_some() {
-                options.push("notif_from");
             }
             if config.backup_passphrase_set {
                 options.push("backup_passphrase");
@@ -73,12 +66,8 @@ impl Unsupported {
 
 fn instead(endpoint: &str) -> &'static str {
     match endpoint {
-        "smtp" => "Synapse sends no e-mail",
         "media" => "media stays on the data storage",
         "backup" => "back up the data storage yourself",
-        "ingress" | "nginx-route" => {
-            "clients reach Synapse through the application's Kubernetes service on port 8008"
-        }
         "logging" => "Synapse logs to the container's standard output",
         _ => "no metrics or dashboards are published",
     }
@@ -91,19 +80,20 @@ mod tests {
 
     #[test]
     fn related_unsupported_endpoints_and_set_options_are_named() {
-        let related: BTreeSet<String> = ["matrix-auth", "smtp", "redis", "ingress"].map(String::from).into();
+        let related: BTreeSet<String> =
+            ["matrix-auth", "media", "redis", "smtp", "ingress", "logging"].map(String::from).into();
         let config = crate::config::for_tests(json!({"enable_mjolnir": true, "backup_passphrase": "s3cret"}));
         let found = Unsupported::find(&related, Some(&config));
-        assert_eq!(found.relations, ["smtp", "ingress"], "redis has effect");
+        assert_eq!(found.relations, ["media", "logging"], "redis, smtp and ingress have effect");
         assert_eq!(found.options, ["enable_mjolnir", "backup_passphrase"]);
         assert_eq!(
             found.status(),
             Some(Status::active(
-                "no effect yet: smtp, ingress relations; enable_mjolnir, backup_passphrase options"
+                "no effect yet: media, logging relations; enable_mjolnir, backup_passphrase options"
             ))
         );
         assert_eq!(found.log_lines().len(), 4);
-        assert!(found.log_lines()[0].contains("no e-mail"));
+        assert!(found.log_lines()[0].contains("media stays on the data storage"));
     }
 
     #[test]

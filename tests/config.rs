@@ -184,7 +184,7 @@ fn accepted_options_without_effect_change_nothing_and_say_so() {
         &mut harness,
         &[
             ("enable_mjolnir", json!(true)),
-            ("enable_email_notifs", json!(true)),
+            // Without the smtp relation and without more units, these change nothing either.
             ("notif_from", json!("Matrix <noreply@example.com>")),
             ("workers_ignore_list", json!("worker1,worker2")),
             ("backup_passphrase", json!("correct horse battery staple")),
@@ -192,21 +192,26 @@ fn accepted_options_without_effect_change_nothing_and_say_so() {
     );
     assert_eq!(
         harness.status(UNIT),
-        (
-            "active".into(),
-            "no effect yet: enable_mjolnir, enable_email_notifs, notif_from, backup_passphrase, workers_ignore_list options"
-                .into()
-        )
+        ("active".into(), "no effect yet: enable_mjolnir, backup_passphrase options".into())
     );
     assert_eq!(harness.read(UNIT, "/data/homeserver.yaml"), homeserver);
     let warnings = harness.logs(UNIT, "WARNING");
-    for topic in
-        ["enable_mjolnir", "enable_email_notifs", "notif_from", "backup_passphrase", "workers_ignore_list"]
-    {
+    for topic in ["enable_mjolnir", "backup_passphrase"] {
         assert!(warnings.iter().any(|line| line.contains(topic)), "no warning about {topic}: {warnings:?}");
     }
     let everything: Vec<String> = harness.sim.logs(UNIT).map(|record| record.message.clone()).collect();
     assert!(everything.iter().all(|line| !line.contains("battery staple")), "the passphrase leaked");
+
+    // E-mail notifications need the smtp relation: the status says which.
+    configure(&mut harness, &[("enable_email_notifs", json!(true))]);
+    assert_eq!(
+        harness.status(UNIT),
+        (
+            "blocked".into(),
+            "enable_email_notifs needs the smtp relation: juju integrate synapse smtp-integrator".into()
+        )
+    );
+    assert_eq!(harness.read(UNIT, "/data/homeserver.yaml"), homeserver);
 }
 
 #[test]

@@ -54,7 +54,7 @@ mod tests {
                 .as_object()
                 .unwrap(),
         );
-        let related = BTreeSet::from(["smtp".to_string(), "redis".to_string(), "matrix-auth".to_string()]);
+        let related = BTreeSet::from(["backup".to_string(), "redis".to_string(), "matrix-auth".to_string()]);
         let plan = plan(&config, &related);
         let notes: Vec<&str> = plan
             .diagnostics
@@ -63,7 +63,7 @@ mod tests {
             .map(|(_, line)| line.as_str())
             .collect();
         assert_eq!(notes.len(), 2, "{notes:?}");
-        assert!(notes[0].contains("smtp") && notes[1].contains("enable_mjolnir"));
-        assert_eq!(plan.statuses, [Status::active("no effect yet: smtp relation; enable_mjolnir option")]);
+        assert!(notes[0].contains("backup") && notes[1].contains("enable_mjolnir"));
+        assert_eq!(plan.statuses, [Status::active("no effect yet: backup relation; enable_mjolnir option")]);
     }
 }

@@ -12,12 +12,16 @@
 //!   and health.
 //! - [`redis`]: Redis through the `redis` relation, which the processes replicate through.
 //! - [`nginx`]: the pod's entry point, routing worker paths to the local process.
+//! - [`smtp`]: mail through the `smtp` relation (homeserver.yaml `email:`), checked first.
+//! - [`ingress`]: `ingress` and `nginx-route`; the ingress URL is the default public_baseurl.
 
 pub mod configuration;
 pub mod database;
+pub mod ingress;
 pub mod nginx;
 pub mod redis;
 pub mod registrations;
 pub mod scale;
 pub mod secrets;
+pub mod smtp;
 pub mod synapse;

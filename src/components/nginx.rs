@@ -15,6 +15,7 @@ use crate::component::{ComponentPlan, Facts, Reload};
 use crate::components::scale::{unit_address, Role};
 use crate::layer::ServicePlan;
 use crate::workload::{ContainerFile, HTTP_PORT};
+use ingress_client::IngressUrl;
 
 pub const NAME: &str = "nginx";
 /// The Pebble service and its readiness check (upstream's names).
@@ -114,7 +115,7 @@ pub fn load(pebble: &pebble::Client, reachable: bool) -> pebble::Result<NginxSta
 pub fn plan(state: &NginxState, facts: &Facts, role: &Role, main: Option<&str>) -> ComponentPlan {
     let mut plan = ComponentPlan::default();
     let Some(main) = main else { return plan };
-    if facts.config.is_none() || facts.deployment.departing {
+    if facts.deployment.departing {
         return plan;
     }
     let main_upstream = if matches!(role, Role::Main { .. }) {
@@ -123,7 +124,9 @@ pub fn plan(state: &NginxState, facts: &Facts, role: &Role, main: Option<&str>) 
         format!("{}:{HTTP_PORT}", unit_address(facts.app, main))
     };
     let local = matches!(role, Role::Worker { .. }).then(|| format!("127.0.0.1:{HTTP_PORT}"));
-    let config = render(&main_upstream, local.as_deref());
+    let Some((public_baseurl, config)) = facts.public_baseurl.zip(facts.config) else { return plan };
+    let well_known = WellKnown::new(public_baseurl, config.well_known_server.as_deref());
+    let config = render(&main_upstream, local.as_deref(), &well_known);
     plan.services.push(service());
     if state.config.as_deref() != Some(config.as_bytes()) {
         plan.reloads.push(Reload {
@@ -157,9 +160,38 @@ fn service() -> ServicePlan {
     ServicePlan { name: SERVICE, service, checks: BTreeMap::from([(READY_CHECK.to_string(), ready)]) }
 }
 
+/// What `/.well-known/matrix/` answers: for other servers, where federation goes
+/// (`m.server`); for clients, the base URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WellKnown {
+    pub server: String,
+    pub client: String,
+}
+
+impl WellKnown {
+    /// `server` when given, else the host of `public_baseurl` with its port (443 for https).
+    pub fn new(public_baseurl: &str, server: Option<&str>) -> Self {
+        let server = server.map(str::to_string).unwrap_or_else(|| match IngressUrl::parse(public_baseurl) {
+            Ok(url) => format!("{}:{}", url.host(), url.port_or_default()),
+            Err(_) => public_baseurl.to_string(),
+        });
+        Self { server, client: public_baseurl.to_string() }
+    }
+
+    /// The two JSON documents, as nginx single-quoted strings.
+    fn documents(&self) -> (String, String) {
+        let quote = |value: serde_json::Value| value.to_string().replace('\\', "\\\\").replace('\'', "\\'");
+        (
+            quote(serde_json::json!({"m.server": self.server})),
+            quote(serde_json::json!({"m.homeserver": {"base_url": self.client}})),
+        )
+    }
+}
+
 /// The whole configuration: `main` gets what the worker paths do not, and `local` (a
-/// worker's own process) gets the worker paths.
-fn render(main: &str, local: Option<&str>) -> String {
+/// worker's own process) gets the worker paths; `/.well-known/matrix/` is answered here.
+fn render(main: &str, local: Option<&str>, well_known: &WellKnown) -> String {
+    let (server, client) = well_known.documents();
     let proxy = |upstream: &str| {
         format!(
             "proxy_pass http://{upstream};\n            \
@@ -204,7 +236,17 @@ fn render(main: &str, local: Option<&str>) -> String {
              server {{\n        \
                  listen {PORT};\n        \
                  listen [::]:{PORT};\n        \
-                 location = /health {{\n            return 204;\n        }}\n\
+                 location = /health {{\n            return 204;\n        }}\n        \
+                 location = /.well-known/matrix/server {{\n            \
+                     default_type application/json;\n            \
+                     return 200 '{server}';\n        \
+                 }}\n        \
+                 location = /.well-known/matrix/client {{\n            \
+                     default_type application/json;\n            \
+                     add_header Access-Control-Allow-Origin * always;\n            \
+                     add_header X-Content-Type-Options nosniff always;\n            \
+                     return 200 '{client}';\n        \
+                 }}\n\
          {locations}        \
                  location / {{\n            {}\n        }}\n    \
              }}\n\
@@ -263,6 +305,31 @@ mod tests {
         assert!(again.reloads.is_empty());
         assert_eq!(again.services.len(), 1, "the service is still wanted");
         assert!(plan(&current, &facts, &main, None).services.is_empty(), "no main known: no nginx");
+    }
+
+    #[test]
+    fn the_well_known_documents_follow_public_baseurl_or_the_option() {
+        let well_known = WellKnown::new("https://matrix.example.com/", None);
+        assert_eq!(well_known.server, "matrix.example.com:443");
+        let (server, client) = well_known.documents();
+        assert_eq!(server, r#"{"m.server":"matrix.example.com:443"}"#);
+        assert_eq!(client, r#"{"m.homeserver":{"base_url":"https://matrix.example.com/"}}"#);
+        assert_eq!(WellKnown::new("https://m.example.com:8448", None).server, "m.example.com:8448");
+        assert_eq!(
+            WellKnown::new("https://m.example.com", Some("fed.example.com:443")).server,
+            "fed.example.com:443"
+        );
+        let quoted = WellKnown { server: "a'b\\c".into(), client: String::new() }.documents().0;
+        assert_eq!(quoted, r#"{"m.server":"a\'b\\\\c"}"#, "nginx single-quoted string escapes");
+        let deployment = Deployment::single();
+        let config = config_of(&plan(
+            &NginxState::default(),
+            &facts(&deployment, "synapse/0", true),
+            &Role::Main { federation_sender: None },
+            Some("synapse/0"),
+        ));
+        assert!(config.contains("location = /.well-known/matrix/server {\n            default_type application/json;\n            return 200 '{\"m.server\":\"example.com:443\"}';"), "{config}");
+        assert!(config.contains("add_header Access-Control-Allow-Origin * always;"));
     }
 
     #[test]

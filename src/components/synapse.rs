@@ -111,7 +111,8 @@ pub fn plan(state: &SynapseState, facts: &Facts, role: &Role) -> ComponentPlan {
     }
     if let Some(config) = facts.config {
         let (log_config_path, log_config) = log_config_file();
-        plan.homeserver = homeserver::base_fragment(config, &log_config_path);
+        let public_baseurl = facts.public_baseurl.expect("known with a valid configuration");
+        plan.homeserver = homeserver::base_fragment(config, public_baseurl, &log_config_path);
         let process = match role {
             Role::Worker { config_path, .. } => Some(Process::Worker { config_path }),
             Role::Main { .. } => Some(Process::Main),

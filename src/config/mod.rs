@@ -38,8 +38,13 @@ pub struct SynapseConfig {
     pub publish_rooms_allowlist: Option<Vec<String>>,
     pub trusted_key_servers: Vec<String>,
     pub workers_ignore_list: Vec<String>,
-    /// Sender of notification e-mails (no e-mail is sent yet).
+    /// Sender of notification e-mails (default: the server name).
     pub notif_from: Option<String>,
+    /// Route `https://<server_name>/.well-known/matrix/…` to this Synapse through nginx-route.
+    pub delegate_server_name: bool,
+    /// The `m.server` served at `/.well-known/matrix/server` (default: the host and port of
+    /// `public_baseurl`).
+    pub well_known_server: Option<String>,
     /// Whether a backup passphrase is set (backups are not supported yet).
     pub backup_passphrase_set: bool,
 }
@@ -138,6 +143,8 @@ impl SynapseConfig {
             "an e-mail address, optionally as Name <address>",
         );
         let alive_check = read.parsed("experimental_alive_check", "2m,5,20s", ALIVE_CHECK);
+        let delegate_server_name = read.flag("delegate_server_name", false);
+        let well_known_server = read.checked("well_known_server", is_usable_server_name, SERVER_NAME);
         let rc_joins_remote_burst_count = read.count("rc_joins_remote_burst_count", 10);
         let rc_joins_remote_per_second = read.float(
             "rc_joins_remote_per_second",
@@ -194,13 +201,19 @@ impl SynapseConfig {
                 .unwrap_or_else(|| vec![DEFAULT_TRUSTED_KEY_SERVER.to_string()]),
             workers_ignore_list: workers_ignore_list.unwrap_or_default(),
             notif_from,
+            delegate_server_name,
+            well_known_server,
             backup_passphrase_set,
         })
     }
 
-    /// The URL clients use: `public_baseurl`, else `https://<server_name>`.
-    pub fn public_baseurl(&self) -> String {
-        self.public_baseurl.clone().unwrap_or_else(|| format!("https://{}", self.server_name))
+    /// The URL clients use: `public_baseurl`, else the ingress URL, else
+    /// `https://<server_name>`.
+    pub fn public_baseurl(&self, ingress: Option<&str>) -> String {
+        self.public_baseurl
+            .clone()
+            .or_else(|| ingress.map(str::to_string))
+            .unwrap_or_else(|| format!("https://{}", self.server_name))
     }
 }
 
@@ -376,7 +389,11 @@ mod tests {
     fn defaults_apply_to_absent_options() {
         let config = parse(json!({"server_name": "example.com"})).unwrap();
         assert_eq!(config.server_name, "example.com");
-        assert_eq!(config.public_baseurl(), "https://example.com");
+        assert_eq!(config.public_baseurl(None), "https://example.com");
+        assert_eq!(
+            config.public_baseurl(Some("https://m.example.com/matrix-synapse")),
+            "https://m.example.com/matrix-synapse"
+        );
         assert!(config.enable_password_config && config.enable_room_list_search);
         assert!(!config.report_stats && !config.allow_public_rooms_over_federation);
         assert_eq!(config.trusted_key_servers, ["matrix.org"]);

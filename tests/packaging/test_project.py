@@ -49,6 +49,8 @@ EXPECTED_CONFIG = {
     "workers_ignore_list": ("string", None),
     # The charm's own, not upstream's: what happens to SQLite data when PostgreSQL arrives.
     "port_sqlite_data": ("boolean", True),
+    "delegate_server_name": ("boolean", False),
+    "well_known_server": ("string", None),
 }
 
 # action -> {param: (JSON type, default)}, and the required params.

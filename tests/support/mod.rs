@@ -15,6 +15,7 @@ pub mod postgresql_provider;
 pub mod redis;
 pub mod redis_provider;
 pub mod requirers;
+pub mod smtp;
 
 use std::collections::BTreeMap;
 use std::fs;
