@@ -12,6 +12,8 @@
 //!   (`support::postgres`, on the host's address on the test's pod network): SQLite ported
 //!   by the real `synapse_port_db`, password rotation, a wrong collation, refused
 //!   credentials and a removed relation (`tests/e2e/run database` runs just these).
+//! - [`edge`]: the ingress URL, well-known documents and client addresses through nginx;
+//!   mail through a real SMTP server (`tests/e2e/run edge`).
 //! - [`scale`]: three units with real Redis, PostgreSQL, nginx, a main and workers; main
 //!   failover, scale-down and back (`tests/e2e/run scale`).
 //!
@@ -31,4 +33,5 @@ mod actions;
 mod appservice;
 mod config_table;
 mod database;
+mod edge;
 mod scale;

@@ -262,8 +262,10 @@ impl E2e {
         self.pebble(unit).service_starts(SERVICE)
     }
 
-    /// Waits until the Synapse of `unit` answers `/health`; panics with its log otherwise.
+    /// Waits until the Synapse of `unit` answers `/health` on port 8008 of its pod (where the
+    /// checks point afterwards); panics with its log otherwise.
     pub fn wait_for_synapse(&self, unit: &str) {
+        http::set_synapse_address(self.pod_address(unit));
         // Done when Synapse answers, or when Pebble gave up on it (no use waiting longer).
         let answered = poll_until(HEALTH_TIMEOUT, Duration::from_millis(100), || {
             if http::synapse("GET", "/health", None, None).is_ok_and(|response| response.status == 200) {
