@@ -34,6 +34,9 @@ use crate::workload::{
     SYNAPSE_UID, SYNAPSE_VERSION_COMMAND,
 };
 
+/// Where the digest of the last candidate Synapse's loader rejected is kept, with its reason:
+/// outside `/data`, so that a new container (a new image, say) checks again.
+pub const REJECTED_CANDIDATE_PATH: &str = "/tmp/synapse-k8s-rejected-candidate";
 /// How long Synapse may take to load a configuration.
 const VALIDATE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a hook that (re)started Synapse waits for it to answer its health check.
@@ -171,8 +174,25 @@ impl Container<'_> {
     }
 
     fn configure(&self, desired: &DesiredContainer) -> Result<Applied, ApplyError> {
-        self.tools.status_set(StatusTarget::Unit, &status::configuring())?;
         let config_changes = desired.config_changes();
+        let candidate = config_changes.then(|| desired.candidate_digest());
+        let recorded = match &candidate {
+            Some(digest) => self.recorded_rejection(digest)?,
+            None => None,
+        };
+        if let Some(reason) = recorded {
+            // Synapse's loader rejected this very candidate in an earlier hook: the running
+            // configuration stays, and the loader is not asked again until the inputs change.
+            tracing::debug!("the candidate configuration was rejected before; not checked again");
+            let (reloaded, rejected_reloads) = self.prepare_reloads(&desired.reloads)?;
+            self.signal_reloads(desired, &reloaded, &self.active_services(&reloaded)?)?;
+            return Ok(Applied {
+                outcome: Outcome::Rejected(reason),
+                left_out: Vec::new(),
+                rejected_reloads,
+            });
+        }
+        self.tools.status_set(StatusTarget::Unit, &status::configuring())?;
         if config_changes {
             self.own_data_dir()?;
         }
@@ -185,16 +205,18 @@ impl Container<'_> {
         let (reloaded, rejected_reloads) = self.prepare_reloads(&desired.reloads)?;
         let mut left_out = BTreeSet::new();
         if config_changes {
+            let candidate = candidate.as_deref().unwrap_or_default();
             left_out = match self.check(desired, &BTreeSet::new())? {
                 None => BTreeSet::new(),
                 Some(reason) if desired.config.appservices.is_empty() => {
-                    return self.rejected(&reason, rejected_reloads)
+                    return self.rejected(candidate, &reason, rejected_reloads)
                 }
                 Some(_) => match self.find_rejected_registrations(desired)? {
                     Ok(left_out) => left_out,
-                    Err(reason) => return self.rejected(&reason, rejected_reloads),
+                    Err(reason) => return self.rejected(candidate, &reason, rejected_reloads),
                 },
             };
+            self.forget_rejection()?;
             if !left_out.is_empty() {
                 // The steps read the candidate: it must be the configuration about to be used.
                 self.push(CANDIDATE_CONFIG_PATH, &desired.config.render(&left_out))?;
@@ -249,14 +271,7 @@ impl Container<'_> {
             Outcome::Idle if desired.runs_synapse() => Outcome::Unchanged(desired.health.clone()),
             other => other,
         };
-        for reload in desired.reloads.iter().filter(|reload| reloaded.contains(&reload.service)) {
-            if running_before.contains(reload.service) {
-                self.pebble
-                    .send_signal(reload.signal, &[reload.service])
-                    .map_err(step("reload a service"))?;
-                tracing::info!("{} reloaded its configuration ({})", reload.service, reload.file.path);
-            }
-        }
+        self.signal_reloads(desired, &reloaded, &running_before)?;
         if config_changes {
             self.set_workload_version()?;
         }
@@ -310,6 +325,46 @@ impl Container<'_> {
             }
         }
         Ok((accepted, rejected))
+    }
+
+    /// Signals the services whose reloaded file was put in place and that were running.
+    fn signal_reloads(
+        &self,
+        desired: &DesiredContainer,
+        reloaded: &[&'static str],
+        running: &BTreeSet<&'static str>,
+    ) -> Result<(), ApplyError> {
+        for reload in desired.reloads.iter().filter(|reload| reloaded.contains(&reload.service)) {
+            if running.contains(reload.service) {
+                self.pebble
+                    .send_signal(reload.signal, &[reload.service])
+                    .map_err(step("reload a service"))?;
+                tracing::info!("{} reloaded its configuration ({})", reload.service, reload.file.path);
+            }
+        }
+        Ok(())
+    }
+
+    /// The reason Synapse's loader gave for the candidate with `digest`, if it rejected it in
+    /// an earlier hook.
+    fn recorded_rejection(&self, digest: &str) -> Result<Option<String>, ApplyError> {
+        match self.pebble.pull(REJECTED_CANDIDATE_PATH) {
+            Ok(record) => {
+                let record = String::from_utf8_lossy(&record).into_owned();
+                let reason = record.split_once('\n').filter(|(recorded, _)| *recorded == digest);
+                Ok(reason.map(|(_, reason)| reason.trim_end().to_string()))
+            }
+            Err(error) if error.is_not_found() => Ok(None),
+            Err(error) => Err(step("read the rejected candidate's record")(error)),
+        }
+    }
+
+    /// Forgets an earlier rejection once a candidate passes.
+    fn forget_rejection(&self) -> Result<(), ApplyError> {
+        match self.pebble.remove_path(REJECTED_CANDIDATE_PATH, false) {
+            Err(error) if !error.is_not_found() => Err(step("remove the rejected candidate's record")(error)),
+            _ => Ok(()),
+        }
     }
 
     /// Which of `names` Pebble runs now.
@@ -454,13 +509,17 @@ impl Container<'_> {
         Ok(Some(self.redactor.apply(&format!("synapse_port_db exited with {}: {reason}", output.exit_code))))
     }
 
-    /// The candidate was rejected: it is removed and the running configuration kept.
+    /// The candidate with `digest` was rejected: it is removed, the running configuration
+    /// kept, and the rejection recorded so that later hooks do not ask the loader again.
     fn rejected(
         &self,
+        digest: &str,
         reason: &str,
         rejected_reloads: Vec<(&'static str, String)>,
     ) -> Result<Applied, ApplyError> {
         self.pebble.remove_path(CANDIDATE_CONFIG_PATH, false).map_err(step("remove the candidate"))?;
+        let record = format!("{digest}\n{reason}\n");
+        self.push(REJECTED_CANDIDATE_PATH, &ContainerFile::secret(REJECTED_CANDIDATE_PATH, record))?;
         tracing::error!("Synapse rejected the new configuration, the running one is kept: {reason}");
         Ok(Applied { outcome: Outcome::Rejected(reason.to_string()), left_out: Vec::new(), rejected_reloads })
     }

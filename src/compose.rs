@@ -106,6 +106,20 @@ impl DesiredContainer {
         self.changed.iter().any(|name| CONFIG_READERS.contains(name))
     }
 
+    /// What the loader's verdict depends on: the digests of the services that read
+    /// homeserver.yaml (each covers homeserver.yaml and the files it reads).
+    pub fn candidate_digest(&self) -> String {
+        use sha2::{Digest as _, Sha256};
+        let mut hasher = Sha256::new();
+        for service in self.services.iter().filter(|service| CONFIG_READERS.contains(&service.plan.name)) {
+            hasher.update(service.plan.name.as_bytes());
+            hasher.update(b"=");
+            hasher.update(service.digest.as_bytes());
+            hasher.update(b"\n");
+        }
+        hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+
     /// Whether this unit runs the `synapse` service.
     pub fn runs_synapse(&self) -> bool {
         self.services.iter().any(|service| service.plan.name == SERVICE)

@@ -351,10 +351,27 @@ fn a_rejected_configuration_keeps_the_running_one() {
     );
     assert!(errors.iter().all(|line| !line.contains(&form_secret)), "a secret reached the log");
 
-    // Once Synapse accepts it (say, a fixed image), the next hook applies it.
+    // Later hooks do not ask the loader again about the same candidate, and write nothing.
+    let checks = |harness: &Harness| {
+        harness
+            .pebble(UNIT)
+            .exec_log()
+            .iter()
+            .filter(|exec| exec.argv.starts_with(&VALIDATE.map(String::from)))
+            .count()
+    };
+    let (checked, before) = (checks(&harness), harness.request_count(UNIT));
+    assert_hooks_succeeded(&harness.sim.update_status().unwrap());
+    assert_eq!(checks(&harness), checked, "the rejected candidate was checked again");
+    assert_eq!(harness.writes_since(UNIT, before), Vec::<String>::new());
+    assert_eq!(harness.status(UNIT).0, "blocked", "the status stays");
+
+    // Once Synapse accepts it (a fixed image: a new container, without the record), the
+    // next hook applies it.
     harness
         .pebble(UNIT)
         .script_exec(pebble_sim::ExecRule::new(check.chain(["/data/homeserver.yaml.candidate"])));
+    std::fs::remove_file(harness.container_path(UNIT, "/tmp/synapse-k8s-rejected-candidate")).unwrap();
     harness.sim.update_status().unwrap();
     assert_eq!(harness.status(UNIT), ("active".into(), String::new()));
     assert_eq!(harness.homeserver(UNIT)["limit_remote_rooms"]["complexity"], 3.0);
