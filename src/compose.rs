@@ -23,7 +23,7 @@ use crate::component::{
 use crate::components::scale::{Prerequisites, Role, FEDERATION_SENDER_SERVICE};
 use crate::components::synapse::Workload;
 use crate::components::{
-    configuration, database, ingress, nginx, redis, registrations, scale, secrets, smtp, synapse,
+    configuration, custom, database, ingress, nginx, redis, registrations, scale, secrets, smtp, synapse,
 };
 use crate::data_dir::DataDir;
 use crate::health::Health;
@@ -178,6 +178,10 @@ pub fn compose(
     for (name, part) in plans {
         merged.add(name, part, &mut plan)?;
     }
+    // The operator's own keys come last, and may not touch what the components set.
+    let extra = config.and_then(|config| config.additional_homeserver_config.as_ref());
+    let custom = custom::plan(extra, merged.owners.iter().map(|(key, _)| key.as_str()));
+    merged.add(custom::NAME, custom, &mut plan)?;
     let hold = merged.hold;
     let desired = (secrets.secrets.is_some() && !merged.services.is_empty())
         .then(|| merged.desired(&state.synapse.workload));

@@ -288,6 +288,14 @@ pub fn smtp_check_failed(endpoint: &str, problem: &str, detail: &str) -> Status 
     ))
 }
 
+/// `additional_homeserver_config` sets keys the charm manages.
+pub fn custom_keys_refused(keys: &[&str]) -> Status {
+    Status::blocked(format!(
+        "additional_homeserver_config sets keys the charm manages: {}; the running configuration is kept",
+        keys.join(", ")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

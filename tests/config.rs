@@ -377,3 +377,40 @@ fn a_rejected_configuration_keeps_the_running_one() {
     assert_eq!(harness.homeserver(UNIT)["limit_remote_rooms"]["complexity"], 3.0);
     assert_eq!(harness.pebble(UNIT).service_starts("synapse"), 2);
 }
+
+#[test]
+fn additional_homeserver_config_adds_free_keys_and_refuses_managed_ones() {
+    let mut harness = deployed();
+    configure(
+        &mut harness,
+        &[("additional_homeserver_config", json!("url_preview_enabled: true\nurl_preview_ip_range_blacklist: ['10.0.0.0/8']\n"))],
+    );
+    assert_eq!(harness.status(UNIT), ("active".into(), String::new()));
+    let homeserver = harness.homeserver(UNIT);
+    assert_eq!(homeserver["url_preview_enabled"], true);
+    assert_eq!(homeserver["url_preview_ip_range_blacklist"], json!(["10.0.0.0/8"]));
+    let applied = harness.read(UNIT, "/data/homeserver.yaml");
+
+    // Keys the charm manages: refused by name, the running configuration kept whole.
+    configure(&mut harness, &[("additional_homeserver_config", json!("database: {name: sqlite3}\nserver_name: other.org\nmax_upload_size: 1G\n"))]);
+    assert_eq!(
+        harness.status(UNIT),
+        (
+            "blocked".into(),
+            "additional_homeserver_config sets keys the charm manages: database, server_name; the running \
+             configuration is kept"
+                .into()
+        )
+    );
+    assert_eq!(harness.read(UNIT, "/data/homeserver.yaml"), applied);
+
+    // Not YAML, or not a mapping: an invalid option, nothing changed.
+    configure(&mut harness, &[("additional_homeserver_config", json!("url_preview_enabled: [true"))]);
+    let (kind, message) = harness.status(UNIT);
+    assert_eq!(kind, "blocked");
+    assert!(message.starts_with("invalid configuration: additional_homeserver_config: it is not valid YAML"), "{message}");
+    configure(&mut harness, &[("additional_homeserver_config", json!("- a list"))]);
+    assert!(harness.status(UNIT).1.contains("it is not a YAML mapping"), "{:?}", harness.status(UNIT));
+    assert_eq!(harness.read(UNIT, "/data/homeserver.yaml"), applied);
+    assert_eq!(harness.pebble(UNIT).service_starts("synapse"), 2, "one restart, for the accepted keys");
+}

@@ -307,3 +307,19 @@ fn secrets_juju_discarded_after_synapse_started_are_taken_back_from_the_containe
     let warnings = harness.logs(UNIT0, "WARNING");
     assert!(warnings.iter().any(|line| line.contains("already runs with")), "{warnings:?}");
 }
+
+#[test]
+fn refreshing_to_a_newer_build_regenerates_and_restarts_nothing() {
+    let mut harness = Harness::new();
+    assert_hooks_succeeded(&harness.deploy(1, &[("server_name", json!(SERVER_NAME))]));
+    let secrets = harness.app_secret_content();
+    let revisions: Vec<u32> = harness.sim.model().secrets.values().map(|secret| secret.latest_revision()).collect();
+    let before = harness.request_count(UNIT0);
+    assert_hooks_succeeded(&harness.sim.upgrade(APP, None).unwrap());
+    assert_eq!(harness.app_secret_content(), secrets, "nothing regenerated");
+    let after: Vec<u32> = harness.sim.model().secrets.values().map(|secret| secret.latest_revision()).collect();
+    assert_eq!(after, revisions, "no new secret revision");
+    assert_eq!(harness.writes_since(UNIT0, before), Vec::<String>::new(), "nothing written in the container");
+    assert_eq!(harness.pebble(UNIT0).service_starts("synapse"), 1, "no restart");
+    assert_eq!(harness.status(UNIT0), ("active".into(), String::new()));
+}

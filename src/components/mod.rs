@@ -14,8 +14,10 @@
 //! - [`nginx`]: the pod's entry point, routing worker paths to the local process.
 //! - [`smtp`]: mail through the `smtp` relation (homeserver.yaml `email:`), checked first.
 //! - [`ingress`]: `ingress` and `nginx-route`; the ingress URL is the default public_baseurl.
+//! - [`custom`]: `additional_homeserver_config`, merged last; keys the charm manages refused.
 
 pub mod configuration;
+pub mod custom;
 pub mod database;
 pub mod ingress;
 pub mod nginx;

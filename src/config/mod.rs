@@ -45,6 +45,8 @@ pub struct SynapseConfig {
     /// The `m.server` served at `/.well-known/matrix/server` (default: the host and port of
     /// `public_baseurl`).
     pub well_known_server: Option<String>,
+    /// homeserver.yaml keys the operator adds (a YAML mapping).
+    pub additional_homeserver_config: Option<Map<String, Value>>,
     /// Whether a backup passphrase is set (backups are not supported yet).
     pub backup_passphrase_set: bool,
 }
@@ -145,6 +147,7 @@ impl SynapseConfig {
         let alive_check = read.parsed("experimental_alive_check", "2m,5,20s", ALIVE_CHECK);
         let delegate_server_name = read.flag("delegate_server_name", false);
         let well_known_server = read.checked("well_known_server", is_usable_server_name, SERVER_NAME);
+        let additional_homeserver_config = read.yaml_mapping("additional_homeserver_config");
         let rc_joins_remote_burst_count = read.count("rc_joins_remote_burst_count", 10);
         let rc_joins_remote_per_second = read.float(
             "rc_joins_remote_per_second",
@@ -203,6 +206,7 @@ impl SynapseConfig {
             notif_from,
             delegate_server_name,
             well_known_server,
+            additional_homeserver_config,
             backup_passphrase_set,
         })
     }
@@ -262,6 +266,20 @@ impl Reader<'_> {
             Some(Value::String(text)) if text.trim().is_empty() => None,
             Some(Value::String(text)) => Some(text.trim().to_string()),
             Some(other) => self.wrong_type(name, "a string", other),
+        }
+    }
+
+    /// A YAML mapping (read the way Synapse reads homeserver.yaml).
+    fn yaml_mapping(&mut self, name: &'static str) -> Option<Map<String, Value>> {
+        let text = self.text(name)?;
+        match safe_yaml::from_str::<Value>(&text) {
+            Ok(Value::Object(mapping)) => Some(mapping),
+            Ok(_) => self.reject(name, "it is not a YAML mapping of homeserver.yaml keys".to_string()),
+            Err(error) => {
+                let error = error.to_string();
+                let first = error.lines().next().unwrap_or("not YAML");
+                self.reject(name, format!("it is not valid YAML: {first}"))
+            }
         }
     }
 

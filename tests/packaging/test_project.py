@@ -51,6 +51,7 @@ EXPECTED_CONFIG = {
     "port_sqlite_data": ("boolean", True),
     "delegate_server_name": ("boolean", False),
     "well_known_server": ("string", None),
+    "additional_homeserver_config": ("string", None),
 }
 
 # action -> {param: (JSON type, default)}, and the required params.
