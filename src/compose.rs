@@ -181,7 +181,8 @@ pub fn compose(
     // The operator's own keys come last, and may not touch what the components set.
     let extra = config.and_then(|config| config.additional_homeserver_config.as_ref());
     let custom = custom::plan(extra, merged.owners.iter().map(|(key, _)| key.as_str()));
-    merged.add(custom::NAME, custom, &mut plan)?;
+    merged.add(custom::NAME, custom.plan, &mut plan)?;
+    merged.keys.0.extend(custom.overrides);
     let hold = merged.hold;
     let desired = (secrets.secrets.is_some() && !merged.services.is_empty())
         .then(|| merged.desired(&state.synapse.workload));

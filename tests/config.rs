@@ -383,16 +383,26 @@ fn additional_homeserver_config_adds_free_keys_and_refuses_managed_ones() {
     let mut harness = deployed();
     configure(
         &mut harness,
-        &[("additional_homeserver_config", json!("url_preview_enabled: true\nurl_preview_ip_range_blacklist: ['10.0.0.0/8']\n"))],
+        &[(
+            "additional_homeserver_config",
+            json!("url_preview_enabled: true\nurl_preview_ip_range_blacklist: ['10.0.0.0/8']\nmax_upload_size: 100M\n"),
+        )],
     );
     assert_eq!(harness.status(UNIT), ("active".into(), String::new()));
     let homeserver = harness.homeserver(UNIT);
     assert_eq!(homeserver["url_preview_enabled"], true);
     assert_eq!(homeserver["url_preview_ip_range_blacklist"], json!(["10.0.0.0/8"]));
+    assert_eq!(homeserver["max_upload_size"], "100M", "the charm's fixed default, overridden");
     let applied = harness.read(UNIT, "/data/homeserver.yaml");
 
     // Keys the charm manages: refused by name, the running configuration kept whole.
-    configure(&mut harness, &[("additional_homeserver_config", json!("database: {name: sqlite3}\nserver_name: other.org\nmax_upload_size: 1G\n"))]);
+    configure(
+        &mut harness,
+        &[(
+            "additional_homeserver_config",
+            json!("database: {name: sqlite3}\nserver_name: other.org\nmax_upload_size: 1G\n"),
+        )],
+    );
     assert_eq!(
         harness.status(UNIT),
         (
@@ -408,7 +418,10 @@ fn additional_homeserver_config_adds_free_keys_and_refuses_managed_ones() {
     configure(&mut harness, &[("additional_homeserver_config", json!("url_preview_enabled: [true"))]);
     let (kind, message) = harness.status(UNIT);
     assert_eq!(kind, "blocked");
-    assert!(message.starts_with("invalid configuration: additional_homeserver_config: it is not valid YAML"), "{message}");
+    assert!(
+        message.starts_with("invalid configuration: additional_homeserver_config: it is not valid YAML"),
+        "{message}"
+    );
     configure(&mut harness, &[("additional_homeserver_config", json!("- a list"))]);
     assert!(harness.status(UNIT).1.contains("it is not a YAML mapping"), "{:?}", harness.status(UNIT));
     assert_eq!(harness.read(UNIT, "/data/homeserver.yaml"), applied);

@@ -1,8 +1,10 @@
 //! The escape hatch: `additional_homeserver_config`, a YAML mapping of homeserver.yaml keys
-//! merged after the charm's own. A key the charm manages (set by a component this hook, or
-//! in [`MANAGED_KEYS`], which components set only in some deployments) is refused: the status
-//! names every such key and the running configuration is kept whole, never applied without
-//! the operator's other keys. The merged file still passes Synapse's own loader before use.
+//! merged after the charm's own. The charm's fixed defaults ([`OVERRIDABLE_KEYS`], such as
+//! `max_upload_size`) may be overridden. Any other key the charm manages (set by a component
+//! this hook, or in [`MANAGED_KEYS`], which components set only in some deployments) is
+//! refused: the status names every such key and the running configuration is kept whole,
+//! never applied without the operator's other keys. The merged file still passes Synapse's
+//! own loader before use.
 
 use juju::LogLevel;
 use serde_json::{Map, Value};
@@ -34,13 +36,33 @@ pub const MANAGED_KEYS: &[&str] = &[
     "form_secret",
 ];
 
+/// Fixed defaults of the charm (no option or relation sets them) the operator may override.
+pub const OVERRIDABLE_KEYS: &[&str] = &[
+    "max_upload_size",
+    "media_retention",
+    "forgotten_room_retention_period",
+    "delete_stale_devices_after",
+    "suppress_key_server_warning",
+];
+
+/// The plan: the new keys in its fragment, and the charm's defaults it overrides.
+#[derive(Debug, Default)]
+pub struct CustomPlan {
+    pub plan: ComponentPlan,
+    pub overrides: Map<String, Value>,
+}
+
 /// `extra` is the option's mapping (if set); `claimed` the keys the components set.
-pub fn plan<'a>(extra: Option<&Map<String, Value>>, claimed: impl Iterator<Item = &'a str> + Clone) -> ComponentPlan {
+pub fn plan<'a>(
+    extra: Option<&Map<String, Value>>,
+    claimed: impl Iterator<Item = &'a str> + Clone,
+) -> CustomPlan {
     let mut plan = ComponentPlan::default();
-    let Some(extra) = extra else { return plan };
+    let Some(extra) = extra else { return CustomPlan::default() };
     let refused: Vec<&str> = extra
         .keys()
         .map(String::as_str)
+        .filter(|key| !OVERRIDABLE_KEYS.contains(key))
         .filter(|key| MANAGED_KEYS.contains(key) || claimed.clone().any(|claimed| claimed == *key))
         .collect();
     if !refused.is_empty() {
@@ -54,14 +76,16 @@ pub fn plan<'a>(extra: Option<&Map<String, Value>>, claimed: impl Iterator<Item 
             ),
         );
         plan.hold = Some(Hold::Keep);
-        return plan;
+        return CustomPlan { plan, overrides: Map::new() };
     }
-    plan.homeserver = Fragment(extra.clone());
+    let (overrides, added): (Map<String, Value>, Map<String, Value>) =
+        extra.clone().into_iter().partition(|(key, _)| OVERRIDABLE_KEYS.contains(&key.as_str()));
+    plan.homeserver = Fragment(added);
     plan.log(
         LogLevel::Debug,
-        format!("additional_homeserver_config adds {}", extra.keys().cloned().collect::<Vec<_>>().join(", ")),
+        format!("additional_homeserver_config sets {}", extra.keys().cloned().collect::<Vec<_>>().join(", ")),
     );
-    plan
+    CustomPlan { plan, overrides }
 }
 
 #[cfg(test)]
@@ -76,13 +100,18 @@ mod tests {
     #[test]
     fn free_keys_are_merged_and_managed_ones_refused_by_name() {
         let extra = mapping(json!({"url_preview_enabled": true, "max_upload_size": "100M"}));
-        let claimed = ["server_name", "listeners"];
-        let planned = plan(Some(&extra), claimed.iter().copied());
-        assert_eq!(planned.homeserver.0, extra);
-        assert!(planned.statuses.is_empty() && planned.hold.is_none());
+        let claimed = ["server_name", "listeners", "max_upload_size"];
+        let custom = plan(Some(&extra), claimed.iter().copied());
+        assert_eq!(custom.plan.homeserver.0, mapping(json!({"url_preview_enabled": true})));
+        assert_eq!(
+            custom.overrides,
+            mapping(json!({"max_upload_size": "100M"})),
+            "a fixed default, overridden"
+        );
+        assert!(custom.plan.statuses.is_empty() && custom.plan.hold.is_none());
 
         let extra = mapping(json!({"database": {}, "server_name": "x", "url_preview_enabled": true}));
-        let planned = plan(Some(&extra), claimed.iter().copied());
+        let planned = plan(Some(&extra), claimed.iter().copied()).plan;
         assert!(planned.homeserver.0.is_empty(), "nothing of it is applied");
         assert_eq!(planned.hold, Some(Hold::Keep));
         assert_eq!(
@@ -90,6 +119,6 @@ mod tests {
             "additional_homeserver_config sets keys the charm manages: database, server_name; the running \
              configuration is kept"
         );
-        assert!(plan(None, claimed.iter().copied()).homeserver.0.is_empty());
+        assert!(plan(None, claimed.iter().copied()).plan.homeserver.0.is_empty());
     }
 }

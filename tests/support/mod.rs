@@ -13,6 +13,7 @@ pub mod passive_app;
 pub mod passive_requirers;
 pub mod postgres;
 pub mod postgresql_provider;
+pub mod prometheus;
 pub mod redis;
 pub mod redis_provider;
 pub mod requirers;
