@@ -37,6 +37,8 @@ use crate::workload::{
 /// Where the digest of the last candidate Synapse's loader rejected is kept, with its reason:
 /// outside `/data`, so that a new container (a new image, say) checks again.
 pub const REJECTED_CANDIDATE_PATH: &str = "/tmp/synapse-k8s-rejected-candidate";
+/// The layer holding the log targets (the label ops' LogForwarder gives it).
+const LOG_FORWARDING_LABEL: &str = "synapse-log-forwarding";
 /// How long Synapse may take to load a configuration.
 const VALIDATE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a hook that (re)started Synapse waits for it to answer its health check.
@@ -246,6 +248,16 @@ impl Container<'_> {
             .collect();
         let layer = layer(&services, &desired.retired, &left_out, CONFIG_READERS);
         self.pebble.add_layer(LAYER_LABEL, &layer, true).map_err(step("add the layer"))?;
+        if let Some(log_targets) = &desired.log_targets {
+            // Pebble forwards the services' output to these from now on; nothing restarts.
+            self.pebble
+                .add_layer(LOG_FORWARDING_LABEL, log_targets, true)
+                .map_err(step("add the log targets"))?;
+            tracing::info!(
+                "log forwarding: {}",
+                log_targets.log_targets.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
+        }
         if !desired.retired.is_empty() {
             let retired: Vec<&str> = desired.retired.iter().map(String::as_str).collect();
             self.pebble.stop(&retired).map_err(step("stop the services no longer wanted"))?;

@@ -23,7 +23,8 @@ use crate::component::{
 use crate::components::scale::{Prerequisites, Role, FEDERATION_SENDER_SERVICE};
 use crate::components::synapse::Workload;
 use crate::components::{
-    configuration, custom, database, ingress, nginx, redis, registrations, scale, secrets, smtp, synapse,
+    configuration, custom, database, ingress, nginx, observability, redis, registrations, scale, secrets,
+    smtp, synapse,
 };
 use crate::data_dir::DataDir;
 use crate::health::Health;
@@ -95,6 +96,8 @@ pub struct DesiredContainer {
     pub owned_files: Vec<OwnedFiles>,
     /// Steps between the check of the candidate and the switch, in component order.
     pub steps: Vec<ContainerStep>,
+    /// The log targets to write (a layer of their own), when they differ from the plan's.
+    pub log_targets: Option<pebble::Layer>,
     /// Synapse's health before the hook (what to report when no Synapse process changes).
     pub health: Health,
 }
@@ -161,6 +164,8 @@ pub fn compose(
     let (log_config, _) = synapse::log_config_file();
     let roles = scale::plan(&state.roles, &facts, prerequisites, &log_config);
     let role = roles.role;
+    let observability = observability::plan(&state.observability, &facts);
+    let log_targets = observability.log_targets.as_ref().map(observability::layer);
     let plans = [
         (configuration::NAME, configuration::plan(&state.config, &state.deployment.related_endpoints)),
         (synapse::NAME, synapse::plan(&state.synapse, &facts, &role)),
@@ -172,6 +177,7 @@ pub fn compose(
         (nginx::NAME, nginx::plan(&state.nginx, &facts, &role, roles.main.as_deref())),
         (smtp::NAME, smtp::plan(&state.smtp, &facts)),
         (ingress::NAME, ingress::plan(&state.ingress, &facts)),
+        (observability::NAME, observability.plan),
     ];
     let mut plan = Plan { speaks_for_app: facts.speaks_for_app(), role: role.label(), ..Plan::default() };
     let mut merged = Merged::default();
@@ -185,7 +191,7 @@ pub fn compose(
     merged.keys.0.extend(custom.overrides);
     let hold = merged.hold;
     let desired = (secrets.secrets.is_some() && !merged.services.is_empty())
-        .then(|| merged.desired(&state.synapse.workload));
+        .then(|| merged.desired(&state.synapse.workload, log_targets));
     plan.container = container(&state.synapse.workload, &facts, hold, desired, &role);
     Ok(plan)
 }
@@ -236,7 +242,7 @@ impl Merged {
     /// The container content, each service with the digest of its definition and of the
     /// files it reads (homeserver.yaml included for [`CONFIG_READERS`]), compared with what
     /// each runs with.
-    fn desired(self, workload: &Workload) -> DesiredContainer {
+    fn desired(self, workload: &Workload, log_targets: Option<pebble::Layer>) -> DesiredContainer {
         let appservices = self
             .files
             .iter()
@@ -300,6 +306,7 @@ impl Merged {
             reloads: self.reloads,
             owned_files: self.owned_files,
             steps: self.steps,
+            log_targets,
             health,
         }
     }
@@ -403,7 +410,12 @@ mod tests {
             leader,
             config: Ok(crate::config::for_tests(json!({}))),
             deployment: Deployment::single(),
-            synapse: SynapseState { workload, proxy: ProxySettings::default(), port_opened: None },
+            synapse: SynapseState {
+                workload,
+                proxy: ProxySettings::default(),
+                port_opened: None,
+                log_targets: BTreeMap::new(),
+            },
             secrets: match secrets {
                 Some(secrets) => Secrets::Present(secrets),
                 None => Secrets::Missing {
@@ -422,6 +434,7 @@ mod tests {
             nginx: NginxState::default(),
             smtp: SmtpState::default(),
             ingress: IngressState::default(),
+            observability: Default::default(),
             peers: PeerStatuses::Alone,
         }
     }

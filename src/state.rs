@@ -8,6 +8,7 @@ use crate::app_status::PeerStatuses;
 use crate::components::database::{self, DatabaseState};
 use crate::components::ingress::{self, IngressState};
 use crate::components::nginx::{self, NginxState};
+use crate::components::observability::{self, ObservabilityState};
 use crate::components::redis::{self, RedisState};
 use crate::components::registrations::MatrixAuthState;
 use crate::components::scale::{self, RolesState};
@@ -36,6 +37,7 @@ pub struct CharmState {
     pub nginx: NginxState,
     pub smtp: SmtpState,
     pub ingress: IngressState,
+    pub observability: ObservabilityState,
     pub peers: PeerStatuses,
 }
 
@@ -62,6 +64,8 @@ pub enum StateError {
     Smtp(smtp_client::ReadError),
     #[error(transparent)]
     Ingress(ingress_client::ReadError),
+    #[error(transparent)]
+    Observability(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl CharmState {
@@ -71,7 +75,8 @@ impl CharmState {
     /// [`MatrixAuthState::load`]), the database (see [`database::load`]), Redis (see
     /// [`redis::load`]), the main unit (see [`scale::load`]), nginx's configuration (see
     /// [`nginx::load`]), the mail relay (see [`smtp::load`]), the ingress relations (see
-    /// [`ingress::load`]) and the other units' statuses when there are other units.
+    /// [`ingress::load`]), the COS relations (see [`observability::load`]) and the other
+    /// units' statuses when there are other units.
     pub fn load(
         tools: &HookTools,
         pebble: &pebble::Client,
@@ -92,6 +97,8 @@ impl CharmState {
         let nginx = nginx::load(pebble, reachable).map_err(StateError::Pebble)?;
         let smtp = smtp::load(tools, context, &deployment, pebble, reachable)?;
         let ingress = ingress::load(tools, context, &deployment, leader)?;
+        let in_plan = observability::targets_in_plan(&synapse.log_targets);
+        let observability = observability::load(tools, context, &deployment, leader, in_plan)?;
         let peers = PeerStatuses::load(tools, context, leader, &deployment)?;
         Ok(Self {
             unit: context.unit_name.clone(),
@@ -108,6 +115,7 @@ impl CharmState {
             nginx,
             smtp,
             ingress,
+            observability,
             peers,
         })
     }

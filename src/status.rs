@@ -296,6 +296,12 @@ pub fn custom_keys_refused(keys: &[&str]) -> Status {
     ))
 }
 
+/// What Prometheus, Grafana or Loki refused or published wrong: the first, and how many.
+pub fn observability_problem(first: &str, count: usize) -> Status {
+    let more = if count > 1 { format!(" (+{} more, see juju debug-log)", count - 1) } else { String::new() };
+    Status::blocked(format!("{}{more}", excerpt(first)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

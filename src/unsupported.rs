@@ -9,7 +9,7 @@ use juju::Status;
 use crate::config::SynapseConfig;
 
 /// Endpoints of metadata.yaml the charm does not act on yet.
-pub const ENDPOINTS: [&str; 5] = ["media", "backup", "logging", "metrics-endpoint", "grafana-dashboard"];
+pub const ENDPOINTS: [&str; 2] = ["media", "backup"];
 
 /// What is related or set without effect.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -68,7 +68,6 @@ fn instead(endpoint: &str) -> &'static str {
     match endpoint {
         "media" => "media stays on the data storage",
         "backup" => "back up the data storage yourself",
-        "logging" => "Synapse logs to the container's standard output",
         _ => "no metrics or dashboards are published",
     }
 }
@@ -81,15 +80,15 @@ mod tests {
     #[test]
     fn related_unsupported_endpoints_and_set_options_are_named() {
         let related: BTreeSet<String> =
-            ["matrix-auth", "media", "redis", "smtp", "ingress", "logging"].map(String::from).into();
+            ["matrix-auth", "media", "redis", "smtp", "ingress", "backup"].map(String::from).into();
         let config = crate::config::for_tests(json!({"enable_mjolnir": true, "backup_passphrase": "s3cret"}));
         let found = Unsupported::find(&related, Some(&config));
-        assert_eq!(found.relations, ["media", "logging"], "redis, smtp and ingress have effect");
+        assert_eq!(found.relations, ["media", "backup"], "redis, smtp and ingress have effect");
         assert_eq!(found.options, ["enable_mjolnir", "backup_passphrase"]);
         assert_eq!(
             found.status(),
             Some(Status::active(
-                "no effect yet: media, logging relations; enable_mjolnir, backup_passphrase options"
+                "no effect yet: media, backup relations; enable_mjolnir, backup_passphrase options"
             ))
         );
         assert_eq!(found.log_lines().len(), 4);

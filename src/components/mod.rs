@@ -14,6 +14,7 @@
 //! - [`nginx`]: the pod's entry point, routing worker paths to the local process.
 //! - [`smtp`]: mail through the `smtp` relation (homeserver.yaml `email:`), checked first.
 //! - [`ingress`]: `ingress` and `nginx-route`; the ingress URL is the default public_baseurl.
+//! - [`observability`]: COS: metrics and alert rules, dashboards, logs to Loki.
 //! - [`custom`]: `additional_homeserver_config`, merged last; keys the charm manages refused.
 
 pub mod configuration;
@@ -21,6 +22,7 @@ pub mod custom;
 pub mod database;
 pub mod ingress;
 pub mod nginx;
+pub mod observability;
 pub mod redis;
 pub mod registrations;
 pub mod scale;

@@ -29,6 +29,8 @@ pub struct SynapseState {
     pub proxy: ProxySettings,
     /// Whether the client port is open; only looked at by the hooks that may need it.
     pub port_opened: Option<bool>,
+    /// The plan's log targets (where Pebble forwards the services' logs), by name.
+    pub log_targets: BTreeMap<String, pebble::LogTarget>,
 }
 
 /// The Synapse container as Pebble reports it.
@@ -64,8 +66,10 @@ pub fn load(
     proxy: ProxySettings,
     ports: bool,
 ) -> Result<SynapseState, StateError> {
-    let reachable = || -> pebble::Result<Workload> {
+    let mut log_targets = BTreeMap::new();
+    let mut reachable = || -> pebble::Result<Workload> {
         let plan = pebble.plan()?;
+        log_targets.clone_from(&plan.log_targets);
         let applied: BTreeMap<String, AppliedService> =
             plan.services.keys().map(|name| (name.clone(), applied(&plan, name))).collect();
         let health = if plan.services.contains_key(SERVICE) {
@@ -86,7 +90,7 @@ pub fn load(
         Err(error) => return Err(StateError::Pebble(error)),
     };
     let port_opened = if ports { Some(tools.opened_ports()?.contains(&Port::Tcp(HTTP_PORT))) } else { None };
-    Ok(SynapseState { workload, proxy, port_opened })
+    Ok(SynapseState { workload, proxy, port_opened, log_targets })
 }
 
 /// The Synapse processes of this unit's `role` (the main process, or a worker; the
@@ -230,7 +234,7 @@ mod tests {
     const MAIN: Role = Role::Main { federation_sender: None };
 
     fn state(workload: Workload, port_opened: Option<bool>) -> SynapseState {
-        SynapseState { workload, proxy: ProxySettings::default(), port_opened }
+        SynapseState { workload, proxy: ProxySettings::default(), port_opened, log_targets: BTreeMap::new() }
     }
 
     fn reachable(data_dir: DataDir) -> Workload {
