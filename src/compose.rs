@@ -166,6 +166,7 @@ pub fn compose(
     let role = roles.role;
     let observability = observability::plan(&state.observability, &facts);
     let log_targets = observability.log_targets.as_ref().map(observability::layer);
+
     let plans = [
         (configuration::NAME, configuration::plan(&state.config, &state.deployment.related_endpoints)),
         (synapse::NAME, synapse::plan(&state.synapse, &facts, &role)),
@@ -365,8 +366,10 @@ fn container(
     };
     match desired {
         Some(desired) if facts.may_write && hold.is_none() => {
-            let changed =
-                !desired.changed.is_empty() || !desired.retired.is_empty() || !desired.reloads.is_empty();
+            let changed = !desired.changed.is_empty()
+                || !desired.retired.is_empty()
+                || !desired.reloads.is_empty()
+                || desired.log_targets.is_some();
             if changed {
                 ContainerPlan::Configure(Box::new(desired))
             } else if !running && desired.runs_synapse() {
