@@ -313,11 +313,13 @@ fn refreshing_to_a_newer_build_regenerates_and_restarts_nothing() {
     let mut harness = Harness::new();
     assert_hooks_succeeded(&harness.deploy(1, &[("server_name", json!(SERVER_NAME))]));
     let secrets = harness.app_secret_content();
-    let revisions: Vec<u32> = harness.sim.model().secrets.values().map(|secret| secret.latest_revision()).collect();
+    let revisions: Vec<u32> =
+        harness.sim.model().secrets.values().map(|secret| secret.latest_revision()).collect();
     let before = harness.request_count(UNIT0);
     assert_hooks_succeeded(&harness.sim.upgrade(APP, None).unwrap());
     assert_eq!(harness.app_secret_content(), secrets, "nothing regenerated");
-    let after: Vec<u32> = harness.sim.model().secrets.values().map(|secret| secret.latest_revision()).collect();
+    let after: Vec<u32> =
+        harness.sim.model().secrets.values().map(|secret| secret.latest_revision()).collect();
     assert_eq!(after, revisions, "no new secret revision");
     assert_eq!(harness.writes_since(UNIT0, before), Vec::<String>::new(), "nothing written in the container");
     assert_eq!(harness.pebble(UNIT0).service_starts("synapse"), 1, "no restart");

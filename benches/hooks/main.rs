@@ -1,18 +1,24 @@
 //! Hook cost of the Synapse charm against a Python `ops` reference doing the same
-//! matrix_auth provider and `database` requirer work (`tests/python/reference_provider`),
-//! both run by the simulated Juju (juju-sim) against a simulated Pebble (pebble-sim),
-//! alternately, in one process.
+//! matrix_auth provider, `database` and `redis` requirer and scale-out work
+//! (`tests/python/reference_provider`), both run by the simulated Juju (juju-sim) against a
+//! simulated Pebble (pebble-sim) per unit, alternately, in one process.
 //!
-//! `cargo bench --bench hooks` runs everything (about 5 minutes on 2 cores); add `-- --quick`
-//! for a smoke run with 2 repetitions (see [`options::USAGE`] for the rest). Prints Markdown:
+//! `cargo bench --bench hooks` runs everything (about 5 minutes on 2 cores, and several more
+//! to scale out the models of the peer events, hook by hook); add `-- --quick` for a smoke
+//! run with 2 repetitions (see [`options::USAGE`] for the rest). Prints Markdown:
 //! per event the median wall and CPU time, the charm's peak RSS, hook-tool calls by tool,
-//! Pebble requests, writes and restarts, each with the Rust/Python ratio; the targets; the
-//! packed charm's size.
+//! Pebble requests, writes and restarts, each with the Rust/Python ratio; for the scaled-out
+//! models (3 and 10 units, with redis-k8s and PostgreSQL) also the Synapse process restarts
+//! of one scale step; the targets; the packed charm's size.
 
 mod charms;
 mod model;
 mod options;
 mod pack;
+// The tests' real Redis (Debian's redis-server), for the scaled-out events.
+#[allow(dead_code)]
+#[path = "../../tests/support/redis.rs"]
+mod redis;
 mod report;
 mod sample;
 mod scenarios;
@@ -22,6 +28,8 @@ use crate::options::Options;
 
 /// Related requirer applications of the models the relation events run in.
 const RELATION_COUNTS: [usize; 3] = [1, 10, 100];
+/// Units of the scaled-out models the peer relation event runs in.
+const UNIT_COUNTS: [usize; 2] = [3, 10];
 
 fn main() -> anyhow::Result<()> {
     let options = Options::parse(std::env::args().skip(1))?;
@@ -54,6 +62,11 @@ fn main() -> anyhow::Result<()> {
         // Last on its model: the database relation it adds would change the figures above.
         if options.wants(scenarios::DATABASE_CHANGED) && relations == 1 {
             events.push(scenarios::database_changed(&mut models, reps)?);
+        }
+    }
+    for units in UNIT_COUNTS {
+        if options.wants(&format!("peers-relation-changed-{units}")) {
+            events.push(scenarios::peers_changed(&charms, units, reps)?);
         }
     }
     let packed = pack::packed_size()?;

@@ -180,7 +180,8 @@ impl BenchModel {
 
     /// `unit`'s Pebble.
     pub fn pebble(&self, unit: &str) -> anyhow::Result<&PebbleSim> {
-        let number: u32 = unit.strip_prefix(&format!("{APP}/")).and_then(|n| n.parse().ok()).context("a unit")?;
+        let number: u32 =
+            unit.strip_prefix(&format!("{APP}/")).and_then(|n| n.parse().ok()).context("a unit")?;
         self.pebbles.get(&number).with_context(|| format!("no Pebble for {unit}"))
     }
 
@@ -356,7 +357,10 @@ impl BenchModel {
         let data_dir = self.container_path_of(unit, DATA_DIR)?;
         let files_before = snapshot(&data_dir)?;
         let starts = |pebble: &PebbleSim| {
-            (pebble.service_starts(SERVICE), OTHER_SERVICES.iter().map(|s| pebble.service_starts(s)).sum::<u32>())
+            (
+                pebble.service_starts(SERVICE),
+                OTHER_SERVICES.iter().map(|s| pebble.service_starts(s)).sum::<u32>(),
+            )
         };
         let starts_before = starts(pebble);
         let run = self.sim.run_hook(unit, event)?;
@@ -383,11 +387,6 @@ impl BenchModel {
             starts_after.0 - starts_before.0,
             starts_after.1 - starts_before.1,
         ))
-    }
-
-    /// The host path of a container path of the first unit.
-    pub fn container_path(&self, path: &str) -> PathBuf {
-        self.unit_dir(0).join("root").join(path.trim_start_matches('/'))
     }
 
     /// The host path of a container path of `unit`.
@@ -420,7 +419,8 @@ impl BenchModel {
 
     /// Whether `service` runs on `unit`.
     pub fn running(&self, unit: &str, service: &str) -> bool {
-        self.pebble(unit).is_ok_and(|pebble| pebble.service_state(service) == Some(pebble_sim::ServiceStatus::Active))
+        self.pebble(unit)
+            .is_ok_and(|pebble| pebble.service_state(service) == Some(pebble_sim::ServiceStatus::Active))
     }
 
     /// The command of `service` in `unit`'s plan.
@@ -447,8 +447,9 @@ impl BenchModel {
             "name: {REDIS_APP}\nprovides:\n  {REDIS_ENDPOINT}: {{interface: redis}}\n"
         ))?;
         self.sim.add_app(AppSpec::passive(REDIS_APP, meta))?;
-        let (relation, runs) =
-            self.sim.integrate(&format!("{APP}:{REDIS_ENDPOINT}"), &format!("{REDIS_APP}:{REDIS_ENDPOINT}"))?;
+        let (relation, runs) = self
+            .sim
+            .integrate(&format!("{APP}:{REDIS_ENDPOINT}"), &format!("{REDIS_APP}:{REDIS_ENDPOINT}"))?;
         ensure_succeeded(&runs)?;
         let unit_bag = [("hostname", host.to_string()), ("port", port.to_string())];
         let runs = self.sim.set_relation_data(
@@ -469,7 +470,9 @@ impl BenchModel {
 
     /// The peer relation's id.
     pub fn peer_relation(&self) -> anyhow::Result<u32> {
-        self.sim.relation_id(&format!("{APP}:{PEER_ENDPOINT}"), &format!("{APP}:{PEER_ENDPOINT}")).context("no peer relation")
+        self.sim
+            .relation_id(&format!("{APP}:{PEER_ENDPOINT}"), &format!("{APP}:{PEER_ENDPOINT}"))
+            .context("no peer relation")
     }
 
     /// Synapse's peer application bag.
@@ -477,11 +480,17 @@ impl BenchModel {
         Ok(self.sim.relation_data(self.peer_relation()?, &Bag::App(APP.into()))?)
     }
 
-    /// Sets `key` in `unit`'s peer unit bag as that unit would, without running a hook.
+    /// Sets `key` in `unit`'s peer unit bag as that unit would (an empty value deletes it),
+    /// without running a hook.
     pub fn set_peer_unit_data(&mut self, unit: &str, key: &str, value: &str) -> anyhow::Result<()> {
         let relation = self.peer_relation()?;
         let data = self.sim.model_mut().relation_mut(relation).context("the peer relation")?;
-        data.unit_data.entry(unit.to_string()).or_default().insert(key.to_string(), value.to_string());
+        let bag = data.unit_data.entry(unit.to_string()).or_default();
+        if value.is_empty() {
+            bag.remove(key);
+        } else {
+            bag.insert(key.to_string(), value.to_string());
+        }
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 use anyhow::{bail, Context as _};
 
 /// Every event, by the name `--events` takes.
-pub const EVENTS: [&str; 7] = [
+pub const EVENTS: [&str; 9] = [
     "install",
     "config-changed",
     "update-status",
@@ -11,6 +11,8 @@ pub const EVENTS: [&str; 7] = [
     "database-relation-changed",
     "relation-changed-10",
     "relation-changed-100",
+    "peers-relation-changed-3",
+    "peers-relation-changed-10",
 ];
 
 const DEFAULT_REPS: usize = 10;
@@ -18,7 +20,7 @@ const QUICK_REPS: usize = 2;
 
 pub const USAGE: &str = "options: --quick (2 repetitions) | --reps N (default 10) | --events a,b,... \
 (install, config-changed, update-status, relation-changed-1, database-relation-changed, relation-changed-10, \
-relation-changed-100) | \
+relation-changed-100, peers-relation-changed-3, peers-relation-changed-10) | \
 --wrap-rust '<command prefix>' (runs the Rust charm under e.g. `perf stat -i -o /tmp/stat.$$`; for profiling, it \
 changes the figures)";
 

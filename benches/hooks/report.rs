@@ -1,12 +1,13 @@
 //! Prints the figures as Markdown: a summary table, the details of every event, the targets
 //! with their verdicts, and the packed charm's size.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::charms::Flavor;
 use crate::pack::PackedSize;
 use crate::sample::{Range, Sample, Summary};
-use crate::scenarios::EventFigures;
+use crate::scenarios::{EventFigures, ScaleStep};
 
 /// Wall time per hook at most this share of the Python reference's.
 const WALL_RATIO_TARGET: f64 = 1.0 / 20.0;
@@ -42,6 +43,7 @@ pub fn print(events: &[EventFigures], packed: &PackedSize, reps: usize) {
          it waited for (its hook tools). The charm's own CPU and peak RSS: the charm process alone (CPU-time \
          clock and VmHWM, read by each hook tool from its caller; exact up to the charm's last tool call).\n"
     );
+    scale_steps(events);
     println!(
         "Packed charm: {:.2} MiB ({} bytes; binary {:.2} MiB).\n",
         mib(packed.charm),
@@ -74,6 +76,7 @@ fn details(event: &EventFigures) {
         ("secret writes (add/set/grant/revoke/remove)", Sample::secret_writes),
         ("container files written or removed", |s: &Sample| s.files_written),
         ("Synapse (re)starts", |s: &Sample| s.restarts as usize),
+        ("other services' (re)starts (federation sender, nginx)", |s: &Sample| s.other_starts as usize),
     ] {
         println!("| {label} | {} | {} |", rust.range(count), python.range(count));
     }
@@ -89,6 +92,65 @@ fn details(event: &EventFigures) {
     for kind in kinds {
         let count = |s: &Sample| s.pebble.get(kind).copied().unwrap_or(0);
         println!("| Pebble `{kind}` | {} | {} |", rust.range(count), python.range(count));
+    }
+    if let Some(steps) = &event.scale_step {
+        let (rust, python) = (&steps[&Flavor::Rust], &steps[&Flavor::Python]);
+        println!(
+            "| **scale step {} → {} units** (`juju add-unit`, every hook once, not repeated) | | |",
+            rust.from,
+            rust.from + 1
+        );
+        println!(
+            "| units already there that restarted anything | {} of {} | {} of {} |",
+            rust.units_restarted, rust.from, python.units_restarted, python.from
+        );
+        let mut services: Vec<&str> =
+            rust.existing_starts.keys().chain(python.existing_starts.keys()).copied().collect();
+        services.sort_unstable();
+        services.dedup();
+        for service in services {
+            let count = |step: &ScaleStep| step.existing_starts.get(service).copied().unwrap_or(0);
+            println!("| `{service}` starts on those units | {} | {} |", count(rust), count(python));
+        }
+        println!("| hooks run on those units | {} | {} |", rust.existing_hooks, python.existing_hooks);
+        println!(
+            "| the new unit: hooks, service starts | {}, {} | {}, {} |",
+            rust.new_unit_hooks, rust.new_unit_starts, python.new_unit_hooks, python.new_unit_starts
+        );
+        println!(
+            "| every hook of the step, wall (s) | {:.1} | {:.1} |",
+            rust.wall.as_secs_f64(),
+            python.wall.as_secs_f64()
+        );
+    }
+    println!();
+}
+
+/// Synapse process restarts per scale step, for every scaled-out model measured.
+fn scale_steps(events: &[EventFigures]) {
+    let steps: Vec<&BTreeMap<Flavor, ScaleStep>> =
+        events.iter().filter_map(|event| event.scale_step.as_ref()).collect();
+    if steps.is_empty() {
+        return;
+    }
+    println!("Restarts per scale step (`juju add-unit synapse`, N → N+1): Pebble service starts on the N units that were already there (every service), Rust / Python:\n");
+    println!(
+        "| scale step | service starts on existing units | units that restarted | hooks on existing units |"
+    );
+    println!("|---|---|---|---|");
+    for step in steps {
+        let (rust, python) = (&step[&Flavor::Rust], &step[&Flavor::Python]);
+        println!(
+            "| {} → {} | {} / {} | {} / {} | {} / {} |",
+            rust.from,
+            rust.from + 1,
+            rust.existing_total(),
+            python.existing_total(),
+            rust.units_restarted,
+            python.units_restarted,
+            rust.existing_hooks,
+            python.existing_hooks,
+        );
     }
     println!();
 }
@@ -121,12 +183,27 @@ fn targets(events: &[EventFigures], packed: &PackedSize) {
                 ("relation-set", rust.range(|s| s.count("relation-set"))),
                 ("secret writes", rust.range(Sample::secret_writes)),
                 ("file writes", rust.range(|s| s.files_written)),
-                ("restarts", rust.range(|s| s.restarts as usize)),
+                ("restarts", rust.range(|s| (s.restarts + s.other_starts) as usize)),
             ];
             let text: Vec<String> = writes.iter().map(|(what, range)| format!("{what} {range}")).collect();
             verdict(
                 writes.iter().all(|(_, range)| range.max == 0),
                 &format!("{} (nothing changed): Rust makes {}", event.name, text.join(", ")),
+            );
+        }
+    }
+    for event in events {
+        if let Some(steps) = &event.scale_step {
+            let (rust, python) = (&steps[&Flavor::Rust], &steps[&Flavor::Python]);
+            verdict(
+                rust.existing_total() == 0,
+                &format!(
+                    "scale step {} → {}: Rust restarts {} processes on the units already there (target 0), Python {}",
+                    rust.from,
+                    rust.from + 1,
+                    rust.existing_total(),
+                    python.existing_total()
+                ),
             );
         }
     }

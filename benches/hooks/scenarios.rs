@@ -3,17 +3,26 @@
 //! that the charm really did the work.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use anyhow::{ensure, Context as _};
 use juju_sim::Event;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::charms::{Charms, Flavor, INSPECT_SCRIPT_SOURCE};
-use crate::model::{BenchModel, APP, SERVER_NAME};
+use crate::model::{BenchModel, APP, SERVER_NAME, SERVICE, UNIT};
+use crate::redis::RedisServer;
 use crate::sample::{Sample, Summary};
 
 /// The name of the database event, in `--events` and the report.
 pub const DATABASE_CHANGED: &str = "database-relation-changed";
+/// The peer application bag key naming the main unit (both charms, as upstream).
+const MAIN_UNIT_KEY: &str = "main_unit_id";
+/// The peer unit bag key under which the Rust charm's units publish their status.
+const STATUS_KEY: &str = "workload-status";
+const FEDERATION_SENDER_SERVICE: &str = "synapse-federation-sender";
+/// The main unit's pod address in every unit's `instance_map`.
+const MAIN_ADDRESS: &str = "synapse-0.synapse-endpoints";
 
 /// The figures of both charms for one event.
 pub struct EventFigures {
@@ -25,6 +34,33 @@ pub struct EventFigures {
     /// Whether this is the relation-changed event (run with 1, 10 and 100 requirers).
     pub relation_changed: bool,
     pub summaries: BTreeMap<Flavor, Summary>,
+    /// For the scaled-out events: what adding one more unit did, per charm.
+    pub scale_step: Option<BTreeMap<Flavor, ScaleStep>>,
+}
+
+/// What one scale step (`juju add-unit synapse`, N → N+1 units) did in a model.
+#[derive(Debug, Clone)]
+pub struct ScaleStep {
+    /// Units before the step.
+    pub from: usize,
+    /// Pebble service starts on the units that were there before, by service.
+    pub existing_starts: BTreeMap<&'static str, u32>,
+    /// How many of those units started any service.
+    pub units_restarted: usize,
+    /// Hooks run on the units that were there before, and on the new unit.
+    pub existing_hooks: usize,
+    pub new_unit_hooks: usize,
+    /// Pebble service starts on the new unit.
+    pub new_unit_starts: u32,
+    /// Wall time of every hook of the step, added up.
+    pub wall: Duration,
+}
+
+impl ScaleStep {
+    /// Service starts on the units that were there before, every service.
+    pub fn existing_total(&self) -> u32 {
+        self.existing_starts.values().sum()
+    }
 }
 
 /// Measures `reps` runs per charm after one warm-up run each, alternating the charms.
@@ -70,6 +106,7 @@ pub fn install(charms: &Charms, reps: usize) -> anyhow::Result<EventFigures> {
         changes_nothing: false,
         relation_changed: false,
         summaries,
+        scale_step: None,
     })
 }
 
@@ -120,6 +157,7 @@ pub fn config_changed(
         changes_nothing: false,
         relation_changed: false,
         summaries,
+        scale_step: None,
     })
 }
 
@@ -139,6 +177,7 @@ pub fn update_status(models: &mut BTreeMap<Flavor, BenchModel>, reps: usize) -> 
         changes_nothing: true,
         relation_changed: false,
         summaries,
+        scale_step: None,
     })
 }
 
@@ -161,7 +200,14 @@ pub fn relation_changed(
         Ok(sample)
     })?;
     let name = format!("relation-changed ({relations} requirer{})", if relations == 1 { "" } else { "s" });
-    Ok(EventFigures { name, relations, changes_nothing: false, relation_changed: true, summaries })
+    Ok(EventFigures {
+        name,
+        relations,
+        changes_nothing: false,
+        relation_changed: true,
+        summaries,
+        scale_step: None,
+    })
 }
 
 /// `database-relation-changed` after postgresql-k8s's primary moved to a new host (each
@@ -195,6 +241,7 @@ pub fn database_changed(
         changes_nothing: false,
         relation_changed: false,
         summaries,
+        scale_step: None,
     })
 }
 
@@ -326,6 +373,175 @@ fn check_registrations(model: &BenchModel) -> anyhow::Result<()> {
             "{flavor}: homeserver {:?}",
             bag["homeserver"]
         );
+    }
+    Ok(())
+}
+
+/// `synapse-peers-relation-changed` on the main unit (synapse/0, the leader) of `units`
+/// units, after the last worker republished its status in its peer unit bag (as the Rust
+/// charm's units do, `src/app_status.rs`): nothing about the application changed. Then one
+/// scale step, `units` → `units` + 1, counting every Pebble service start on every unit that
+/// was already there (not a measured hook: reported in the details).
+///
+/// Each charm's model is scaled out for real first (not measured): Synapse deployed, moved
+/// onto a passive postgresql-k8s, related to a passive redis-k8s publishing a real Redis
+/// (which the Rust charm PINGs in every hook), then grown one unit at a time.
+pub fn peers_changed(charms: &Charms, units: usize, reps: usize) -> anyhow::Result<EventFigures> {
+    let redis = RedisServer::start();
+    let mut models = BTreeMap::new();
+    for flavor in Flavor::BOTH {
+        eprintln!("  scaling the {flavor} charm out to {units} units");
+        models.insert(flavor, scaled_model(charms, flavor, units, &redis)?);
+    }
+    let worker = format!("{APP}/{}", units - 1);
+    let mut published: BTreeMap<Flavor, Option<String>> = BTreeMap::new();
+    for (flavor, model) in &models {
+        published.insert(*flavor, model.peer_unit_bag(&worker)?.get(STATUS_KEY).cloned());
+    }
+    let mut turn = 0usize;
+    let label = format!("synapse-peers-relation-changed ({units} units)");
+    let summaries = alternate(reps, &label, |flavor| {
+        let model = models.get_mut(&flavor).context("a model")?;
+        // Alternately a passing maintenance status and the worker's own (both charms see the
+        // same one in a round). The leader reads the units' statuses from Juju, so neither
+        // changes a role or the application status.
+        let status = if turn / 2 % 2 == 0 {
+            "maintenance: Configuring Synapse".to_string()
+        } else {
+            format!("active: worker {}", units - 1)
+        };
+        turn += 1;
+        model.set_peer_unit_data(&worker, STATUS_KEY, &status)?;
+        let relation = model.peer_relation()?;
+        let sample =
+            model.measure_on(UNIT, Event::RelationChanged { relation, unit: Some(worker.clone()) })?;
+        check_scaled(model, units, &redis)?;
+        Ok(sample)
+    })?;
+    let mut steps = BTreeMap::new();
+    for (flavor, model) in models.iter_mut() {
+        // The worker's bag as it was, so its own next hook republishes nothing.
+        let original = published[flavor].clone().unwrap_or_default();
+        model.set_peer_unit_data(&worker, STATUS_KEY, &original)?;
+        eprintln!("  the {flavor} charm: scale step {units} → {}", units + 1);
+        steps.insert(*flavor, scale_step(model, &redis)?);
+    }
+    Ok(EventFigures {
+        name: format!("synapse-peers-relation-changed ({units} units)"),
+        relations: 0,
+        changes_nothing: true,
+        relation_changed: false,
+        summaries,
+        scale_step: Some(steps),
+    })
+}
+
+/// Synapse with `units` units on PostgreSQL and Redis, every hook of the way run and
+/// succeeded.
+fn scaled_model(
+    charms: &Charms,
+    flavor: Flavor,
+    units: usize,
+    redis: &RedisServer,
+) -> anyhow::Result<BenchModel> {
+    let mut model = BenchModel::new(charms, flavor)?;
+    model.deploy(charms)?;
+    relate_database(&mut model)?;
+    model.add_redis(&redis.host(), redis.port())?;
+    for _ in 1..units {
+        model.add_unit()?;
+    }
+    check_scaled(&model, units, redis)?;
+    Ok(model)
+}
+
+/// `juju add-unit synapse`: every hook runs; what each unit's Pebble started.
+fn scale_step(model: &mut BenchModel, redis: &RedisServer) -> anyhow::Result<ScaleStep> {
+    let existing = model.units();
+    let before = model.service_starts();
+    let (unit, runs) = model.add_unit()?;
+    let after = model.service_starts();
+    let mut existing_starts: BTreeMap<&'static str, u32> = BTreeMap::new();
+    let mut restarted = std::collections::BTreeSet::new();
+    let mut new_unit_starts = 0;
+    for ((owner, service), count) in &after {
+        let started = count - before.get(&(owner.clone(), *service)).copied().unwrap_or(0);
+        if *owner == unit {
+            new_unit_starts += started;
+        } else {
+            *existing_starts.entry(service).or_insert(0) += started;
+            if started > 0 {
+                restarted.insert(owner.clone());
+            }
+        }
+    }
+    let ran = |on: &dyn Fn(&str) -> bool| runs.iter().filter(|run| !run.skipped && on(&run.unit)).count();
+    let step = ScaleStep {
+        from: existing.len(),
+        existing_starts,
+        units_restarted: restarted.len(),
+        existing_hooks: ran(&|name| existing.iter().any(|unit| unit == name)),
+        new_unit_hooks: ran(&|name| name == unit),
+        new_unit_starts,
+        wall: runs.iter().map(|run| run.duration).sum(),
+    };
+    check_scaled(model, existing.len() + 1, redis)?;
+    Ok(step)
+}
+
+/// Every unit is active and runs its part: synapse/0 is recorded as the main and runs the
+/// main process and the federation sender, every other unit a generic worker; every
+/// homeserver.yaml has Redis and the main in `instance_map` (the reference, as upstream,
+/// also every worker, and them as events writers).
+fn check_scaled(model: &BenchModel, units: usize, redis: &RedisServer) -> anyhow::Result<()> {
+    let flavor = model.flavor;
+    let all = model.units();
+    ensure!(all.len() == units, "{flavor}: {} units, not {units}", all.len());
+    let main = model.peer_app_bag()?.get(MAIN_UNIT_KEY).cloned();
+    ensure!(main.as_deref() == Some(UNIT), "{flavor}: the recorded main is {main:?}");
+    for unit in &all {
+        let (kind, message) = model.status_of(unit)?;
+        ensure!(kind == "active", "{flavor}: {unit} is {kind}: {message}");
+        let command = model.service_command(unit, SERVICE)?;
+        ensure!(model.running(unit, SERVICE), "{flavor}: Synapse does not run on {unit}");
+        let homeserver = model.homeserver_of(unit)?;
+        ensure!(
+            homeserver["redis"] == json!({"enabled": true, "host": redis.host(), "port": redis.port()}),
+            "{flavor}: {unit}'s homeserver.yaml has redis {}",
+            homeserver["redis"]
+        );
+        let instances = homeserver["instance_map"]
+            .as_object()
+            .with_context(|| format!("{flavor}: {unit} has no instance_map"))?;
+        ensure!(
+            instances["main"]["host"] == MAIN_ADDRESS && instances.contains_key("federationsender1"),
+            "{flavor}: {unit}'s instance_map is {instances:?}"
+        );
+        let workers = instances.len() - 2;
+        let expected_workers = match flavor {
+            Flavor::Rust => 0,
+            Flavor::Python => units - 1,
+        };
+        ensure!(workers == expected_workers, "{flavor}: {unit}'s instance_map lists {workers} workers");
+        if unit == UNIT {
+            ensure!(command == "/start.py", "{flavor}: the main runs {command:?}");
+            ensure!(
+                model.running(unit, FEDERATION_SENDER_SERVICE),
+                "{flavor}: the federation sender does not run on the main"
+            );
+            if flavor == Flavor::Rust {
+                ensure!(message == "main", "{flavor}: the main's status says {message:?}");
+            }
+        } else {
+            ensure!(
+                command.contains("synapse.app.generic_worker"),
+                "{flavor}: {unit} runs {command:?}, not a generic worker"
+            );
+            let name = format!("worker {}", unit.rsplit('/').next().unwrap_or_default());
+            if flavor == Flavor::Rust {
+                ensure!(message == name, "{flavor}: {unit}'s status says {message:?}");
+            }
+        }
     }
     Ok(())
 }

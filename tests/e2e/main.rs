@@ -14,6 +14,8 @@
 //!   credentials and a removed relation (`tests/e2e/run database` runs just these).
 //! - [`edge`]: the ingress URL, well-known documents and client addresses through nginx;
 //!   mail through a real SMTP server (`tests/e2e/run edge`).
+//! - [`observability`]: a real Prometheus scrapes the main and a worker from the jobs the
+//!   charm published; every dashboard query works (`tests/e2e/run observability`).
 //! - [`scale`]: three units with real Redis, PostgreSQL, nginx, a main and workers; main
 //!   failover, scale-down and back (`tests/e2e/run scale`).
 //!
@@ -34,4 +36,5 @@ mod appservice;
 mod config_table;
 mod database;
 mod edge;
+mod observability;
 mod scale;

@@ -35,8 +35,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Synapse on `units` units with PostgreSQL and Redis, every process answering. Dropped in
 /// field order: Synapse's pods first, then the servers.
-struct Cluster {
-    e2e: E2e,
+pub struct Cluster {
+    pub e2e: E2e,
     redis: RedisServer,
     _postgresql: PostgresServer,
 }
@@ -45,7 +45,7 @@ impl Cluster {
     /// Deploys `units` units whose containers come up only once PostgreSQL and Redis are
     /// related and answering, the first unit first (its main prepares the database schema
     /// the workers need).
-    fn new(units: u32) -> Self {
+    pub fn new(units: u32) -> Self {
         let mut e2e = E2e::new();
         e2e.harness.sim.set_hook_timeout(HOOK_TIMEOUT);
         let (address, subnet) = e2e.host_on_network();
@@ -72,7 +72,7 @@ impl Cluster {
         cluster
     }
 
-    fn address(&self, unit: &str) -> Ipv4Addr {
+    pub fn address(&self, unit: &str) -> Ipv4Addr {
         self.e2e.pod_address(unit)
     }
 
@@ -141,7 +141,7 @@ impl Cluster {
     }
 
     /// The Synapse log lines of `service` on `unit`.
-    fn log(&self, unit: &str, service: &str) -> String {
+    pub fn log(&self, unit: &str, service: &str) -> String {
         let path = format!("/v1/logs?services={service}&n=-1");
         let response = http::pebble_get(self.e2e.pebble(unit).socket(), &path).expect("Pebble serves logs");
         response

@@ -1,5 +1,6 @@
-//! Changes and tasks: Pebble's record of asynchronous operations, their JSON form, and the
-//! error text of a failed change.
+//! Changes and tasks: Pebble's record of asynchronous operations, their JSON form, the
+//! error text of a failed change, and the `change-update` events (a change appearing or its
+//! status changing) that become notices.
 
 use std::collections::BTreeMap;
 
@@ -82,6 +83,8 @@ pub struct Change {
     spawn_time: OffsetDateTime,
     ready_time: Option<OffsetDateTime>,
     tasks: Vec<Task>,
+    /// The status last reported as a `change-update` event.
+    observed: Status,
     /// Cancelled by an abort request.
     pub abort: CancellationToken,
 }
@@ -158,12 +161,16 @@ pub struct TaskSpec {
     pub summary: String,
 }
 
+/// A change appeared or its status changed: `(change id, change kind)`.
+pub type ChangeEvent = (u64, String);
+
 /// All changes, with id counters shared by changes and tasks like Pebble's state.
 #[derive(Debug, Default)]
 pub struct Changes {
     last_change: u64,
     last_task: u64,
     changes: BTreeMap<u64, Change>,
+    events: Vec<ChangeEvent>,
 }
 
 impl Changes {
@@ -203,11 +210,30 @@ impl Changes {
             spawn_time: now,
             ready_time: None,
             tasks,
+            observed: Status::Do,
             abort: CancellationToken::new(),
         };
         change.refresh_ready_time();
+        change.observed = change.status();
+        self.events.push((change.id, change.kind.clone()));
         self.changes.insert(change.id, change);
         (self.last_change, task_ids)
+    }
+
+    /// The `change-update` events since the last call, oldest first.
+    pub fn take_events(&mut self) -> Vec<ChangeEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Records an event when the change's status differs from the one last reported.
+    fn observe(&mut self, change_id: u64) {
+        if let Some(change) = self.changes.get_mut(&change_id) {
+            let status = change.status();
+            if status != change.observed {
+                change.observed = status;
+                self.events.push((change.id, change.kind.clone()));
+            }
+        }
     }
 
     pub fn get(&self, id: u64) -> Option<&Change> {
@@ -268,6 +294,7 @@ impl Changes {
             }
             change.refresh_ready_time();
         }
+        self.observe(change_id);
     }
 
     fn update(&mut self, task_id: u64, apply: impl FnOnce(&mut Task)) {
@@ -281,5 +308,7 @@ impl Changes {
             }
         }
         change.refresh_ready_time();
+        let change_id = change.id;
+        self.observe(change_id);
     }
 }

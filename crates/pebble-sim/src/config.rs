@@ -1,4 +1,4 @@
-//! How a simulated Pebble is set up: socket, container root, service and exec modes.
+//! How a simulated Pebble is set up: socket, container root, service, exec and check modes.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -16,10 +16,16 @@ pub struct SimConfig {
     pub exec: ExecMode,
     /// Rewrites of `argv[0]` (container path → host path) for spawned services and exec commands.
     pub command_map: BTreeMap<String, PathBuf>,
+    /// How health checks decide up or down. The default, [`CheckMode::Auto`], probes for real
+    /// (as Pebble does) with [`ServiceMode::Process`], but with [`ServiceMode::Simulated`]
+    /// ASSUMES a check is up while its services are active, without probing: see
+    /// [`CheckMode`]. Set [`CheckMode::Probe`] to probe with simulated services too.
+    pub checks: CheckMode,
 }
 
 impl SimConfig {
-    /// Simulated services, scripted-only exec and an empty command map.
+    /// Simulated services, scripted-only exec, checks following the services
+    /// ([`CheckMode::Auto`]) and an empty command map.
     pub fn new(socket: impl Into<PathBuf>, root: impl Into<PathBuf>) -> Self {
         Self {
             socket: socket.into(),
@@ -27,6 +33,7 @@ impl SimConfig {
             services: ServiceMode::default(),
             exec: ExecMode::default(),
             command_map: BTreeMap::new(),
+            checks: CheckMode::default(),
         }
     }
 }
@@ -47,6 +54,29 @@ impl Default for ServiceMode {
     fn default() -> Self {
         Self::Simulated { failing_commands: Vec::new() }
     }
+}
+
+/// How health checks decide whether they are up.
+///
+/// Pebble runs every check for real: an http check GETs its URL, a tcp check connects, an exec
+/// check runs its command. [`CheckMode::Probe`] does the same. With simulated services no
+/// process listens anywhere, so probing would find every http and tcp check down; that is
+/// why [`CheckMode::Auto`], the default, probes only in [`ServiceMode::Process`] and otherwise
+/// assumes what [`CheckMode::FollowServices`] says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CheckMode {
+    /// [`CheckMode::Probe`] with [`ServiceMode::Process`], [`CheckMode::FollowServices`]
+    /// with [`ServiceMode::Simulated`].
+    #[default]
+    Auto,
+    /// Probe http, tcp and exec checks for real every `period`, as Pebble does (a tcp check
+    /// on a port nobody listens on goes down after `threshold` failures).
+    Probe,
+    /// No probing (NOT what Pebble does): a check is up while every service it belongs to is
+    /// active, down (at once, its failures at the threshold) otherwise. It belongs to its
+    /// exec `service-context`, else to the services naming it in `on-check-failure`, else to
+    /// every service of the plan.
+    FollowServices,
 }
 
 /// How `POST /v1/exec` commands run. Rules given to [`crate::PebbleSim::script_exec`] always

@@ -192,6 +192,7 @@ pub(crate) fn reset_runtime_state(shared: &Shared, fresh_pebble: bool) {
             state.changes = Default::default();
             state.notices = Default::default();
             state.exec_sessions.clear();
+            state.log_forwarding = Default::default();
         }
     }
     shared.update_changes(|_| ());

@@ -1,8 +1,12 @@
 //! A simulated Pebble: the Pebble REST API (as documented in the team's `pebble-api.md`)
-//! served on a unix socket from a background thread, for charm tests and benchmarks.
+//! served on a unix socket from a background thread, for charm tests and benchmarks. It
+//! answers as Pebble [`PEBBLE_VERSION`] does (messages, envelopes, plan YAML), see the README
+//! for what it simulates rather than does.
 //!
 //! Container paths map under a root directory; services are simulated or run as host
-//! processes; exec commands answer from scripted rules or run on the host. Tests start a
+//! processes ([`ServiceMode`]); exec commands answer from scripted rules or run on the host
+//! ([`ExecMode`]); checks are probed or follow their services ([`CheckMode`]); the logs of
+//! host-process services are forwarded to the plan's Loki `log-targets`. Tests start a
 //! [`PebbleSim`], talk to its socket like to Pebble, and inspect what happened.
 //!
 //! `GET /v1/x-sim/requests` is a simulator-only endpoint (not part of Pebble) listing the
@@ -22,6 +26,7 @@ mod error;
 mod exec;
 mod files;
 mod handle;
+mod logs;
 mod notices;
 mod plan;
 mod response;
@@ -31,7 +36,10 @@ mod signals;
 mod state;
 mod timefmt;
 
-pub use config::{ExecMode, ExecRule, ServiceMode, SimConfig};
+/// The Pebble release whose behaviour is simulated (and reported by `GET /v1/system-info`).
+pub const PEBBLE_VERSION: &str = "v1.26.0";
+
+pub use config::{CheckMode, ExecMode, ExecRule, ServiceMode, SimConfig};
 pub use error::SimError;
 pub use exec::ExecRecord;
 pub use files::fsops::{FileKind, FileMeta};

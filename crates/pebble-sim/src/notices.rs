@@ -1,5 +1,6 @@
-//! Notices: custom notices added by clients (repeats fold into one notice), listing with
-//! filters and long-polling, lookup by id.
+//! Notices: custom notices added by clients (repeats fold into one notice), `change-update`
+//! notices Pebble records for every change, listing with filters and long-polling, lookup by
+//! id.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -110,36 +111,54 @@ impl Notices {
         if data_size > MAX_DATA_BYTES {
             return Err(format!("total size of data must be {MAX_DATA_BYTES} bytes or less"));
         }
+        Ok(self.occur(&new.kind, &new.key, new.data, new.repeat_after, new.user_id))
+    }
+
+    /// Records an occurrence of the public `change-update` notice of a change (key: the change
+    /// id, data: its kind), as Pebble does when a change appears or its status changes.
+    pub fn change_updated(&mut self, change_id: u64, kind: &str) {
+        let key = change_id.to_string();
+        let data = BTreeMap::from([("kind".to_owned(), kind.to_owned())]);
+        self.occur("change-update", &key, data, None, None);
+    }
+
+    /// Adds an occurrence of the notice `(kind, key, user_id)`, creating it if new.
+    fn occur(
+        &mut self,
+        kind: &str,
+        key: &str,
+        data: BTreeMap<String, String>,
+        repeat_after: Option<Duration>,
+        user_id: Option<u32>,
+    ) -> u64 {
         let now = OffsetDateTime::now_utc();
-        if let Some(notice) = self
-            .notices
-            .iter_mut()
-            .find(|n| n.kind == new.kind && n.key == new.key && n.user_id == new.user_id)
+        if let Some(notice) =
+            self.notices.iter_mut().find(|n| n.kind == kind && n.key == key && n.user_id == user_id)
         {
             notice.occurrences += 1;
             notice.last_occurred = now;
-            notice.last_data = new.data;
-            notice.repeat_after = new.repeat_after;
+            notice.last_data = data;
+            notice.repeat_after = repeat_after;
             let due = notice.repeat_after.is_none_or(|repeat| now - notice.last_repeated >= repeat);
             if due {
                 notice.last_repeated = now;
             }
-            return Ok(notice.id);
+            return notice.id;
         }
         self.last_id += 1;
         self.notices.push(Notice {
             id: self.last_id,
-            user_id: new.user_id,
-            kind: new.kind,
-            key: new.key,
+            user_id,
+            kind: kind.to_owned(),
+            key: key.to_owned(),
             first_occurred: now,
             last_occurred: now,
             last_repeated: now,
             occurrences: 1,
-            last_data: new.data,
-            repeat_after: new.repeat_after,
+            last_data: data,
+            repeat_after,
         });
-        Ok(self.last_id)
+        self.last_id
     }
 
     pub fn get(&self, id: u64) -> Option<&Notice> {

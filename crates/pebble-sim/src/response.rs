@@ -82,7 +82,10 @@ pub fn into_response(outcome: ApiResult) -> HttpResponse {
     match outcome {
         Ok(Reply::Sync(result)) => envelope("sync", StatusCode::OK, Some(result), None),
         Ok(Reply::SyncStatus(status, result)) => envelope("sync", status, Some(result), None),
-        Ok(Reply::Async { change, result }) => envelope("async", StatusCode::ACCEPTED, result, Some(change)),
+        // Pebble's async results are typed maps: a missing one still shows as `"result": null`.
+        Ok(Reply::Async { change, result }) => {
+            envelope("async", StatusCode::ACCEPTED, Some(result.unwrap_or(Value::Null)), Some(change))
+        }
         Ok(Reply::Raw(response)) => response,
         Err(error) => envelope("error", error.status, Some(error.result()), None),
     }
@@ -101,8 +104,13 @@ fn envelope_value(kind: &str, status: StatusCode, result: Option<Value>, change:
     if let Some(change) = change {
         body.insert("change".into(), json!(change));
     }
-    if let Some(result) = result.filter(|r| !r.is_null()) {
-        body.insert("result".into(), result);
+    // A sync result of null is omitted; an async one is kept (see `into_response`).
+    match result {
+        Some(Value::Null) if kind != "async" => {}
+        Some(result) => {
+            body.insert("result".into(), result);
+        }
+        None => {}
     }
     Value::Object(body)
 }

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use crate::changes::Changes;
 use crate::checks::CheckRuntime;
-use crate::config::{ExecMode, ExecRule, ServiceMode, SimConfig};
+use crate::config::{CheckMode, ExecMode, ExecRule, ServiceMode, SimConfig};
 use crate::exec::session::Sessions;
 use crate::files::owners::OwnerIndex;
 use crate::notices::Notices;
@@ -51,11 +51,21 @@ pub struct State {
     pub exec_sessions: Sessions,
     pub failing_commands: BTreeSet<String>,
     pub logs: VecDeque<LogEntry>,
+    pub log_forwarding: crate::logs::LogForwarding,
     /// Process groups of every host process we spawned (killed on stop).
     pub process_groups: HashMap<u32, String>,
 }
 
 impl State {
+    /// Turns the changes' events into `change-update` notices; true if there were any.
+    pub fn record_change_notices(&mut self) -> bool {
+        let events = self.changes.take_events();
+        for (change_id, kind) in &events {
+            self.notices.change_updated(*change_id, kind);
+        }
+        !events.is_empty()
+    }
+
     pub fn push_log(&mut self, service: &str, message: String) {
         if self.logs.len() == MAX_LOG_ENTRIES {
             self.logs.pop_front();
@@ -74,6 +84,8 @@ pub struct Shared {
     pub services_mode: ServiceMode,
     pub exec_mode: ExecMode,
     pub command_map: BTreeMap<String, PathBuf>,
+    /// Whether checks are probed for real (else they follow their services).
+    pub probe_checks: bool,
     state: Mutex<State>,
     changes_version: watch::Sender<u64>,
     notices_version: watch::Sender<u64>,
@@ -91,6 +103,11 @@ impl Shared {
             services_mode: config.services.clone(),
             exec_mode: config.exec,
             command_map: config.command_map.clone(),
+            probe_checks: match config.checks {
+                CheckMode::Auto => config.services == ServiceMode::Process,
+                CheckMode::Probe => true,
+                CheckMode::FollowServices => false,
+            },
             state: Mutex::new(state),
             changes_version: watch::Sender::new(0),
             notices_version: watch::Sender::new(0),
@@ -109,9 +126,14 @@ impl Shared {
         outcome
     }
 
-    /// Wakes change waiters after changes were updated under the lock.
+    /// Wakes change waiters after changes were updated under the lock (and notice waiters
+    /// when that recorded `change-update` notices).
     pub fn changes_updated(&self) {
+        let noticed = self.lock().record_change_notices();
         self.changes_version.send_modify(|v| *v += 1);
+        if noticed {
+            self.notices_changed();
+        }
     }
 
     pub fn watch_changes(&self) -> watch::Receiver<u64> {

@@ -1,24 +1,132 @@
-//! Envelopes, generic errors, system-info, plan and layers, availability.
+//! Envelopes, generic errors, system-info, plan and layers, availability. The tests on
+//! [`Api`] also run against a real Pebble when `PEBBLE_REAL_BIN` names one.
 
 mod common;
 
-use common::Fixture;
+use common::{Api, Fixture};
 use serde_json::json;
 
 #[test]
 fn system_info_is_a_sync_envelope_with_boot_id() {
-    let fx = Fixture::start();
+    let fx = Api::start();
     let client = fx.client();
     let response = client.get("/v1/system-info");
     assert_eq!(response.header("content-type"), Some("application/json"));
     let result = client.sync(response);
     assert_eq!(result["boot-id"].as_str().expect("boot id").len(), 36);
     assert!(result["version"].as_str().expect("version").starts_with('v'));
+    if fx.sim().is_some() {
+        // The release whose behaviour is simulated.
+        assert_eq!(result["version"], "v1.26.0");
+        assert_eq!(result["version"], pebble_sim::PEBBLE_VERSION);
+    }
+}
+
+#[test]
+fn layers_accept_what_pebble_accepts() {
+    let fx = Api::start();
+    let client = fx.client();
+    // Pebble does not check a service's startup value (only "enabled" starts it), lets
+    // after/before name services that do not exist, and knows the newer fields.
+    let layer = "services:\n  s: {override: replace, command: /bin/s, startup: sometimes, after: [ghost], before: [ghost], on-success: failure-shutdown, on-failure: success-shutdown}\nchecks:\n  c: {override: replace, startup: disabled, tcp: {port: 1}}\n";
+    assert_eq!(client.sync(client.add_layer("l", layer, false)), json!(true));
+    assert_eq!(client.services()[0]["startup"], "disabled");
+    let nothing = client.wait_change(&client.services_action("replan", &[]));
+    assert_eq!(nothing["summary"], "Replan - no services");
+    let yaml = client.sync(client.get("/v1/plan?format=yaml"));
+    assert!(yaml.as_str().expect("yaml").contains("        startup: sometimes\n"), "{yaml}");
+}
+
+#[test]
+fn plan_yaml_is_written_like_pebble() {
+    let fx = Api::start();
+    let client = fx.client();
+    // Values a YAML 1.1 reader (PyYAML, as ops uses) would take for booleans, numbers or
+    // dates are quoted; indentation is 4 spaces; fields come in Pebble's order.
+    let layer = r#"
+services:
+  synapse:
+    override: replace
+    command: /start.py run [ --flag ]
+    startup: enabled
+    environment:
+      SYNAPSE_REPORT_STATS: "no"
+      SYNAPSE_SERVER_NAME: example.com
+      SYNAPSE_HTTP_PORT: "8008"
+      SYNAPSE_DEBUG: "True"
+      SYNAPSE_NOTE: "a: b"
+      SYNAPSE_SINCE: "2024-01-01"
+      EMPTY: ""
+    user-id: 991
+    kill-delay: 1m
+    backoff-factor: 1.5
+    on-check-failure: {synapse-ready: restart}
+    after: [other]
+  other: {override: replace, command: /other}
+checks:
+  synapse-ready:
+    override: replace
+    level: ready
+    period: 10s
+    threshold: 3
+    http: {url: "http://localhost:8008/health"}
+log-targets:
+  loki:
+    override: merge
+    type: loki
+    location: http://loki:3100/loki/api/v1/push
+    services: [all]
+    labels: {juju_unit: "synapse/0"}
+"#;
+    client.sync(client.add_layer("base", layer, false));
+    let yaml = client.sync(client.get("/v1/plan?format=yaml"));
+    let expected = r#"services:
+    other:
+        override: replace
+        command: /other
+    synapse:
+        startup: enabled
+        override: replace
+        command: /start.py run [ --flag ]
+        after:
+            - other
+        environment:
+            EMPTY: ""
+            SYNAPSE_DEBUG: "True"
+            SYNAPSE_HTTP_PORT: "8008"
+            SYNAPSE_NOTE: 'a: b'
+            SYNAPSE_REPORT_STATS: "no"
+            SYNAPSE_SERVER_NAME: example.com
+            SYNAPSE_SINCE: "2024-01-01"
+        user-id: 991
+        on-check-failure:
+            synapse-ready: restart
+        backoff-factor: 1.5
+        kill-delay: 1m0s
+checks:
+    synapse-ready:
+        override: replace
+        level: ready
+        period: 10s
+        threshold: 3
+        http:
+            url: http://localhost:8008/health
+log-targets:
+    loki:
+        type: loki
+        location: http://loki:3100/loki/api/v1/push
+        services:
+            - all
+        override: merge
+        labels:
+            juju_unit: synapse/0
+"#;
+    assert_eq!(yaml.as_str().expect("yaml"), expected);
 }
 
 #[test]
 fn unknown_endpoints_and_methods_get_generic_errors() {
-    let fx = Fixture::start();
+    let fx = Api::start();
     let client = fx.client();
     assert_eq!(client.error(client.get("/v1/nope")), (404, "invalid API endpoint requested".into(), None));
     let put = client.raw("PUT", "/v1/system-info", &[], b"").expect("request");
@@ -36,7 +144,7 @@ fn unknown_endpoints_and_methods_get_generic_errors() {
 
 #[test]
 fn plan_requires_yaml_format_and_starts_empty() {
-    let fx = Fixture::start();
+    let fx = Api::start();
     let client = fx.client();
     assert_eq!(
         client.error(client.get("/v1/plan?format=json")),
@@ -47,7 +155,7 @@ fn plan_requires_yaml_format_and_starts_empty() {
 
 #[test]
 fn layer_errors_match_pebble() {
-    let fx = Fixture::start();
+    let fx = Api::start();
     let client = fx.client();
     let ok = "services:\n  s: {override: replace, command: /bin/s}\n";
     let cases = [
@@ -59,7 +167,7 @@ fn layer_errors_match_pebble() {
         (json!({"action": "add", "label": "l", "format": "json", "layer": ok}), r#"invalid format "json""#),
         (
             json!({"action": "add", "label": "pebble-x", "format": "yaml", "layer": ok}),
-            r#"cannot use reserved label prefix "pebble-""#,
+            r#"cannot parse layer YAML: cannot use reserved label prefix "pebble-""#,
         ),
         (
             json!({"action": "add", "label": "l", "format": "yaml", "layer": "services:\n  s: {command: x}\n"}),
@@ -75,7 +183,59 @@ fn layer_errors_match_pebble() {
         ),
         (
             json!({"action": "add", "label": "l", "format": "yaml", "layer": "checks:\n  c: {override: replace, level: deep, tcp: {port: 1}}\n"}),
-            r#"plan check "c" level must be "alive" or "ready""#,
+            r#"cannot parse layer YAML: plan check "c" level must be "alive" or "ready""#,
+        ),
+        (
+            json!({"action": "add", "label": "l", "format": "yaml", "layer": "checks:\n  c: {override: replace, startup: later, tcp: {port: 1}}\n"}),
+            r#"cannot parse layer YAML: plan check "c" startup must be "enabled" or "disabled""#,
+        ),
+        (
+            json!({"action": "add", "label": "l", "format": "yaml", "layer": "services:\n  s: {override: replace, command: x, on-success: success-shutdown}\n"}),
+            r#"cannot parse layer YAML: plan service "s" on-success action "success-shutdown" invalid"#,
+        ),
+        (
+            json!({"action": "add", "label": "l", "format": "yaml", "layer": "services:\n  s: {override: replace, command: x, on-check-failure: {c: reboot}}\n"}),
+            r#"cannot parse layer YAML: plan service "s" on-check-failure action "reboot" invalid"#,
+        ),
+        (
+            json!({"action": "add", "label": "l", "format": "yaml", "layer": "services:\n  s: {override: replace, command: x, backoff-factor: 0.5}\n"}),
+            r#"cannot parse layer YAML: plan service "s" backoff-factor must be 1.0 or greater, not 0.5"#,
+        ),
+        (
+            json!({"action": "add", "label": "l", "format": "yaml", "layer": "services:\n  s: {override: replace, command: 'x ] y'}\n"}),
+            r#"cannot parse layer YAML: plan service "s" command invalid: cannot parse service "s" command: cannot have ] outside of [ ... ] group"#,
+        ),
+        (
+            json!({"action": "add", "label": "l", "format": "yaml", "layer": "checks:\n  c: {override: replace, tcp: {}}\n"}),
+            r#"plan must set "port" for tcp check "c""#,
+        ),
+        (
+            json!({"action": "add", "label": "l", "format": "yaml", "layer": "checks:\n  c: {override: replace, exec: {command: x, service-context: nope}}\n"}),
+            r#"plan check "c" service context specifies non-existent service "nope""#,
+        ),
+        (
+            json!({"action": "add", "label": "l", "format": "yaml", "layer": "log-targets:\n  t: {override: replace, type: splunk, location: 'http://x'}\n"}),
+            r#"cannot parse layer YAML: log target "t" has unsupported type "splunk", must be "loki" or "opentelemetry""#,
+        ),
+        (
+            json!({"action": "add", "label": "l", "format": "yaml", "layer": "log-targets:\n  t: {override: replace, type: loki, location: 'http://x', labels: {pebble_x: y}}\n"}),
+            r#"cannot parse layer YAML: log target "t": label "pebble_x" uses reserved prefix "pebble_""#,
+        ),
+        (
+            json!({"action": "add", "label": "l", "format": "yaml", "layer": "log-targets:\n  t: {type: loki, location: 'http://x'}\n"}),
+            r#"layer "l" must define "override" for log target "t""#,
+        ),
+        (
+            json!({"action": "add", "label": "l", "format": "yaml", "layer": "log-targets:\n  t: {override: replace, location: 'http://x'}\n"}),
+            r#"plan must define "type" ("loki" or "opentelemetry") for log target "t""#,
+        ),
+        (
+            json!({"action": "add", "label": "l", "format": "yaml", "layer": "log-targets:\n  t: {override: replace, type: loki}\n"}),
+            r#"plan must define "location" for log target "t""#,
+        ),
+        (
+            json!({"action": "add", "label": "l", "format": "yaml", "layer": "log-targets:\n  t: {override: replace, type: loki, location: 'http://x', services: [-nope]}\n"}),
+            r#"log target "t" specifies unknown service "nope""#,
         ),
         (
             json!({"action": "add", "label": "l", "format": "yaml", "layer": "checks:\n  c: {override: replace}\n"}),
@@ -95,20 +255,21 @@ fn layer_errors_match_pebble() {
         assert_eq!((status, message.as_str(), kind), (400, expected, None), "{body}");
     }
     let (_, message, _) = client.error(client.add_layer("l", "services: [", false));
-    assert!(message.starts_with("cannot parse layer YAML: "), "{message}");
+    assert!(message.starts_with(r#"cannot parse layer YAML: cannot parse layer "l": "#), "{message}");
     let (_, message, _) = client.error(client.add_layer(
         "l",
         "services:\n  s: {override: replace, command: x, bogus: 1}\n",
         false,
     ));
-    assert!(message.starts_with("cannot parse layer YAML: "), "{message}");
+    assert!(message.starts_with(r#"cannot parse layer YAML: cannot parse layer "l""#), "{message}");
+    assert!(message.contains("bogus"), "{message}");
     // Nothing of the failed layers got in.
     assert_eq!(client.sync(client.get("/v1/plan?format=yaml")), json!("{}\n"));
 }
 
 #[test]
 fn layers_append_combine_and_merge_into_the_plan() {
-    let fx = Fixture::start();
+    let fx = Api::start();
     let client = fx.client();
     let base = "summary: base\nservices:\n  synapse:\n    override: replace\n    command: /start.py\n    startup: enabled\n    environment: {A: '1', B: '2'}\n    after: [other]\n  other: {override: replace, command: /other}\nchecks:\n  ready: {override: replace, level: ready, http: {url: 'http://localhost:8008/health'}}\n";
     assert_eq!(client.sync(client.add_layer("base", base, false)), json!(true));

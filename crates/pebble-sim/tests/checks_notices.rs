@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 
 use common::Fixture;
-use pebble_sim::ServiceMode;
+use pebble_sim::{CheckMode, ServiceMode};
 use serde_json::json;
 use test_support::{eventually, POLL, TIMEOUT};
 
@@ -70,6 +70,11 @@ fn checks_start_stop_refresh_and_errors() {
     assert_eq!(started, json!({"changed": ["d"]}));
     let stopped = client.sync(client.post_json("/v1/checks", &json!({"action": "stop", "checks": ["c"]})));
     assert_eq!(stopped, json!({"changed": ["c"]}));
+    // Nothing to change: Pebble's empty Go slice is `null`, not `[]`.
+    let again = client.sync(client.post_json("/v1/checks", &json!({"action": "stop", "checks": ["c"]})));
+    assert_eq!(again, json!({"changed": null}));
+    let again = client.sync(client.post_json("/v1/checks", &json!({"action": "start", "checks": ["d"]})));
+    assert_eq!(again, json!({"changed": null}));
     let c = client.sync(client.get("/v1/checks?names=c"));
     assert_eq!(c[0]["status"], "inactive");
     assert!(c[0].get("change-id").is_none());
@@ -150,8 +155,74 @@ fn process_mode_probes_http_and_tcp_checks() {
 }
 
 #[test]
-fn notices_add_get_list_and_errors() {
+fn probing_checks_with_simulated_services_finds_nobody_listening() {
+    // As in Pebble, a tcp check on a port nobody listens on goes down, whatever the services
+    // say (CheckMode::Auto, the default, would follow the services instead).
+    let fx = Fixture::with(|c| c.checks = CheckMode::Probe);
+    let client = fx.client();
+    let closed = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let layer = format!(
+        "services:\n  web: {{override: replace, command: /web, startup: enabled}}\nchecks:\n  up: {{override: replace, period: 50ms, threshold: 2, tcp: {{host: 127.0.0.1, port: {port}}}}}\n"
+    );
+    client.sync(client.add_layer("base", &layer, false));
+    client.wait_change(&client.services_action("replan", &[]));
+    assert_eq!(client.service_current("web"), "active");
+    let check = || client.sync(client.get("/v1/checks?names=up"))[0].clone();
+    eventually("the check to go down", TIMEOUT, POLL, || check()["status"] == "down");
+    assert!(check()["failures"].as_u64().unwrap_or(0) >= 2);
+    let refreshed = client.sync(client.post_json("/v1/checks/refresh", &json!({"name": "up"})));
+    assert!(refreshed["error"].as_str().expect("error").contains("cannot connect"), "{refreshed}");
+}
+
+#[test]
+fn default_check_mode_follows_simulated_services_and_probes_processes() {
+    // The documented assumption of CheckMode::Auto with simulated services: a check on a port
+    // nobody listens on is up while its service is active.
     let fx = Fixture::start();
+    let client = fx.client();
+    let layer = "services:\n  web: {override: replace, command: /web, startup: enabled}\nchecks:\n  up: {override: replace, period: 50ms, threshold: 1, tcp: {host: 127.0.0.1, port: 1}}\n";
+    client.sync(client.add_layer("base", layer, false));
+    client.wait_change(&client.services_action("replan", &[]));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(client.sync(client.get("/v1/checks?names=up"))[0]["status"], "up");
+}
+
+#[test]
+fn every_change_has_a_change_update_notice() {
+    let fx = Fixture::start();
+    fx.sim.script_exec(pebble_sim::ExecRule::new(["true"]));
+    let client = fx.client();
+    client.sync(client.add_layer(
+        "base",
+        "services:\n  s: {override: replace, command: /s, startup: enabled}\n",
+        false,
+    ));
+    let replan = client.services_action("replan", &[]);
+    client.wait_change(&replan);
+    let exec = client.post_json("/v1/exec", &json!({"command": ["true"], "split-stderr": true}));
+    let exec = exec.json()["change"].as_str().expect("change").to_owned();
+    let notices = client.sync(client.get("/v1/notices?types=change-update"));
+    let by_key = |key: &str| {
+        notices.as_array().expect("list").iter().find(|n| n["key"] == key).cloned().expect("notice")
+    };
+    let replanned = by_key(&replan);
+    assert_eq!(replanned["type"], "change-update");
+    assert_eq!(replanned["user-id"], serde_json::Value::Null, "public notice");
+    assert_eq!(replanned["last-data"], json!({"kind": "replan"}));
+    // Created, then doing, then done.
+    assert!(replanned["occurrences"].as_u64().expect("occurrences") >= 2, "{replanned}");
+    assert_eq!(by_key(&exec)["last-data"], json!({"kind": "exec"}));
+    // A custom notice filter does not see them; the notice is found by id too.
+    assert_eq!(client.sync(client.get("/v1/notices?types=custom")), json!([]));
+    let id = replanned["id"].as_str().expect("id");
+    assert_eq!(client.sync(client.get(&format!("/v1/notices/{id}")))["key"], replan.as_str());
+}
+
+#[test]
+fn notices_add_get_list_and_errors() {
+    let fx = common::Api::start();
     let client = fx.client();
     let add = |body: serde_json::Value| client.post_json("/v1/notices", &body);
     let id = client.sync(add(
@@ -198,7 +269,7 @@ fn notices_add_get_list_and_errors() {
 
 #[test]
 fn notices_long_poll_until_a_match_or_timeout() {
-    let fx = Fixture::start();
+    let fx = common::Api::start();
     let client = fx.client();
     assert_eq!(client.sync(client.get("/v1/notices?timeout=100ms")), json!([]));
     let waiter = {

@@ -15,6 +15,9 @@ use tokio_tungstenite::WebSocketStream;
 
 type Ws = WebSocketStream<UnixStream>;
 
+/// Pebble's `PATH` when neither the request nor a service context sets one.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 async fn connect(socket: &Path, task: &str, id: &str) -> Ws {
     let stream = UnixStream::connect(socket).await.expect("connect");
     let url = format!("ws://localhost/v1/tasks/{task}/websocket/{id}");
@@ -81,11 +84,12 @@ async fn scripted_rule_answers_with_output_and_exit_code() {
             .stderr("warning\n")
             .read_stdin(),
     );
+    std::fs::create_dir(fx.root().join("data")).expect("mkdir");
     let client = fx.client();
     let body = json!({"command": ["/usr/bin/register_new_matrix_user", "-c", "/data/homeserver.yaml"], "environment": {"K": "v"}, "working-dir": "/data", "split-stderr": true});
     let response = client.post_json("/v1/exec", &body);
     let result = response.json()["result"].clone();
-    assert_eq!(result["environment"], json!({"K": "v"}));
+    assert_eq!(result["environment"], json!({"K": "v", "LANG": "C.UTF-8", "PATH": DEFAULT_PATH}));
     assert_eq!(result["working-dir"], "/data");
 
     let outcome = run(&client, body, b"secret-password\n").await;
@@ -202,10 +206,12 @@ async fn host_command_gets_stdin_env_and_exit_code() {
 async fn host_command_with_combined_stderr_and_path_lookup() {
     let fx = Fixture::with(|c| c.exec = ExecMode::Host);
     let client = fx.client();
-    let body = json!({"command": ["sh", "-c", "echo one; echo two >&2"], "split-stderr": false});
+    // One pipe for both streams, as in Pebble: the output keeps the order the process wrote.
+    let script = "for i in 1 2 3 4 5 6 7 8; do echo out$i; echo err$i >&2; done";
+    let body = json!({"command": ["sh", "-c", script], "split-stderr": false});
     let outcome = run(&client, body, b"").await;
-    let text = String::from_utf8_lossy(&outcome.stdout).into_owned();
-    assert!(text.contains("one\n") && text.contains("two\n"), "{text}");
+    let expected: String = (1..=8).map(|i| format!("out{i}\nerr{i}\n")).collect();
+    assert_eq!(String::from_utf8_lossy(&outcome.stdout), expected);
     assert_eq!(outcome.change["tasks"][0]["data"]["exit-code"], 0);
 }
 
@@ -239,7 +245,9 @@ async fn control_signal_reaches_the_process() {
     assert_eq!(read_stream(&mut stdio).await, b"");
     assert_eq!(read_stream(&mut stderr).await, b"");
     let done = client.wait_change(&change);
-    assert_eq!(done["tasks"][0]["data"]["exit-code"], -1);
+    // Killed by a signal: 128 + the signal's number, as Pebble reports it (SIGTERM is 15).
+    assert_eq!(done["tasks"][0]["data"]["exit-code"], 143);
+    assert_eq!(done["status"], "Done");
 }
 
 #[tokio::test]
@@ -269,12 +277,15 @@ async fn service_context_supplies_env_working_dir_and_user() {
     let body = json!({"command": ["/bin/sh", "-c", "echo $A $B $(basename $PWD) $(id -u) $(id -g)"], "service-context": "synapse", "environment": {"B": "request"}, "split-stderr": true});
     let response = client.post_json("/v1/exec", &body);
     let result = response.json()["result"].clone();
-    assert_eq!(result["environment"], json!({"A": "from-service", "B": "request"}));
+    assert_eq!(
+        result["environment"],
+        json!({"A": "from-service", "B": "request", "LANG": "C.UTF-8", "PATH": DEFAULT_PATH})
+    );
     assert_eq!(result["working-dir"], "/srv");
     let outcome = run(&client, body, b"").await;
     assert_eq!(String::from_utf8_lossy(&outcome.stdout), "from-service request srv 4242 4243\n");
     let unknown = client.post_json("/v1/exec", &json!({"command": ["true"], "service-context": "nope"}));
-    assert_eq!(client.error(unknown), (400, r#"cannot find service-context service "nope""#.into(), None));
+    assert_eq!(client.error(unknown), (400, r#"context service "nope" not found"#.into(), None));
 }
 
 #[tokio::test]
@@ -294,5 +305,104 @@ async fn abnormal_close_of_control_kills_the_process() {
     assert_eq!(read_stream(&mut stdio).await, b"");
     assert_eq!(read_stream(&mut stderr).await, b"");
     let done = client.wait_change(&change);
+    // SIGKILLed: 128 + 9.
+    assert_eq!(done["tasks"][0]["data"]["exit-code"], 137);
+}
+
+#[tokio::test]
+async fn timeout_kills_only_the_command_and_waits_for_its_output_to_close() {
+    let fx = Fixture::with(|c| c.exec = ExecMode::Host);
+    let client = fx.client();
+    // `sh` is killed at 500 ms; its `sleep` child keeps the output open for 3 s more. Pebble
+    // (Go's exec.CommandContext) SIGKILLs the command's process only and ends the task once
+    // the output is closed, so the change fails with the timeout error only then.
+    let started = std::time::Instant::now();
+    let body = json!({"command": ["/bin/sh", "-c", "echo started; sleep 3; echo late"], "timeout": "0.500s", "split-stderr": true});
+    let response = client.post_json("/v1/exec", &body);
+    let envelope = response.json();
+    let change = envelope["change"].as_str().expect("change").to_owned();
+    let task = envelope["result"]["task-id"].as_str().expect("task").to_owned();
+    let _control = connect(&client.socket, &task, "control").await;
+    let mut stdio = connect(&client.socket, &task, "stdio").await;
+    let mut stderr = connect(&client.socket, &task, "stderr").await;
+    stdio.send(Message::Text(r#"{"command":"end"}"#.into())).await.expect("end");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let pending = client.sync(client.get(&format!("/v1/changes/{change}")));
+    assert_eq!(pending["ready"], false, "the output is still open: {pending}");
+    assert_eq!(read_stream(&mut stdio).await, b"started\n", "the killed shell never wrote");
+    assert_eq!(read_stream(&mut stderr).await, b"");
+    let done = client.wait_change(&change);
+    assert!(started.elapsed() >= std::time::Duration::from_secs(3), "ended when sleep ended");
+    assert_eq!(done["status"], "Error");
+    assert_eq!(
+        done["err"],
+        "cannot perform the following tasks:\n- exec command \"/bin/sh\" (timed out after 500ms: context deadline exceeded)"
+    );
     assert_eq!(done["tasks"][0]["data"]["exit-code"], -1);
+    assert_eq!(done["summary"], r#"Execute command "/bin/sh""#);
+}
+
+#[tokio::test]
+async fn missing_working_or_home_directories_fail_the_exec() {
+    let fx = Fixture::start();
+    fx.sim.script_exec(ExecRule::new(["true"]));
+    let etc = fx.root().join("etc");
+    std::fs::create_dir_all(&etc).expect("etc");
+    std::fs::write(
+        etc.join("passwd"),
+        "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/sh\nbob:x:1001:1001::/home/bob:/bin/sh\n",
+    )
+    .expect("passwd");
+    std::fs::write(etc.join("group"), "root:x:0:\nalice:x:1000:\nbob:x:1001:\n").expect("group");
+    std::fs::create_dir_all(fx.root().join("home/bob")).expect("bob's home");
+    let client = fx.client();
+    let exec = |body: Value| client.post_json("/v1/exec", &body);
+    assert_eq!(
+        client.error(exec(json!({"command": ["true"], "working-dir": "/nope"}))),
+        (500, r#"cannot call exec: working directory "/nope" does not exist"#.into(), None)
+    );
+    // Without a working directory the command runs in the user's home, which must exist.
+    assert_eq!(
+        client.error(exec(json!({"command": ["true"], "user": "alice"}))),
+        (500, r#"cannot call exec: home directory "/home/alice" does not exist"#.into(), None)
+    );
+    assert_eq!(
+        client.error(exec(json!({"command": ["true"]}))),
+        (500, r#"cannot call exec: home directory "/root" does not exist"#.into(), None)
+    );
+    // An unknown executable is found out first (400).
+    assert_eq!(client.error(exec(json!({"command": ["nope"], "working-dir": "/nope"}))).0, 400);
+    // The target user's HOME and USER are set (unless given), and reported.
+    let result =
+        client.async_result(exec(json!({"command": ["true"], "user-id": 1001, "environment": {"K": "v"}})));
+    assert_eq!(result["working-dir"], "/home/bob");
+    assert_eq!(
+        result["environment"],
+        json!({"HOME": "/home/bob", "K": "v", "LANG": "C.UTF-8", "PATH": DEFAULT_PATH, "USER": "bob"})
+    );
+    let result = client.async_result(exec(
+        json!({"command": ["true"], "user": "bob", "environment": {"USER": "robert", "LANG": "fr_FR.UTF-8"}}),
+    ));
+    assert_eq!(result["environment"]["USER"], "robert");
+    assert_eq!(result["environment"]["HOME"], "/home/bob");
+    assert_eq!(result["environment"]["LANG"], "fr_FR.UTF-8");
+    let log = fx.sim.exec_log();
+    assert_eq!(log.last().expect("record").working_dir.as_deref(), Some("/home/bob"));
+}
+
+#[tokio::test]
+async fn host_commands_see_the_users_home_and_name() {
+    let fx = Fixture::with(|c| c.exec = ExecMode::Host);
+    let etc = fx.root().join("etc");
+    std::fs::create_dir_all(&etc).expect("etc");
+    std::fs::write(etc.join("passwd"), "root:x:0:0:root:/root:/bin/bash\n").expect("passwd");
+    std::fs::create_dir_all(fx.root().join("root")).expect("root's home");
+    let client = fx.client();
+    let body = json!({"command": ["/bin/sh", "-c", "echo \"$USER $HOME $LANG\"; pwd"], "split-stderr": true});
+    let outcome = run(&client, body, b"").await;
+    // HOME and the working directory are the container's /root, under the simulator's root.
+    let home = fx.root().join("root");
+    let cwd = home.canonicalize().expect("home").display().to_string();
+    let home = home.display();
+    assert_eq!(String::from_utf8_lossy(&outcome.stdout), format!("root {home} C.UTF-8\n{cwd}\n"));
 }

@@ -50,7 +50,7 @@ fn start_stop_restart_are_async_changes() {
 
 #[test]
 fn services_action_errors_match_pebble() {
-    let fx = Fixture::start();
+    let fx = common::Api::start();
     let client = fx.client();
     let cases = [
         (json!({"action": "start", "services": []}), "must specify services for start action", None),
@@ -217,14 +217,28 @@ fn signals_need_services_and_running_ones() {
         client.error(client.post_json("/v1/signals", &json!({"signal": "SIGHUP", "services": []}))),
         (400, "must specify one or more services".into(), None)
     );
-    let (status, message, _) =
-        client.error(client.post_json("/v1/signals", &json!({"signal": "SIGHUP", "services": ["synapse"]})));
+    // Pebble answers 500 with every service's error, joined with "; ".
+    let (status, message, _) = client.error(
+        client.post_json("/v1/signals", &json!({"signal": "SIGHUP", "services": ["synapse", "worker"]})),
+    );
     assert_eq!(
         (status, message.as_str()),
-        (400, r#"cannot send signal to "synapse": service is not running"#)
+        (
+            500,
+            r#"cannot send signal to "synapse": service is not running; cannot send signal to "worker": service is not running"#
+        )
     );
     client.wait_change(&client.services_action("start", &["synapse"]));
     let result =
         client.sync(client.post_json("/v1/signals", &json!({"signal": "SIGHUP", "services": ["synapse"]})));
     assert_eq!(result, json!(true));
+    // Names as Go's unix.SignalNum knows them: "SIG" and upper case.
+    for bad in ["HUP", "sighup", "SIGNOPE"] {
+        let (status, message, _) =
+            client.error(client.post_json("/v1/signals", &json!({"signal": bad, "services": ["synapse"]})));
+        assert_eq!(
+            (status, message),
+            (500, format!(r#"cannot send signal to "synapse": invalid signal name {bad:?}"#))
+        );
+    }
 }

@@ -51,10 +51,12 @@ struct CheckAction<'a> {
     checks: &'a [&'a str],
 }
 
+/// `{"changed": [...]}`; Pebble answers `{"changed": null}` when nothing changed (and older
+/// Pebble answers `null` altogether).
 #[derive(Deserialize)]
 struct Changed {
     #[serde(default)]
-    changed: Vec<String>,
+    changed: Option<Vec<String>>,
 }
 
 /// The outcome of running a check now ([`Client::refresh_check`]).
@@ -127,8 +129,24 @@ impl Client {
     }
 
     fn check_action(&self, action: &'static str, checks: &[&str]) -> Result<Vec<String>> {
-        // Older Pebble answers `null`.
         let changed: Option<Changed> = self.post("/v1/checks", &CheckAction { action, checks })?;
-        Ok(changed.map(|changed| changed.changed).unwrap_or_default())
+        Ok(changed.and_then(|changed| changed.changed).unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_lists_accept_null() {
+        let decode = |json: &str| -> Vec<String> {
+            let changed: Option<Changed> = serde_json::from_str(json).unwrap();
+            changed.and_then(|changed| changed.changed).unwrap_or_default()
+        };
+        assert_eq!(decode(r#"{"changed": ["a"]}"#), ["a"]);
+        assert!(decode(r#"{"changed": null}"#).is_empty());
+        assert!(decode(r#"{}"#).is_empty());
+        assert!(decode("null").is_empty());
     }
 }

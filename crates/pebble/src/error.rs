@@ -55,7 +55,10 @@ pub enum Error {
         /// Pebble's message.
         message: String,
     },
-    /// A change (service action or exec) finished with an error.
+    /// A change (service action or exec) finished with an error. For an exec whose output
+    /// was still open [`EXEC_OUTPUT_GRACE`](crate::EXEC_OUTPUT_GRACE) after its timeout,
+    /// `err` is the timeout error Pebble gives the change once the output closes, and
+    /// `change` is the change as it was then (not ready yet).
     #[error("change {change_id} failed: {err}")]
     Change {
         /// The change id.

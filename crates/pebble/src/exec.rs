@@ -1,5 +1,11 @@
 //! Running commands in the container: `POST /v1/exec`, the `control`/`stdio`/`stderr`
 //! websockets, then the exec change, whose task holds the exit code.
+//!
+//! Pebble kills only the command's own process at the request's timeout, and its change
+//! ends only once the output is closed: a child that outlives the command and holds the
+//! output (`sh -c "...; sleep 600"`) keeps the change running. So the client stops reading
+//! the output [`EXEC_OUTPUT_GRACE`] after the timeout and reports the change's timeout error
+//! ([`Error::Change`]) without waiting for it.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -7,13 +13,16 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::client::Client;
-use crate::duration::go_duration;
+use crate::duration::{go_duration, go_duration_string};
 use crate::error::{Error, Result};
 use crate::layer::Environment;
 use crate::websocket::{self, Collected, Stream};
 
 /// Most bytes of standard error kept in [`Error::Exec`].
 const STDERR_TAIL: usize = 4096;
+/// How long after an exec's timeout the client stops waiting for its output: by then Pebble
+/// has killed the command, so open output means a child of it holds the output.
+pub const EXEC_OUTPUT_GRACE: Duration = Duration::from_secs(2);
 
 /// A command to run with [`Client::exec`].
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -24,7 +33,8 @@ pub struct ExecRequest {
     pub service_context: Option<String>,
     pub environment: Environment,
     pub working_dir: Option<String>,
-    /// Kill the command after this long. Without one, the output is awaited indefinitely.
+    /// Kill the command after this long. The output is awaited up to [`EXEC_OUTPUT_GRACE`]
+    /// longer (see the module documentation); without a timeout, indefinitely.
     pub timeout: Option<Duration>,
     pub user_id: Option<u32>,
     pub user: Option<String>,
@@ -209,11 +219,16 @@ impl Client {
             Err(err) => return Err(self.explain_connect_failure(&change_id, err)),
         };
         let what = format!("output of exec change {change_id}");
-        // A command killed at its timeout ends its streams; allow a request timeout more.
-        let deadline = request.timeout.map(|timeout| Instant::now() + timeout + self.timeout());
+        let deadline = request.timeout.map(|timeout| Instant::now() + timeout + EXEC_OUTPUT_GRACE);
         let stdin = request.stdin.as_deref().unwrap_or_default();
-        let (Collected { stdout, stderr }, streams) =
+        let (Collected { stdout, stderr, ended }, streams) =
             websocket::pump(&what, stdio, stderr, stdin, deadline, sink)?;
+        if let (false, Some(timeout)) = (ended, request.timeout) {
+            for socket in streams.into_iter().chain([control]) {
+                websocket::close(socket);
+            }
+            return Err(self.timed_out(&change_id, &request.command, timeout));
+        }
         let wait = request.timeout.map_or(self.change_timeout(), |timeout| timeout + Duration::from_secs(1));
         let change = self.wait_change(&change_id, wait);
         for socket in streams.into_iter().chain([control]) {
@@ -240,6 +255,28 @@ impl Client {
             exit_code: output.exit_code,
             stderr: String::from_utf8_lossy(&output.stderr[tail_start..]).into_owned(),
         })
+    }
+
+    /// The error of an exec whose output outlived its timeout: the change's own error if it
+    /// has one by now, else the error Pebble will give it once the output closes.
+    fn timed_out(&self, change_id: &str, command: &[String], timeout: Duration) -> Error {
+        let change = match self.change(change_id) {
+            Ok(change) => change,
+            Err(err) => return err,
+        };
+        if change.ready {
+            let what = format!("output of exec change {change_id}");
+            return change.into_result().err().unwrap_or(Error::Timeout { what });
+        }
+        let summary = change.tasks.first().map_or_else(
+            || format!("exec command {:?}", command.first().map_or("", String::as_str)),
+            |task| task.summary.clone(),
+        );
+        let err = format!(
+            "cannot perform the following tasks:\n- {summary} (timed out after {}: context deadline exceeded)",
+            go_duration_string(timeout)
+        );
+        Error::Change { change_id: change_id.to_owned(), err, change: Box::new(change) }
     }
 
     /// A websocket failed to connect: the change's error explains more when it failed.

@@ -40,7 +40,7 @@ pub use client::{
     Client, CONTAINERS_DIR_ENV, DEFAULT_CHANGE_TIMEOUT, DEFAULT_CONTAINERS_DIR, DEFAULT_TIMEOUT,
 };
 pub use error::{Error, Result};
-pub use exec::{ExecOutput, ExecRequest};
+pub use exec::{ExecOutput, ExecRequest, EXEC_OUTPUT_GRACE};
 pub use files::{FileInfo, FileType, MakeDirOptions, PushOptions};
 pub use layer::{
     Check, CheckLevel, Environment, ExecCheck, HttpCheck, Layer, LogTarget, LogTargetType, Override, Plan,

@@ -65,7 +65,6 @@ fn upgrade_refused(describe: &str, response: &tungstenite::http::Response<Option
     }
 }
 
-/// An output stream being collected.
 /// Which output stream a chunk came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stream {
@@ -183,10 +182,12 @@ impl Input<'_> {
 pub(crate) struct Collected {
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
+    /// Whether both streams ended (else `deadline` passed first).
+    pub ended: bool,
 }
 
 /// Sends `stdin` on `stdio` and collects stdout and stderr until both have ended or
-/// `deadline` passes; `what` names the command in errors.
+/// `deadline` passes (then `ended` is false); `what` names the command in errors.
 pub(crate) fn pump(
     what: &str,
     stdio: Socket,
@@ -225,14 +226,21 @@ pub(crate) fn pump(
         }
         if !progress {
             let wants_write = !input.flushed && !stdout.done;
-            wait_ready(&stdout, wants_write, &stderr, deadline).map_err(|source| io_error(what, source))?;
+            match wait_ready(&stdout, wants_write, &stderr, deadline) {
+                Ok(()) => {}
+                Err(err) if err.kind() == io::ErrorKind::TimedOut => break,
+                Err(source) => return Err(io_error(what, source)),
+            }
         }
     }
     for output in [&stdout, &stderr] {
         output.socket.get_ref().set_nonblocking(false).map_err(|source| io_error(what, source))?;
     }
-    let collected =
-        Collected { stdout: std::mem::take(&mut stdout.data), stderr: std::mem::take(&mut stderr.data) };
+    let collected = Collected {
+        stdout: std::mem::take(&mut stdout.data),
+        stderr: std::mem::take(&mut stderr.data),
+        ended: stdout.done && stderr.done,
+    };
     Ok((collected, [stdout.socket, stderr.socket]))
 }
 

@@ -1,10 +1,11 @@
-//! Exec over websockets against the simulated Pebble running commands on the host.
+//! Exec over websockets (against the run's Pebble, see `common`; pebble-sim runs the
+//! commands on the host).
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use pebble::{ChangeSelect, Error, ExecRequest};
+use pebble::{ChangeSelect, Error, ExecRequest, EXEC_OUTPUT_GRACE};
 use pebble_sim::{ExecMode, ExecRule};
 use test_support::{eventually, POLL, TIMEOUT};
 
@@ -74,9 +75,37 @@ fn exec_checked_maps_failures_to_exec_errors() {
 }
 
 #[test]
+fn a_timed_out_command_whose_child_holds_the_output_fails_without_waiting_for_it() {
+    let fixture = host();
+    // Pebble kills `sh` at 500 ms, but `sleep` keeps the output open for 8 s: the change
+    // fails only then. The client gives up on the output after the timeout and a grace
+    // period, and reports the timeout error the change is going to have.
+    let request =
+        ExecRequest { timeout: Some(Duration::from_millis(500)), ..sh("echo started; sleep 8; echo late") };
+    let started = Instant::now();
+    match fixture.client.exec(&request) {
+        Err(Error::Change { err, change, change_id }) => {
+            assert!(
+                started.elapsed() < Duration::from_millis(500) + EXEC_OUTPUT_GRACE + Duration::from_secs(3)
+            );
+            assert_eq!(
+                err,
+                "cannot perform the following tasks:\n- exec command \"/bin/sh\" (timed out after 500ms: context deadline exceeded)"
+            );
+            assert_eq!(change.id, change_id);
+            assert_eq!(change.kind, "exec");
+            assert!(!change.ready, "the change waits for the output to close");
+        }
+        other => panic!("expected a change error, got {other:?}"),
+    }
+}
+
+#[test]
 fn a_command_past_its_timeout_fails_its_change() {
     let fixture = host();
-    let request = ExecRequest { timeout: Some(Duration::from_millis(500)), ..sh("echo started; sleep 30") };
+    // `exec`: no child outlives the shell, so the output closes when Pebble kills it.
+    let request =
+        ExecRequest { timeout: Some(Duration::from_millis(500)), ..sh("echo started; exec sleep 30") };
     match fixture.client.exec(&request) {
         Err(Error::Change { err, change, .. }) => {
             assert!(err.contains("timed out after"), "{err}");
@@ -100,8 +129,8 @@ fn missing_executables_are_api_errors() {
 
 #[test]
 fn scripted_commands_answer_as_scripted() {
-    let fixture = common::start();
-    fixture.sim.script_exec(
+    let fixture = common::sim_only();
+    fixture.the_sim().script_exec(
         ExecRule::new(["synapse-admin", "register"])
             .exit_code(1)
             .stdout("partial")

@@ -1,22 +1,28 @@
-//! Service actions and their changes against the simulated Pebble.
+//! Service actions and their changes (against the run's Pebble, see `common`).
 
 mod common;
 
-use pebble::{Error, Override, Service, ServiceStatus, Startup};
+use pebble::{Error, Override, Service, ServiceInfo, ServiceStatus, Startup};
 use pebble_sim::ServiceMode;
 
-fn status(fixture: &common::Fixture, name: &str) -> ServiceStatus {
+fn info(fixture: &common::Fixture, name: &str) -> ServiceInfo {
     let services = fixture.client.services(&[name]).unwrap();
     assert_eq!(services.len(), 1, "{services:?}");
-    services[0].current
+    services[0].clone()
+}
+
+fn status(fixture: &common::Fixture, name: &str) -> ServiceStatus {
+    info(fixture, name).current
 }
 
 #[test]
 fn replan_starts_enabled_services_and_restarts_only_changed_ones() {
     let fixture = common::start();
     let client = &fixture.client;
-    let layer =
-        common::layer(&[("web", "/bin/web", Startup::Enabled), ("worker", "/bin/worker", Startup::Disabled)]);
+    let layer = common::layer(&[
+        ("web", common::LONG_RUNNING, Startup::Enabled),
+        ("worker", common::LONG_RUNNING, Startup::Disabled),
+    ]);
     client.add_layer("base", &layer, false).unwrap();
     // Adding a layer starts nothing.
     assert_eq!(status(&fixture, "web"), ServiceStatus::Inactive);
@@ -25,10 +31,11 @@ fn replan_starts_enabled_services_and_restarts_only_changed_ones() {
     assert!(change.ready);
     assert_eq!(status(&fixture, "web"), ServiceStatus::Active);
     assert_eq!(status(&fixture, "worker"), ServiceStatus::Inactive);
-    assert_eq!(fixture.sim.service_starts("web"), 1);
+    let since = info(&fixture, "web").current_since;
+    assert!(since.is_some());
 
     client.replan().unwrap();
-    assert_eq!(fixture.sim.service_starts("web"), 1, "unchanged services keep running");
+    assert_eq!(info(&fixture, "web").current_since, since, "unchanged services keep running");
 
     let mut update = pebble::Layer::default();
     update.services.insert(
@@ -41,16 +48,21 @@ fn replan_starts_enabled_services_and_restarts_only_changed_ones() {
     );
     client.add_layer("base", &update, true).unwrap();
     client.replan().unwrap();
-    assert_eq!(fixture.sim.service_starts("web"), 2, "a changed service restarts once");
     assert_eq!(status(&fixture, "web"), ServiceStatus::Active);
+    assert_ne!(info(&fixture, "web").current_since, since, "a changed service restarts");
+    if let Some(sim) = fixture.sim() {
+        assert_eq!(sim.service_starts("web"), 2, "exactly once");
+    }
 }
 
 #[test]
 fn start_stop_and_restart_show_in_services() {
     let fixture = common::start();
     let client = &fixture.client;
-    let layer =
-        common::layer(&[("web", "/bin/web", Startup::Enabled), ("worker", "/bin/worker", Startup::Disabled)]);
+    let layer = common::layer(&[
+        ("web", common::LONG_RUNNING, Startup::Enabled),
+        ("worker", common::LONG_RUNNING, Startup::Disabled),
+    ]);
     client.add_layer("base", &layer, false).unwrap();
 
     client.start(&["worker"]).unwrap();
@@ -60,9 +72,13 @@ fn start_stop_and_restart_show_in_services() {
 
     client.autostart().unwrap();
     assert_eq!(status(&fixture, "web"), ServiceStatus::Active);
+    let since = info(&fixture, "web").current_since;
     client.restart(&["web"]).unwrap();
     assert_eq!(status(&fixture, "web"), ServiceStatus::Active);
-    assert_eq!(fixture.sim.service_starts("web"), 2);
+    assert_ne!(info(&fixture, "web").current_since, since);
+    if let Some(sim) = fixture.sim() {
+        assert_eq!(sim.service_starts("web"), 2);
+    }
 
     let all = client.services(&[]).unwrap();
     let names: Vec<&str> = all.iter().map(|service| service.name.as_str()).collect();
@@ -72,18 +88,19 @@ fn start_stop_and_restart_show_in_services() {
 
 #[test]
 fn a_service_exiting_quickly_fails_its_change() {
+    // pebble-sim fails the start of /bin/false as Pebble does when it exits with 1 at once.
     let fixture = common::start_with(|config| {
-        config.services = ServiceMode::Simulated { failing_commands: vec!["/bin/crash".into()] }
+        config.services = ServiceMode::Simulated { failing_commands: vec!["/bin/false".into()] }
     });
     let client = &fixture.client;
     client
-        .add_layer("base", &common::layer(&[("crash", "/bin/crash --now", Startup::Enabled)]), false)
+        .add_layer("base", &common::layer(&[("crash", "/bin/false --now", Startup::Enabled)]), false)
         .unwrap();
     match client.replan() {
         Err(Error::Change { change_id, err, change }) => {
             assert_eq!(change.id, change_id);
             assert!(change.ready);
-            assert!(err.contains("exited quickly"), "{err}");
+            assert!(err.contains("exited quickly with code 1"), "{err}");
             assert!(err.contains(r#"Start service "crash""#), "{err}");
         }
         other => panic!("expected a change error, got {other:?}"),
@@ -125,16 +142,38 @@ fn unknown_services_and_empty_autostart_are_api_errors() {
 }
 
 #[test]
-fn signals_reach_running_services_only_by_name() {
+fn signals_reach_running_services_only() {
     let fixture = common::start();
     let client = &fixture.client;
-    client.add_layer("base", &common::layer(&[("web", "/bin/web", Startup::Enabled)]), false).unwrap();
+    client
+        .add_layer(
+            "base",
+            &common::layer(&[
+                ("web", common::LONG_RUNNING, Startup::Enabled),
+                ("idle", common::LONG_RUNNING, Startup::Disabled),
+            ]),
+            false,
+        )
+        .unwrap();
     client.replan().unwrap();
-    client.send_signal("SIGHUP", &["web"]).unwrap();
+    client.send_signal("SIGCONT", &["web"]).unwrap();
     match client.send_signal("SIGHUP", &[]) {
         Err(Error::Api { status_code: 400, message, .. }) => {
             assert_eq!(message, "must specify one or more services")
         }
         other => panic!("expected a 400, got {other:?}"),
+    }
+    // Pebble answers 500 for services it cannot signal, and for names that are no signal.
+    match client.send_signal("SIGHUP", &["idle"]) {
+        Err(Error::Api { status_code: 500, message, .. }) => {
+            assert_eq!(message, r#"cannot send signal to "idle": service is not running"#)
+        }
+        other => panic!("expected a 500, got {other:?}"),
+    }
+    match client.send_signal("HUP", &["web"]) {
+        Err(Error::Api { status_code: 500, message, .. }) => {
+            assert_eq!(message, r#"cannot send signal to "web": invalid signal name "HUP""#)
+        }
+        other => panic!("expected a 500, got {other:?}"),
     }
 }

@@ -50,6 +50,8 @@ pub fn checks(shared: &Arc<Shared>, request: &Request) -> ApiResult {
     }
     let changed = chk::set_active(shared, &body.checks, active)
         .map_err(|e| ApiError::bad_request(format!("cannot {} checks: {e}", body.action)))?;
+    // Pebble's list of changed checks is a Go slice: nil, so `null`, when nothing changed.
+    let changed = if changed.is_empty() { Value::Null } else { json!(changed) };
     Ok(Reply::Sync(json!({"changed": changed})))
 }
 

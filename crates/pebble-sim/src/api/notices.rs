@@ -42,7 +42,11 @@ pub async fn notices(shared: &Arc<Shared>, request: &Request) -> ApiResult {
     let deadline = limit.map(|l| Instant::now() + l);
     let mut updates = shared.watch_notices();
     loop {
-        let found: Vec<Value> = shared.lock().notices.list(&filter).iter().map(|n| n.to_json()).collect();
+        let found: Vec<Value> = {
+            let mut state = shared.lock();
+            state.record_change_notices();
+            state.notices.list(&filter).iter().map(|n| n.to_json()).collect()
+        };
         let Some(deadline) = deadline.filter(|_| found.is_empty()) else {
             return Ok(Reply::Sync(Value::Array(found)));
         };
@@ -105,7 +109,8 @@ pub fn notice(shared: &Arc<Shared>, request: &Request, id: &str) -> ApiResult {
     allow(&request.method, &[Method::GET])?;
     let not_found = || ApiError::not_found(format!("cannot find notice with ID {id:?}"));
     let id: u64 = id.parse().map_err(|_| not_found())?;
-    let state = shared.lock();
+    let mut state = shared.lock();
+    state.record_change_notices();
     let notice = state.notices.get(id).ok_or_else(not_found)?;
     Ok(Reply::Sync(notice.to_json()))
 }

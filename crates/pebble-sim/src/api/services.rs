@@ -8,7 +8,6 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{allow, Request, DECODE_BODY, DECODE_DATA};
-use crate::plan::schema::Startup;
 use crate::response::{bytes_response, ApiError, ApiResult, Reply};
 use crate::services::{self as svc, Action};
 use crate::state::Shared;
@@ -47,10 +46,7 @@ fn list(shared: &Shared, names: &[String]) -> Value {
             let runtime = state.services.get(name);
             let mut info = Map::new();
             info.insert("name".into(), json!(name));
-            let startup = match service.startup {
-                Some(Startup::Enabled) => "enabled",
-                _ => "disabled",
-            };
+            let startup = if service.startup_enabled() { "enabled" } else { "disabled" };
             info.insert("startup".into(), json!(startup));
             let current = runtime.map(|r| r.current).unwrap_or_default();
             info.insert("current".into(), json!(current.as_str()));
@@ -76,9 +72,7 @@ pub fn signals(shared: &Arc<Shared>, request: &Request) -> ApiResult {
     if body.services.is_empty() {
         return Err(ApiError::bad_request("must specify one or more services"));
     }
-    let signal = crate::signals::parse(&body.signal)
-        .ok_or_else(|| ApiError::bad_request(format!("invalid signal name {:?}", body.signal)))?;
-    svc::signal(shared, &body.services, signal)?;
+    svc::signal(shared, &body.services, &body.signal).map_err(ApiError::internal)?;
     Ok(Reply::Sync(Value::Bool(true)))
 }
 

@@ -10,13 +10,10 @@ use super::{allow, Request, DECODE_BODY};
 use crate::response::{ApiError, ApiResult, Reply};
 use crate::state::Shared;
 
-/// The version reported by system-info.
-pub const VERSION: &str = "v1.19.0-sim";
-
 pub fn system_info(shared: &Arc<Shared>, request: &Request) -> ApiResult {
     allow(&request.method, &[Method::GET])?;
     let boot_id = shared.lock().boot_id.clone();
-    Ok(Reply::Sync(json!({"boot-id": boot_id, "version": VERSION})))
+    Ok(Reply::Sync(json!({"boot-id": boot_id, "version": crate::PEBBLE_VERSION})))
 }
 
 pub fn plan(shared: &Arc<Shared>, request: &Request) -> ApiResult {
@@ -53,5 +50,6 @@ pub fn layers(shared: &Arc<Shared>, request: &Request) -> ApiResult {
     }
     shared.lock().plan.add_layer(&body.label, &body.layer, body.combine).map_err(ApiError::bad_request)?;
     crate::checks::sync(shared);
+    crate::logs::plan_changed(shared);
     Ok(Reply::Sync(Value::Bool(true)))
 }

@@ -1,12 +1,12 @@
-//! `pebble-sim --socket S --root R [--process] [--host-exec] [--map /start.py=/path]`:
-//! serves a simulated Pebble until SIGTERM/SIGINT.
+//! `pebble-sim --socket S --root R [--process] [--host-exec] [--probe-checks]
+//! [--map /start.py=/path]`: serves a simulated Pebble until SIGTERM/SIGINT.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use pebble_sim::{ExecMode, PebbleSim, ServiceMode, SimConfig};
+use pebble_sim::{CheckMode, ExecMode, PebbleSim, ServiceMode, SimConfig};
 
 #[derive(Debug, Parser)]
 #[command(about = "Simulated Pebble server on a unix socket")]
@@ -23,6 +23,10 @@ struct Args {
     /// Run exec commands on the host (implied by --process).
     #[arg(long)]
     host_exec: bool,
+    /// Probe checks for real even with simulated services (implied by --process; without
+    /// it a check follows the state of its services).
+    #[arg(long)]
+    probe_checks: bool,
     /// Rewrite a command's argv[0]: CONTAINER_PATH=HOST_PATH (repeatable).
     #[arg(long = "map", value_name = "FROM=TO")]
     maps: Vec<String>,
@@ -40,6 +44,7 @@ fn main() -> anyhow::Result<()> {
     let config = SimConfig {
         services: if args.process { ServiceMode::Process } else { ServiceMode::default() },
         exec: if args.process || args.host_exec { ExecMode::Host } else { ExecMode::Scripted },
+        checks: if args.probe_checks { CheckMode::Probe } else { CheckMode::Auto },
         command_map,
         ..SimConfig::new(&args.socket, &args.root)
     };

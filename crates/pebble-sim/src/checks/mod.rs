@@ -1,9 +1,10 @@
 //! Health checks. Each active check owns a change like Pebble's: `perform-check` while up,
 //! `recover-check` while down (its `change-id`; clients take a check without one as
-//! inactive). Process mode probes http/tcp/exec checks for real every `period` (with
-//! `timeout` and `threshold`); Simulated mode derives up/down from the services the check
-//! belongs to (its exec `service-context`, services naming it in `on-check-failure`, else all
-//! services of the plan), re-evaluated whenever a service starts or stops.
+//! inactive). Checks are probed for real (http/tcp/exec every `period`, with `timeout` and
+//! `threshold`) unless [`crate::CheckMode`] says to follow the services instead: then up/down
+//! derives from the services the check belongs to (its exec `service-context`, services
+//! naming it in `on-check-failure`, else all services of the plan), re-evaluated whenever a
+//! service starts or stops.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use tokio::time::sleep;
 use tokio_util::sync::CancellationToken;
 
 use crate::changes::TaskSpec;
-use crate::plan::schema::{Check, ServiceAction, Startup};
+use crate::plan::schema::{Check, ACTION_RESTART};
 use crate::services::ServiceStatus;
 use crate::state::{Shared, State};
 
@@ -32,7 +33,7 @@ pub struct CheckRuntime {
     failures: u32,
     /// The running `perform-check` or `recover-check` change and its task.
     change: Option<(u64, u64)>,
-    /// Process mode: the probe loop.
+    /// The probe loop (when probing).
     runner: Option<CancellationToken>,
 }
 
@@ -94,7 +95,7 @@ pub fn sync(shared: &Arc<Shared>) {
                 continue;
             }
             deactivate(&mut state, &name);
-            let active = config.startup != Some(Startup::Disabled);
+            let active = !config.startup_disabled();
             let runtime = CheckRuntime {
                 config,
                 active: false,
@@ -144,7 +145,7 @@ fn activate(shared: &Arc<Shared>, state: &mut State, name: &str) {
     runtime.successes = 0;
     runtime.failures = 0;
     begin_phase(state, name, Phase::Perform);
-    if shared.is_process_mode() {
+    if shared.probe_checks {
         let token = CancellationToken::new();
         if let Some(runtime) = state.checks.get_mut(name) {
             runtime.runner = Some(token.clone());
@@ -210,9 +211,9 @@ fn mark_up(state: &mut State, name: &str) {
     begin_phase(state, name, Phase::Perform);
 }
 
-/// Simulated mode: moves each active check to up or down after its services.
+/// Following services: moves each active check to up or down after its services.
 pub fn reconcile_simulated(shared: &Shared, state: &mut State) {
-    if shared.is_process_mode() {
+    if shared.probe_checks {
         return;
     }
     let names: Vec<String> = state.checks.keys().cloned().collect();
@@ -269,10 +270,7 @@ pub fn to_json(state: &State, name: &str) -> Option<Value> {
     if let Some(level) = runtime.config.level.as_deref().filter(|l| !l.is_empty()) {
         check.insert("level".into(), json!(level));
     }
-    let startup = match runtime.config.startup {
-        Some(Startup::Disabled) => "disabled",
-        _ => "enabled",
-    };
+    let startup = if runtime.config.startup_disabled() { "disabled" } else { "enabled" };
     check.insert("startup".into(), json!(startup));
     check.insert("status".into(), json!(runtime.status().as_str()));
     check.insert("successes".into(), json!(runtime.successes));
@@ -296,11 +294,11 @@ pub fn names(state: &State, level: Option<&str>) -> Vec<String> {
         .collect()
 }
 
-/// `POST /v1/checks/refresh`: probes now (Process mode) or re-evaluates the services
-/// (Simulated mode); returns `(info, error)`.
+/// `POST /v1/checks/refresh`: probes now (or re-evaluates the services when following them);
+/// returns `(info, error)`.
 pub async fn refresh(shared: &Arc<Shared>, name: &str) -> Option<(Value, Option<String>)> {
     let config = shared.lock().checks.get(name)?.config.clone();
-    let error = if shared.is_process_mode() {
+    let error = if shared.probe_checks {
         let outcome = probe::run(shared, &config).await;
         record(shared, name, &outcome);
         outcome.err()
@@ -367,19 +365,15 @@ fn record(shared: &Arc<Shared>, name: &str, outcome: &Result<(), String>) {
         .combined()
         .services
         .iter()
-        .filter(|(_, s)| s.on_check_failure.get(name) == Some(&ServiceAction::Restart))
+        .filter(|(_, s)| s.on_check_failure.get(name).map(String::as_str) == Some(ACTION_RESTART))
         .map(|(n, _)| n.clone())
         .collect();
     drop(state);
     for service in restarts {
         let shared = Arc::clone(shared);
         tokio::spawn(async move {
-            crate::services::process::stop(&shared, &service).await?;
-            let config = shared.lock().plan.combined().services.get(&service).cloned();
-            match config {
-                Some(config) => crate::services::process::start(&shared, &service, config).await,
-                None => Ok(()),
-            }
+            crate::services::stop(&shared, &service).await?;
+            crate::services::start(&shared, &service).await
         });
     }
 }

@@ -39,9 +39,12 @@ async fn probe(shared: &Shared, config: &Check) -> Result<(), String> {
     }
     if let Some(exec) = &config.exec {
         let argv = crate::command::split(exec.command.as_deref().unwrap_or_default())?;
+        let Some(argv0) = argv.first() else {
+            return Err("exec check has no command".to_owned());
+        };
         let working_dir =
             exec.working_dir.as_deref().and_then(clean_absolute).unwrap_or_else(|| "/".to_owned());
-        let status = tokio::process::Command::new(shared.map_command(&argv[0]))
+        let status = tokio::process::Command::new(shared.map_command(argv0))
             .args(&argv[1..])
             .envs(&exec.environment)
             .current_dir(host_path(&shared.root, &working_dir))

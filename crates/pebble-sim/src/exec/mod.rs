@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use crate::changes::TaskSpec;
 use crate::config::{ExecMode, ExecRule};
 use crate::files::owners::{Owner, OwnerRequest, UserDb};
+use crate::files::paths::{clean_absolute, host_path};
 use crate::plan::schema::Service;
 use crate::response::ApiError;
 use crate::state::Shared;
@@ -24,7 +25,8 @@ use crate::state::Shared;
 #[derive(Clone, PartialEq, Eq)]
 pub struct ExecRecord {
     pub argv: Vec<String>,
-    /// Merged environment (service context, then request).
+    /// The environment Pebble reports: service context, then request, then Pebble's defaults
+    /// (`PATH`, the user's `HOME` and `USER`, `LANG`).
     pub environment: BTreeMap<String, String>,
     pub working_dir: Option<String>,
     pub user_id: Option<u32>,
@@ -77,6 +79,9 @@ struct Prepared {
     program: Program,
     argv: Vec<String>,
     environment: BTreeMap<String, String>,
+    /// Whether `PATH` came from the request or service context (else the host's is kept for
+    /// host processes).
+    path_requested: bool,
     working_dir: String,
     owner: Option<Owner>,
     timeout: Option<Duration>,
@@ -84,7 +89,16 @@ struct Prepared {
     record_index: usize,
 }
 
+/// `PATH` when neither the request nor the service context sets one (Pebble's default).
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// The user Pebble runs as in a workload container, whose `HOME` an exec gets by default.
+const DAEMON_UID: u32 = 0;
+
 /// Validates the request and starts the exec; returns the change id and the result object.
+///
+/// Errors come in Pebble's order and words: request problems and an unknown executable are
+/// 400, as are an unknown service context and bad user/group; a missing working directory
+/// (or missing home directory, the default working directory) is 500 `cannot call exec: ...`.
 pub fn begin(shared: &Arc<Shared>, request: ExecRequest) -> Result<(u64, Value), ApiError> {
     let argv0 =
         request.command.first().cloned().ok_or_else(|| ApiError::bad_request("must specify command"))?;
@@ -100,25 +114,31 @@ pub fn begin(shared: &Arc<Shared>, request: ExecRequest) -> Result<(u64, Value),
         .map_err(|e| ApiError::bad_request(format!("invalid timeout: {e}")))?;
     let db = UserDb::load(&shared.root);
     let mut state = shared.lock();
-    let context =
-        match &request.service_context {
-            Some(name) => Some(state.plan.combined().services.get(name).cloned().ok_or_else(|| {
-                ApiError::bad_request(format!("cannot find service-context service {name:?}"))
-            })?),
-            None => None,
-        };
-    let mut environment = context.as_ref().map(|s| s.environment.clone()).unwrap_or_default();
+    let context = request.service_context.as_deref().filter(|name| !name.is_empty()).map(|name| {
+        state
+            .plan
+            .combined()
+            .services
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ApiError::bad_request(format!("context service {name:?} not found")))
+    });
+    let mut environment =
+        context.as_ref().and_then(|c| c.as_ref().ok()).map(|s| s.environment.clone()).unwrap_or_default();
     environment.extend(request.environment.clone().unwrap_or_default());
+    let program = program(shared, &state.exec_rules, &request.command, &environment)?;
+    let context = context.transpose()?;
     let owner_request = owner_request(&request, context.as_ref());
-    let owner = db
-        .resolve(owner_request)
-        .map_err(|e| ApiError::bad_request(format!("cannot look up user and group: {e}")))?;
-    let working_dir = request
+    let owner = db.resolve(owner_request).map_err(ApiError::bad_request)?;
+    let requested_dir = request
         .working_dir
         .clone()
-        .or_else(|| context.as_ref().and_then(|s| s.working_dir.clone()))
-        .unwrap_or_else(|| db.home(owner.as_ref().map_or(0, |o| o.uid)).unwrap_or_else(|| "/".to_owned()));
-    let program = program(shared, &state.exec_rules, &request.command, &environment)?;
+        .filter(|dir| !dir.is_empty())
+        .or_else(|| context.as_ref().and_then(|s| s.working_dir.clone()).filter(|dir| !dir.is_empty()));
+    let uid = owner.as_ref().map_or(DAEMON_UID, |o| o.uid);
+    complete_environment(&mut environment, &UserDb::load_container(&shared.root), uid);
+    let working_dir = working_dir(&shared.root, requested_dir, &environment)
+        .map_err(|e| ApiError::internal(format!("cannot call exec: {e}")))?;
     state.exec_log.push(ExecRecord {
         argv: request.command.clone(),
         environment: environment.clone(),
@@ -129,13 +149,14 @@ pub fn begin(shared: &Arc<Shared>, request: ExecRequest) -> Result<(u64, Value),
     });
     let record_index = state.exec_log.len() - 1;
     let summary = format!("Execute command {argv0:?}");
-    let (change_id, task_ids) =
-        state.changes.create("exec", summary.clone(), Vec::new(), vec![TaskSpec { kind: "exec", summary }]);
+    let task = TaskSpec { kind: "exec", summary: format!("exec command {argv0:?}") };
+    let (change_id, task_ids) = state.changes.create("exec", summary, Vec::new(), vec![task]);
     let task_id = task_ids[0];
     let (slots, sockets) = session::Slots::new(request.split_stderr);
     state.exec_sessions.insert(task_id, slots);
     let abort = state.changes.get(change_id).map(|c| c.abort.clone()).unwrap_or_default();
     drop(state);
+    shared.changes_updated();
     let result = json!({
         "task-id": task_id.to_string(),
         "environment": environment,
@@ -145,6 +166,8 @@ pub fn begin(shared: &Arc<Shared>, request: ExecRequest) -> Result<(u64, Value),
         program,
         argv: request.command,
         environment,
+        path_requested: request.environment.as_ref().is_some_and(|env| env.contains_key("PATH"))
+            || context.as_ref().is_some_and(|s| s.environment.contains_key("PATH")),
         working_dir,
         owner,
         timeout,
@@ -153,6 +176,47 @@ pub fn begin(shared: &Arc<Shared>, request: ExecRequest) -> Result<(u64, Value),
     };
     tokio::spawn(run::session(Arc::clone(shared), task_id, prepared, sockets, abort));
     Ok((change_id, result))
+}
+
+/// Pebble's additions to an exec's environment: a default `PATH`, the target user's `HOME`
+/// and `USER` (when the container knows the user and they are not set), `LANG=C.UTF-8`.
+fn complete_environment(environment: &mut BTreeMap<String, String>, container: &UserDb, uid: u32) {
+    environment.entry("PATH".to_owned()).or_insert_with(|| DEFAULT_PATH.to_owned());
+    let unset = |environment: &BTreeMap<String, String>, name: &str| {
+        environment.get(name).is_none_or(String::is_empty)
+    };
+    if unset(environment, "HOME") || unset(environment, "USER") {
+        if let Some((name, home)) = container.account(uid) {
+            if unset(environment, "HOME") {
+                environment.insert("HOME".to_owned(), home);
+            }
+            if unset(environment, "USER") {
+                environment.insert("USER".to_owned(), name);
+            }
+        }
+    }
+    environment.entry("LANG".to_owned()).or_insert_with(|| "C.UTF-8".to_owned());
+}
+
+/// The working directory (the requested one, else `$HOME`, else `/`), which must exist.
+fn working_dir(
+    root: &Path,
+    requested: Option<String>,
+    environment: &BTreeMap<String, String>,
+) -> Result<String, String> {
+    let exists = |dir: &str| {
+        let absolute = if dir.starts_with('/') { dir.to_owned() } else { format!("/{dir}") };
+        clean_absolute(&absolute).is_some_and(|clean| host_path(root, &clean).is_dir())
+    };
+    match requested {
+        Some(dir) if exists(&dir) => Ok(dir),
+        Some(dir) => Err(format!("working directory {dir:?} does not exist")),
+        None => match environment.get("HOME").filter(|home| !home.is_empty()) {
+            Some(home) if exists(home) => Ok(home.clone()),
+            Some(home) => Err(format!("home directory {home:?} does not exist")),
+            None => Ok("/".to_owned()),
+        },
+    }
 }
 
 /// The owner fields of the request, else those of the service context.

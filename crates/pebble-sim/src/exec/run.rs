@@ -2,6 +2,11 @@
 //! command (scripted answer or host process), pump stdin/stdout/stderr over the websockets
 //! with `{"command":"end"}` markers, honour control signals and the timeout, and finish the
 //! exec task with its exit code.
+//!
+//! Like Pebble, a host command's signals (control messages, the timeout's SIGKILL) reach the
+//! command's own process only, and the task ends once the output is closed: a child that
+//! outlives the command and holds its output keeps the change running (`sh -c "sleep 12"`
+//! with a 500 ms timeout ends after 12 s, failed with the timeout error).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,8 +31,6 @@ use crate::state::Shared;
 
 /// How long Pebble waits for the websockets before failing the exec.
 const CONNECT_WINDOW: Duration = Duration::from_secs(5);
-/// How long output may keep flowing after the process exited (grandchildren holding pipes).
-const DRAIN_WINDOW: Duration = Duration::from_secs(2);
 const END: &str = r#"{"command":"end"}"#;
 
 type Sink = SplitSink<WebSocket, Message>;
@@ -165,20 +168,32 @@ async fn run_host(
     let mut command = Command::new(program);
     command
         .args(&prepared.argv[1..])
-        .envs(&prepared.environment)
+        .envs(host_environment(shared, prepared))
         .env("PEBBLE_SIM_ROOT", &shared.root)
         .current_dir(if host_dir.is_dir() { host_dir } else { shared.root.clone() })
         .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        // The process group is only for cleaning up at shutdown; signals go to the process.
         .process_group(0)
         .kill_on_drop(true);
+    // Without split stderr, stdout and stderr share one pipe, so the order is the process's.
+    let combined = if prepared.split_stderr {
+        command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        None
+    } else {
+        match shared_pipe(&mut command) {
+            Ok(reader) => Some(reader),
+            Err(e) => return Outcome::Failed(format!("cannot create output pipe: {e}")),
+        }
+    };
     if let Some(owner) = &prepared.owner {
         command.uid(owner.uid).gid(owner.gid);
     }
-    let (mut control_sink, control_stream) = sockets.control.split();
+    let (control_sink, control_stream) = sockets.control.split();
     let (stdio_sink, stdio_stream) = sockets.stdio.split();
-    let mut child = match command.spawn() {
+    let spawned = command.spawn();
+    // The command keeps the write end of a shared pipe: drop it, or the output never ends.
+    drop(command);
+    let mut child = match spawned {
         Ok(child) => child,
         Err(e) => {
             let (mut stdio_sink, mut control_sink) = (stdio_sink, control_sink);
@@ -192,22 +207,24 @@ async fn run_host(
     shared.lock().process_groups.insert(pid, prepared.argv[0].clone());
 
     let (stdio_tx, stdio_writer) = writer(stdio_sink);
-    let (stderr_tx, stderr_writer) = match sockets.stderr {
+    let stderr_writer = match sockets.stderr {
         Some(socket) => {
             let (tx, handle) = writer(socket.split().0);
-            (tx, Some(handle))
+            if let Some(stderr) = child.stderr.take() {
+                tokio::spawn(pump_output(stderr, tx));
+            }
+            Some(handle)
         }
-        None => (stdio_tx.clone(), None),
+        None => None,
     };
-    if let Some(stdout) = child.stdout.take() {
-        tokio::spawn(pump_output(stdout, stdio_tx));
-    }
-    if let Some(stderr) = child.stderr.take() {
-        tokio::spawn(pump_output(stderr, stderr_tx));
+    match (combined, child.stdout.take()) {
+        (Some(reader), _) => drop(tokio::spawn(pump_output(reader, stdio_tx))),
+        (None, Some(stdout)) => drop(tokio::spawn(pump_output(stdout, stdio_tx))),
+        (None, None) => drop(stdio_tx),
     }
     let stdin_task = tokio::spawn(pump_stdin(stdio_stream, child.stdin.take(), Arc::clone(stdin_log)));
     let exited = CancellationToken::new();
-    let control_task = tokio::spawn(pump_control(control_stream, pid, exited.clone()));
+    let control_task = tokio::spawn(pump_control(control_stream, control_sink, pid, exited.clone()));
 
     let waited = async {
         match prepared.timeout {
@@ -220,9 +237,10 @@ async fn run_host(
         () = abort.cancelled() => None,
     };
     let outcome = match status {
-        Some(status) => Outcome::Exited(status.ok().and_then(|s| s.code()).unwrap_or(-1)),
+        Some(status) => Outcome::Exited(status.map_or(-1, crate::signals::exit_code)),
         None => {
-            crate::signals::to_group(pid, Signal::KILL);
+            // Like Go's exec.CommandContext: SIGKILL to the command's own process only.
+            crate::signals::to_process(pid, Signal::KILL);
             // Reaping only fails if the child was already reaped.
             let _ = child.wait().await;
             match prepared.timeout.filter(|_| !abort.is_cancelled()) {
@@ -234,21 +252,47 @@ async fn run_host(
             }
         }
     };
+    // Pebble closes the control websocket once the command has exited...
     exited.cancel();
-    shared.lock().process_groups.remove(&pid);
-
+    let _ = control_task.await;
+    // ...then waits for the output to end: until every process holding it has closed it.
     let mut sinks = Vec::new();
     for handle in std::iter::once(stdio_writer).chain(stderr_writer) {
-        if let Ok(Ok(sink)) = timeout(DRAIN_WINDOW, handle).await {
+        if let Ok(sink) = handle.await {
             sinks.push(sink);
         }
     }
+    shared.lock().process_groups.remove(&pid);
     let mut to_close: Vec<Option<&mut Sink>> = sinks.iter_mut().map(Some).collect();
-    to_close.push(Some(&mut control_sink));
     close_all(&mut to_close).await;
     stdin_task.abort();
-    control_task.abort();
     outcome
+}
+
+/// What a host process gets: the simulator's environment (standing for the daemon's), then
+/// the exec's; the simulator's `PATH` stays unless the request or service context set one
+/// (so host tools are found), and `HOME` is mapped under the container root.
+fn host_environment(shared: &Shared, prepared: &Prepared) -> Vec<(String, String)> {
+    prepared
+        .environment
+        .iter()
+        .filter(|(name, _)| prepared.path_requested || name.as_str() != "PATH")
+        .map(|(name, value)| {
+            let value = match (name.as_str(), clean_absolute(value)) {
+                ("HOME", Some(home)) => host_path(&shared.root, &home).to_string_lossy().into_owned(),
+                _ => value.clone(),
+            };
+            (name.clone(), value)
+        })
+        .collect()
+}
+
+/// Gives stdout and stderr of `command` the write end of one pipe; returns the read end.
+fn shared_pipe(command: &mut Command) -> std::io::Result<tokio::net::unix::pipe::Receiver> {
+    let (reader, writer) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    let second = writer.try_clone()?;
+    command.stdout(std::process::Stdio::from(writer)).stderr(std::process::Stdio::from(second));
+    tokio::net::unix::pipe::Receiver::from_owned_fd(reader)
 }
 
 /// Forwards chunks to the socket, then the end marker; gives the sink back for closing.
@@ -296,29 +340,33 @@ async fn pump_stdin(mut stream: Stream, mut stdin: Option<ChildStdin>, log: Arc<
     }
 }
 
-/// control: `signal` messages go to the process group; an abnormal close kills it.
-async fn pump_control(mut stream: Stream, pid: u32, exited: CancellationToken) {
+/// control: `signal` messages go to the process; an abnormal close kills it. Closed (with a
+/// close frame) once the process has exited.
+async fn pump_control(mut stream: Stream, mut sink: Sink, pid: u32, exited: CancellationToken) {
     loop {
         let message = tokio::select! {
-            () = exited.cancelled() => return,
+            () = exited.cancelled() => break,
             message = stream.next() => message,
         };
         match message {
             Some(Ok(Message::Text(text))) => {
                 if let Some(signal) = signal_of(text.as_str()) {
-                    crate::signals::to_group(pid, signal);
+                    crate::signals::to_process(pid, signal);
                 }
             }
-            Some(Ok(Message::Close(_))) => return,
+            Some(Ok(Message::Close(_))) => break,
             Some(Ok(_)) => {}
             None | Some(Err(_)) => {
                 if !exited.is_cancelled() {
-                    crate::signals::to_group(pid, Signal::KILL);
+                    crate::signals::to_process(pid, Signal::KILL);
                 }
-                return;
+                break;
             }
         }
     }
+    exited.cancelled().await;
+    // The peer may already have closed; nothing more to do then.
+    let _ = sink.close().await;
 }
 
 fn command_of(text: &str) -> Option<String> {

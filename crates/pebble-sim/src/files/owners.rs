@@ -45,8 +45,18 @@ pub struct UserDb {
 
 impl UserDb {
     pub fn load(root: &Path) -> Self {
+        Self::load_from(&[root.join("etc"), Path::new("/etc").to_path_buf()])
+    }
+
+    /// The container's own users and groups only (`root/etc/passwd`, `root/etc/group`): what
+    /// a process in the container finds when it looks a user up.
+    pub fn load_container(root: &Path) -> Self {
+        Self::load_from(&[root.join("etc")])
+    }
+
+    fn load_from(dirs: &[std::path::PathBuf]) -> Self {
         let mut db = UserDb::default();
-        for etc in [root.join("etc"), Path::new("/etc").to_path_buf()] {
+        for etc in dirs {
             if let Ok(text) = std::fs::read_to_string(etc.join("passwd")) {
                 db.users.extend(text.lines().filter_map(parse_passwd_line));
             }
@@ -73,9 +83,9 @@ impl UserDb {
         self.groups.iter().find(|g| g.gid == gid).map(|g| g.name.clone())
     }
 
-    /// Home directory of a user id, when known.
-    pub fn home(&self, uid: u32) -> Option<String> {
-        self.user_by_id(uid).map(|u| u.home.clone())
+    /// Name and home directory of a user id, when known.
+    pub fn account(&self, uid: u32) -> Option<(String, String)> {
+        self.user_by_id(uid).map(|u| (u.name.clone(), u.home.clone()))
     }
 
     /// Pebble's normalisation: nothing set → `None`; a group needs a user; names must agree

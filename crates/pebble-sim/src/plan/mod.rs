@@ -1,8 +1,13 @@
 //! Layers and the combined plan: adding layers (append or combine), merging by the
-//! `override` rules, and validating the result like Pebble.
+//! `override` rules, validating like Pebble (in its words), and the plan's YAML text.
+//!
+//! Pebble checks a layer on its own when it parses it (those errors read `cannot parse
+//! layer YAML: ...`), then the `override` of each entry while combining, then the combined
+//! plan (required fields, references between entries, ordering loops).
 
 mod order;
 pub mod schema;
+mod yaml;
 
 use std::collections::BTreeMap;
 
@@ -10,6 +15,11 @@ pub use order::{start_order, stop_order};
 use schema::{Check, LayerSpec, LogTarget, Service};
 
 const RESERVED_PREFIX: &str = "pebble-";
+/// Prefix of the error of a layer that fails to parse or to validate on its own.
+const PARSE_ERROR: &str = "cannot parse layer YAML";
+/// Log target types Pebble accepts (it forwards to both; the simulator to Loki only).
+const LOKI: &str = "loki";
+const OPENTELEMETRY: &str = "opentelemetry";
 
 /// A layer as stored: its label and content.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,22 +43,14 @@ impl Plan {
 
     /// The combined plan as Pebble's YAML text (`services:`, `checks:`, `log-targets:`).
     pub fn to_yaml(&self) -> String {
-        let spec = LayerSpec { summary: None, description: None, ..self.combined.clone() };
-        serde_norway::to_string(&spec).unwrap_or_else(|_| "{}\n".to_owned())
+        yaml::plan(&self.combined)
     }
 
     /// Adds a layer from its YAML text; the plan is unchanged when this fails.
     ///
     /// `combine` merges into an existing layer with the same label instead of failing.
-    pub fn add_layer(&mut self, label: &str, yaml: &str, combine: bool) -> Result<(), String> {
-        if label.starts_with(RESERVED_PREFIX) {
-            return Err(format!("cannot use reserved label prefix {RESERVED_PREFIX:?}"));
-        }
-        let spec: LayerSpec = if yaml.trim().is_empty() {
-            LayerSpec::default()
-        } else {
-            serde_norway::from_str(yaml).map_err(|e| format!("cannot parse layer YAML: {e}"))?
-        };
+    pub fn add_layer(&mut self, label: &str, text: &str, combine: bool) -> Result<(), String> {
+        let spec = parse_layer(label, text)?;
         validate_overrides(label, &spec)?;
         let mut layers = self.layers.clone();
         match layers.iter_mut().find(|layer| layer.label == label) {
@@ -65,6 +67,18 @@ impl Plan {
         self.combined = combined;
         Ok(())
     }
+}
+
+/// Parses and validates a layer on its own, with Pebble's `cannot parse layer YAML: ` prefix.
+fn parse_layer(label: &str, text: &str) -> Result<LayerSpec, String> {
+    let spec: LayerSpec = if text.trim().is_empty() {
+        LayerSpec::default()
+    } else {
+        serde_norway::from_str(text)
+            .map_err(|e| format!("{PARSE_ERROR}: cannot parse layer {label:?}: {e}"))?
+    };
+    validate_layer(label, &spec).map_err(|e| format!("{PARSE_ERROR}: {e}"))?;
+    Ok(spec)
 }
 
 /// Applies `upper` on top of `lower`, entry by entry, per each entry's `override`.
@@ -96,6 +110,95 @@ fn combine_entries<T: Clone>(
     }
 }
 
+/// Pebble's checks of one layer (`Layer.Validate`).
+fn validate_layer(label: &str, spec: &LayerSpec) -> Result<(), String> {
+    if label.starts_with(RESERVED_PREFIX) {
+        return Err(format!("cannot use reserved label prefix {RESERVED_PREFIX:?}"));
+    }
+    for (name, service) in &spec.services {
+        if name.is_empty() {
+            return Err("cannot use empty string as service name".to_owned());
+        }
+        if name == "pebble" {
+            return Err(format!("cannot use reserved service name {name:?}"));
+        }
+        if name.starts_with('-') {
+            return Err(format!("cannot use service name {name:?}: starting with \"-\" not allowed"));
+        }
+        if let Err(e) = crate::command::split(service.command.as_deref().unwrap_or_default()) {
+            return Err(format!(
+                "plan service {name:?} command invalid: cannot parse service {name:?} command: {e}"
+            ));
+        }
+        let actions = [
+            ("on-success", service.on_success.iter().collect::<Vec<_>>(), "failure-shutdown"),
+            ("on-failure", service.on_failure.iter().collect(), "success-shutdown"),
+            ("on-check-failure", service.on_check_failure.values().collect(), "success-shutdown"),
+        ];
+        for (field, values, extra) in actions {
+            if let Some(bad) = values.into_iter().find(|a| !valid_action(a, extra)) {
+                return Err(format!("plan service {name:?} {field} action {bad:?} invalid"));
+            }
+        }
+        if let Some(factor) = service.backoff_factor.filter(|f| *f < 1.0) {
+            return Err(format!(
+                "plan service {name:?} backoff-factor must be 1.0 or greater, not {}",
+                yaml::go_float(factor)
+            ));
+        }
+    }
+    for (name, check) in &spec.checks {
+        if name.is_empty() {
+            return Err("cannot use empty string as check name".to_owned());
+        }
+        if !matches!(check.level.as_deref(), None | Some("" | "alive" | "ready")) {
+            return Err(format!("plan check {name:?} level must be \"alive\" or \"ready\""));
+        }
+        if !matches!(check.startup.as_deref(), None | Some("" | "enabled" | "disabled")) {
+            return Err(format!("plan check {name:?} startup must be \"enabled\" or \"disabled\""));
+        }
+        if check.period.is_some_and(|p| p.0.is_zero()) {
+            return Err(format!("plan check {name:?} period must not be zero"));
+        }
+        if check.timeout.is_some_and(|t| t.0.is_zero()) {
+            return Err(format!("plan check {name:?} timeout must not be zero"));
+        }
+        if let Some(exec) = &check.exec {
+            if shlex::split(exec.command.as_deref().unwrap_or_default()).is_none() {
+                return Err(format!("plan check {name:?} command invalid: invalid quoting"));
+            }
+            let no_user = exec.user.is_none() && exec.user_id.is_none();
+            if no_user && (exec.group.is_some() || exec.group_id.is_some()) {
+                return Err(format!(
+                    "plan check {name:?} has invalid user/group: must specify user, not just group"
+                ));
+            }
+        }
+    }
+    for (name, target) in &spec.log_targets {
+        if let Some(label) = target.labels.keys().find(|l| l.starts_with("pebble_")) {
+            return Err(format!("log target {name:?}: label {label:?} uses reserved prefix \"pebble_\""));
+        }
+        match target.r#type.as_deref() {
+            None | Some("" | LOKI | OPENTELEMETRY) => {}
+            Some(other) => {
+                return Err(format!(
+                "log target {name:?} has unsupported type {other:?}, must be {LOKI:?} or {OPENTELEMETRY:?}"
+            ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Actions Pebble accepts everywhere, plus `extra` (`failure-shutdown` for `on-success`,
+/// `success-shutdown` for the others).
+fn valid_action(action: &str, extra: &str) -> bool {
+    matches!(action, "" | "restart" | "shutdown" | "ignore") || action == extra
+}
+
+/// Every entry must say how it combines (checked while combining, so without the parse
+/// prefix).
 fn validate_overrides(label: &str, spec: &LayerSpec) -> Result<(), String> {
     let entries = spec
         .services
@@ -117,48 +220,70 @@ fn validate_overrides(label: &str, spec: &LayerSpec) -> Result<(), String> {
     Ok(())
 }
 
+/// Pebble's checks of the combined plan (`Plan.Validate`).
 fn validate_plan(plan: &LayerSpec) -> Result<(), String> {
     for (name, service) in &plan.services {
-        if service.command.as_deref().unwrap_or("").trim().is_empty() {
+        if service.command.as_deref().unwrap_or("").is_empty() {
             return Err(format!("plan must define \"command\" for service {name:?}"));
         }
-        if let Err(e) = crate::command::split(service.command.as_deref().unwrap_or("")) {
-            return Err(format!("plan service {name:?} command invalid: {e}"));
-        }
-        if let Some(factor) = service.backoff_factor {
-            if factor < 1.0 {
-                return Err(format!(
-                    "plan service {name:?} backoff-factor must be 1.0 or greater, not {factor}"
-                ));
-            }
-        }
-        let deps = service.after.iter().chain(&service.before).chain(&service.requires);
-        for dep in deps {
-            if !plan.services.contains_key(dep) {
-                return Err(format!("service {dep:?} does not exist"));
-            }
-        }
     }
-    order::check_loops(&plan.services)?;
     for (name, check) in &plan.checks {
-        if let Some(level) = check.level.as_deref() {
-            if !matches!(level, "alive" | "ready" | "") {
-                return Err(format!("plan check {name:?} level must be \"alive\" or \"ready\""));
+        let mut kinds = 0;
+        if let Some(http) = &check.http {
+            if http.url.as_deref().unwrap_or("").is_empty() {
+                return Err(format!("plan must set \"url\" for http check {name:?}"));
             }
+            kinds += 1;
         }
-        let kinds = [check.http.is_some(), check.tcp.is_some(), check.exec.is_some()];
-        if kinds.iter().filter(|set| **set).count() != 1 {
+        if let Some(tcp) = &check.tcp {
+            if tcp.port.unwrap_or(0) == 0 {
+                return Err(format!("plan must set \"port\" for tcp check {name:?}"));
+            }
+            kinds += 1;
+        }
+        if let Some(exec) = &check.exec {
+            if exec.command.as_deref().unwrap_or("").is_empty() {
+                return Err(format!("plan must set \"command\" for exec check {name:?}"));
+            }
+            if let Some(context) = exec.service_context.as_ref().filter(|c| !c.is_empty()) {
+                if !plan.services.contains_key(context) {
+                    return Err(format!(
+                        "plan check {name:?} service context specifies non-existent service {context:?}"
+                    ));
+                }
+            }
+            kinds += 1;
+        }
+        if kinds != 1 {
             return Err(format!(
                 "plan must specify one of \"http\", \"tcp\", or \"exec\" for check {name:?}"
             ));
         }
-        if let Some(context) = check.exec.as_ref().and_then(|e| e.service_context.as_ref()) {
-            if !plan.services.contains_key(context) {
-                return Err(format!("service {context:?} does not exist"));
+    }
+    for (name, target) in &plan.log_targets {
+        if target.r#type.as_deref().unwrap_or("").is_empty() {
+            return Err(format!(
+                "plan must define \"type\" ({LOKI:?} or {OPENTELEMETRY:?}) for log target {name:?}"
+            ));
+        }
+        for service in &target.services {
+            let service = service.strip_prefix('-').unwrap_or(service);
+            if service != "all" && !plan.services.contains_key(service) {
+                return Err(format!("log target {name:?} specifies unknown service {service:?}"));
             }
         }
+        if target.location.as_deref().unwrap_or("").is_empty() {
+            return Err(format!("plan must define \"location\" for log target {name:?}"));
+        }
     }
-    Ok(())
+    // Pebble orders all services: a required service must exist (after/before may name
+    // services that do not), and the ordering must not loop.
+    for service in plan.services.values() {
+        if let Some(missing) = service.requires.iter().find(|r| !plan.services.contains_key(*r)) {
+            return Err(format!("service {missing:?} does not exist"));
+        }
+    }
+    order::check_loops(&plan.services)
 }
 
 #[cfg(test)]

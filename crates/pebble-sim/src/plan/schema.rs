@@ -1,7 +1,10 @@
 //! Layer YAML schema (services, checks, log targets) and the `override: merge` rules.
 //!
 //! Every field is optional so that a merge can tell "set" from "not set": scalars replace
-//! when set, maps merge key-wise, lists append.
+//! when set, maps merge key-wise, lists append. Enumerated values (`startup`, `on-success`,
+//! `level`, log target `type`, ...) are kept as text, as Pebble does, and checked by the
+//! plan's validation in Pebble's words. Fields are declared in Pebble's order, which is the
+//! order the plan YAML shows them in.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -24,23 +27,8 @@ pub struct LayerSpec {
     pub log_targets: BTreeMap<String, LogTarget>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Startup {
-    Enabled,
-    Disabled,
-}
-
-/// What to do when a service exits (or a check fails).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ServiceAction {
-    Restart,
-    Shutdown,
-    Ignore,
-    FailureShutdown,
-    SuccessShutdown,
-}
+/// The default of `on-success`, `on-failure` and `on-check-failure` actions.
+pub const ACTION_RESTART: &str = "restart";
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -49,8 +37,10 @@ pub struct Service {
     pub summary: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// `enabled` starts the service on replan/autostart; any other text (Pebble does not
+    /// check it) leaves it to explicit starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub startup: Option<Startup>,
+    pub startup: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub r#override: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -64,21 +54,21 @@ pub struct Service {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub environment: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
+    pub user: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_id: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub working_dir: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub on_success: Option<ServiceAction>,
+    pub on_success: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub on_failure: Option<ServiceAction>,
+    pub on_failure: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub on_check_failure: BTreeMap<String, ServiceAction>,
+    pub on_check_failure: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backoff_delay: Option<GoDuration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -103,10 +93,10 @@ impl Service {
         self.before.extend(other.before.iter().cloned());
         self.requires.extend(other.requires.iter().cloned());
         merge_map(&mut self.environment, &other.environment);
-        merge_opt(&mut self.user, &other.user);
         merge_opt(&mut self.user_id, &other.user_id);
-        merge_opt(&mut self.group, &other.group);
+        merge_opt(&mut self.user, &other.user);
         merge_opt(&mut self.group_id, &other.group_id);
+        merge_opt(&mut self.group, &other.group);
         merge_opt(&mut self.working_dir, &other.working_dir);
         merge_opt(&mut self.on_success, &other.on_success);
         merge_opt(&mut self.on_failure, &other.on_failure);
@@ -119,7 +109,13 @@ impl Service {
     }
 
     pub fn startup_enabled(&self) -> bool {
-        self.startup == Some(Startup::Enabled)
+        self.startup.as_deref() == Some("enabled")
+    }
+
+    /// What to do when the process exits with success or failure (default `restart`).
+    pub fn exit_action(&self, success: bool) -> &str {
+        let action = if success { &self.on_success } else { &self.on_failure };
+        action.as_deref().filter(|a| !a.is_empty()).unwrap_or(ACTION_RESTART)
     }
 }
 
@@ -131,7 +127,7 @@ pub struct Check {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub startup: Option<Startup>,
+    pub startup: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub period: Option<GoDuration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -162,6 +158,10 @@ impl Check {
         if let Some(exec) = &other.exec {
             self.exec.get_or_insert_with(Default::default).merge(exec);
         }
+    }
+
+    pub fn startup_disabled(&self) -> bool {
+        self.startup.as_deref() == Some("disabled")
     }
 }
 
@@ -207,13 +207,13 @@ pub struct ExecCheck {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub environment: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
+    pub user: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_id: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub working_dir: Option<String>,
 }
@@ -223,25 +223,30 @@ impl ExecCheck {
         merge_opt(&mut self.command, &other.command);
         merge_opt(&mut self.service_context, &other.service_context);
         merge_map(&mut self.environment, &other.environment);
-        merge_opt(&mut self.user, &other.user);
         merge_opt(&mut self.user_id, &other.user_id);
-        merge_opt(&mut self.group, &other.group);
+        merge_opt(&mut self.user, &other.user);
         merge_opt(&mut self.group_id, &other.group_id);
+        merge_opt(&mut self.group, &other.group);
         merge_opt(&mut self.working_dir, &other.working_dir);
     }
 }
 
+/// Where service logs are forwarded (`log-targets`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct LogTarget {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub r#override: Option<String>,
+    /// `loki` or `opentelemetry`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub r#type: Option<String>,
+    /// The push URL (Loki: `http://host:3100/loki/api/v1/push`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// Service names, `all`, `-name` or `-all`; the last one that matches a service decides.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r#override: Option<String>,
+    /// Labels of every stream; `$NAME` / `${NAME}` expand from the service's environment.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
 }
@@ -252,6 +257,18 @@ impl LogTarget {
         merge_opt(&mut self.location, &other.location);
         self.services.extend(other.services.iter().cloned());
         merge_map(&mut self.labels, &other.labels);
+    }
+
+    /// Whether `service`'s logs go to this target: the last entry naming it (or `all`) wins.
+    pub fn takes(&self, service: &str) -> bool {
+        for entry in self.services.iter().rev() {
+            match entry.strip_prefix('-') {
+                Some(name) if name == service || name == "all" => return false,
+                None if entry == service || entry == "all" => return true,
+                _ => {}
+            }
+        }
+        false
     }
 }
 
@@ -280,4 +297,24 @@ fn merge_opt<T: Clone>(target: &mut Option<T>, other: &Option<T>) {
 
 fn merge_map<V: Clone>(target: &mut BTreeMap<String, V>, other: &BTreeMap<String, V>) {
     target.extend(other.iter().map(|(k, v)| (k.clone(), v.clone())));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_targets_take_services_by_the_last_matching_entry() {
+        let target = |services: &[&str]| LogTarget {
+            services: services.iter().map(|s| (*s).to_owned()).collect(),
+            ..LogTarget::default()
+        };
+        assert!(target(&["all"]).takes("a"));
+        assert!(!target(&["all", "-a"]).takes("a"));
+        assert!(target(&["all", "-a"]).takes("b"));
+        assert!(target(&["-all", "a"]).takes("a"));
+        assert!(!target(&["a", "-all"]).takes("a"));
+        assert!(!target(&["b"]).takes("a"));
+        assert!(!target(&[]).takes("a"));
+    }
 }

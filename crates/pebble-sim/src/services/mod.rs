@@ -10,7 +10,7 @@ use serde_json::Map;
 use time::OffsetDateTime;
 
 use crate::changes::TaskSpec;
-use crate::plan::schema::{Service, ServiceAction};
+use crate::plan::schema::{Service, ACTION_RESTART};
 use crate::plan::{start_order, stop_order};
 use crate::response::ApiError;
 use crate::state::{Shared, State};
@@ -249,7 +249,7 @@ async fn run(shared: Arc<Shared>, change_id: u64, tasks: Vec<(u64, Op)>) {
 }
 
 /// Starts one service (no-op when running): simulated at once, or as a supervised process.
-async fn start(shared: &Arc<Shared>, name: &str) -> Result<(), String> {
+pub(crate) async fn start(shared: &Arc<Shared>, name: &str) -> Result<(), String> {
     let service = {
         let state = shared.lock();
         state.plan.combined().services.get(name).cloned()
@@ -279,7 +279,7 @@ fn start_simulated(state: &mut State, name: &str, service: Service) -> Result<()
         runtime.started_config = Some(service);
         return Ok(());
     }
-    let will_restart = service.on_failure.unwrap_or(ServiceAction::Restart) == ServiceAction::Restart;
+    let will_restart = service.exit_action(false) == ACTION_RESTART;
     runtime.set(if will_restart { ServiceStatus::Backoff } else { ServiceStatus::Error });
     runtime.started_config = will_restart.then_some(service);
     Err(exited_quickly(1, will_restart))
@@ -292,7 +292,7 @@ pub fn exited_quickly(code: i32, will_restart: bool) -> String {
 }
 
 /// Stops one service (no-op when not running).
-async fn stop(shared: &Arc<Shared>, name: &str) -> Result<(), String> {
+pub(crate) async fn stop(shared: &Arc<Shared>, name: &str) -> Result<(), String> {
     if shared.is_process_mode() {
         return process::stop(shared, name).await;
     }
@@ -307,21 +307,30 @@ async fn stop(shared: &Arc<Shared>, name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `POST /v1/signals`: every named service must be running.
-pub fn signal(shared: &Shared, names: &[String], signal: rustix::process::Signal) -> Result<(), ApiError> {
+/// `POST /v1/signals`: signals each named service that is running; the errors of the others,
+/// in Pebble's words and joined with `; `, make the request fail (500).
+pub fn signal(shared: &Shared, names: &[String], signal: &str) -> Result<(), String> {
     let state = shared.lock();
+    let mut errors = Vec::new();
     for name in names {
-        let runtime = state.services.get(name).filter(|r| r.is_running());
+        let runtime = state.services.get(name).filter(|r| r.current == ServiceStatus::Active);
         let Some(runtime) = runtime else {
-            return Err(ApiError::bad_request(format!(
-                "cannot send signal to {name:?}: service is not running"
-            )));
+            errors.push(format!("cannot send signal to {name:?}: service is not running"));
+            continue;
+        };
+        let Some(parsed) = crate::signals::parse(signal) else {
+            errors.push(format!("cannot send signal to {name:?}: invalid signal name {signal:?}"));
+            continue;
         };
         if let Some(supervisor) = &runtime.process {
-            supervisor.signal(signal);
+            supervisor.signal(parsed);
         }
     }
-    Ok(())
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
 }
 
 /// Stops everything at once (simulator shutdown or container restart): kills every process

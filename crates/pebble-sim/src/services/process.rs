@@ -16,7 +16,7 @@ use tokio::time::{sleep_until, timeout, Instant};
 use super::{exited_quickly, ServiceStatus};
 use crate::files::owners::{OwnerRequest, UserDb};
 use crate::files::paths::{clean_absolute, host_path};
-use crate::plan::schema::{Service, ServiceAction};
+use crate::plan::schema::{Service, ACTION_RESTART};
 use crate::state::Shared;
 
 /// How long a service must stay up for its start to count as successful.
@@ -136,7 +136,7 @@ async fn supervise(
                     }
                 }
                 message = control.recv() => match message {
-                    Some(Control::Signal(signal)) => crate::signals::to_group(pid, signal),
+                    Some(Control::Signal(signal)) => crate::signals::to_process(pid, signal),
                     Some(Control::Stop(done)) => {
                         terminate(&mut child, pid, kill_delay).await;
                         stopped(&shared, &name, pid);
@@ -154,10 +154,8 @@ async fn supervise(
             }
         };
         shared.lock().process_groups.remove(&pid);
-        let code = status.ok().and_then(|s| s.code()).unwrap_or(-1);
-        let action =
-            if code == 0 { service.on_success } else { service.on_failure }.unwrap_or(ServiceAction::Restart);
-        let restart = action == ServiceAction::Restart;
+        let code = status.map_or(-1, crate::signals::exit_code);
+        let restart = service.exit_action(code == 0) == ACTION_RESTART;
         if let Some(first) = first.take() {
             let _ = first.send(Err(exited_quickly(code, restart)));
         }
@@ -186,7 +184,7 @@ async fn supervise(
 
 /// Spawns the service command in a new process group; records the start.
 fn spawn(shared: &Arc<Shared>, name: &str, service: &Service) -> Result<(Child, u32), String> {
-    let argv = crate::command::split(service.command.as_deref().unwrap_or_default())?;
+    let argv = crate::command::service_argv(name, service.command.as_deref().unwrap_or_default())?;
     let owner = UserDb::load(&shared.root)
         .resolve(OwnerRequest {
             user_id: service.user_id,
@@ -232,7 +230,9 @@ fn spawn(shared: &Arc<Shared>, name: &str, service: &Service) -> Result<(Child, 
 async fn collect_output(shared: Arc<Shared>, name: String, stream: impl AsyncRead + Unpin) {
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        shared.lock().push_log(&name, line);
+        let mut state = shared.lock();
+        crate::logs::forward(&state, &name, &line);
+        state.push_log(&name, line);
     }
 }
 

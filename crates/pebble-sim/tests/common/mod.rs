@@ -39,6 +39,91 @@ impl Fixture {
     }
 }
 
+/// Names a real Pebble binary: the API tests that use [`Api`] then run against it.
+pub const REAL_BIN_ENV: &str = "PEBBLE_REAL_BIN";
+
+/// A Pebble for tests that only use the HTTP API: pebble-sim, or a real Pebble when
+/// `PEBBLE_REAL_BIN` names its binary (`pebble run` in a throw-away `$PEBBLE` directory with
+/// its own socket), so the two can be compared answer by answer.
+pub struct Api {
+    pebble: ApiPebble,
+    socket: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+enum ApiPebble {
+    Sim(PebbleSim),
+    Real(std::process::Child),
+}
+
+impl Api {
+    pub fn start() -> Api {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match std::env::var_os(REAL_BIN_ENV).filter(|bin| !bin.is_empty()) {
+            Some(bin) => {
+                let pebble_dir = dir.path().join("pebble");
+                std::fs::create_dir(&pebble_dir).expect("PEBBLE directory");
+                let socket = pebble_dir.join(".pebble.socket");
+                let log = std::fs::File::create(dir.path().join("pebble.log")).expect("log");
+                let child = std::process::Command::new(&bin)
+                    .args(["run", "--create-dirs"])
+                    .env("PEBBLE", &pebble_dir)
+                    .env("PEBBLE_SOCKET", &socket)
+                    .stdin(std::process::Stdio::null())
+                    .stdout(log.try_clone().expect("log"))
+                    .stderr(log)
+                    .spawn()
+                    .unwrap_or_else(|e| panic!("cannot run {bin:?}: {e}"));
+                let api = Api { pebble: ApiPebble::Real(child), socket, dir };
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while api.client().raw("GET", "/v1/system-info", &[], b"").is_err() {
+                    assert!(Instant::now() < deadline, "{bin:?} did not answer on {:?}", api.socket);
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                api
+            }
+            None => {
+                static SAY: std::sync::Once = std::sync::Once::new();
+                SAY.call_once(|| {
+                    eprintln!("pebble-sim API tests: against pebble-sim (set {REAL_BIN_ENV}=/path/to/pebble to compare with a real Pebble)")
+                });
+                let root = dir.path().join("root");
+                std::fs::create_dir(&root).expect("root dir");
+                let socket = dir.path().join("pebble.socket");
+                let sim = PebbleSim::start(SimConfig::new(&socket, root)).expect("simulator starts");
+                Api { pebble: ApiPebble::Sim(sim), socket, dir }
+            }
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client { socket: self.socket.clone() }
+    }
+
+    /// The simulator, for what only it can tell; `None` against a real Pebble.
+    pub fn sim(&self) -> Option<&PebbleSim> {
+        match &self.pebble {
+            ApiPebble::Sim(sim) => Some(sim),
+            ApiPebble::Real(_) => None,
+        }
+    }
+}
+
+impl Drop for Api {
+    fn drop(&mut self) {
+        if let ApiPebble::Real(child) = &mut self.pebble {
+            // SIGTERM lets Pebble stop its services; SIGKILL if it takes too long.
+            let _ = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline && !matches!(child.try_wait(), Ok(Some(_))) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Response {
     pub status: u16,
@@ -117,6 +202,15 @@ impl Client {
         (response.status, message, kind)
     }
 
+    /// Result of an async 202 envelope (asserting the envelope).
+    pub fn async_result(&self, response: Response) -> Value {
+        let body = response.json();
+        assert_eq!(response.status, 202, "unexpected response: {body}");
+        assert_eq!(body["type"], "async", "{body}");
+        assert!(body["change"].is_string(), "{body}");
+        body["result"].clone()
+    }
+
     /// POSTs a services action and returns the change id (asserting the async envelope).
     pub fn services_action(&self, action: &str, services: &[&str]) -> String {
         let response = self.post_json("/v1/services", &json!({"action": action, "services": services}));
@@ -124,7 +218,8 @@ impl Client {
         assert_eq!(response.status, 202, "{body}");
         assert_eq!(body["type"], "async");
         assert_eq!(body["status"], "Accepted");
-        assert!(body.get("result").is_none(), "{body}");
+        // Pebble's async envelopes carry `"result": null` when there is no result.
+        assert_eq!(body.get("result"), Some(&Value::Null), "{body}");
         body["change"].as_str().expect("change id").to_owned()
     }
 
