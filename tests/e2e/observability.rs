@@ -196,3 +196,44 @@ fn http_get(url: &str) -> String {
     stream.read_to_string(&mut raw).unwrap();
     raw.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default()
 }
+
+#[test]
+fn observability_synapse_logs_reach_loki_through_pebble() {
+    use crate::model::{loopback_config, E2e, Services};
+    use crate::support::loki::LokiReceiver;
+
+    let mut e2e = E2e::new();
+    let (host, _) = e2e.host_on_network();
+    let loki = LokiReceiver::start_on(host.into());
+    e2e.deploy(&[Services::Real], &loopback_config());
+    e2e.wait_for_synapse("synapse/0");
+    let sim = &mut e2e.harness.sim;
+    let meta = CharmMeta::from_yaml("name: loki\nprovides:\n  logging:\n    interface: loki_push_api\n")
+        .expect("metadata");
+    sim.add_app(AppSpec::passive("loki", meta)).expect("added");
+    let (relation, runs) = sim.integrate("loki:logging", "synapse:logging").expect("integrate");
+    assert_hooks_succeeded(&runs);
+    let endpoint =
+        BTreeMap::from([("endpoint".to_string(), serde_json::json!({"url": loki.url()}).to_string())]);
+    assert_hooks_succeeded(
+        &sim.set_relation_data(relation, Bag::Unit("loki/0".into()), endpoint).expect("written"),
+    );
+    // Synapse logs as it serves: ask it something.
+    let _ = crate::http::synapse("GET", "/_matrix/client/versions", None, None);
+    let arrived = poll_until(Duration::from_secs(60), Duration::from_millis(250), || {
+        let streams = loki.streams();
+        streams
+            .iter()
+            .any(|stream| stream.labels["pebble_service"] == "synapse" && !stream.lines.is_empty())
+            .then_some(streams)
+    });
+    let streams = arrived.unwrap_or_else(|| panic!("no Synapse log line reached Loki: {:?}", loki.streams()));
+    let synapse =
+        streams.iter().find(|stream| stream.labels["pebble_service"] == "synapse").expect("a stream");
+    assert_eq!(synapse.labels["juju_unit"], "synapse/0");
+    assert_eq!(synapse.labels["juju_application"], "synapse");
+    assert_eq!(synapse.labels["charm"], "synapse");
+    let lines: Vec<&String> = streams.iter().flat_map(|stream| &stream.lines).collect();
+    assert!(lines.iter().any(|line| line.contains("synapse.")), "Synapse's own log lines: {lines:?}");
+    assert_eq!(e2e.synapse_starts("synapse/0"), 1, "forwarding restarted nothing");
+}

@@ -9,6 +9,7 @@
 #![allow(dead_code)] // Each test binary uses a different part of this module.
 
 pub mod edge_providers;
+pub mod loki;
 pub mod passive_app;
 pub mod passive_requirers;
 pub mod postgres;
