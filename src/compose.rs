@@ -189,7 +189,10 @@ pub fn compose(
     let extra = config.and_then(|config| config.additional_homeserver_config.as_ref());
     let custom = custom::plan(extra, merged.owners.iter().map(|(key, _)| key.as_str()));
     merged.add(custom::NAME, custom.plan, &mut plan)?;
-    merged.keys.0.extend(custom.overrides);
+    for key in &custom.overridden {
+        merged.keys.0.remove(key);
+    }
+    merged.extra = custom.text;
     let hold = merged.hold;
     let desired = (secrets.secrets.is_some() && !merged.services.is_empty())
         .then(|| merged.desired(&state.synapse.workload, log_targets));
@@ -210,6 +213,8 @@ struct Merged {
     steps: Vec<ContainerStep>,
     /// The strongest hold any component asked for.
     hold: Option<Hold>,
+    /// The operator's own homeserver.yaml text.
+    extra: Option<String>,
 }
 
 impl Merged {
@@ -249,7 +254,7 @@ impl Merged {
             .iter()
             .filter_map(|planned| Some((planned.file.path.clone(), planned.appservice_of.clone()?)))
             .collect();
-        let config = HomeserverConfig { keys: self.keys, appservices };
+        let config = HomeserverConfig { keys: self.keys, appservices, extra: self.extra };
         let homeserver_yaml = config.render(&Default::default());
         let environment = self.service_environment;
         let services: Vec<DesiredService> = self
@@ -295,7 +300,10 @@ impl Merged {
             })
             .map(|planned| planned.file.path.clone())
             .collect();
-        let mark_data_dir = matches!(workload.data_dir(), Some(DataDir::Fresh | DataDir::NotInspected));
+        let mark_data_dir = matches!(
+            workload.data_dir(),
+            Some(DataDir::Fresh | DataDir::NotInspected | DataDir::Upstream(_))
+        );
         DesiredContainer {
             mark_data_dir,
             files: self.files,

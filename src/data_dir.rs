@@ -1,11 +1,13 @@
 //! Whose server `/data` holds. The charm writes a marker file before anything else; a
 //! `/data` that holds a Synapse server (configuration, signing key, database, media) without
-//! that marker was set up by someone else, for example the upstream Python charm, and the
-//! charm must not write over it until it can adopt it.
+//! that marker was set up by someone else, for example the upstream Python charm. With its
+//! homeserver.yaml the charm adopts that server (the leader keeps its identity, see
+//! [`crate::components::secrets`]); without one it writes nothing there.
 
 use pebble::FileType;
 
-use crate::workload::DATA_DIR;
+use crate::homeserver::{existing_homeserver, ExistingHomeserver};
+use crate::workload::{CONFIG_PATH, DATA_DIR};
 
 /// The marker the charm writes into `/data` before its first file.
 pub const MARKER_PATH: &str = "/data/.synapse-k8s-charm";
@@ -20,12 +22,25 @@ pub enum DataDir {
     Fresh,
     /// The charm's own marker is there.
     Ours,
-    /// A server the charm did not set up: the names of what was found.
+    /// Parts of a server the charm did not set up, without a homeserver.yaml it can read:
+    /// the names of what was found.
     Foreign(Vec<String>),
+    /// A server the charm did not set up, with its homeserver.yaml: the charm adopts it.
+    Upstream(Box<Upstream>),
+}
+
+/// A server someone else set up in `/data`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// The names of what was found (as for [`DataDir::Foreign`]).
+    pub found: Vec<String>,
+    /// What its homeserver.yaml says.
+    pub homeserver: ExistingHomeserver,
 }
 
 impl DataDir {
-    /// One Pebble request: the listing of `/data`.
+    /// One Pebble request, the listing of `/data`; a second one, homeserver.yaml, when the
+    /// listing shows a server the charm did not set up.
     pub fn inspect(pebble: &pebble::Client) -> pebble::Result<Self> {
         let entries = match pebble.list_files(DATA_DIR, None, false) {
             Ok(entries) => entries,
@@ -34,7 +49,25 @@ impl DataDir {
         };
         let names: Vec<(String, bool)> =
             entries.into_iter().map(|entry| (entry.name, entry.file_type == FileType::Directory)).collect();
-        Ok(Self::classify(&names))
+        let found = match Self::classify(&names) {
+            Self::Foreign(found) if found.iter().any(|name| Some(name.as_str()) == config_name()) => found,
+            other => return Ok(other),
+        };
+        let text = match pebble.pull(CONFIG_PATH) {
+            Ok(bytes) => String::from_utf8(bytes).ok(),
+            Err(error) if error.is_not_found() => None,
+            Err(error) => return Err(error),
+        };
+        Ok(Self::with_homeserver(found, text.as_deref()))
+    }
+
+    /// A foreign `/data` (what was `found`) with the text of its homeserver.yaml, if any:
+    /// [`DataDir::Upstream`] when that names a server, else [`DataDir::Foreign`].
+    pub fn with_homeserver(found: Vec<String>, homeserver: Option<&str>) -> Self {
+        match homeserver.and_then(existing_homeserver) {
+            Some(homeserver) => Self::Upstream(Box::new(Upstream { found, homeserver })),
+            None => Self::Foreign(found),
+        }
     }
 
     /// Classifies the names (and whether each is a directory) found in `/data`.
@@ -54,6 +87,11 @@ impl DataDir {
             Self::Foreign(found)
         }
     }
+}
+
+/// The file name of homeserver.yaml.
+fn config_name() -> Option<&'static str> {
+    CONFIG_PATH.strip_prefix(DATA_DIR)?.strip_prefix('/')
 }
 
 /// Files and directories that belong to a Synapse server's identity or data.
@@ -112,5 +150,20 @@ mod tests {
                 "homeserver.db".into(),
             ])
         );
+    }
+
+    #[test]
+    fn a_foreign_server_with_a_readable_homeserver_yaml_is_adoptable() {
+        let found = vec!["homeserver.yaml".to_string(), "example.com.signing.key".to_string()];
+        let text = "server_name: example.com\nmacaroon_secret_key: m\ndatabase:\n  name: psycopg2\n";
+        let DataDir::Upstream(upstream) = DataDir::with_homeserver(found.clone(), Some(text)) else {
+            panic!("not adoptable")
+        };
+        assert_eq!(upstream.found, found);
+        assert_eq!(upstream.homeserver.server_name, "example.com");
+        assert_eq!(upstream.homeserver.database.as_deref(), Some("psycopg2"));
+        for unreadable in [None, Some("- a list\n"), Some("report_stats: false\n"), Some(": not yaml: [")] {
+            assert_eq!(DataDir::with_homeserver(found.clone(), unreadable), DataDir::Foreign(found.clone()));
+        }
     }
 }

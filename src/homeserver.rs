@@ -197,6 +197,9 @@ pub struct HomeserverConfig {
     pub keys: Fragment,
     /// Registration files in order, each with the application it comes from.
     pub appservices: Vec<(String, String)>,
+    /// The operator's own keys (`additional_homeserver_config`), appended as written, so
+    /// Synapse's YAML 1.1 reader gives them the meaning the operator expects.
+    pub extra: Option<String>,
 }
 
 impl HomeserverConfig {
@@ -215,6 +218,11 @@ impl HomeserverConfig {
         }
         let mut text = String::from(HEADER);
         text.push_str(&safe_yaml::to_string(&document).expect("JSON values always serialise"));
+        if let Some(extra) = &self.extra {
+            text.push_str("# additional_homeserver_config, as the operator wrote it:\n");
+            text.push_str(extra.trim_end());
+            text.push('\n');
+        }
         ContainerFile::secret(CONFIG_PATH, text)
     }
 
@@ -271,6 +279,104 @@ pub fn written_secrets(text: &str) -> Option<WrittenSecrets> {
         macaroon_secret_key: SecretString::from(text_of("macaroon_secret_key")?),
         form_secret: SecretString::from(text_of("form_secret")?),
         signing_key_path: text_of("signing_key_path")?,
+    })
+}
+
+/// A secret of a homeserver.yaml the charm did not write: the value itself, or the file
+/// Synapse reads it from (`<key>_path`).
+#[derive(Clone)]
+pub enum ExistingSecret {
+    Inline(SecretString),
+    File(String),
+}
+
+impl ExistingSecret {
+    fn same(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Inline(a), Self::Inline(b)) => a.expose_secret() == b.expose_secret(),
+            (Self::File(a), Self::File(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Debug for ExistingSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Inline(_) => f.write_str("Inline(<redacted>)"),
+            Self::File(path) => write!(f, "File({path:?})"),
+        }
+    }
+}
+
+/// What the charm needs of a homeserver.yaml it did not write (the upstream charm's, or one
+/// of Synapse's `--generate-config`), to adopt the server it configures. `Debug` shows no
+/// secret.
+#[derive(Debug, Clone)]
+pub struct ExistingHomeserver {
+    pub server_name: String,
+    /// `database.name` (`psycopg2` or `sqlite3`); `None` when the key is absent (SQLite).
+    pub database: Option<String>,
+    /// `signing_key_path`, when set.
+    pub signing_key_path: Option<String>,
+    pub registration_shared_secret: Option<ExistingSecret>,
+    pub macaroon_secret_key: Option<ExistingSecret>,
+    pub form_secret: Option<ExistingSecret>,
+    /// `app_service_config_files`, the registrations Synapse loads.
+    pub appservices: Vec<String>,
+}
+
+impl PartialEq for ExistingHomeserver {
+    fn eq(&self, other: &Self) -> bool {
+        let same = |a: &Option<ExistingSecret>, b: &Option<ExistingSecret>| match (a, b) {
+            (Some(a), Some(b)) => a.same(b),
+            (None, None) => true,
+            _ => false,
+        };
+        self.server_name == other.server_name
+            && self.database == other.database
+            && self.signing_key_path == other.signing_key_path
+            && same(&self.registration_shared_secret, &other.registration_shared_secret)
+            && same(&self.macaroon_secret_key, &other.macaroon_secret_key)
+            && same(&self.form_secret, &other.form_secret)
+            && self.appservices == other.appservices
+    }
+}
+
+impl Eq for ExistingHomeserver {}
+
+/// Reads a homeserver.yaml whoever wrote it; `None` when it is not a YAML mapping with a
+/// `server_name`. A secret is taken from its key, else from the file its `<key>_path` names;
+/// an empty or non-text value counts as absent.
+pub fn existing_homeserver(text: &str) -> Option<ExistingHomeserver> {
+    let document: serde_json::Value = safe_yaml::from_str(text).ok()?;
+    let document = document.as_object()?;
+    let text_of = |key: &str| {
+        document.get(key)?.as_str().map(str::trim).filter(|value| !value.is_empty()).map(str::to_string)
+    };
+    let secret = |key: &str| {
+        text_of(key)
+            .map(|value| ExistingSecret::Inline(SecretString::from(value)))
+            .or_else(|| text_of(&format!("{key}_path")).map(ExistingSecret::File))
+    };
+    let database = document
+        .get("database")
+        .and_then(|database| database.get("name"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let appservices = document
+        .get(APPSERVICES_KEY)
+        .and_then(Value::as_array)
+        .map(|files| files.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default();
+    Some(ExistingHomeserver {
+        server_name: text_of("server_name")?,
+        database,
+        signing_key_path: text_of("signing_key_path"),
+        registration_shared_secret: secret("registration_shared_secret"),
+        macaroon_secret_key: secret("macaroon_secret_key"),
+        form_secret: secret("form_secret"),
+        appservices,
     })
 }
 
@@ -374,7 +480,7 @@ mod tests {
         let mut keys = base_fragment(config, &config.public_baseurl(None), "/data/log.config");
         keys.0.extend(secrets_fragment(secrets).0);
         let appservices = files.iter().map(|path| (path.clone(), "bridge".to_string())).collect();
-        let file = HomeserverConfig { keys, appservices }.render(&BTreeSet::new());
+        let file = HomeserverConfig { keys, appservices, extra: None }.render(&BTreeSet::new());
         String::from_utf8(file.content).unwrap()
     }
 
@@ -467,6 +573,35 @@ mod tests {
     }
 
     #[test]
+    fn an_upstream_homeserver_yaml_is_read_with_its_secrets_database_and_registrations() {
+        let text = "# Configuration file for Synapse.\nserver_name: \"example.com\"\n\
+                    database:\n  name: \"psycopg2\"\n  args:\n    user: u\n\
+                    registration_shared_secret: \"reg\"\nmacaroon_secret_key_path: /data/m.key\n\
+                    signing_key_path: \"/data/example.com.signing.key\"\nform_secret: \"\"\n\
+                    app_service_config_files:\n  - /data/appservice-registration-matrix-auth-3.yaml\n";
+        let existing = existing_homeserver(text).expect("a server");
+        assert_eq!(existing.server_name, "example.com");
+        assert_eq!(existing.database.as_deref(), Some("psycopg2"));
+        assert_eq!(existing.signing_key_path.as_deref(), Some("/data/example.com.signing.key"));
+        assert!(
+            matches!(&existing.registration_shared_secret, Some(ExistingSecret::Inline(value)) if value.expose_secret() == "reg")
+        );
+        assert!(
+            matches!(&existing.macaroon_secret_key, Some(ExistingSecret::File(path)) if path == "/data/m.key")
+        );
+        assert!(existing.form_secret.is_none(), "an empty value is no secret");
+        assert_eq!(existing.appservices, ["/data/appservice-registration-matrix-auth-3.yaml"]);
+        assert!(!format!("{existing:?}").contains("reg\""), "{existing:?}");
+        assert_eq!(existing, existing_homeserver(text).unwrap());
+        let sqlite = existing_homeserver("server_name: example.com\n").unwrap();
+        assert_eq!(sqlite.database, None);
+        assert_ne!(sqlite, existing);
+        for unreadable in ["", "server_name: \"\"\n", "[1, 2]\n", "server_name: [a]\n"] {
+            assert!(existing_homeserver(unreadable).is_none(), "{unreadable:?}");
+        }
+    }
+
+    #[test]
     fn registration_files_are_listed_in_order_minus_those_left_out() {
         let files = [
             "/data/appservice-registration-matrix-auth-3.yaml".to_string(),
@@ -482,6 +617,7 @@ mod tests {
                 "/data/log.config",
             ),
             appservices: vec![(files[0].clone(), "irc".into()), (files[1].clone(), "tg".into())],
+            extra: None,
         };
         let left_out = BTreeSet::from([files[0].clone()]);
         let document: Value =

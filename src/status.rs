@@ -95,10 +95,12 @@ pub fn waiting_for_main() -> Status {
     Status::waiting("Waiting for the leader to name the main unit")
 }
 
-/// `/data` holds a server the charm did not set up.
+/// `/data` holds parts of a server the charm did not set up, without a homeserver.yaml to
+/// adopt it from.
 pub fn foreign_data_dir(found: &[String]) -> Status {
     Status::blocked(format!(
-        "/data holds a Synapse this charm did not set up ({}); adoption is not supported yet, nothing was changed",
+        "/data holds a Synapse this charm did not set up ({}) but no readable homeserver.yaml to adopt it from; \
+         nothing was changed",
         found.join(", ")
     ))
 }
@@ -300,6 +302,23 @@ pub fn custom_keys_refused(keys: &[&str]) -> Status {
 pub fn observability_problem(first: &str, count: usize) -> Status {
     let more = if count > 1 { format!(" (+{} more, see juju debug-log)", count - 1) } else { String::new() };
     Status::blocked(format!("{}{more}", excerpt(first)))
+}
+
+/// `/data` holds a server of another `server_name` than the configured one.
+pub fn adoption_server_name_differs(found: &str, configured: &str) -> Status {
+    Status::blocked(format!(
+        "/data holds the Synapse of server_name {found}, not {configured}: set server_name={found} to adopt it; \
+         nothing was changed"
+    ))
+}
+
+/// The server in `/data` cannot be adopted: its signing key is nowhere to be found.
+pub fn adoption_without_signing_key(server_name: &str, places: &[String]) -> Status {
+    Status::blocked(format!(
+        "Cannot adopt the Synapse in /data: no usable signing key for {server_name} in {}; without it the \
+         server's identity would change, nothing was changed",
+        places.join(", ")
+    ))
 }
 
 #[cfg(test)]

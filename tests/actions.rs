@@ -103,8 +103,9 @@ fn actions_fail_while_synapse_is_stopped() {
 
 #[test]
 fn actions_fail_while_the_container_is_unreachable() {
-    let mut harness = Harness::new();
-    harness.deploy_without_pebble(1, &[("server_name", json!(SERVER_NAME))]);
+    let mut harness = deployed(1);
+    harness.pebble(LEADER).set_available(false).unwrap();
+    harness.sim.update_status().unwrap();
     assert_eq!(harness.status(LEADER), ("waiting".into(), "Waiting for Synapse pebble".into()));
     let result =
         run_action(&mut harness, LEADER, "register-user", json!({"username": "alice", "admin": true}));

@@ -155,8 +155,8 @@ fn config_changed_before_pebble_waits_then_pebble_ready_converges() {
     let changed = harness.sim.run_hook(UNIT0, Event::ConfigChanged).unwrap();
     assert_hooks_succeeded([&changed]);
     assert_eq!(harness.status(UNIT0), ("waiting".into(), "Waiting for Synapse pebble".into()));
-    // The leader still created the secrets: other units need not wait for this one's Pebble.
-    assert_eq!(harness.app_secret_content()["server-name"], SERVER_NAME);
+    // No secrets before the leader has seen /data: it may hold a server to adopt.
+    assert!(harness.sim.model().secrets.is_empty());
 
     harness.start_pebble(UNIT0);
     let ready = harness.sim.run_hook(UNIT0, Event::PebbleReady { container: CONTAINER.into() }).unwrap();
@@ -239,12 +239,9 @@ fn a_new_leader_keeps_the_secrets_and_the_serving_unit_restarts_nothing() {
 fn a_data_dir_set_up_by_another_charm_blocks_and_is_left_untouched() {
     let mut harness = Harness::new();
     harness.start_pebble(UNIT0);
-    // /data as the upstream Python charm leaves it: its own configuration, keys and database.
+    // Another server's keys, without the homeserver.yaml the charm could adopt it from
+    // (tests/adoption.rs adopts the upstream charm's).
     let upstream = [
-        (
-            "/data/homeserver.yaml",
-            "# Configuration file for Synapse.\nserver_name: \"example.com\"\ndatabase:\n  name: psycopg2\n",
-        ),
         ("/data/example.com.signing.key", "ed25519 a_up12 c2lnbmluZy1rZXktb2YtdGhlLXVwc3RyZWFtLWNoYXJt\n"),
         ("/data/example.com.macaroon.key", "upstream-macaroon\n"),
     ];
@@ -256,8 +253,8 @@ fn a_data_dir_set_up_by_another_charm_blocks_and_is_left_untouched() {
     assert_eq!(kind, "blocked");
     assert_eq!(
         message,
-        "/data holds a Synapse this charm did not set up (example.com.macaroon.key, example.com.signing.key, \
-         homeserver.yaml); adoption is not supported yet, nothing was changed"
+        "/data holds a Synapse this charm did not set up (example.com.macaroon.key, example.com.signing.key) but \
+         no readable homeserver.yaml to adopt it from; nothing was changed"
     );
     assert_eq!(harness.app_status(), (kind, message));
     for (path, content) in upstream {
@@ -267,7 +264,7 @@ fn a_data_dir_set_up_by_another_charm_blocks_and_is_left_untouched() {
     assert!(harness.sim.model().secrets.is_empty(), "no new server identity was generated");
     assert_eq!(harness.pebble(UNIT0).service_state("synapse"), None, "nothing runs on that data");
     let errors = harness.logs(UNIT0, "ERROR");
-    assert!(errors.iter().any(|line| line.contains("adopting it is not supported yet")), "{errors:?}");
+    assert!(errors.iter().any(|line| line.contains("so it cannot adopt that server")), "{errors:?}");
 }
 
 #[test]

@@ -7,9 +7,9 @@
 //! own loader before use.
 
 use juju::LogLevel;
-use serde_json::{Map, Value};
 
-use crate::component::{ComponentPlan, Fragment, Hold};
+use crate::component::{ComponentPlan, Hold};
+use crate::config::ExtraConfig;
 use crate::status;
 
 pub const NAME: &str = "additional_homeserver_config";
@@ -45,22 +45,22 @@ pub const OVERRIDABLE_KEYS: &[&str] = &[
     "suppress_key_server_warning",
 ];
 
-/// The plan: the new keys in its fragment, and the charm's defaults it overrides.
+/// The plan: the text to append to homeserver.yaml, and the charm's defaults it overrides
+/// (to leave out of the charm's own keys).
 #[derive(Debug, Default)]
 pub struct CustomPlan {
     pub plan: ComponentPlan,
-    pub overrides: Map<String, Value>,
+    pub text: Option<String>,
+    pub overridden: Vec<String>,
 }
 
-/// `extra` is the option's mapping (if set); `claimed` the keys the components set.
-pub fn plan<'a>(
-    extra: Option<&Map<String, Value>>,
-    claimed: impl Iterator<Item = &'a str> + Clone,
-) -> CustomPlan {
+/// `extra` is the option (if set); `claimed` the keys the components set.
+pub fn plan<'a>(extra: Option<&ExtraConfig>, claimed: impl Iterator<Item = &'a str> + Clone) -> CustomPlan {
     let mut plan = ComponentPlan::default();
     let Some(extra) = extra else { return CustomPlan::default() };
     let refused: Vec<&str> = extra
-        .keys()
+        .keys
+        .iter()
         .map(String::as_str)
         .filter(|key| !OVERRIDABLE_KEYS.contains(key))
         .filter(|key| MANAGED_KEYS.contains(key) || claimed.clone().any(|claimed| claimed == *key))
@@ -76,49 +76,49 @@ pub fn plan<'a>(
             ),
         );
         plan.hold = Some(Hold::Keep);
-        return CustomPlan { plan, overrides: Map::new() };
+        return CustomPlan { plan, text: None, overridden: Vec::new() };
     }
-    let (overrides, added): (Map<String, Value>, Map<String, Value>) =
-        extra.clone().into_iter().partition(|(key, _)| OVERRIDABLE_KEYS.contains(&key.as_str()));
-    plan.homeserver = Fragment(added);
-    plan.log(
-        LogLevel::Debug,
-        format!("additional_homeserver_config sets {}", extra.keys().cloned().collect::<Vec<_>>().join(", ")),
-    );
-    CustomPlan { plan, overrides }
+    let overridden =
+        extra.keys.iter().filter(|key| OVERRIDABLE_KEYS.contains(&key.as_str())).cloned().collect();
+    plan.log(LogLevel::Debug, format!("additional_homeserver_config sets {}", extra.keys.join(", ")));
+    CustomPlan { plan, text: Some(extra.text.clone()), overridden }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    fn mapping(value: Value) -> Map<String, Value> {
-        value.as_object().unwrap().clone()
+    fn extra(text: &str) -> ExtraConfig {
+        let keys =
+            text.lines().filter_map(|line| line.split_once(':')).map(|(key, _)| key.to_string()).collect();
+        ExtraConfig { text: text.to_string(), keys }
     }
 
     #[test]
-    fn free_keys_are_merged_and_managed_ones_refused_by_name() {
-        let extra = mapping(json!({"url_preview_enabled": true, "max_upload_size": "100M"}));
+    fn free_keys_are_kept_as_written_and_managed_ones_refused_by_name() {
         let claimed = ["server_name", "listeners", "max_upload_size"];
-        let custom = plan(Some(&extra), claimed.iter().copied());
-        assert_eq!(custom.plan.homeserver.0, mapping(json!({"url_preview_enabled": true})));
+        let custom =
+            plan(Some(&extra("url_preview_enabled: yes\nmax_upload_size: 100M\n")), claimed.iter().copied());
         assert_eq!(
-            custom.overrides,
-            mapping(json!({"max_upload_size": "100M"})),
-            "a fixed default, overridden"
+            custom.text.as_deref(),
+            Some("url_preview_enabled: yes\nmax_upload_size: 100M\n"),
+            "as written"
         );
+        assert_eq!(custom.overridden, ["max_upload_size"], "a fixed default, overridden");
         assert!(custom.plan.statuses.is_empty() && custom.plan.hold.is_none());
 
-        let extra = mapping(json!({"database": {}, "server_name": "x", "url_preview_enabled": true}));
-        let planned = plan(Some(&extra), claimed.iter().copied()).plan;
-        assert!(planned.homeserver.0.is_empty(), "nothing of it is applied");
+        let refused = plan(
+            Some(&extra("database: {}\nserver_name: x\nurl_preview_enabled: true\n")),
+            claimed.iter().copied(),
+        );
+        let planned = refused.plan;
+        assert!(refused.text.is_none(), "nothing of it is applied");
         assert_eq!(planned.hold, Some(Hold::Keep));
         assert_eq!(
             planned.statuses[0].message,
             "additional_homeserver_config sets keys the charm manages: database, server_name; the running \
              configuration is kept"
         );
-        assert!(plan(None, claimed.iter().copied()).plan.homeserver.0.is_empty());
+        assert!(plan(None, claimed.iter().copied()).text.is_none());
     }
 }

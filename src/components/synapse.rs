@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use juju::{Effect, HookTools, LogLevel, Port, Status};
 
-use crate::component::{ComponentPlan, Facts, OwnedFiles, PlannedFile};
+use crate::component::{ComponentPlan, Facts, Hold, OwnedFiles, PlannedFile};
 use crate::components::scale::{Role, FEDERATION_SENDER_SERVICE};
 use crate::data_dir::DataDir;
 use crate::health::Health;
@@ -99,16 +99,45 @@ pub fn load(
 /// `/data` that holds another server.
 pub fn plan(state: &SynapseState, facts: &Facts, role: &Role) -> ComponentPlan {
     let mut plan = ComponentPlan::default();
-    if let Some(DataDir::Foreign(found)) = state.workload.data_dir() {
-        plan.statuses.push(status::foreign_data_dir(found));
-        plan.log(
-            LogLevel::Error,
-            format!(
-                "/data holds a Synapse server this charm did not set up ({}); adopting it is not supported yet, \
-                 so the charm writes nothing there. Deploy on fresh storage, or keep the charm that set it up",
-                found.join(", ")
+    match state.workload.data_dir() {
+        Some(DataDir::Foreign(found)) => {
+            plan.statuses.push(status::foreign_data_dir(found));
+            plan.log(
+                LogLevel::Error,
+                format!(
+                    "/data holds a Synapse server this charm did not set up ({}) but no homeserver.yaml it can read, \
+                     so it cannot adopt that server and writes nothing there. Deploy on fresh storage, or restore \
+                     the server's homeserver.yaml",
+                    found.join(", ")
+                ),
+            );
+        }
+        Some(DataDir::Upstream(upstream)) => match facts.config {
+            Some(config) if upstream.homeserver.server_name != config.server_name => {
+                let found = &upstream.homeserver.server_name;
+                plan.statuses.push(status::adoption_server_name_differs(found, &config.server_name));
+                plan.log(
+                    LogLevel::Error,
+                    format!(
+                        "/data holds a Synapse server this charm did not set up, for server_name {found:?}, while \
+                         the configuration asks for {:?}: the charm adopts a server only under its own name and \
+                         writes nothing there. Set server_name to {found:?}",
+                        config.server_name
+                    ),
+                );
+                plan.hold = Some(Hold::Keep);
+            }
+            Some(_) => plan.log(
+                LogLevel::Info,
+                format!(
+                    "/data holds a Synapse server this charm did not set up ({}): adopting it with the \
+                     application's secrets, its homeserver.yaml is replaced by the charm's",
+                    upstream.found.join(", ")
+                ),
             ),
-        );
+            None => {}
+        },
+        _ => {}
     }
     if state.port_opened == Some(false) && !facts.deployment.departing {
         plan.effects.push(Effect::OpenPort(Port::Tcp(HTTP_PORT)));
@@ -277,6 +306,24 @@ mod tests {
         assert_eq!(plan.statuses.len(), 1);
         assert_eq!(plan.statuses[0].kind, StatusKind::Blocked);
         assert!(plan.statuses[0].message.contains("homeserver.yaml, example.com.signing.key"));
+    }
+
+    #[test]
+    fn an_upstream_server_of_another_server_name_blocks_and_holds_the_container() {
+        let deployment = Deployment::single();
+        let found = vec!["homeserver.yaml".to_string()];
+        let upstream = |server_name: &str| {
+            let text = format!("server_name: {server_name}\n");
+            state(reachable(DataDir::with_homeserver(found.clone(), Some(&text))), None)
+        };
+        let facts = facts(&deployment, "synapse/1", false);
+        let other = plan(&upstream("old.example.org"), &facts, &MAIN);
+        assert_eq!(other.statuses, [status::adoption_server_name_differs("old.example.org", "example.com")]);
+        assert_eq!(other.hold, Some(Hold::Keep));
+        let same = plan(&upstream("example.com"), &facts, &MAIN);
+        assert!(same.statuses.is_empty() && same.hold.is_none());
+        assert_eq!(same.services.len(), 1);
+        assert!(same.diagnostics[0].1.contains("adopting it"), "{:?}", same.diagnostics);
     }
 
     #[test]

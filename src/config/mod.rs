@@ -45,10 +45,18 @@ pub struct SynapseConfig {
     /// The `m.server` served at `/.well-known/matrix/server` (default: the host and port of
     /// `public_baseurl`).
     pub well_known_server: Option<String>,
-    /// homeserver.yaml keys the operator adds (a YAML mapping).
-    pub additional_homeserver_config: Option<Map<String, Value>>,
+    /// homeserver.yaml keys the operator adds: the YAML mapping as written.
+    pub additional_homeserver_config: Option<ExtraConfig>,
     /// Whether a backup passphrase is set (backups are not supported yet).
     pub backup_passphrase_set: bool,
+}
+
+/// `additional_homeserver_config`: the text as the operator wrote it (appended to
+/// homeserver.yaml as is, for Synapse's YAML 1.1 reader) and its top-level keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraConfig {
+    pub text: String,
+    pub keys: Vec<String>,
 }
 
 /// Settings of the `synapse_invite_checker` module; present when either option is set.
@@ -269,11 +277,25 @@ impl Reader<'_> {
         }
     }
 
-    /// A YAML mapping (read the way Synapse reads homeserver.yaml).
-    fn yaml_mapping(&mut self, name: &'static str) -> Option<Map<String, Value>> {
+    /// A YAML mapping: its text and top-level keys.
+    fn yaml_mapping(&mut self, name: &'static str) -> Option<ExtraConfig> {
         let text = self.text(name)?;
         match safe_yaml::from_str::<Value>(&text) {
-            Ok(Value::Object(mapping)) => Some(mapping),
+            // Appended to homeserver.yaml as written: it must be a block mapping at column 0,
+            // in one document.
+            Ok(Value::Object(_))
+                if text.trim_start().starts_with('{')
+                    || text.lines().any(|line| {
+                        let line = line.trim_end();
+                        line == "---" || line == "..." || line.starts_with("--- ")
+                    }) =>
+            {
+                self.reject(
+                    name,
+                    "write it as a block mapping (one `key: value` per line), in one document".to_string(),
+                )
+            }
+            Ok(Value::Object(mapping)) => Some(ExtraConfig { keys: mapping.keys().cloned().collect(), text }),
             Ok(_) => self.reject(name, "it is not a YAML mapping of homeserver.yaml keys".to_string()),
             Err(error) => {
                 let error = error.to_string();

@@ -69,8 +69,9 @@ fn cases() -> Vec<Case> {
                 "rc_joins_remote_burst_count": 0,
                 "experimental_alive_check": "1m,3,10s",
                 "backup_passphrase": "yes",
-                "enable_email_notifs": true,
                 "enable_mjolnir": true,
+                // Synapse's YAML 1.1 reader gives the operator's keys their meaning.
+                "additional_homeserver_config": "enable_search: no\nmax_upload_size: 100M\nrequire_auth_for_profile_requests: yes\n",
                 "notif_from": "no@on.example",
                 "workers_ignore_list": "worker1,worker2",
             }),
@@ -94,6 +95,9 @@ fn cases() -> Vec<Case> {
                 ],
                 "limit_remote_rooms": {"enabled": true, "complexity": 0.5},
                 "rc_joins": {"remote": {"per_second": 1.5, "burst_count": 0}},
+                "enable_search": false,
+                "max_upload_size": "100M",
+                "require_auth_for_profile_requests": true,
             }),
             // E-mail needs the smtp integration, Mjolnir and workers are not run, the backup
             // passphrase is for backup actions: none of them reaches homeserver.yaml.

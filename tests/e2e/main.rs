@@ -16,6 +16,8 @@
 //!   mail through a real SMTP server (`tests/e2e/run edge`).
 //! - [`observability`]: a real Prometheus scrapes the main and a worker from the jobs the
 //!   charm published; every dashboard query works (`tests/e2e/run observability`).
+//! - [`dropin`]: a `/data` made by real Synapse (`--generate-config`, a user registered),
+//!   taken over by the charm with its identity (`tests/e2e/run dropin`).
 //! - [`scale`]: three units with real Redis, PostgreSQL, nginx, a main and workers; main
 //!   failover, scale-down and back (`tests/e2e/run scale`).
 //!
@@ -35,6 +37,7 @@ mod actions;
 mod appservice;
 mod config_table;
 mod database;
+mod dropin;
 mod edge;
 mod observability;
 mod scale;

@@ -381,6 +381,9 @@ impl Drop for E2e {
     /// Stops every Pebble, which kills the Synapse processes, before the pods go (which
     /// kill whatever is left in them) and their network last.
     fn drop(&mut self) {
+        if !std::thread::panicking() {
+            crate::support::leaks::assert_no_secret_leaks(&self.harness.sim, APP, self.pebbles.values());
+        }
         self.pebbles.clear();
         self.pods.clear();
     }

@@ -9,6 +9,7 @@
 #![allow(dead_code)] // Each test binary uses a different part of this module.
 
 pub mod edge_providers;
+pub mod leaks;
 pub mod loki;
 pub mod passive_app;
 pub mod passive_requirers;
@@ -60,7 +61,8 @@ pub const MODEL_WRITES: [&str; 12] = [
     "application-version-set",
 ];
 
-/// A simulated model with the Synapse charm and a simulated Pebble per unit.
+/// A simulated model with the Synapse charm and a simulated Pebble per unit. Dropping it
+/// runs the secret leak check ([`leaks::assert_no_secret_leaks`]) unless the test failed.
 pub struct Harness {
     pub sim: Simulator,
     /// Holds the charm directory and every unit's container directory.
@@ -322,5 +324,13 @@ fn make_charm_dir(charm: &Path, containers: &Path) {
     fs::write(charm.join("bin/synapse-k8s"), wrapper).expect("wrapper");
     for file in ["dispatch", "bin/synapse-k8s"] {
         fs::set_permissions(charm.join(file), fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            leaks::assert_no_secret_leaks(&self.sim, APP, self.pebbles.values());
+        }
     }
 }

@@ -154,7 +154,8 @@ pub fn load(
 }
 
 /// From the applied plan; with no plan of the charm's but its data directory, from the
-/// homeserver.yaml it wrote.
+/// homeserver.yaml it wrote; over a server the charm adopts, from that server's
+/// homeserver.yaml (no `database` is SQLite, Synapse's default).
 fn in_use(pebble: &pebble::Client, workload: &Workload) -> Option<InUse> {
     let Workload::Reachable { applied, data_dir, .. } = workload else { return None };
     let recorded =
@@ -162,13 +163,17 @@ fn in_use(pebble: &pebble::Client, workload: &Workload) -> Option<InUse> {
     if let Some(value) = recorded {
         return Some(if value == "sqlite" { InUse::Sqlite } else { InUse::Postgresql(Some(value.clone())) });
     }
-    if *data_dir != DataDir::Ours {
-        return None;
-    }
-    let text = String::from_utf8(pebble.pull(CONFIG_PATH).ok()?).ok()?;
-    let document: serde_json::Value = safe_yaml::from_str(&text).ok()?;
-    match document["database"]["name"].as_str()? {
-        "psycopg2" => Some(InUse::Postgresql(None)),
+    let name = match data_dir {
+        DataDir::Upstream(upstream) => upstream.homeserver.database.clone(),
+        DataDir::Ours => {
+            let text = String::from_utf8(pebble.pull(CONFIG_PATH).ok()?).ok()?;
+            let document: serde_json::Value = safe_yaml::from_str(&text).ok()?;
+            Some(document["database"]["name"].as_str()?.to_string())
+        }
+        _ => return None,
+    };
+    match name.as_deref() {
+        Some("psycopg2") => Some(InUse::Postgresql(None)),
         _ => Some(InUse::Sqlite),
     }
 }

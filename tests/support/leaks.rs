@@ -1,0 +1,99 @@
+//! The secret leak check every simulated model runs when it is dropped: every value held in
+//! a Juju secret of the model (the application secrets, database, SMTP and other relation
+//! passwords, tokens) is searched for in everything an operator or another application can
+//! see: every `juju-log` line, every status the units and applications showed, every
+//! action's results, messages and logs, the relation data the Synapse application wrote, each
+//! unit's Pebble plan (service definitions and their environment) and the argv of every
+//! command run in the containers. A hit fails the test, naming the secret's key and where it
+//! showed, never the value.
+
+use juju_sim::Simulator;
+use pebble_sim::PebbleSim;
+
+/// Content keys that are not secret (they travel in secrets for convenience).
+const NOT_SECRET: [&str; 9] = [
+    "server-name",
+    "username",
+    "tls",
+    "tls-ca",
+    "endpoints",
+    "read-only-endpoints",
+    "version",
+    "database",
+    // The example requirer keeps its appservice's id beside its tokens.
+    "appservice-id",
+];
+/// Shorter values ("C", "True") match by accident.
+const MIN_LENGTH: usize = 8;
+
+/// Panics if a secret value shows anywhere visible. `app` is the charm's application.
+pub fn assert_no_secret_leaks<'a>(
+    sim: &Simulator,
+    app: &str,
+    pebbles: impl IntoIterator<Item = &'a PebbleSim>,
+) {
+    let model = sim.model();
+    let secrets: Vec<(String, String)> = model
+        .secrets
+        .values()
+        .flat_map(|secret| secret.revisions.iter().map(move |revision| (secret, revision)))
+        .flat_map(|(secret, revision)| {
+            let label = secret.label.clone().unwrap_or_else(|| secret.id.clone());
+            revision.decoded().into_iter().map(move |(key, value)| (format!("{label}/{key}"), value))
+        })
+        .filter(|(key, value)| {
+            value.trim().len() >= MIN_LENGTH
+                && !NOT_SECRET.iter().any(|plain| key.ends_with(&format!("/{plain}")))
+        })
+        .collect();
+    if secrets.is_empty() {
+        return;
+    }
+    let mut places: Vec<(String, String)> = Vec::new();
+    for record in &model.logs {
+        places.push((format!("juju-log of {} ({})", record.unit, record.hook), record.message.clone()));
+    }
+    for application in model.applications.values() {
+        for status in &application.status_history {
+            places.push((format!("status of {}", application.name), status.message.clone()));
+        }
+        for unit in &application.units {
+            for status in &unit.status_history {
+                places.push((format!("status of {}", unit.name), status.message.clone()));
+            }
+        }
+    }
+    for action in &model.actions {
+        let what = format!("action {} on {}", action.name, action.unit);
+        places.push((what.clone(), serde_json::Value::Object(action.results.clone()).to_string()));
+        places.extend(action.message.iter().map(|message| (what.clone(), message.clone())));
+        places.extend(action.logs.iter().map(|line| (what.clone(), line.clone())));
+    }
+    for relation in model.relations.values() {
+        for (owner, bag) in relation.app_data.iter().chain(&relation.unit_data) {
+            if owner == app || owner.starts_with(&format!("{app}/")) {
+                let text = bag.iter().map(|(key, value)| format!("{key}={value}\n")).collect::<String>();
+                places.push((format!("relation {} data of {owner}", relation.id), text));
+            }
+        }
+    }
+    for pebble in pebbles {
+        if let Ok(plan) = pebble::Client::new(pebble.socket()).plan() {
+            places.push(("a Pebble plan".into(), serde_json::to_string(&plan).unwrap_or_default()));
+        }
+        for exec in pebble.exec_log() {
+            places.push(("the argv of a command in the container".into(), exec.argv.join(" ")));
+        }
+    }
+    let mut leaks: Vec<String> = Vec::new();
+    for (key, value) in &secrets {
+        for (place, text) in &places {
+            if text.contains(value.as_str()) {
+                leaks.push(format!("{key} in {place}"));
+            }
+        }
+    }
+    leaks.sort();
+    leaks.dedup();
+    assert!(leaks.is_empty(), "secret values are visible: {leaks:#?}");
+}
