@@ -20,7 +20,7 @@ pub fn run(context: &HookContext, tools: &HookTools) -> anyhow::Result<()> {
         Event::Action(action) if action.name == actions::RETRY_DATABASE_PORT => {
             retry_database_port(context, tools)
         }
-        Event::Action(action) => Ok(actions::run(tools, &action.name)?),
+        Event::Action(action) => Ok(actions::run(tools, &context.app_name, &action.name)?),
         Event::Unknown(hook) => {
             tracing::info!("ignoring hook {hook:?}: this charm does not know it");
             Ok(())

@@ -6,6 +6,11 @@
 //! charm's previous admin user. Other units cannot write the secret; when they find no
 //! valid token they fail and point the operator at the leader, rather than registering
 //! admin users nobody keeps track of.
+//!
+//! A deployment taken over from the upstream charm keeps its admin token: with no secret of
+//! this charm yet, the token the upstream charm announced in the peer application bag
+//! (`secret-id`, content key `secret-key`; or `secret-key` in plain text on Juju 2.9) is used
+//! when Synapse still accepts it, and the leader stores it as this charm's.
 
 use juju::{HookTools, NewSecret, ReadMode, SecretContent, SecretOwner, SecretRef, SecretUpdate};
 use rand::Rng as _;
@@ -21,6 +26,11 @@ const USERNAME: &str = "username";
 const ACCESS_TOKEN: &str = "access-token";
 /// Admin users the charm registers are named `charm-admin-<32 hex digits>`.
 const USERNAME_PREFIX: &str = "charm-admin-";
+/// The user of an admin token taken over from the upstream charm (not retired by the charm).
+const ADOPTED_USERNAME: &str = "upstream-charm-admin";
+/// The upstream charm's peer application bag keys for its admin token.
+const UPSTREAM_SECRET_ID_KEY: &str = "secret-id";
+const UPSTREAM_TOKEN_KEY: &str = "secret-key";
 
 /// The charm's admin user and its token.
 struct AdminUser {
@@ -48,6 +58,7 @@ impl AdminUser {
 /// A valid admin access token: the stored one, or (leader only) a new one.
 pub fn obtain(
     tools: &HookTools,
+    app: &str,
     client: &AdminClient,
     synapse: &Synapse,
     leader: bool,
@@ -57,6 +68,18 @@ pub fn obtain(
     if let Some(admin) = &previous {
         if client.is_admin_token_valid(&admin.token)? {
             return Ok(admin.token.clone());
+        }
+    }
+    if stored.is_none() {
+        if let Some(token) = upstream_token(tools, app)? {
+            if client.is_admin_token_valid(&token)? {
+                if leader {
+                    let adopted = AdminUser { username: ADOPTED_USERNAME.to_string(), token: token.clone() };
+                    store(tools, &adopted, false)?;
+                    tracing::info!("took over the upstream charm's admin access token");
+                }
+                return Ok(token);
+            }
         }
     }
     if !leader {
@@ -69,10 +92,39 @@ pub fn obtain(
     );
     let fresh = register_admin(client, synapse)?;
     store(tools, &fresh, stored.is_some())?;
-    if let Some(previous) = previous.filter(|previous| previous.username != fresh.username) {
+    let charms_own = |admin: &AdminUser| admin.username.starts_with(USERNAME_PREFIX);
+    if let Some(previous) =
+        previous.filter(|previous| previous.username != fresh.username && charms_own(previous))
+    {
         retire(client, synapse, &previous.username, &fresh.token);
     }
     Ok(fresh.token)
+}
+
+/// The admin token the upstream charm left: its secret named in the peer application bag, or
+/// the token there in plain text (Juju 2.9). `None` when there is none.
+fn upstream_token(tools: &HookTools, app: &str) -> Result<Option<SecretString>, ActionError> {
+    use secrecy::ExposeSecret as _;
+    let Some(peer) = tools.relation_ids(crate::deployment::PEER_RELATION)?.into_iter().next() else {
+        return Ok(None);
+    };
+    let bag = tools.relation_get_app(&peer, app)?;
+    if let Some(uri) = bag.get(UPSTREAM_SECRET_ID_KEY).and_then(|id| juju::SecretUri::parse(id)) {
+        match tools.secret_get(&SecretRef::Id(uri), ReadMode::Tracked) {
+            Ok(content) => {
+                return Ok(content
+                    .get(UPSTREAM_TOKEN_KEY)
+                    .filter(|token| !token.expose_secret().is_empty())
+                    .cloned())
+            }
+            Err(error) if error.is_secret_not_found() => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(bag
+        .get(UPSTREAM_TOKEN_KEY)
+        .filter(|token| !token.is_empty())
+        .map(|token| SecretString::from(token.clone())))
 }
 
 /// The secret's content, `None` if it does not exist yet.

@@ -32,8 +32,8 @@ const PASSWORD_KEY: &str = "user-password";
 
 /// Runs the action `name`: its results via `action-set`, or its failure via `action-fail`.
 /// Only a failing hook tool is an error, which fails the hook.
-pub fn run(tools: &HookTools, name: &str) -> Result<(), HookToolError> {
-    match perform(tools, name) {
+pub fn run(tools: &HookTools, app: &str, name: &str) -> Result<(), HookToolError> {
+    match perform(tools, app, name) {
         Ok(results) => tools.action_set(&results),
         Err(ActionError::Failed(failure)) => {
             tracing::warn!("{name} failed: {failure}");
@@ -43,7 +43,7 @@ pub fn run(tools: &HookTools, name: &str) -> Result<(), HookToolError> {
     }
 }
 
-fn perform(tools: &HookTools, name: &str) -> Result<BTreeMap<String, String>, ActionError> {
+fn perform(tools: &HookTools, app: &str, name: &str) -> Result<BTreeMap<String, String>, ActionError> {
     let request = Request::parse(name, &tools.action_get()?)?;
     let synapse = Synapse::check(tools, &pebble::Client::for_container(CONTAINER))?;
     let user = UserId::new(request.username(), &synapse.server_name)?;
@@ -58,12 +58,12 @@ fn perform(tools: &HookTools, name: &str) -> Result<BTreeMap<String, String>, Ac
             results.insert(PASSWORD_KEY.to_string(), password.expose_secret().to_string());
         }
         Request::PromoteUserAdmin { .. } => {
-            let token = admin_token::obtain(tools, &client, &synapse, tools.is_leader()?)?;
+            let token = admin_token::obtain(tools, app, &client, &synapse, tools.is_leader()?)?;
             client.set_admin(&token, &user, true)?;
             tracing::info!("made {user} a server admin");
         }
         Request::AnonymizeUser { .. } => {
-            let token = admin_token::obtain(tools, &client, &synapse, tools.is_leader()?)?;
+            let token = admin_token::obtain(tools, app, &client, &synapse, tools.is_leader()?)?;
             client.deactivate(&token, &user, true)?;
             tracing::info!("deactivated {user} and erased their data");
         }

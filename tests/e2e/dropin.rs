@@ -3,14 +3,16 @@
 //! database, a user registered through the shared-secret admin API), then the charm takes
 //! over the unit's pod (as after `juju refresh`: Pebble restarts with an empty plan over the
 //! same `/data`). The server keeps its identity: the same signing key, the same secrets, the
-//! same users.
+//! same users, and the upstream charm's admin token for the user actions.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use juju_sim::model::{Bag, SecretOwner};
 use pebble::{ExecRequest, Layer};
 use secrecy::ExposeSecret as _;
 use serde_json::{json, Value};
-use test_support::poll_until;
+use test_support::{assert_hooks_succeeded, poll_until};
 
 use crate::matrix::{self, user_id};
 use crate::model::{loopback_config, E2e, Services};
@@ -129,6 +131,52 @@ fn dropin_a_server_made_by_synapse_itself_keeps_its_identity_and_users() {
         ],
         Some(991),
     );
+    // The upstream charm's admin user, whose token it kept in an unlabelled application
+    // secret announced in the peer bag as `secret-id` (content key `secret-key`).
+    let root_password = "root-password-0123456789";
+    run(
+        &e2e,
+        &[
+            "python3",
+            "-m",
+            "synapse._scripts.register_new_matrix_user",
+            "-c",
+            "/data/homeserver.yaml",
+            "-u",
+            "root",
+            "-p",
+            root_password,
+            "--admin",
+            "http://localhost:8008",
+        ],
+        Some(991),
+    );
+    // The generated configuration listens on loopback only: log in from inside the pod.
+    let login = "import json, sys, urllib.request\n\
+                 body = json.dumps({'type': 'm.login.password', 'identifier': {'type': 'm.id.user', 'user': sys.argv[1]}, 'password': sys.argv[2]}).encode()\n\
+                 request = urllib.request.Request('http://localhost:8008/_matrix/client/v3/login', data=body, headers={'Content-Type': 'application/json'})\n\
+                 print(json.load(urllib.request.urlopen(request, timeout=30))['access_token'])\n";
+    let root_token = run(&e2e, &["python3", "-c", login, "root", root_password], None).trim().to_string();
+    let upstream_secret = e2e
+        .harness
+        .sim
+        .add_secret(
+            SecretOwner::Application(APP.into()),
+            BTreeMap::from([("secret-key".to_string(), root_token.clone())]),
+            None,
+        )
+        .expect("the upstream admin token secret");
+    let peers = *e2e
+        .harness
+        .sim
+        .model()
+        .relations
+        .iter()
+        .find(|(_, relation)| relation.ends.iter().any(|end| end.endpoint == "synapse-peers"))
+        .expect("the peer relation")
+        .0;
+    let bag = BTreeMap::from([("secret-id".to_string(), upstream_secret)]);
+    assert_hooks_succeeded(&e2e.harness.sim.set_relation_data(peers, Bag::App(APP.into()), bag).unwrap());
     pebble.stop(&["synapse"]).unwrap();
     assert!(e2e.container_path(UNIT, "/data/homeserver.db").exists(), "Synapse made its SQLite database");
 
@@ -160,4 +208,13 @@ fn dropin_a_server_made_by_synapse_itself_keeps_its_identity_and_users() {
     // The user registered before logs in.
     let token = matrix::login("alice", password).expect("alice logs in with her password");
     assert_eq!(matrix::whoami(&token), Ok(user_id("alice")));
+
+    // The upstream charm's admin token is taken over, not replaced by a new admin user.
+    let record = e2e.run_action(UNIT, "promote-user-admin", json!({"username": "alice"}));
+    assert_eq!(record.results.get("promote-user-admin").and_then(Value::as_str), Some("true"), "{record:?}");
+    let adopted =
+        e2e.secret_value(APP, "synapse-admin-token", "access-token").expect("the admin token is stored");
+    assert_eq!(adopted.expose_secret(), root_token, "the upstream admin token, kept");
+    let username = e2e.secret_value(APP, "synapse-admin-token", "username").expect("its user");
+    assert_eq!(username.expose_secret(), "upstream-charm-admin");
 }
