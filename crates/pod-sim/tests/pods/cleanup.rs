@@ -60,9 +60,20 @@ fn leftovers_of_a_killed_run_are_removed() {
     holder.wait().expect("reap the holder");
 
     // Whoever looks first removes the leftovers: this call, or another test taking the
-    // subnet (which removes them before using it).
-    let removed = cleanup_stale().expect("cleanup_stale");
-    nothing_left_of(name).unwrap_or_else(|left| panic!("{left}; cleanup_stale removed {removed:?}"));
+    // subnet (which removes them before using it). The killed run's lock goes with its last
+    // file descriptor, which a loaded machine may close a moment after the kill: look again
+    // until it has.
+    let mut removed = Vec::new();
+    let mut left = Err(String::new());
+    for _ in 0..100 {
+        removed.extend(cleanup_stale().expect("cleanup_stale"));
+        left = nothing_left_of(name);
+        if left.is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    left.unwrap_or_else(|left| panic!("{left}; cleanup_stale removed {removed:?}"));
     soon("the process in the killed run's pod to be killed", || gone(pid));
 }
 
