@@ -23,8 +23,8 @@ use crate::component::{
 use crate::components::scale::{Prerequisites, Role, FEDERATION_SENDER_SERVICE};
 use crate::components::synapse::Workload;
 use crate::components::{
-    configuration, custom, database, ingress, nginx, observability, redis, registrations, scale, secrets,
-    smtp, synapse,
+    configuration, custom, database, ingress, media, nginx, observability, redis, registrations, scale,
+    secrets, smtp, synapse,
 };
 use crate::data_dir::DataDir;
 use crate::health::Health;
@@ -177,6 +177,7 @@ pub fn compose(
         (redis::NAME, redis.plan),
         (nginx::NAME, nginx::plan(&state.nginx, &facts, &role, roles.main.as_deref())),
         (smtp::NAME, smtp::plan(&state.smtp, &facts)),
+        (media::NAME, media::plan(&state.media, &facts)),
         (ingress::NAME, ingress::plan(&state.ingress, &facts)),
         (observability::NAME, observability.plan),
     ];
@@ -444,6 +445,7 @@ mod tests {
             },
             nginx: NginxState::default(),
             smtp: SmtpState::default(),
+            media: Default::default(),
             ingress: IngressState::default(),
             observability: Default::default(),
             peers: PeerStatuses::Alone,

@@ -7,6 +7,7 @@ use crate::app_secrets::AppSecretsError;
 use crate::app_status::PeerStatuses;
 use crate::components::database::{self, DatabaseState};
 use crate::components::ingress::{self, IngressState};
+use crate::components::media::{self, MediaState};
 use crate::components::nginx::{self, NginxState};
 use crate::components::observability::{self, ObservabilityState};
 use crate::components::redis::{self, RedisState};
@@ -36,6 +37,7 @@ pub struct CharmState {
     pub roles: RolesState,
     pub nginx: NginxState,
     pub smtp: SmtpState,
+    pub media: MediaState,
     pub ingress: IngressState,
     pub observability: ObservabilityState,
     pub peers: PeerStatuses,
@@ -63,6 +65,8 @@ pub enum StateError {
     #[error(transparent)]
     Smtp(smtp_client::ReadError),
     #[error(transparent)]
+    S3(s3_client::ReadError),
+    #[error(transparent)]
     Ingress(ingress_client::ReadError),
     #[error(transparent)]
     Observability(Box<dyn std::error::Error + Send + Sync>),
@@ -74,7 +78,8 @@ impl CharmState {
     /// application secrets (see [`secrets::load`]), the `matrix-auth` relations (see
     /// [`MatrixAuthState::load`]), the database (see [`database::load`]), Redis (see
     /// [`redis::load`]), the main unit (see [`scale::load`]), nginx's configuration (see
-    /// [`nginx::load`]), the mail relay (see [`smtp::load`]), the ingress relations (see
+    /// [`nginx::load`]), the mail relay (see [`smtp::load`]), media in S3 (see
+    /// [`media::load`]), the ingress relations (see
     /// [`ingress::load`]), the COS relations (see [`observability::load`]) and the other
     /// units' statuses when there are other units.
     pub fn load(
@@ -96,6 +101,7 @@ impl CharmState {
         let reachable = !matches!(synapse.workload, synapse::Workload::Unreachable);
         let nginx = nginx::load(pebble, reachable).map_err(StateError::Pebble)?;
         let smtp = smtp::load(tools, context, &deployment, pebble, reachable)?;
+        let media = media::load(tools, context, &deployment, leader)?;
         let ingress = ingress::load(tools, context, &deployment, leader)?;
         let in_plan = observability::targets_in_plan(&synapse.log_targets);
         let observability = observability::load(tools, context, &deployment, leader, in_plan)?;
@@ -114,6 +120,7 @@ impl CharmState {
             roles,
             nginx,
             smtp,
+            media,
             ingress,
             observability,
             peers,

@@ -9,7 +9,7 @@ use juju::Status;
 use crate::config::SynapseConfig;
 
 /// Endpoints of metadata.yaml the charm does not act on yet.
-pub const ENDPOINTS: [&str; 2] = ["media", "backup"];
+pub const ENDPOINTS: [&str; 1] = ["backup"];
 
 /// What is related or set without effect.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -66,7 +66,6 @@ impl Unsupported {
 
 fn instead(endpoint: &str) -> &'static str {
     match endpoint {
-        "media" => "media stays on the data storage",
         "backup" => "back up the data storage yourself",
         _ => "no metrics or dashboards are published",
     }
@@ -83,16 +82,14 @@ mod tests {
             ["matrix-auth", "media", "redis", "smtp", "ingress", "backup"].map(String::from).into();
         let config = crate::config::for_tests(json!({"enable_mjolnir": true, "backup_passphrase": "s3cret"}));
         let found = Unsupported::find(&related, Some(&config));
-        assert_eq!(found.relations, ["media", "backup"], "redis, smtp and ingress have effect");
+        assert_eq!(found.relations, ["backup"], "media, redis, smtp and ingress have effect");
         assert_eq!(found.options, ["enable_mjolnir", "backup_passphrase"]);
         assert_eq!(
             found.status(),
-            Some(Status::active(
-                "no effect yet: media, backup relations; enable_mjolnir, backup_passphrase options"
-            ))
+            Some(Status::active("no effect yet: backup relation; enable_mjolnir, backup_passphrase options"))
         );
-        assert_eq!(found.log_lines().len(), 4);
-        assert!(found.log_lines()[0].contains("media stays on the data storage"));
+        assert_eq!(found.log_lines().len(), 3);
+        assert!(found.log_lines()[0].contains("back up the data storage yourself"));
     }
 
     #[test]
@@ -102,8 +99,8 @@ mod tests {
         assert!(found.relations.is_empty() && found.options.is_empty());
         assert_eq!(found.status(), None);
         assert_eq!(
-            Unsupported::find(&["media".to_string()].into(), None).status(),
-            Some(Status::active("no effect yet: media relation"))
+            Unsupported::find(&["backup".to_string()].into(), None).status(),
+            Some(Status::active("no effect yet: backup relation"))
         );
     }
 }

@@ -13,6 +13,7 @@
 //! - [`redis`]: Redis through the `redis` relation, which the processes replicate through.
 //! - [`nginx`]: the pod's entry point, routing worker paths to the local process.
 //! - [`smtp`]: mail through the `smtp` relation (homeserver.yaml `email:`), checked first.
+//! - [`media`]: media in S3 through the `media` relation (`media_storage_providers`).
 //! - [`ingress`]: `ingress` and `nginx-route`; the ingress URL is the default public_baseurl.
 //! - [`observability`]: COS: metrics and alert rules, dashboards, logs to Loki.
 //! - [`custom`]: `additional_homeserver_config`, merged last; keys the charm manages refused.
@@ -21,6 +22,7 @@ pub mod configuration;
 pub mod custom;
 pub mod database;
 pub mod ingress;
+pub mod media;
 pub mod nginx;
 pub mod observability;
 pub mod redis;

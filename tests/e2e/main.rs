@@ -14,12 +14,17 @@
 //!   credentials and a removed relation (`tests/e2e/run database` runs just these).
 //! - [`edge`]: the ingress URL, well-known documents and client addresses through nginx;
 //!   mail through a real SMTP server (`tests/e2e/run edge`).
+//! - [`media`]: media in a real S3 server (moto) through a passive s3-integrator, stored and
+//!   served back by synapse-s3-storage-provider (`tests/e2e/run media`).
 //! - [`observability`]: a real Prometheus scrapes the main and a worker from the jobs the
 //!   charm published; every dashboard query works (`tests/e2e/run observability`).
 //! - [`dropin`]: a `/data` made by real Synapse (`--generate-config`, a user registered),
 //!   taken over by the charm with its identity (`tests/e2e/run dropin`).
 //! - [`scale`]: three units with real Redis, PostgreSQL, nginx, a main and workers; main
 //!   failover, scale-down and back (`tests/e2e/run scale`).
+//! - [`downtime`]: a client polling every 100 ms through a day of deploy, bridges, a config
+//!   change, no-op hooks and scaling: the seconds of unavailability and the restarts per step,
+//!   against their targets (`tests/e2e/run downtime`).
 //!
 //! Synapse listens on the charm's port 8008 of its unit's pod (nginx on 8080), and every
 //! test has its own pod network, so the tests share no port and run in parallel. Run the
@@ -37,7 +42,9 @@ mod actions;
 mod appservice;
 mod config_table;
 mod database;
+mod downtime;
 mod dropin;
 mod edge;
+mod media;
 mod observability;
 mod scale;

@@ -46,6 +46,14 @@ impl Cluster {
     /// related and answering, the first unit first (its main prepares the database schema
     /// the workers need).
     pub fn new(units: u32) -> Self {
+        let mut cluster = Self::before_pebble(units);
+        cluster.start_units(units);
+        cluster
+    }
+
+    /// [`Cluster::new`] up to the containers: `units` units deployed in their pods and
+    /// related to PostgreSQL and Redis, no Pebble up yet.
+    pub fn before_pebble(units: u32) -> Self {
         let mut e2e = E2e::new();
         e2e.harness.sim.set_hook_timeout(HOOK_TIMEOUT);
         let (address, subnet) = e2e.host_on_network();
@@ -61,15 +69,19 @@ impl Cluster {
         let (redis_relation, runs) = redis_app.integrate(sim, APP);
         assert_hooks_succeeded(&runs);
         assert_hooks_succeeded(&redis_app.publish(sim, redis_relation, &redis));
-        let mut cluster = Self { e2e, redis, _postgresql: postgresql };
+        Self { e2e, redis, _postgresql: postgresql }
+    }
+
+    /// The rest of [`Cluster::new`]: the containers of the first `units` units come up, the
+    /// first unit first, each answering before the next.
+    pub fn start_units(&mut self, units: u32) {
         for number in 0..units {
             let unit = format!("{APP}/{number}");
-            cluster.e2e.pebble_ready(&unit);
-            cluster.wait_ready(&unit);
+            self.e2e.pebble_ready(&unit);
+            self.wait_ready(&unit);
         }
         // The workers' pebble-ready hooks ran after the main's: settle every unit's status.
-        assert_hooks_succeeded(&cluster.e2e.harness.sim.update_status().expect("update-status runs"));
-        cluster
+        assert_hooks_succeeded(&self.e2e.harness.sim.update_status().expect("update-status runs"));
     }
 
     pub fn address(&self, unit: &str) -> Ipv4Addr {
@@ -83,7 +95,7 @@ impl Cluster {
 
     /// Waits until `unit`'s Synapse process answers `/health` on 8008 (when it runs one) and
     /// its nginx on 8080.
-    fn wait_ready(&self, unit: &str) {
+    pub fn wait_ready(&self, unit: &str) {
         let address = self.address(unit);
         let runs_synapse = self.e2e.pebble(unit).service_state("synapse").is_some();
         let ready = poll_until(READY_TIMEOUT, Duration::from_millis(200), || {

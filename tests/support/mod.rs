@@ -19,6 +19,7 @@ pub mod prometheus;
 pub mod redis;
 pub mod redis_provider;
 pub mod requirers;
+pub mod s3;
 pub mod smtp;
 
 use std::collections::BTreeMap;
