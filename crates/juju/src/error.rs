@@ -125,6 +125,17 @@ impl HookToolError {
         self.kind() == ToolErrorKind::RelationNotFound
     }
 
+    /// The failed command line (`None` only if the call could not even be prepared).
+    pub fn command(&self) -> Option<&RedactedCommand> {
+        match self {
+            Self::Failed { command, .. }
+            | Self::Killed { command, .. }
+            | Self::Spawn { command, .. }
+            | Self::Output { command, .. } => Some(command),
+            Self::Prepare { .. } => None,
+        }
+    }
+
     pub fn is_secret_not_found(&self) -> bool {
         self.kind() == ToolErrorKind::SecretNotFound
     }

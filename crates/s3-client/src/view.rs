@@ -186,13 +186,7 @@ impl ReadError {
 
     /// The failed command line (`None` only if the call could not even be prepared).
     pub fn command(&self) -> Option<&RedactedCommand> {
-        match self.tool_error() {
-            HookToolError::Failed { command, .. }
-            | HookToolError::Killed { command, .. }
-            | HookToolError::Spawn { command, .. }
-            | HookToolError::Output { command, .. } => Some(command),
-            HookToolError::Prepare { .. } => None,
-        }
+        self.tool_error().command()
     }
 }
 
