@@ -6,6 +6,7 @@ use juju::{Event, HookContext, HookTools, Status, StatusReport};
 
 use crate::app_secrets::AppSecrets;
 use crate::apply::Applied;
+use crate::components::secrets::Secrets;
 use crate::components::synapse::{self, Outcome};
 use crate::components::{database, nginx};
 use crate::compose::compose;
@@ -20,6 +21,10 @@ pub fn run(context: &HookContext, tools: &HookTools) -> anyhow::Result<()> {
         Event::Action(action) if action.name == actions::RETRY_DATABASE_PORT => {
             retry_database_port(context, tools)
         }
+        Event::Action(action) if actions::backup::handles(&action.name) => {
+            let reconcile = |secrets: Option<AppSecrets>| reconcile_hook(context, tools, secrets);
+            actions::backup::run(tools, &context.app_name, &context.unit_name, &action.name, &reconcile)
+        }
         Event::Action(action) => Ok(actions::run(tools, &context.app_name, &action.name)?),
         Event::Unknown(hook) => {
             tracing::info!("ignoring hook {hook:?}: this charm does not know it");
@@ -33,7 +38,7 @@ pub fn run(context: &HookContext, tools: &HookTools) -> anyhow::Result<()> {
             tracing::debug!("nothing to do for {}", context.hook_name());
             Ok(())
         }
-        _ => reconcile_hook(context, tools).map(drop),
+        _ => reconcile_hook(context, tools, None).map(drop),
     }
 }
 
@@ -46,7 +51,7 @@ fn retry_database_port(context: &HookContext, tools: &HookTools) -> anyhow::Resu
         Err(error) if error.is_not_found() => tools.action_log("no failed port is recorded; reconciling")?,
         Err(error) => return Err(error.into()),
     }
-    let status = reconcile_hook(context, tools)?;
+    let status = reconcile_hook(context, tools, None)?;
     if status.kind == juju::StatusKind::Blocked {
         tools.action_fail(&status.message)?;
     } else {
@@ -57,13 +62,21 @@ fn retry_database_port(context: &HookContext, tools: &HookTools) -> anyhow::Resu
 
 /// Loads every component's state, composes their plans, applies the result, and reports
 /// the statuses (the unit's, and the application's on the leader; other units publish
-/// theirs to the leader through the peer relation).
-fn reconcile_hook(context: &HookContext, tools: &HookTools) -> anyhow::Result<Status> {
+/// theirs to the leader through the peer relation). `restored` are application secrets this
+/// hook gave the application secret (a restored backup's), which Juju shows only after it.
+fn reconcile_hook(
+    context: &HookContext,
+    tools: &HookTools,
+    restored: Option<AppSecrets>,
+) -> anyhow::Result<Status> {
     let event = &context.event;
     let pebble = pebble::Client::for_container(CONTAINER);
     let proxy = ProxySettings::from_vars(|name| std::env::var(name).ok());
     let observe = Observe { ports: matches!(event, Event::Install | Event::Start | Event::UpgradeCharm) };
-    let state = CharmState::load(tools, &pebble, context, proxy, observe)?;
+    let mut state = CharmState::load(tools, &pebble, context, proxy, observe)?;
+    if let Some(secrets) = restored {
+        state.secrets = Secrets::Present(secrets);
+    }
     let plan = compose(&state, AppSecrets::generate, matrix_auth::generate_key)?;
     let applied = match apply::apply(tools, &pebble, &plan) {
         Ok(applied) => applied,

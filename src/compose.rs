@@ -23,8 +23,8 @@ use crate::component::{
 use crate::components::scale::{Prerequisites, Role, FEDERATION_SENDER_SERVICE};
 use crate::components::synapse::Workload;
 use crate::components::{
-    configuration, custom, database, ingress, media, nginx, observability, redis, registrations, scale,
-    secrets, smtp, synapse,
+    backup, configuration, custom, database, ingress, media, nginx, observability, redis, registrations,
+    scale, secrets, smtp, synapse,
 };
 use crate::data_dir::DataDir;
 use crate::health::Health;
@@ -168,7 +168,7 @@ pub fn compose(
     let log_targets = observability.log_targets.as_ref().map(observability::layer);
 
     let plans = [
-        (configuration::NAME, configuration::plan(&state.config, &state.deployment.related_endpoints)),
+        (configuration::NAME, configuration::plan(&state.config)),
         (synapse::NAME, synapse::plan(&state.synapse, &facts, &role)),
         (scale::NAME, roles.plan),
         (secrets::NAME, secrets.plan),
@@ -178,6 +178,7 @@ pub fn compose(
         (nginx::NAME, nginx::plan(&state.nginx, &facts, &role, roles.main.as_deref())),
         (smtp::NAME, smtp::plan(&state.smtp, &facts)),
         (media::NAME, media::plan(&state.media, &facts)),
+        (backup::NAME, backup::plan(&state.backup, &facts)),
         (ingress::NAME, ingress::plan(&state.ingress, &facts)),
         (observability::NAME, observability.plan),
     ];
@@ -446,6 +447,7 @@ mod tests {
             nginx: NginxState::default(),
             smtp: SmtpState::default(),
             media: Default::default(),
+            backup: Default::default(),
             ingress: IngressState::default(),
             observability: Default::default(),
             peers: PeerStatuses::Alone,

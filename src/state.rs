@@ -5,6 +5,7 @@ use juju::{HookContext, HookToolError, HookTools};
 
 use crate::app_secrets::AppSecretsError;
 use crate::app_status::PeerStatuses;
+use crate::components::backup::{self, BackupState};
 use crate::components::database::{self, DatabaseState};
 use crate::components::ingress::{self, IngressState};
 use crate::components::media::{self, MediaState};
@@ -38,6 +39,7 @@ pub struct CharmState {
     pub nginx: NginxState,
     pub smtp: SmtpState,
     pub media: MediaState,
+    pub backup: BackupState,
     pub ingress: IngressState,
     pub observability: ObservabilityState,
     pub peers: PeerStatuses,
@@ -79,7 +81,7 @@ impl CharmState {
     /// [`MatrixAuthState::load`]), the database (see [`database::load`]), Redis (see
     /// [`redis::load`]), the main unit (see [`scale::load`]), nginx's configuration (see
     /// [`nginx::load`]), the mail relay (see [`smtp::load`]), media in S3 (see
-    /// [`media::load`]), the ingress relations (see
+    /// [`media::load`]), backups to S3 (see [`backup::load`]), the ingress relations (see
     /// [`ingress::load`]), the COS relations (see [`observability::load`]) and the other
     /// units' statuses when there are other units.
     pub fn load(
@@ -101,7 +103,8 @@ impl CharmState {
         let reachable = !matches!(synapse.workload, synapse::Workload::Unreachable);
         let nginx = nginx::load(pebble, reachable).map_err(StateError::Pebble)?;
         let smtp = smtp::load(tools, context, &deployment, pebble, reachable)?;
-        let media = media::load(tools, context, &deployment, leader)?;
+        let media = media::load(tools, context, &deployment, pebble, leader, reachable)?;
+        let backup = backup::load(tools, context, &deployment, pebble, leader, reachable)?;
         let ingress = ingress::load(tools, context, &deployment, leader)?;
         let in_plan = observability::targets_in_plan(&synapse.log_targets);
         let observability = observability::load(tools, context, &deployment, leader, in_plan)?;
@@ -121,6 +124,7 @@ impl CharmState {
             nginx,
             smtp,
             media,
+            backup,
             ingress,
             observability,
             peers,

@@ -2,12 +2,13 @@
 //! relation with a passive s3-integrator of either track (`support::s3`). The settings become
 //! one `media_storage_providers` entry in homeserver.yaml, the keys a 0600 credentials file
 //! that the Synapse service's environment names; a hook with nothing new writes nothing; a
-//! track-2 integrator that sends no bucket says how to set it. Real Synapse storing media in a
-//! real S3 server is in `tests/e2e/media.rs`.
+//! track-2 integrator that sends no bucket says how to set it; a bucket that does not answer
+//! keeps media on the data storage until it does. Real Synapse storing media in a real S3
+//! server is in `tests/e2e/media.rs`.
 
 mod support;
 
-use pebble_sim::FileKind;
+use pebble_sim::{ExecRule, FileKind};
 use serde_json::{json, Value};
 use support::passive_requirers::{active, ProviderModel};
 use support::s3::{S3Integrator, S3Options, Track, S3_APP};
@@ -18,6 +19,29 @@ const UNIT: &str = "synapse/0";
 const CREDENTIALS: &str = "/data/s3-media.credentials";
 const CONFIG: &str = "/data/s3-media.config";
 const CA: &str = "/data/s3-media-ca.pem";
+/// The charm's S3 tool, which checks the bucket from Synapse's container.
+const S3_TOOL: &str = include_str!("../src/s3_tool.py");
+const BUCKET_UNREACHABLE: &str = "Media: S3 bucket does not exist or cannot be accessed";
+
+/// A new model whose bucket answers the charm's check.
+fn model() -> ProviderModel {
+    let model = ProviderModel::new(1);
+    bucket_answers(&model, r#"{"ok": true}"#);
+    model
+}
+
+/// What the bucket check answers from now on.
+fn bucket_answers(model: &ProviderModel, answer: &str) {
+    model.harness.pebble(UNIT).script_exec(
+        ExecRule::new(["python3", "-c", S3_TOOL, "check"]).stdout(answer.to_string()).read_stdin(),
+    );
+}
+
+/// How many times the bucket was checked.
+fn bucket_checks(model: &ProviderModel) -> usize {
+    let log = model.harness.pebble(UNIT).exec_log();
+    log.iter().filter(|record| record.argv.get(3).map(String::as_str) == Some("check")).count()
+}
 
 fn store() -> S3Options {
     S3Options {
@@ -66,7 +90,7 @@ fn environment(model: &ProviderModel, name: &str) -> Option<String> {
 
 #[test]
 fn track_1_settings_become_a_storage_provider_with_the_keys_in_a_private_file() {
-    let mut model = ProviderModel::new(1);
+    let mut model = model();
     let mut s3 = S3Integrator::deploy(&mut model.harness.sim, Track::One);
     let (relation, runs) = s3.integrate(&mut model.harness.sim, APP);
     assert_hooks_succeeded(&runs);
@@ -140,7 +164,7 @@ fn track_1_settings_become_a_storage_provider_with_the_keys_in_a_private_file() 
 
 #[test]
 fn track_2_keys_come_from_the_integrators_secret_and_follow_its_rotation() {
-    let mut model = ProviderModel::new(1);
+    let mut model = model();
     let mut s3 = S3Integrator::deploy(&mut model.harness.sim, Track::Two);
     let (relation, runs) = s3.integrate(&mut model.harness.sim, APP);
     assert_hooks_succeeded(&runs);
@@ -177,7 +201,7 @@ fn track_2_keys_come_from_the_integrators_secret_and_follow_its_rotation() {
 
 #[test]
 fn a_track_2_integrator_without_a_bucket_blocks_saying_how_to_set_it() {
-    let mut model = ProviderModel::new(1);
+    let mut model = model();
     let mut s3 = S3Integrator::deploy(&mut model.harness.sim, Track::Two);
     let (relation, runs) = s3.integrate(&mut model.harness.sim, APP);
     assert_hooks_succeeded(&runs);
@@ -204,7 +228,7 @@ fn a_track_2_integrator_without_a_bucket_blocks_saying_how_to_set_it() {
 
 #[test]
 fn what_the_integrator_lacks_is_named_in_the_status() {
-    let mut model = ProviderModel::new(1);
+    let mut model = model();
     let mut s3 = S3Integrator::deploy(&mut model.harness.sim, Track::One);
     let (relation, runs) = s3.integrate(&mut model.harness.sim, APP);
     assert_hooks_succeeded(&runs);
@@ -232,4 +256,43 @@ fn what_the_integrator_lacks_is_named_in_the_status() {
         assert_eq!(model.status(UNIT), ("blocked".into(), expected));
         assert!(model.harness.homeserver(UNIT).get("media_storage_providers").is_none());
     }
+}
+
+#[test]
+fn a_bucket_that_does_not_answer_keeps_media_local_until_it_does() {
+    let mut model = ProviderModel::new(1);
+    bucket_answers(&model, r#"{"problem": "bucket", "detail": "NoSuchBucket (HTTP 404)"}"#);
+    let mut s3 = S3Integrator::deploy(&mut model.harness.sim, Track::One);
+    let (relation, runs) = s3.integrate(&mut model.harness.sim, APP);
+    assert_hooks_succeeded(&runs);
+    let starts = model.starts(UNIT);
+    assert_hooks_succeeded(&s3.answer(&mut model.harness.sim, relation, APP, &store()));
+    assert_eq!(model.status(UNIT), ("blocked".into(), BUCKET_UNREACHABLE.into()));
+    assert!(model.harness.homeserver(UNIT).get("media_storage_providers").is_none(), "uploads keep working");
+    assert_eq!(file(&model, CREDENTIALS), None);
+    assert_eq!(model.starts(UNIT), starts, "nothing restarted");
+    let errors = model.harness.logs(UNIT, "ERROR");
+    assert!(errors.iter().any(|line| line.contains("NoSuchBucket")), "{errors:?}");
+    assert_eq!(bucket_checks(&model), 1);
+
+    // The outcome is kept: other hooks do not check again, and say nothing new.
+    let marks = model.harness.status_marks();
+    let event = juju_sim::Event::PebbleReady { container: "synapse".into() };
+    assert_hooks_succeeded(&model.harness.sim.fire(UNIT, event).expect("pebble-ready runs"));
+    assert_eq!(bucket_checks(&model), 1);
+    model.harness.assert_statuses_kept(&marks);
+
+    // update-status checks a failed bucket again: once it exists, Synapse stores media in it.
+    bucket_answers(&model, r#"{"ok": true}"#);
+    model.update_status();
+    assert_eq!(bucket_checks(&model), 2);
+    assert_eq!(model.status(UNIT), active());
+    assert_eq!(
+        model.harness.homeserver(UNIT)["media_storage_providers"],
+        provider_entry(&format!("relation-{relation}"))
+    );
+    assert_eq!(model.starts(UNIT), starts + 1, "one restart, with S3");
+    // A bucket that answered is not checked again.
+    model.update_status();
+    assert_eq!(bucket_checks(&model), 2);
 }

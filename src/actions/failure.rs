@@ -28,6 +28,9 @@ pub enum Failure {
     AdminTokenInvalid,
     #[error(transparent)]
     Synapse(#[from] synapse_admin::Error),
+    /// A backup action could not do its job: the whole message.
+    #[error("{0}")]
+    Backup(String),
 }
 
 /// A step of an action went wrong.

@@ -9,6 +9,7 @@
 //! stops an action is an `action-fail` message ([`failure`]) without secrets.
 
 mod admin_token;
+pub mod backup;
 mod failure;
 mod request;
 mod synapse;

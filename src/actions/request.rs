@@ -122,8 +122,8 @@ mod tests {
     fn rejects_a_non_boolean_admin_flag_and_unknown_actions() {
         let error = parse(REGISTER_USER, json!({"username": "alice", "admin": "yes"})).unwrap_err();
         assert_eq!(error.to_string(), "invalid parameter admin: expected true or false, got \"yes\"");
-        let unknown = parse("create-backup", json!({})).unwrap_err();
-        assert_eq!(unknown.to_string(), "unknown action create-backup");
+        let unknown = parse("make-coffee", json!({})).unwrap_err();
+        assert_eq!(unknown.to_string(), "unknown action make-coffee");
     }
 
     #[test]
@@ -132,7 +132,9 @@ mod tests {
             safe_yaml::from_str(include_str!("../../actions.yaml")).expect("actions.yaml parses");
         let mut names: Vec<&str> = declared.keys().map(String::as_str).collect();
         names.sort_unstable();
+        use super::super::backup;
         let mut known = vec![REGISTER_USER, PROMOTE_USER_ADMIN, ANONYMIZE_USER, RETRY_DATABASE_PORT];
+        known.extend([backup::CREATE, backup::LIST, backup::RESTORE, backup::DELETE]);
         known.sort_unstable();
         assert_eq!(names, known);
     }

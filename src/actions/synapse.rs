@@ -29,7 +29,7 @@ impl Synapse {
 
 /// The application secrets, by the label every unit reads them with once the charm has
 /// configured Synapse.
-fn read_secrets(tools: &HookTools) -> Result<AppSecrets, ActionError> {
+pub(super) fn read_secrets(tools: &HookTools) -> Result<AppSecrets, ActionError> {
     let label = SecretRef::Label(app_secrets::LABEL.to_string());
     match tools.secret_get(&label, ReadMode::Tracked) {
         Ok(content) => AppSecrets::from_content(&content)

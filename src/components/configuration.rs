@@ -1,8 +1,6 @@
 //! The charm configuration as a component: every invalid option blocks (the status names the
-//! first, the log all of them), and integrations or options that have no effect yet are
-//! named in an active status and a warning at every hook (see [`Unsupported`]).
-
-use std::collections::BTreeSet;
+//! first, the log all of them), and options that have no effect yet are named in an active
+//! status and a warning at every hook (see [`Unsupported`]).
 
 use juju::LogLevel;
 
@@ -13,14 +11,13 @@ use crate::unsupported::Unsupported;
 
 pub const NAME: &str = "config";
 
-/// `related` are the endpoints with a live relation.
-pub fn plan(config: &Result<SynapseConfig, InvalidConfig>, related: &BTreeSet<String>) -> ComponentPlan {
+pub fn plan(config: &Result<SynapseConfig, InvalidConfig>) -> ComponentPlan {
     let mut plan = ComponentPlan::default();
     if let Err(invalid) = config {
         plan.statuses.push(status::invalid_config(invalid));
         plan.diagnostics.extend(invalid.lines().map(|line| (LogLevel::Error, line)));
     }
-    let unsupported = Unsupported::find(related, config.as_ref().ok());
+    let unsupported = Unsupported::find(config.as_ref().ok());
     plan.diagnostics.extend(unsupported.log_lines().into_iter().map(|line| (LogLevel::Warning, line)));
     plan.statuses.extend(unsupported.status());
     plan
@@ -38,7 +35,7 @@ mod tests {
         let invalid = Err(InvalidConfig {
             problems: vec![InvalidOption { name: "server_name", reason: "it is required".into() }],
         });
-        let plan = plan(&invalid, &BTreeSet::new());
+        let plan = plan(&invalid);
         assert_eq!(plan.statuses[0].kind, StatusKind::Blocked);
         assert_eq!(plan.statuses[0].message, "invalid configuration: server_name: it is required");
         assert_eq!(
@@ -54,16 +51,15 @@ mod tests {
                 .as_object()
                 .unwrap(),
         );
-        let related = BTreeSet::from(["backup".to_string(), "redis".to_string(), "matrix-auth".to_string()]);
-        let plan = plan(&config, &related);
+        let plan = plan(&config);
         let notes: Vec<&str> = plan
             .diagnostics
             .iter()
             .filter(|(level, _)| *level == LogLevel::Warning)
             .map(|(_, line)| line.as_str())
             .collect();
-        assert_eq!(notes.len(), 2, "{notes:?}");
-        assert!(notes[0].contains("backup") && notes[1].contains("enable_mjolnir"));
-        assert_eq!(plan.statuses, [Status::active("no effect yet: backup relation; enable_mjolnir option")]);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("enable_mjolnir"));
+        assert_eq!(plan.statuses, [Status::active("no effect yet: enable_mjolnir option")]);
     }
 }

@@ -13,7 +13,9 @@
 //! removes the entry and the files. While the provider's settings are not usable, Synapse
 //! keeps media on the `data` storage only and the status says why: Blocked when only the
 //! operator can fix it on the integrator (a track-2 integrator without a `bucket` option, no
-//! credentials, no region or endpoint, a malformed value), Waiting otherwise.
+//! credentials, no region or endpoint, a malformed value), Waiting otherwise. So too while
+//! the bucket does not answer from Synapse's container ([`BucketCheck`], checked again on
+//! `update-status`): Synapse would fail every upload otherwise.
 
 use juju::{Databag, HookContext, HookTools, LogLevel, RelationHook, RelationId, Status};
 use s3_client::{plan_request, S3Request, S3Settings, S3View};
@@ -22,6 +24,7 @@ use serde_json::json;
 
 use crate::component::{ComponentPlan, Facts, OwnedFiles, PlannedFile};
 use crate::deployment::Deployment;
+use crate::s3_tool::BucketCheck;
 use crate::state::StateError;
 use crate::workload::{ContainerFile, DATA_DIR, SERVICE};
 
@@ -38,6 +41,10 @@ pub const CONFIG_PATH: &str = "/data/s3-media.config";
 pub const CA_PATH: &str = "/data/s3-media-ca.pem";
 /// Where the files above live: those no plan wants are removed.
 pub const FILES: OwnedFiles = OwnedFiles { dir: DATA_DIR, pattern: "s3-media*" };
+/// The unit state key of the bucket check.
+pub const CHECK_KEY: &str = "media-bucket-check";
+/// The status while the bucket does not answer.
+pub const BUCKET_UNREACHABLE: &str = "Media: S3 bucket does not exist or cannot be accessed";
 
 /// What the hook found.
 #[derive(Debug, Default)]
@@ -49,16 +56,21 @@ pub enum MediaState {
         /// This application's bag and the leader's unit bag, as the leader reads them.
         own: Option<(Databag, Databag)>,
         view: S3View,
+        /// For usable settings when Pebble answers: whether the bucket does.
+        check: Option<Box<BucketCheck>>,
     },
 }
 
 /// Nothing when goal-state lists no `media` relation; else `relation-ids`, the leader's own
-/// bags, and the provider's data (see [`S3View::read`]).
+/// bags, the provider's data (see [`S3View::read`]) and, for usable settings, the bucket
+/// check (see [`BucketCheck::load`]).
 pub fn load(
     tools: &HookTools,
     context: &HookContext,
     deployment: &Deployment,
+    pebble: &pebble::Client,
     leader: bool,
+    reachable: bool,
 ) -> Result<MediaState, StateError> {
     if !deployment.related_endpoints.contains(ENDPOINT) {
         return Ok(MediaState::NotRelated);
@@ -79,12 +91,19 @@ pub fn load(
     };
     let provider = tools.relation_remote_app(&id)?;
     let view = S3View::read(tools, &id, provider.as_deref(), &context.app_name).map_err(StateError::S3)?;
-    Ok(MediaState::Related { id, own, view })
+    let check = match (&view, reachable) {
+        (S3View::Ready(settings), true) => {
+            let recheck = matches!(context.event, juju::Event::UpdateStatus);
+            BucketCheck::load(tools, pebble, CHECK_KEY, settings, recheck)?.ok().map(Box::new)
+        }
+        _ => None,
+    };
+    Ok(MediaState::Related { id, own, view, check })
 }
 
 pub fn plan(state: &MediaState, facts: &Facts) -> ComponentPlan {
     let mut plan = ComponentPlan { owned_files: vec![FILES], ..ComponentPlan::default() };
-    let MediaState::Related { id, own, view } = state else { return plan };
+    let MediaState::Related { id, own, view, check } = state else { return plan };
     if let (Some((app, unit)), true) = (own, facts.speaks_for_app() && facts.may_write) {
         let effects = plan_request(id, app, unit, &S3Request::for_relation(id));
         if !effects.is_empty() {
@@ -108,6 +127,24 @@ pub fn plan(state: &MediaState, facts: &Facts) -> ComponentPlan {
         }
     };
     plan.secrets.extend([settings.access_key.clone(), settings.secret_key.clone()]);
+    if let Some(check) = check {
+        plan.effects.extend(check.record());
+        if let Some(problem) = &check.problem {
+            if check.fresh {
+                plan.log(
+                    LogLevel::Error,
+                    format!(
+                        "media: the bucket {:?} at {} does not answer: {problem}; media stays on the data \
+                         storage until it does (checked again at update-status)",
+                        settings.bucket,
+                        settings.endpoint.as_deref().unwrap_or("AWS")
+                    ),
+                );
+            }
+            plan.statuses.push(Status::blocked(BUCKET_UNREACHABLE));
+            return plan;
+        }
+    }
     let Some(credentials) = credentials_file(settings) else {
         let problem = "the S3 access key or secret key holds a line break or surrounding spaces, which \
                        boto3's credentials file cannot hold; check the s3-integrator credentials";
@@ -183,6 +220,7 @@ mod tests {
 
     use super::*;
     use crate::component::tests::facts;
+    use crate::s3_tool::tests::{fresh, kept};
 
     fn settings() -> S3Settings {
         S3Settings {
@@ -199,7 +237,7 @@ mod tests {
     }
 
     fn related(view: S3View, own: Option<(Databag, Databag)>) -> MediaState {
-        MediaState::Related { id: RelationId::new(ENDPOINT, 3), own, view }
+        MediaState::Related { id: RelationId::new(ENDPOINT, 3), own, view, check: None }
     }
 
     fn plan_of(state: &MediaState, leader: bool) -> ComponentPlan {
@@ -263,6 +301,26 @@ mod tests {
         assert_eq!(planned.owned_files, [FILES]);
         assert!(FILES.matches("s3-media.credentials") && FILES.matches("s3-media-ca.pem"));
         assert!(planned.diagnostics.iter().all(|(_, line)| !line.contains("media-secret-key")));
+    }
+
+    #[test]
+    fn a_bucket_that_does_not_answer_keeps_media_on_the_data_storage_until_it_does() {
+        let checked = |check| MediaState::Related {
+            id: RelationId::new(ENDPOINT, 3),
+            own: None,
+            view: S3View::Ready(Box::new(settings())),
+            check: Some(Box::new(check)),
+        };
+        let failed = plan_of(&checked(fresh(CHECK_KEY, Some("NoSuchBucket (HTTP 404)"))), false);
+        assert_eq!(failed.statuses, [Status::blocked(BUCKET_UNREACHABLE)]);
+        assert!(failed.homeserver.0.is_empty() && failed.files.is_empty(), "no storage provider");
+        assert!(matches!(&failed.effects[..], [Effect::StateSet { key, .. }] if key == CHECK_KEY));
+        assert!(failed.diagnostics.iter().any(|(_, line)| line.contains("NoSuchBucket")));
+        let kept_failure = plan_of(&checked(kept(CHECK_KEY, Some("NoSuchBucket (HTTP 404)"))), false);
+        assert!(kept_failure.effects.is_empty() && kept_failure.diagnostics.is_empty());
+        let answers = plan_of(&checked(fresh(CHECK_KEY, None)), false);
+        assert!(answers.statuses.is_empty());
+        assert!(answers.homeserver.0.contains_key("media_storage_providers"));
     }
 
     #[test]

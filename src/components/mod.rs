@@ -14,10 +14,12 @@
 //! - [`nginx`]: the pod's entry point, routing worker paths to the local process.
 //! - [`smtp`]: mail through the `smtp` relation (homeserver.yaml `email:`), checked first.
 //! - [`media`]: media in S3 through the `media` relation (`media_storage_providers`).
+//! - [`backup`]: backups to S3 through the `backup` relation (the actions make them).
 //! - [`ingress`]: `ingress` and `nginx-route`; the ingress URL is the default public_baseurl.
 //! - [`observability`]: COS: metrics and alert rules, dashboards, logs to Loki.
 //! - [`custom`]: `additional_homeserver_config`, merged last; keys the charm manages refused.
 
+pub mod backup;
 pub mod configuration;
 pub mod custom;
 pub mod database;

@@ -4,6 +4,7 @@
 mod alive_check;
 mod values;
 
+use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Map, Value};
 
 pub use alive_check::AliveCheck;
@@ -47,8 +48,24 @@ pub struct SynapseConfig {
     pub well_known_server: Option<String>,
     /// homeserver.yaml keys the operator adds: the YAML mapping as written.
     pub additional_homeserver_config: Option<ExtraConfig>,
-    /// Whether a backup passphrase is set (backups are not supported yet).
-    pub backup_passphrase_set: bool,
+    /// The gpg passphrase of the backup actions.
+    pub backup_passphrase: Option<Passphrase>,
+}
+
+/// A secret option's value. `Debug` shows no secret; equal when the values are.
+#[derive(Clone)]
+pub struct Passphrase(pub SecretString);
+
+impl PartialEq for Passphrase {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.expose_secret() == other.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for Passphrase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Passphrase([redacted])")
+    }
 }
 
 /// `additional_homeserver_config`: the text as the operator wrote it (appended to
@@ -127,7 +144,8 @@ impl SynapseConfig {
         let public_baseurl = read.checked("public_baseurl", values::is_http_url, HTTP_URL);
         let allow_public_rooms_over_federation = read.flag("allow_public_rooms_over_federation", false);
         // The passphrase only matters to backups; here it only has to be text.
-        let backup_passphrase_set = read.text("backup_passphrase").is_some();
+        // Used as written: spaces are part of a passphrase.
+        let backup_passphrase = read.secret("backup_passphrase");
         let block_non_admin_invites = read.flag("block_non_admin_invites", false);
         let enable_email_notifs = read.flag("enable_email_notifs", false);
         let enable_mjolnir = read.flag("enable_mjolnir", false);
@@ -215,7 +233,7 @@ impl SynapseConfig {
             delegate_server_name,
             well_known_server,
             additional_homeserver_config,
-            backup_passphrase_set,
+            backup_passphrase,
         })
     }
 
@@ -265,6 +283,17 @@ impl Reader<'_> {
 
     fn wrong_type<T>(&mut self, name: &'static str, expected: &str, value: &Value) -> Option<T> {
         self.reject(name, format!("expected {expected}, got {value}"))
+    }
+
+    /// A secret string option, as written (only an empty one is unset); a wrong type names
+    /// the type, never the value.
+    fn secret(&mut self, name: &'static str) -> Option<Passphrase> {
+        match self.options.get(name) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(text)) if text.is_empty() => None,
+            Some(Value::String(text)) => Some(Passphrase(SecretString::from(text.clone()))),
+            Some(_) => self.reject(name, "expected a string"),
+        }
     }
 
     /// A string option; blank counts as unset.

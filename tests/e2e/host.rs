@@ -32,7 +32,10 @@ pub fn check_prerequisites() {
         let data = Path::new("/data");
         match fs::symlink_metadata(data) {
             Err(error) if error.kind() == ErrorKind::NotFound => {
-                fs::create_dir(data).expect("create the /data mount point");
+                // Another test process may create it at the same time.
+                if let Err(error) = fs::create_dir(data) {
+                    assert_eq!(error.kind(), ErrorKind::AlreadyExists, "create the /data mount point: {error}");
+                }
                 fs::set_permissions(data, fs::Permissions::from_mode(0o755)).expect("chmod /data");
             }
             Err(error) => panic!("cannot inspect /data: {error}"),

@@ -14,6 +14,8 @@
 //!   credentials and a removed relation (`tests/e2e/run database` runs just these).
 //! - [`edge`]: the ingress URL, well-known documents and client addresses through nginx;
 //!   mail through a real SMTP server (`tests/e2e/run edge`).
+//! - [`backup`]: the backup actions on a real S3 server (moto), gpg and real PostgreSQL: the
+//!   restore drill and the failure cases (`tests/e2e/run backup`).
 //! - [`media`]: media in a real S3 server (moto) through a passive s3-integrator, stored and
 //!   served back by synapse-s3-storage-provider (`tests/e2e/run media`).
 //! - [`observability`]: a real Prometheus scrapes the main and a worker from the jobs the
@@ -40,6 +42,7 @@ mod model;
 
 mod actions;
 mod appservice;
+mod backup;
 mod config_table;
 mod database;
 mod downtime;

@@ -212,6 +212,16 @@ impl E2e {
         self.fire_pebble_ready(unit);
     }
 
+    /// Kubernetes replaces `unit`'s pod after its storage was lost: its Pebble (and Synapse)
+    /// go, the new container starts with nothing in it, not even in `/data`, and
+    /// `synapse-pebble-ready` fires; every hook must succeed.
+    pub fn replace_pod_with_empty_storage(&mut self, unit: &str) {
+        self.pebbles.remove(unit);
+        let root = self.harness.container_path(unit, "/");
+        fs::remove_dir_all(&root).unwrap_or_else(|error| panic!("{}: {error}", root.display()));
+        self.pebble_ready(unit);
+    }
+
     /// Fires `synapse-pebble-ready` on `unit`, whose Pebble runs; every hook must succeed.
     pub fn fire_pebble_ready(&mut self, unit: &str) {
         let event = Event::PebbleReady { container: CONTAINER.into() };

@@ -1,6 +1,7 @@
 //! The secret leak check every simulated model runs when it is dropped: every value held in
 //! a Juju secret of the model (the application secrets, database, SMTP and other relation
-//! passwords, tokens) is searched for in everything an operator or another application can
+//! passwords, tokens), of the charm's secret options (the backup passphrase) and of the keys
+//! and passwords providers publish in plain text, is searched for in everything an operator or another application can
 //! see: every `juju-log` line, every status the units and applications showed, every
 //! action's results, messages and logs, the relation data the Synapse application wrote, each
 //! unit's Pebble plan (service definitions and their environment) and the argv of every
@@ -23,6 +24,10 @@ const NOT_SECRET: [&str; 9] = [
     // The example requirer keeps its appservice's id beside its tokens.
     "appservice-id",
 ];
+/// The charm's options that hold a secret.
+const SECRET_OPTIONS: [&str; 1] = ["backup_passphrase"];
+/// Relation keys whose plain-text values are secret.
+const PLAIN_SECRET_KEYS: [&str; 3] = ["access-key", "secret-key", "password"];
 /// Shorter values ("C", "True") match by accident.
 const MIN_LENGTH: usize = 8;
 
@@ -33,7 +38,7 @@ pub fn assert_no_secret_leaks<'a>(
     pebbles: impl IntoIterator<Item = &'a PebbleSim>,
 ) {
     let model = sim.model();
-    let secrets: Vec<(String, String)> = model
+    let mut secrets: Vec<(String, String)> = model
         .secrets
         .values()
         .flat_map(|secret| secret.revisions.iter().map(move |revision| (secret, revision)))
@@ -46,6 +51,26 @@ pub fn assert_no_secret_leaks<'a>(
                 && !NOT_SECRET.iter().any(|plain| key.ends_with(&format!("/{plain}")))
         })
         .collect();
+    // Secrets that travel outside Juju secrets: the charm's secret options, and the keys
+    // and passwords providers publish in plain text (track-1 s3-integrator, smtp-legacy).
+    if let Some(charm) = model.applications.get(app) {
+        for option in SECRET_OPTIONS {
+            if let Some(serde_json::Value::String(value)) = charm.config.get(option) {
+                if value.trim().len() >= MIN_LENGTH {
+                    secrets.push((format!("option {option}"), value.clone()));
+                }
+            }
+        }
+    }
+    for relation in model.relations.values() {
+        for (owner, bag) in relation.app_data.iter().filter(|(owner, _)| *owner != app) {
+            for key in PLAIN_SECRET_KEYS {
+                if let Some(value) = bag.get(key).filter(|value| value.trim().len() >= MIN_LENGTH) {
+                    secrets.push((format!("relation {} {key} of {owner}", relation.id), value.clone()));
+                }
+            }
+        }
+    }
     if secrets.is_empty() {
         return;
     }

@@ -9,6 +9,7 @@
 #![allow(dead_code)] // Each test binary uses a different part of this module.
 
 pub mod edge_providers;
+pub mod flaky_proxy;
 pub mod leaks;
 pub mod loki;
 pub mod passive_app;

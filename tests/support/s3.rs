@@ -54,6 +54,8 @@ pub struct S3Options {
 /// A passive s3-integrator.
 #[derive(Debug, Clone)]
 pub struct S3Integrator {
+    /// Its application name.
+    pub app: String,
     pub track: Track,
     /// Track 2's credentials secret, once created.
     pub secret: Option<String>,
@@ -66,15 +68,25 @@ fn map(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
 impl S3Integrator {
     /// Adds s3-integrator with one unit; no hook runs.
     pub fn deploy(sim: &mut Simulator, track: Track) -> Self {
-        passive_app::add(sim, S3_APP, S3_ENDPOINT, "s3", 1);
-        Self { track, secret: None }
+        Self::deploy_as(sim, S3_APP, track)
+    }
+
+    /// Adds an s3-integrator application named `app` with one unit; no hook runs.
+    pub fn deploy_as(sim: &mut Simulator, app: &str, track: Track) -> Self {
+        passive_app::add(sim, app, S3_ENDPOINT, "s3", 1);
+        Self { app: app.to_string(), track, secret: None }
     }
 
     /// `juju integrate <requirer>:media s3-integrator`: the relation id and the hooks that ran,
     /// then (track 2) its `lib-version`, written in its relation-created.
     pub fn integrate(&self, sim: &mut Simulator, requirer: &str) -> (u32, Vec<HookRun>) {
+        self.integrate_with(sim, requirer, MEDIA_ENDPOINT)
+    }
+
+    /// `juju integrate <requirer>:<endpoint> <app>`, as [`Self::integrate`] does.
+    pub fn integrate_with(&self, sim: &mut Simulator, requirer: &str, endpoint: &str) -> (u32, Vec<HookRun>) {
         let (relation, mut runs) = sim
-            .integrate(&format!("{requirer}:{MEDIA_ENDPOINT}"), &format!("{S3_APP}:{S3_ENDPOINT}"))
+            .integrate(&format!("{requirer}:{endpoint}"), &format!("{}:{S3_ENDPOINT}", self.app))
             .expect("integrate runs");
         if self.track == Track::Two {
             runs.extend(self.write(sim, relation, map(&[("lib-version", "1.0")])));
@@ -89,7 +101,7 @@ impl S3Integrator {
 
     /// What the integrator published.
     pub fn published(&self, sim: &Simulator, relation: u32) -> BTreeMap<String, String> {
-        sim.relation_data(relation, &Bag::App(S3_APP.into())).expect("the relation exists")
+        sim.relation_data(relation, &Bag::App(self.app.clone())).expect("the relation exists")
     }
 
     /// What its leader writes for `options` given the requirer's request (nothing while the
@@ -194,7 +206,7 @@ impl S3Integrator {
             }
             None => {
                 let label = format!("s3-credentials.{relation}.extra.secret");
-                let owner = SecretOwner::Application(S3_APP.into());
+                let owner = SecretOwner::Application(self.app.clone());
                 let uri = sim.add_secret(owner, content, Some(label)).expect("secret added");
                 sim.grant_secret(&uri, relation, GrantTarget::Application(requirer.into())).expect("granted");
                 self.secret = Some(uri.clone());
@@ -213,7 +225,7 @@ impl S3Integrator {
     }
 
     fn write(&self, sim: &mut Simulator, relation: u32, data: BTreeMap<String, String>) -> Vec<HookRun> {
-        sim.set_relation_data(relation, Bag::App(S3_APP.into()), data).expect("bag written")
+        sim.set_relation_data(relation, Bag::App(self.app.clone()), data).expect("bag written")
     }
 }
 

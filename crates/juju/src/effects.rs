@@ -29,6 +29,9 @@ pub enum Effect {
     RelationSet { relation: RelationId, bag: Bag, data: BTreeMap<String, Value> },
     /// `open-port`.
     OpenPort(Port),
+    /// `state-set` of one key of the unit's controller-side store (what the charm keeps
+    /// between hooks that is not the workload's: a check's outcome, say).
+    StateSet { key: String, value: String },
 }
 
 /// A secret an effect acts on.
@@ -100,6 +103,7 @@ impl Effect {
                 data.keys().cloned().collect::<Vec<_>>().join(", ")
             ),
             Self::OpenPort(port) => format!("open-port {port:?}"),
+            Self::StateSet { key, .. } => format!("state-set {key}"),
         }
     }
 }
@@ -174,6 +178,9 @@ pub fn execute(tools: &HookTools, effects: &[Effect]) -> Result<usize, EffectErr
                 tools.relation_set(relation, *bag, &resolved).map_err(fail)?
             }
             Effect::OpenPort(port) => tools.open_port(*port).map_err(fail)?,
+            Effect::StateSet { key, value } => {
+                tools.state_set(&BTreeMap::from([(key.clone(), value.clone())])).map_err(fail)?
+            }
         }
     }
     Ok(effects.len())
