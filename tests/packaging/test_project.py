@@ -59,6 +59,10 @@ EXPECTED_ACTIONS = {
     "register-user": ({"username": ("string", None), "admin": ("boolean", False)}, ["username"]),
     "promote-user-admin": ({"username": ("string", None)}, ["username"]),
     "anonymize-user": ({"username": ("string", None)}, ["username"]),
+    "create-backup": ({}, []),
+    "list-backups": ({}, []),
+    "restore-backup": ({"backup-id": ("string", None)}, ["backup-id"]),
+    "delete-backup": ({"backup-id": ("string", None)}, ["backup-id"]),
     # The charm's own, not upstream's.
     "retry-database-port": ({}, []),
 }

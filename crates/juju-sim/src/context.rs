@@ -36,7 +36,30 @@ pub struct HookContext {
     /// Every tool call, in order.
     #[serde(default)]
     pub calls: Vec<ToolCall>,
+    /// A fault to inject at one of this hook's tool calls.
+    #[serde(default)]
+    pub fault: Option<ToolFault>,
 }
+
+/// A fault at the hook's tool call number `call` (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolFault {
+    pub call: usize,
+    pub kind: ToolFaultKind,
+}
+
+/// What goes wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ToolFaultKind {
+    /// The call fails as Juju's tools do when the agent's API connection drops:
+    /// `ERROR connection is shut down`, exit code 1, nothing done.
+    Fail,
+    /// The call succeeds, then the hook process is killed with SIGKILL (a pod evicted, say).
+    KillHook,
+}
+
+/// What a tool prints when the fault makes it fail.
+pub const TRANSIENT_ERROR: &str = "ERROR connection is shut down\n";
 
 impl HookContext {
     /// The model as this unit sees it including its own pending changes.
@@ -54,6 +77,11 @@ impl HookContext {
 
     pub fn app(&self) -> &str {
         crate::model::app_of(&self.unit)
+    }
+
+    /// The fault due at the call about to be made, if any.
+    pub fn fault_now(&self) -> Option<ToolFaultKind> {
+        self.fault.filter(|fault| fault.call == self.calls.len() + 1).map(|fault| fault.kind)
     }
 }
 

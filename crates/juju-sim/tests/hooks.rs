@@ -385,3 +385,48 @@ fn hook_runs_report_the_resource_usage_of_the_process_tree_and_of_the_tools() {
     assert_eq!(run.tools_usage, juju_sim::ToolsUsage::default(), "no tool ran");
     assert!(run.usage.max_rss_kib > 0);
 }
+
+/// A charm whose every hook sets two state keys, then fails if the second call failed.
+fn two_calls_charm() -> ShellCharm {
+    ShellCharm::new("name: faulty\n").dispatch("set -e\nstate-set first=1\nstate-set second=2\n")
+}
+
+#[test]
+fn an_injected_tool_failure_fails_that_call_as_juju_does_and_the_hook_commits_nothing() {
+    let charm = two_calls_charm();
+    let mut sim = sim();
+    sim.add_app(AppSpec::charm("faulty", charm.path())).unwrap();
+    sim.inject_tool_fault(2, juju_sim::context::ToolFaultKind::Fail);
+    let Err(SimError::HookFailed(run)) = sim.fire("faulty/0", Event::Install) else {
+        panic!("the hook fails")
+    };
+    assert_eq!(run.calls.len(), 2);
+    assert_eq!(
+        (run.calls[1].exit_code, run.calls[1].stderr.as_str()),
+        (1, "ERROR connection is shut down\n")
+    );
+    assert!(!run.committed && sim.state("faulty/0").unwrap().is_empty(), "nothing committed");
+    assert!(!sim.tool_fault_pending());
+    // Juju retries the hook; the fault happened once.
+    let runs = sim.run_until_quiet().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(sim.state("faulty/0").unwrap().len(), 2);
+}
+
+#[test]
+fn an_injected_kill_ends_the_hook_process_right_after_the_call_and_counts_across_hooks() {
+    let charm = two_calls_charm();
+    let mut sim = sim();
+    sim.add_app(AppSpec::charm("faulty", charm.path())).unwrap();
+    sim.fire("faulty/0", Event::Install).unwrap();
+    // Call 3 from now: the first call of the second hook from now.
+    sim.inject_tool_fault(3, juju_sim::context::ToolFaultKind::KillHook);
+    sim.fire("faulty/0", Event::UpdateStatus).unwrap();
+    let Err(SimError::HookFailed(run)) = sim.fire("faulty/0", Event::UpdateStatus) else {
+        panic!("the second hook dies")
+    };
+    assert_eq!(run.exit_code, -9, "killed by SIGKILL");
+    assert_eq!(run.calls.len(), 1, "nothing after the call");
+    assert_eq!(run.calls[0].exit_code, 0, "the call itself succeeded");
+    assert!(!run.committed);
+}

@@ -139,6 +139,18 @@ impl PebbleSim {
         reset_runtime_state(&self.shared, true);
     }
 
+    /// Makes Pebble drop the connection of request number `request` from now (1-based) once it
+    /// handled it, without answering: Pebble going away mid-request. Whatever the request
+    /// did is done.
+    pub fn drop_connection_at_request(&self, request: u64) {
+        self.shared.lock().drop_at_request = (request > 0).then_some(request);
+    }
+
+    /// Whether an injected connection drop has not happened yet.
+    pub fn connection_drop_pending(&self) -> bool {
+        self.shared.lock().drop_at_request.is_some()
+    }
+
     /// Adds a scripted answer for exec commands (see [`ExecRule`]).
     pub fn script_exec(&self, rule: ExecRule) {
         self.shared.lock().exec_rules.push(rule);

@@ -1,8 +1,7 @@
 //! The accept loop on the unix socket: one HTTP/1.1 connection task per client (with
-//! upgrades for websockets), availability switching (socket removed and connections dropped
+//! upgrades for websockets), injected connection drops, availability switching (socket removed and connections dropped
 //! while "unavailable"), and shutdown.
 
-use std::convert::Infallible;
 use std::io;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
@@ -89,7 +88,21 @@ async fn accept(listener: Option<&UnixListener>) -> io::Result<UnixStream> {
 async fn serve_connection(shared: Arc<Shared>, stream: UnixStream, closed: CancellationToken) {
     let service = service_fn(move |request| {
         let shared = Arc::clone(&shared);
-        async move { Ok::<_, Infallible>(crate::api::handle(shared, request).await) }
+        async move {
+            let response = crate::api::handle(Arc::clone(&shared), request).await;
+            let mut state = shared.lock();
+            match state.drop_at_request {
+                Some(1) => {
+                    state.drop_at_request = None;
+                    Err(DroppedByFault)
+                }
+                Some(later) => {
+                    state.drop_at_request = Some(later - 1);
+                    Ok(response)
+                }
+                None => Ok(response),
+            }
+        }
     });
     let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service).with_upgrades();
     tokio::select! {
@@ -98,6 +111,18 @@ async fn serve_connection(shared: Arc<Shared>, stream: UnixStream, closed: Cance
         () = closed.cancelled() => {}
     }
 }
+
+/// The injected fault that ends a connection without the response to its request.
+#[derive(Debug)]
+struct DroppedByFault;
+
+impl std::fmt::Display for DroppedByFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by an injected fault")
+    }
+}
+
+impl std::error::Error for DroppedByFault {}
 
 fn remove_socket(socket: &Path) {
     // Already gone is fine: the point is that clients cannot connect.

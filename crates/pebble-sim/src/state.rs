@@ -40,6 +40,9 @@ const MAX_LOG_ENTRIES: usize = 1000;
 pub struct State {
     pub boot_id: String,
     pub requests: Vec<RequestRecord>,
+    /// An injected fault: the connection of the request this many requests from now is
+    /// dropped once the request was handled, without its response.
+    pub drop_at_request: Option<u64>,
     pub plan: Plan,
     pub services: BTreeMap<String, ServiceRuntime>,
     pub changes: Changes,

@@ -242,3 +242,35 @@ fn signals_need_services_and_running_ones() {
         );
     }
 }
+
+/// One raw HTTP request on its own connection: what came back (empty when the connection
+/// was dropped without an answer).
+fn raw_request(socket: &std::path::Path, request: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("connect");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn an_injected_drop_handles_the_request_then_closes_its_connection_unanswered() {
+    let fx = Fixture::start();
+    let client = fx.client();
+    fx.sim.drop_connection_at_request(2);
+    let layer = format!(
+        "POST /v1/layers HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+        LAYER_JSON.len(),
+        LAYER_JSON
+    );
+    let info = "GET /v1/system-info HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    assert!(raw_request(fx.sim.socket(), info).starts_with("HTTP/1.1 200"), "request 1 is answered");
+    assert!(fx.sim.connection_drop_pending());
+    assert_eq!(raw_request(fx.sim.socket(), &layer), "", "request 2 is dropped unanswered");
+    assert!(!fx.sim.connection_drop_pending());
+    assert_eq!(client.services()[0]["name"], "synapse", "what it asked for was done");
+    assert!(raw_request(fx.sim.socket(), info).starts_with("HTTP/1.1 200"), "later requests are answered");
+}
+
+const LAYER_JSON: &str = r#"{"action": "add", "label": "base", "format": "yaml", "layer": "services:\n  synapse:\n    override: replace\n    command: /bin/sleep 60\n"}"#;

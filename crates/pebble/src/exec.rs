@@ -280,7 +280,13 @@ impl Client {
     }
 
     /// A websocket failed to connect: the change's error explains more when it failed.
+    /// The streams of exec change `change_id` could not be connected (`err`): Pebble then
+    /// fails the change. A lost connection stays a connection error (the command never ran
+    /// as asked; retrying is the caller's choice), else the change's error says why.
     fn explain_connect_failure(&self, change_id: &str, err: Error) -> Error {
+        if err.is_connection_error() {
+            return err;
+        }
         match self.wait_change(change_id, self.change_timeout()) {
             Ok(change) => change.into_result().err().unwrap_or(err),
             Err(_) => err,

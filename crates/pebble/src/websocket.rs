@@ -40,6 +40,12 @@ impl Client {
             Ok((socket, _)) => Ok(socket),
             Err(HandshakeError::Interrupted(_)) => Err(transport(io::ErrorKind::TimedOut.into())),
             Err(HandshakeError::Failure(tungstenite::Error::Io(source))) => Err(transport(source)),
+            // Pebble closed the connection before answering the upgrade: it went away.
+            Err(HandshakeError::Failure(
+                tungstenite::Error::ConnectionClosed
+                | tungstenite::Error::AlreadyClosed
+                | tungstenite::Error::Protocol(tungstenite::error::ProtocolError::HandshakeIncomplete),
+            )) => Err(transport(io::ErrorKind::UnexpectedEof.into())),
             Err(HandshakeError::Failure(tungstenite::Error::Http(response))) => {
                 Err(upgrade_refused(&describe, &response))
             }

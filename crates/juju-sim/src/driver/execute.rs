@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::context::{ActionRun, ContextFile, HookContext, HookInfo, CONTEXT_ID_ENV, CONTEXT_PATH_ENV};
+use crate::context::{
+    ActionRun, ContextFile, HookContext, HookInfo, ToolFault, CONTEXT_ID_ENV, CONTEXT_PATH_ENV,
+};
 use crate::model::{app_of, ActionRecord, ActionStatus};
 use crate::runner::InProcessRunner;
 use crate::usage::{take_tools_usage, ResourceUsage, ToolsUsage};
@@ -39,6 +41,7 @@ impl Simulator {
             pending: Vec::new(),
             logs: Vec::new(),
             calls: Vec::new(),
+            fault: None,
         }
     }
 
@@ -125,6 +128,13 @@ impl Simulator {
             }
             return Ok(run);
         };
+        let mut context = context;
+        let faulted = self
+            .tool_fault
+            .as_ref()
+            .filter(|(_, app)| app.as_deref().is_none_or(|app| app == app_of(unit)))
+            .map(|(fault, _)| *fault);
+        context.fault = faulted;
         let file = ContextFile::create(&path, &context)?;
         let env = self.hook_env(unit, dispatch_path, &hook_name, (&id, &path), kind_env);
         let finished = process::run(&handler, &charm_dir, &env, self.hook_timeout)
@@ -134,6 +144,13 @@ impl Simulator {
         file.remove()?;
         let finished = finished?;
         let context = context?;
+        // A fault not reached in this hook is due that many calls into the next ones.
+        if let Some(fault) = faulted {
+            self.tool_fault =
+                fault.call.checked_sub(context.calls.len()).filter(|call| *call > 0).map(|call| {
+                    (ToolFault { call, ..fault }, self.tool_fault.take().and_then(|(_, app)| app))
+                });
+        }
         let code = if finished.timed_out { -9 } else { finished.code };
         let stdout = String::from_utf8_lossy(&finished.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&finished.stderr).into_owned();

@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::charm::CharmMeta;
-use crate::context::ToolCall;
+use crate::context::{ToolCall, ToolFault, ToolFaultKind};
 use crate::model::{
     ActionRecord, Application, Bag, LogRecord, Model, PortRange, Relation, Secret, StatusInfo, Unit,
 };
@@ -195,6 +195,9 @@ pub struct Simulator {
     future_addresses: BTreeMap<String, Ipv4Addr>,
     /// Extra environment for units not created yet, by unit name.
     future_env: BTreeMap<String, BTreeMap<String, String>>,
+    /// A fault due at that many hook-tool calls from now, across the hooks and actions of
+    /// one application's units (any application's when `None`).
+    tool_fault: Option<(ToolFault, Option<String>)>,
 }
 
 impl Simulator {
@@ -234,6 +237,7 @@ impl Simulator {
             dying_apps: BTreeSet::new(),
             future_addresses: BTreeMap::new(),
             future_env: BTreeMap::new(),
+            tool_fault: None,
         })
     }
 
@@ -248,6 +252,23 @@ impl Simulator {
     }
 
     /// Bounds how many hooks one `run_until_quiet` may run (default 2000).
+    /// Makes hook-tool call number `call` from now (1-based, counted across the hooks and
+    /// actions that run) go wrong as `kind` says. A hook it fails stays queued, as Juju
+    /// retries it: `run_until_quiet` runs it again, without the fault.
+    pub fn inject_tool_fault(&mut self, call: usize, kind: ToolFaultKind) {
+        self.tool_fault = (call > 0).then_some((ToolFault { call, kind }, None));
+    }
+
+    /// Like [`Self::inject_tool_fault`], counting only the calls of `app`'s units.
+    pub fn inject_tool_fault_in(&mut self, app: &str, call: usize, kind: ToolFaultKind) {
+        self.tool_fault = (call > 0).then_some((ToolFault { call, kind }, Some(app.to_owned())));
+    }
+
+    /// Whether an injected fault has not happened yet.
+    pub fn tool_fault_pending(&self) -> bool {
+        self.tool_fault.is_some()
+    }
+
     pub fn set_max_hooks(&mut self, max: usize) {
         self.max_hooks = max;
     }

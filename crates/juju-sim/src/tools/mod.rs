@@ -46,7 +46,15 @@ impl HookContext {
                 stdin_seen = Some(String::from_utf8_lossy(&bytes).into_owned());
                 Ok(bytes)
             };
-            run(self, tool, args, &mut reader)
+            match self.fault_now() {
+                Some(crate::context::ToolFaultKind::Fail) => ToolOutput {
+                    code: 1,
+                    stdout: Vec::new(),
+                    stderr: crate::context::TRANSIENT_ERROR.as_bytes().to_vec(),
+                    signal: None,
+                },
+                _ => run(self, tool, args, &mut reader),
+            }
         };
         let call = redact(ToolCall {
             tool: tool.to_owned(),

@@ -139,6 +139,7 @@ fn ctx(unit: &str) -> HookContext {
         pending: Vec::new(),
         logs: Vec::new(),
         calls: Vec::new(),
+        fault: None,
     }
 }
 
