@@ -24,6 +24,8 @@ mod envelope;
 pub mod error;
 pub mod exec;
 pub mod files;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 mod http;
 pub mod layer;
 pub mod logs;

@@ -42,7 +42,7 @@ impl Client {
     }
 }
 
-fn parse_ndjson(describe: &str, body: &[u8]) -> Result<Vec<LogEntry>> {
+pub(crate) fn parse_ndjson(describe: &str, body: &[u8]) -> Result<Vec<LogEntry>> {
     body.split(|byte| *byte == b'\n')
         .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
         .map(|line| {
