@@ -26,49 +26,11 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use juju_sim::context::ToolFaultKind;
-use juju_sim::{AppSpec, HookRun, SimError};
+use juju_sim::SimError;
 use regex::Regex;
 use serde_json::{json, Value};
-use support::requirers::make_rust_requirer_dir;
-use support::{Harness, APP, SERVER_NAME};
-
-const BRIDGE: &str = "irc";
-
-/// A model being faulted: Synapse and the example bridge charm.
-struct World {
-    harness: Harness,
-    requirers: tempfile::TempDir,
-}
-
-impl World {
-    fn new() -> Self {
-        let requirers =
-            tempfile::Builder::new().prefix("requirer-charm-").tempdir().expect("a temporary directory");
-        make_rust_requirer_dir(requirers.path());
-        Self { harness: Harness::new(), requirers }
-    }
-
-    fn deploy(&mut self, units: u32) -> Result<Vec<HookRun>, SimError> {
-        for number in 0..units {
-            self.harness.start_pebble(&format!("{APP}/{number}"));
-        }
-        let spec =
-            AppSpec::charm(APP, self.harness.charm_dir()).units(units).config("server_name", SERVER_NAME);
-        self.harness.sim.deploy(spec)
-    }
-
-    fn deploy_bridge(&mut self) -> Result<Vec<HookRun>, SimError> {
-        self.harness.sim.deploy(AppSpec::charm(BRIDGE, self.requirers.path()).units(1))
-    }
-
-    fn synapse_units(&self) -> Vec<String> {
-        self.harness
-            .sim
-            .app(APP)
-            .map(|app| app.unit_names().map(str::to_string).collect())
-            .unwrap_or_default()
-    }
-}
+use support::world::{World, BRIDGE};
+use support::APP;
 
 /// A scenario: what is there before, and the operation the faults hit.
 struct Scenario {
@@ -86,7 +48,7 @@ fn one_unit(world: &mut World) -> Result<(), SimError> {
 
 fn one_unit_and_a_bridge(world: &mut World) -> Result<(), SimError> {
     one_unit(world)?;
-    world.deploy_bridge().map(drop)
+    world.deploy_bridge(BRIDGE).map(drop)
 }
 
 fn bridged(world: &mut World) -> Result<(), SimError> {
@@ -117,13 +79,7 @@ const REMOVE_A_RELATION: Scenario = Scenario {
     },
 };
 
-const SCALE_OUT: Scenario = Scenario {
-    setup: one_unit,
-    operation: |world| {
-        world.harness.start_pebble(&format!("{APP}/1"));
-        world.harness.sim.add_unit(APP).map(drop)
-    },
-};
+const SCALE_OUT: Scenario = Scenario { setup: one_unit, operation: |world| world.add_unit().map(drop) };
 
 const REMOVE_THE_LEADER: Scenario = Scenario {
     setup: |world| world.deploy(2).map(drop),

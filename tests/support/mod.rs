@@ -22,6 +22,7 @@ pub mod redis_provider;
 pub mod requirers;
 pub mod s3;
 pub mod smtp;
+pub mod world;
 
 use std::collections::BTreeMap;
 use std::fs;
