@@ -64,11 +64,19 @@ pub enum ApplyError {
         #[source]
         source: pebble::Error,
     },
+    /// A check ran but did not finish (its exec timed out or was cut short): no verdict.
+    #[error("could not {step}: it did not finish")]
+    Unfinished {
+        step: &'static str,
+        #[source]
+        source: pebble::Error,
+    },
 }
 
 impl ApplyError {
     /// A fault the next hook resolves by itself: Pebble unreachable or lost mid-apply (the
-    /// container is restarting), or a relation removed while the hook ran.
+    /// container is restarting), a configuration check that did not finish, or a relation
+    /// removed while the hook ran.
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Pebble { source, .. } => source.is_connection_error(),
@@ -76,6 +84,7 @@ impl ApplyError {
                 source.is_relation_not_found()
             }
             Self::Effect(EffectError::UnknownLabel { .. }) => false,
+            Self::Unfinished { .. } => true,
         }
     }
 }
@@ -601,8 +610,12 @@ impl Container<'_> {
                         text.into_iter().filter(|part| !part.is_empty()).collect::<Vec<_>>().join("\n");
                     format!("exit code {}: {reason}", output.exit_code)
                 }
+                // Only the loader's exit code is a verdict, and an exec Pebble refuses (no
+                // python3 in the image) a lasting one; a check that timed out says nothing.
                 Err(pebble::Error::Api { message, .. }) => message,
-                Err(pebble::Error::Change { err, .. }) => err,
+                Err(source @ pebble::Error::Change { .. }) => {
+                    return Err(ApplyError::Unfinished { step: "check the configuration", source })
+                }
                 Err(error) => return Err(step("check the configuration")(error)),
             };
             return Ok(Some(self.redactor.apply(&reason)));

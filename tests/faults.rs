@@ -5,7 +5,8 @@
 //! - hook-tool call k (of Synapse's hooks) fails as Juju's tools do when the agent loses its API connection
 //!   (`ERROR connection is shut down`);
 //! - the hook process is killed (SIGKILL) right after call k;
-//! - Pebble drops the connection of request k on a unit, once it handled it, unanswered.
+//! - Pebble drops the connection of request k on a unit, once it handled it, unanswered;
+//! - exec k on a unit times out (the configuration check, nginx's, the version).
 //!
 //! The faulty hook fails cleanly (nothing it buffered is committed) or succeeds; Juju then
 //! retries the failed hook, and the model (statuses, relation data, secrets and their
@@ -92,16 +93,26 @@ enum Fault {
     Tool(usize, ToolFaultKind),
     /// Pebble drops request k of the unit (its index among Synapse's units).
     Pebble(usize, u64),
+    /// Exec k of the unit times out.
+    Exec(usize, u64),
+}
+
+/// What an operation did: its hook-tool calls, and per unit its Pebble requests and execs.
+struct Counts {
+    calls: usize,
+    requests: Vec<usize>,
+    execs: Vec<usize>,
 }
 
 /// Runs `scenario` with `fault` (if any), retries what failed as Juju does, and returns what
-/// the model and containers hold, and (for the fault-free run) the tool calls and Pebble
-/// requests per unit the operation made.
-fn run(scenario: &Scenario, fault: Option<Fault>) -> (String, usize, Vec<usize>) {
+/// the model and containers hold, and what the operation did.
+fn run(scenario: &Scenario, fault: Option<Fault>) -> (String, Counts) {
     let mut world = World::new();
     (scenario.setup)(&mut world).expect("the setup succeeds without faults");
     let units = world.synapse_units();
     let requests_before: Vec<usize> = units.iter().map(|unit| world.harness.request_count(unit)).collect();
+    let execs_before: Vec<usize> =
+        units.iter().map(|unit| world.harness.pebble(unit).exec_log().len()).collect();
     let synapse_calls = |world: &World| -> usize {
         let runs = world.harness.sim.history().iter().filter(|run| run.unit.starts_with(&format!("{APP}/")));
         runs.map(|run| run.calls.len()).sum()
@@ -112,6 +123,7 @@ fn run(scenario: &Scenario, fault: Option<Fault>) -> (String, usize, Vec<usize>)
         Some(Fault::Pebble(unit, request)) => {
             world.harness.pebble(&units[unit]).drop_connection_at_request(request)
         }
+        Some(Fault::Exec(unit, exec)) => world.harness.pebble(&units[unit]).time_out_exec(exec),
         None => {}
     }
     let mut outcome = (scenario.operation)(&mut world);
@@ -126,33 +138,42 @@ fn run(scenario: &Scenario, fault: Option<Fault>) -> (String, usize, Vec<usize>)
         panic!("{fault:?}: the scenario does not converge: {error}");
     }
     assert!(!world.harness.sim.tool_fault_pending(), "{fault:?} never happened");
+    assert!(units.iter().all(|unit| !world.harness.pebble(unit).fault_pending()), "{fault:?} never happened");
     let calls = synapse_calls(&world) - calls_before;
     let requests: Vec<usize> = units
         .iter()
         .zip(&requests_before)
         .map(|(unit, before)| world.harness.pebble(unit).requests().len() - before)
         .collect();
-    if matches!(fault, Some(Fault::Pebble(..)) | None) {
+    let execs: Vec<usize> = units
+        .iter()
+        .zip(&execs_before)
+        .map(|(unit, before)| world.harness.pebble(unit).exec_log().len() - before)
+        .collect();
+    if matches!(fault, Some(Fault::Pebble(..) | Fault::Exec(..)) | None) {
         world.harness.sim.update_status().expect("update-status succeeds");
     }
-    (snapshot(&world), calls, requests)
+    (snapshot(&world), Counts { calls, requests, execs })
 }
 
 /// Runs the scenario without faults, then with each fault at every k, comparing each end
 /// state with the fault-free one.
 fn converges_after_any_single_fault(scenario: Scenario) {
-    let (expected, calls, requests) = run(&scenario, None);
-    assert!(calls > 0, "the operation makes tool calls");
+    let (expected, counts) = run(&scenario, None);
+    assert!(counts.calls > 0, "the operation makes tool calls");
     let mut faults: Vec<Fault> = Vec::new();
-    for call in 1..=calls {
+    for call in 1..=counts.calls {
         faults.push(Fault::Tool(call, ToolFaultKind::Fail));
         faults.push(Fault::Tool(call, ToolFaultKind::KillHook));
     }
-    for (unit, count) in requests.iter().enumerate() {
+    for (unit, count) in counts.requests.iter().enumerate() {
         faults.extend((1..=*count as u64).map(|request| Fault::Pebble(unit, request)));
     }
+    for (unit, count) in counts.execs.iter().enumerate() {
+        faults.extend((1..=*count as u64).map(|exec| Fault::Exec(unit, exec)));
+    }
     for fault in faults {
-        let (got, _, _) = run(&scenario, Some(fault));
+        let (got, _) = run(&scenario, Some(fault));
         if got != expected {
             let diff: Vec<String> = diff_lines(&expected, &got);
             panic!("after {fault:?} the end state differs from the fault-free run:\n{}", diff.join("\n"));

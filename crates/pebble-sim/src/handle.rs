@@ -146,6 +146,19 @@ impl PebbleSim {
         self.shared.lock().drop_at_request = (request > 0).then_some(request);
     }
 
+    /// Makes exec number `exec` from now (1-based) time out at once, as Pebble fails an exec
+    /// whose timeout expired (`timed out after …: context deadline exceeded`), without
+    /// running it.
+    pub fn time_out_exec(&self, exec: u64) {
+        self.shared.lock().exec_timeout_at = (exec > 0).then_some(exec);
+    }
+
+    /// Whether an injected fault (a connection drop, an exec timeout) has not happened yet.
+    pub fn fault_pending(&self) -> bool {
+        let state = self.shared.lock();
+        state.drop_at_request.is_some() || state.exec_timeout_at.is_some()
+    }
+
     /// Whether an injected connection drop has not happened yet.
     pub fn connection_drop_pending(&self) -> bool {
         self.shared.lock().drop_at_request.is_some()

@@ -43,6 +43,8 @@ pub struct State {
     /// An injected fault: the connection of the request this many requests from now is
     /// dropped once the request was handled, without its response.
     pub drop_at_request: Option<u64>,
+    /// An injected fault: the exec this many execs from now times out at once.
+    pub exec_timeout_at: Option<u64>,
     pub plan: Plan,
     pub services: BTreeMap<String, ServiceRuntime>,
     pub changes: Changes,

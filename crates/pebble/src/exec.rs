@@ -279,7 +279,6 @@ impl Client {
         Error::Change { change_id: change_id.to_owned(), err, change: Box::new(change) }
     }
 
-    /// A websocket failed to connect: the change's error explains more when it failed.
     /// The streams of exec change `change_id` could not be connected (`err`): Pebble then
     /// fails the change. A lost connection stays a connection error (the command never ran
     /// as asked; retrying is the caller's choice), else the change's error says why.

@@ -77,6 +77,8 @@ enum Program {
 #[derive(Debug)]
 struct Prepared {
     program: Program,
+    /// An injected fault: the exec times out at once, without running.
+    times_out: bool,
     argv: Vec<String>,
     environment: BTreeMap<String, String>,
     /// Whether `PATH` came from the request or service context (else the host's is kept for
@@ -114,6 +116,17 @@ pub fn begin(shared: &Arc<Shared>, request: ExecRequest) -> Result<(u64, Value),
         .map_err(|e| ApiError::bad_request(format!("invalid timeout: {e}")))?;
     let db = UserDb::load(&shared.root);
     let mut state = shared.lock();
+    let times_out = match state.exec_timeout_at {
+        Some(1) => {
+            state.exec_timeout_at = None;
+            true
+        }
+        Some(later) => {
+            state.exec_timeout_at = Some(later - 1);
+            false
+        }
+        None => false,
+    };
     let context = request.service_context.as_deref().filter(|name| !name.is_empty()).map(|name| {
         state
             .plan
@@ -164,6 +177,7 @@ pub fn begin(shared: &Arc<Shared>, request: ExecRequest) -> Result<(u64, Value),
     });
     let prepared = Prepared {
         program,
+        times_out,
         argv: request.command,
         environment,
         path_requested: request.environment.as_ref().is_some_and(|env| env.contains_key("PATH"))

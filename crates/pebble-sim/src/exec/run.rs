@@ -112,6 +112,17 @@ async fn run(
     abort: &CancellationToken,
     stdin_log: &Arc<Mutex<Vec<u8>>>,
 ) -> Outcome {
+    if prepared.times_out {
+        let (mut stdio_sink, _) = sockets.stdio.split();
+        let (mut control_sink, _) = sockets.control.split();
+        let mut stderr_sink = sockets.stderr.map(|socket| socket.split().0);
+        close_all(&mut [Some(&mut stdio_sink), stderr_sink.as_mut(), Some(&mut control_sink)]).await;
+        let limit = prepared.timeout.unwrap_or_default();
+        return Outcome::Failed(format!(
+            "timed out after {}: context deadline exceeded",
+            crate::duration::format(limit)
+        ));
+    }
     match &prepared.program {
         Program::Scripted(rule) => run_scripted(rule, sockets, stdin_log).await,
         Program::Host(program) => run_host(shared, program, prepared, sockets, abort, stdin_log).await,
