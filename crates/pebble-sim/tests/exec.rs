@@ -410,3 +410,22 @@ async fn host_commands_see_the_users_home_and_name() {
     let home = home.display();
     assert_eq!(String::from_utf8_lossy(&outcome.stdout), format!("root {home} C.UTF-8\n{cwd}\n"));
 }
+
+#[tokio::test]
+async fn an_injected_timeout_fails_that_exec_as_pebble_fails_one_past_its_timeout() {
+    let fx = Fixture::start();
+    fx.sim.script_exec(ExecRule::new(["check"]).stdout("fine\n"));
+    fx.sim.time_out_exec(2);
+    let client = fx.client();
+    let body = json!({"command": ["check"], "timeout": "2m0s"});
+    let first = run(&client, body.clone(), b"").await;
+    assert_eq!((first.change["status"].as_str(), first.stdout.as_slice()), (Some("Done"), &b"fine\n"[..]));
+    assert!(fx.sim.fault_pending());
+    let second = run(&client, body.clone(), b"").await;
+    assert_eq!(second.change["status"], "Error");
+    let err = second.change["err"].as_str().unwrap_or_default();
+    assert!(err.contains("timed out after 2m0s: context deadline exceeded"), "{err}");
+    assert!(second.stdout.is_empty(), "it did not run");
+    assert!(!fx.sim.fault_pending());
+    assert_eq!(run(&client, body, b"").await.change["status"], "Done", "later execs run");
+}

@@ -116,6 +116,11 @@ async fn run(
         let (mut stdio_sink, _) = sockets.stdio.split();
         let (mut control_sink, _) = sockets.control.split();
         let mut stderr_sink = sockets.stderr.map(|socket| socket.split().0);
+        // The output ends (no bytes) as it does once Pebble killed a command at its timeout.
+        let _ = send_output(&mut stdio_sink, &[]).await;
+        if let Some(stderr_sink) = stderr_sink.as_mut() {
+            let _ = send_output(stderr_sink, &[]).await;
+        }
         close_all(&mut [Some(&mut stdio_sink), stderr_sink.as_mut(), Some(&mut control_sink)]).await;
         let limit = prepared.timeout.unwrap_or_default();
         return Outcome::Failed(format!(
