@@ -9,7 +9,7 @@ mod support;
 
 use pebble_sim::ExecRule;
 use support::edge_providers::{SmtpIntegrator, SmtpRelay, Traefik};
-use support::passive_requirers::ProviderModel;
+use support::passive_requirers::{active, ProviderModel};
 use support::{APP, NO_OP_REQUESTS};
 use test_support::assert_hooks_succeeded;
 
@@ -164,6 +164,15 @@ fn a_relay_becomes_email_its_password_rotates_and_the_check_runs_once_per_settin
         everything.iter().all(|line| !line.contains("second-pass-2") && !line.contains("first-pass-1")),
         "a password leaked"
     );
+
+    // A failed check is made again at update-status: once the relay takes the credentials
+    // (fixed on its side), the status clears; a passing check is not made again.
+    relay_answers(&model, UNIT, r#"{"ok": true}"#);
+    model.update_status();
+    assert_eq!(relay_checks(&model), 3);
+    assert_eq!(model.harness.status(UNIT), active());
+    model.update_status();
+    assert_eq!(relay_checks(&model), 3);
 
     // Transport security none: Blocked in upstream's words, and no email configured.
     assert_hooks_succeeded(&smtp.publish(

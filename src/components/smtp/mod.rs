@@ -8,28 +8,29 @@
 //! Synapse's container as Synapse will ([`CHECK_SCRIPT`], settings on stdin): a relay that
 //! does not answer, whose certificate fails, or that refuses the credentials is named in the
 //! status (Synapse is configured anyway, and the rest of the server keeps working). The
-//! outcome is kept in a 0600 file beside homeserver.yaml, with a digest of the settings it
-//! was for, so later hooks do not log in again.
+//! outcome is kept in the unit's Juju state with a digest of the settings it was for, so later
+//! hooks do not log in again; a failed check is made again at `update-status`, so a relay
+//! that comes back clears the status.
 
-use juju::{HookContext, HookTools, LogLevel, RelationHook};
+use juju::{Effect, HookContext, HookTools, LogLevel, RelationHook};
 use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 use serde_json::json;
 use smtp_client::{NotReady, SmtpSettings, SmtpView, TransportSecurity};
 
-use crate::component::{ComponentPlan, Facts, PlannedFile};
+use crate::component::{ComponentPlan, Facts};
 use crate::deployment::Deployment;
 use crate::state::StateError;
 use crate::status;
-use crate::workload::{ContainerFile, SYNAPSE_GID, SYNAPSE_UID};
+use crate::workload::{SYNAPSE_GID, SYNAPSE_UID};
 
 pub const NAME: &str = "smtp";
 /// The relation endpoint (metadata.yaml).
 pub const ENDPOINT: &str = "smtp";
 /// Logs in to the relay from Synapse's container.
 pub const CHECK_SCRIPT: &str = include_str!("check.py");
-/// The outcome of the last check: the settings' digest, then `ok` or the problem.
-pub const CHECK_RECORD_PATH: &str = "/data/.charm-smtp-check";
+/// The unit state key of the last check: the settings' digest, then the outcome as JSON.
+pub const CHECK_KEY: &str = "smtp-relay-check";
 /// How long the check may take.
 const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -86,29 +87,31 @@ pub fn load(
         SmtpView::read(tools, &id, provider.as_deref(), &context.app_name).map_err(StateError::Smtp)?;
     let check = match &view {
         SmtpView::Ready(settings) if settings.synapse_problem().is_none() && reachable => {
-            Some(check(pebble, settings).map_err(StateError::Pebble)?)
+            let recheck = matches!(context.event, juju::Event::UpdateStatus);
+            Some(check(tools, pebble, settings, recheck)?)
         }
         _ => None,
     };
     Ok(SmtpState::Related { relation: id.to_string(), view, check })
 }
 
-/// The recorded outcome for these settings, or a new check.
-fn check(pebble: &pebble::Client, settings: &SmtpSettings) -> pebble::Result<Check> {
+/// The recorded outcome for these settings (one `state-get`), or a new check; a recorded
+/// failure is checked again when `recheck_failure` (at `update-status`).
+fn check(
+    tools: &HookTools,
+    pebble: &pebble::Client,
+    settings: &SmtpSettings,
+    recheck_failure: bool,
+) -> Result<Check, StateError> {
     let digest = settings_digest(settings);
-    match pebble.pull(CHECK_RECORD_PATH) {
-        Ok(record) => {
-            let record = String::from_utf8_lossy(&record).into_owned();
-            if let Some((recorded, outcome)) = record.split_once('\n') {
-                if recorded == digest {
-                    if let Ok(outcome) = serde_json::from_str(outcome.trim()) {
-                        return Ok(Check { digest, outcome, recorded: true });
-                    }
-                }
-            }
+    if let Some((recorded, outcome)) =
+        tools.state_get(CHECK_KEY)?.as_deref().and_then(|kept| kept.split_once('\n'))
+    {
+        match serde_json::from_str(outcome.trim()) {
+            Ok(CheckOutcome::Problem { .. }) if recheck_failure => {}
+            Ok(outcome) if recorded == digest => return Ok(Check { digest, outcome, recorded: true }),
+            _ => {}
         }
-        Err(error) if error.is_not_found() => {}
-        Err(error) => return Err(error),
     }
     let input = json!({
         "host": settings.host,
@@ -133,13 +136,13 @@ fn check(pebble: &pebble::Client, settings: &SmtpSettings) -> pebble::Result<Che
         Err(pebble::Error::Api { message, .. } | pebble::Error::Change { err: message, .. }) => {
             CheckOutcome::Problem { problem: "check".into(), detail: message }
         }
-        Err(error) => return Err(error),
+        Err(error) => return Err(StateError::Pebble(error)),
     };
     Ok(Check { digest, outcome, recorded: false })
 }
 
-/// SHA-256 of everything the check depends on, password included (the record is 0600, beside
-/// homeserver.yaml, which holds the password itself).
+/// SHA-256 of everything the check depends on, password included (a digest, from which the
+/// password cannot be recovered).
 fn settings_digest(settings: &SmtpSettings) -> String {
     use sha2::{Digest as _, Sha256};
     let mut hasher = Sha256::new();
@@ -237,15 +240,16 @@ pub fn plan(state: &SmtpState, facts: &Facts) -> ComponentPlan {
                 }
             }
         }
-        let outcome = match &check.outcome {
-            CheckOutcome::Ok { .. } => json!({"ok": true}),
-            CheckOutcome::Problem { problem, detail } => json!({"problem": problem, "detail": detail}),
-        };
-        plan.files.push(PlannedFile {
-            file: ContainerFile::secret(CHECK_RECORD_PATH, format!("{}\n{outcome}\n", check.digest)),
-            services: &[],
-            appservice_of: None,
-        });
+        if !check.recorded {
+            let outcome = match &check.outcome {
+                CheckOutcome::Ok { .. } => json!({"ok": true}),
+                CheckOutcome::Problem { problem, detail } => json!({"problem": problem, "detail": detail}),
+            };
+            plan.effects.push(Effect::StateSet {
+                key: CHECK_KEY.to_string(),
+                value: format!("{}\n{outcome}", check.digest),
+            });
+        }
     }
     plan
 }

@@ -59,10 +59,12 @@ fn starttls_settings_become_homeserver_yaml_email_and_the_password_is_a_secret()
         })
     );
     assert_eq!(planned.secrets.len(), 1, "the password is redacted everywhere");
-    let record = &planned.files[0].file;
-    assert_eq!(record.path, CHECK_RECORD_PATH);
-    assert!(record.secret, "0600");
-    assert!(planned.files[0].services.is_empty(), "the record restarts nothing");
+    assert!(planned.files.is_empty(), "the check restarts nothing");
+    assert!(
+        matches!(&planned.effects[..], [Effect::StateSet { key, value }] if key == CHECK_KEY && value.ends_with(r#"{"ok":true}"#)),
+        "a new check is kept in the unit's state: {:?}",
+        planned.effects
+    );
     let tls = plan_of(&related(settings(TransportSecurity::Tls, AuthType::Plain), None));
     assert_eq!(tls.homeserver.0["email"]["force_tls"], true);
     assert_eq!(tls.homeserver.0["email"]["require_transport_security"], false);
@@ -100,11 +102,12 @@ fn a_failed_check_is_named_and_synapse_is_configured_anyway() {
         .diagnostics
         .iter()
         .any(|(level, line)| *level == LogLevel::Error && line.contains("535")));
-    let record = String::from_utf8(planned.files[0].file.content.clone()).unwrap();
+    let [Effect::StateSet { value: record, .. }] = &planned.effects[..] else {
+        panic!("the outcome is kept: {:?}", planned.effects)
+    };
     assert!(
-        record.ends_with(
-            "{\"problem\":\"auth\",\"detail\":\"535 5.7.8 Authentication credentials invalid\"}\n"
-        ),
+        record
+            .ends_with("{\"problem\":\"auth\",\"detail\":\"535 5.7.8 Authentication credentials invalid\"}"),
         "{record}"
     );
 }
