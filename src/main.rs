@@ -20,6 +20,7 @@ mod health;
 mod homeserver;
 mod layer;
 mod redact;
+mod s3_relation;
 mod s3_tool;
 mod state;
 mod status;

@@ -5,11 +5,12 @@
 //! `backup_passphrase` option; nothing of this component reaches homeserver.yaml or
 //! restarts anything.
 
-use juju::{Databag, Event, HookContext, HookTools, LogLevel, RelationHook, RelationId, Status};
+use juju::{Databag, HookContext, HookTools, LogLevel, RelationId, Status};
 use s3_client::{plan_request, S3Request, S3View};
 
 use crate::component::{ComponentPlan, Facts};
 use crate::deployment::Deployment;
+use crate::s3_relation::{self, S3Relation};
 use crate::s3_tool::BucketCheck;
 use crate::state::StateError;
 
@@ -36,9 +37,7 @@ pub enum BackupState {
     },
 }
 
-/// The backup relation: `relation-ids`, the leader's own bags, the provider's data (see
-/// [`S3View::read`]) and, for usable settings, the bucket check (see [`BucketCheck::load`];
-/// a failed one is checked again on `update-status`).
+/// The `backup` relation, as [`s3_relation::load`] reads it.
 pub fn load(
     tools: &HookTools,
     context: &HookContext,
@@ -47,40 +46,14 @@ pub fn load(
     leader: bool,
     reachable: bool,
 ) -> Result<BackupState, StateError> {
-    let Some(id) = related(tools, context, deployment)? else { return Ok(BackupState::NotRelated) };
-    let own = match leader {
-        true => Some((
-            tools.relation_get_app(&id, &context.app_name)?,
-            tools.relation_get_unit(&id, &context.unit_name)?,
-        )),
-        false => None,
-    };
-    let provider = tools.relation_remote_app(&id)?;
-    let view = S3View::read(tools, &id, provider.as_deref(), &context.app_name).map_err(StateError::S3)?;
-    let check = match (&view, reachable) {
-        (S3View::Ready(settings), true) => {
-            let recheck = matches!(context.event, Event::UpdateStatus);
-            BucketCheck::load(tools, pebble, CHECK_KEY, settings, recheck)?.ok().map(Box::new)
-        }
-        _ => None,
-    };
-    Ok(BackupState::Related { id, own, view, check })
-}
-
-/// The `backup` relation this hook sees, unless it is the one being broken.
-pub fn related(
-    tools: &HookTools,
-    context: &HookContext,
-    deployment: &Deployment,
-) -> Result<Option<RelationId>, juju::HookToolError> {
-    if !deployment.related_endpoints.contains(ENDPOINT) {
-        return Ok(None);
-    }
-    let broken = match &context.event {
-        Event::Relation(event) if event.hook == RelationHook::Broken => Some(&event.relation),
-        _ => None,
-    };
-    Ok(tools.relation_ids(ENDPOINT)?.into_iter().find(|id| Some(id) != broken))
+    let relation =
+        s3_relation::load(tools, context, deployment, pebble, (ENDPOINT, CHECK_KEY), leader, reachable)?;
+    Ok(relation.map_or(BackupState::NotRelated, |S3Relation { id, own, view, check }| BackupState::Related {
+        id,
+        own,
+        view,
+        check,
+    }))
 }
 
 pub fn plan(state: &BackupState, facts: &Facts) -> ComponentPlan {

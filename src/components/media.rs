@@ -17,13 +17,14 @@
 //! the bucket does not answer from Synapse's container ([`BucketCheck`], checked again on
 //! `update-status`): Synapse would fail every upload otherwise.
 
-use juju::{Databag, HookContext, HookTools, LogLevel, RelationHook, RelationId, Status};
+use juju::{Databag, HookContext, HookTools, LogLevel, RelationId, Status};
 use s3_client::{plan_request, S3Request, S3Settings, S3View};
 use secrecy::ExposeSecret as _;
 use serde_json::json;
 
 use crate::component::{ComponentPlan, Facts, OwnedFiles, PlannedFile};
 use crate::deployment::Deployment;
+use crate::s3_relation::{self, S3Relation};
 use crate::s3_tool::BucketCheck;
 use crate::state::StateError;
 use crate::workload::{ContainerFile, DATA_DIR, SERVICE};
@@ -61,9 +62,7 @@ pub enum MediaState {
     },
 }
 
-/// Nothing when goal-state lists no `media` relation; else `relation-ids`, the leader's own
-/// bags, the provider's data (see [`S3View::read`]) and, for usable settings, the bucket
-/// check (see [`BucketCheck::load`]).
+/// The `media` relation, as [`s3_relation::load`] reads it.
 pub fn load(
     tools: &HookTools,
     context: &HookContext,
@@ -72,33 +71,14 @@ pub fn load(
     leader: bool,
     reachable: bool,
 ) -> Result<MediaState, StateError> {
-    if !deployment.related_endpoints.contains(ENDPOINT) {
-        return Ok(MediaState::NotRelated);
-    }
-    let broken = match &context.event {
-        juju::Event::Relation(event) if event.hook == RelationHook::Broken => Some(&event.relation),
-        _ => None,
-    };
-    let Some(id) = tools.relation_ids(ENDPOINT)?.into_iter().find(|id| Some(id) != broken) else {
-        return Ok(MediaState::NotRelated);
-    };
-    let own = match leader {
-        true => Some((
-            tools.relation_get_app(&id, &context.app_name)?,
-            tools.relation_get_unit(&id, &context.unit_name)?,
-        )),
-        false => None,
-    };
-    let provider = tools.relation_remote_app(&id)?;
-    let view = S3View::read(tools, &id, provider.as_deref(), &context.app_name).map_err(StateError::S3)?;
-    let check = match (&view, reachable) {
-        (S3View::Ready(settings), true) => {
-            let recheck = matches!(context.event, juju::Event::UpdateStatus);
-            BucketCheck::load(tools, pebble, CHECK_KEY, settings, recheck)?.ok().map(Box::new)
-        }
-        _ => None,
-    };
-    Ok(MediaState::Related { id, own, view, check })
+    let relation =
+        s3_relation::load(tools, context, deployment, pebble, (ENDPOINT, CHECK_KEY), leader, reachable)?;
+    Ok(relation.map_or(MediaState::NotRelated, |S3Relation { id, own, view, check }| MediaState::Related {
+        id,
+        own,
+        view,
+        check,
+    }))
 }
 
 pub fn plan(state: &MediaState, facts: &Facts) -> ComponentPlan {

@@ -17,9 +17,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use juju_sim::model::{ActionRecord, ActionStatus};
-use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{json, Value};
-use synapse_admin::{generate_password, AdminClient, UserId};
 use test_support::assert_hooks_succeeded;
 
 use crate::http;
@@ -65,14 +63,7 @@ fn integrate_backups(e2e: &mut E2e, track: Track, options: &S3Options) -> (S3Int
 
 /// Registers `localpart` with the shared secret: its password.
 fn register(e2e: &E2e, localpart: &str) -> String {
-    let config = load_with_pyyaml(&e2e.container_path(UNIT, "/data/homeserver.yaml"));
-    let secret =
-        SecretString::from(config["registration_shared_secret"].as_str().expect("a string").to_string());
-    let client = AdminClient::new(&http::synapse_url()).expect("a client");
-    let user = UserId::new(localpart, SERVER_NAME).expect("a user id");
-    let password = generate_password();
-    client.register(&secret, &user, &password, false).expect("registration");
-    password.expose_secret().to_string()
+    e2e.register_user(UNIT, localpart).0
 }
 
 fn action(e2e: &mut E2e, name: &str, params: Value) -> ActionRecord {

@@ -7,9 +7,7 @@
 //!
 //! Every test's name starts with `media_`, so `tests/e2e/run media` runs them all.
 
-use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::json;
-use synapse_admin::{generate_password, AdminClient, UserId};
 use test_support::assert_hooks_succeeded;
 
 use crate::http;
@@ -23,13 +21,7 @@ const PREFIX: &str = "homeserver/";
 
 /// Registers `localpart` with the shared secret: its token.
 fn register(e2e: &E2e, localpart: &str) -> String {
-    let config = load_with_pyyaml(&e2e.container_path(UNIT, "/data/homeserver.yaml"));
-    let secret =
-        SecretString::from(config["registration_shared_secret"].as_str().expect("a string").to_string());
-    let client = AdminClient::new(&http::synapse_url()).expect("a client");
-    let user = UserId::new(localpart, SERVER_NAME).expect("a user id");
-    let registered = client.register(&secret, &user, &generate_password(), false).expect("registration");
-    registered.access_token.expose_secret().to_string()
+    e2e.register_user(UNIT, localpart).1
 }
 
 #[test]

@@ -326,6 +326,19 @@ impl E2e {
         result.record
     }
 
+    /// Registers `localpart` on `unit`'s Synapse through the shared-secret API, with the
+    /// secret its homeserver.yaml holds: the new user's password and access token.
+    pub fn register_user(&self, unit: &str, localpart: &str) -> (String, String) {
+        let config = load_with_pyyaml(&self.container_path(unit, "/data/homeserver.yaml"));
+        let secret =
+            SecretString::from(config["registration_shared_secret"].as_str().expect("a string").to_string());
+        let client = synapse_admin::AdminClient::new(&http::synapse_url()).expect("a client");
+        let user = synapse_admin::UserId::new(localpart, SERVER_NAME).expect("a user id");
+        let password = synapse_admin::generate_password();
+        let registered = client.register(&secret, &user, &password, false).expect("registration");
+        (password.expose_secret().to_string(), registered.access_token.expose_secret().to_string())
+    }
+
     /// The value under `key` of the latest revision of the secret `app` owns with `label`.
     pub fn secret_value(&self, app: &str, label: &str, key: &str) -> Option<SecretString> {
         let secret = self.harness.sim.model().secrets.values().find(|secret| {
