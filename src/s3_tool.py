@@ -450,6 +450,9 @@ def fetch(request):
         extracted = problem
     except Exception as error:
         extracted = Problem("archive", f"{type(error).__name__}: {error}")
+    # tar stops at its end marker: read gpg's trailing padding too, or gpg fails on a closed pipe.
+    while gpg.process.stdout.read(1 << 16):
+        pass
     gpg.process.stdout.close()
     reader.join()
     code, error = gpg.finish()
