@@ -74,8 +74,12 @@ pub fn synapse_python() -> &'static Path {
         fs::create_dir_all(&base).expect("create the e2e python cache");
         let link = base.join("python3");
         if fs::read_link(&link).ok().as_deref() != Some(system) {
-            let _ = fs::remove_file(&link);
-            std::os::unix::fs::symlink(system, &link).expect("link the system python");
+            // Test processes start side by side: each makes its own link and renames it into
+            // place, so none finds another's half-made link or fails on it existing.
+            let own = base.join(format!("python3.{}", std::process::id()));
+            let _ = fs::remove_file(&own);
+            std::os::unix::fs::symlink(system, &own).expect("link the system python");
+            fs::rename(&own, &link).expect("move the system python's link into place");
         }
         let path = format!("{}:{}", base.display(), std::env::var("PATH").unwrap_or_default());
         let python = python_env(&[("SYNAPSE_K8S_CACHE", cache.as_os_str()), ("PATH", path.as_ref())]);

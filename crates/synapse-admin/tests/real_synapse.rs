@@ -245,6 +245,8 @@ fn child_starts_the_shared_synapse() {
             std::thread::park();
         }
     }
+    // The parent looks at the Synapse first, then closes stdin to let this process end.
+    std::io::copy(&mut std::io::stdin(), &mut std::io::sink()).expect("read stdin to its end");
 }
 
 #[test]
@@ -253,6 +255,7 @@ fn synapse_does_not_outlive_the_test_process() {
         let mut command = Command::new(std::env::current_exe().unwrap());
         command
             .args(["--ignored", "--exact", "child_starts_the_shared_synapse", "--nocapture"])
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if hang {
@@ -268,6 +271,7 @@ fn synapse_does_not_outlive_the_test_process() {
         let dir = std::path::PathBuf::from(fields.next().unwrap());
         assert!(process_alive(pid, &dir));
 
+        drop(child.stdin.take());
         if hang {
             // SIGKILL: no atexit, no destructors; only the kernel's parent-death signal is left.
             child.kill().unwrap();
