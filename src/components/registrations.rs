@@ -10,13 +10,19 @@ use std::collections::BTreeMap;
 
 use juju::{HookContext, HookToolError, HookTools, LogLevel, RelationId, Status, ToolErrorKind};
 use matrix_auth::protocol::ENDPOINT;
-use matrix_auth::{NotReady, ProviderContext, ProviderState, PublishReport, RegistrationOutcome, Rejection};
+use matrix_auth::{
+    NotReady, ProviderContext, ProviderState, PublicationStore, PublishReport, RegistrationOutcome, Rejection,
+};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::component::{ComponentPlan, Facts, OwnedFiles, PlannedFile};
+use crate::deployment::PEER_RELATION;
 use crate::workload::{versioned_path, ContainerFile, DATA_DIR, SERVICE};
 
 pub const NAME: &str = "matrix-auth";
+
+/// The key of the peer application bag where the leader records what it published.
+pub const PUBLISHED_KEY: &str = "matrix-auth-published";
 
 /// Every registration file the charm writes, in [`DATA_DIR`].
 pub const REGISTRATION_FILES: OwnedFiles =
@@ -49,9 +55,15 @@ pub struct RelationRegistration {
 
 impl MatrixAuthState {
     /// Reads every relation once and decrypts and checks each registration (see
-    /// [`ProviderState::read`] for the hook-tool calls).
+    /// [`ProviderState::read`] for the hook-tool calls). The leader keeps its record of what
+    /// it published in the peer relation's application bag.
     pub fn load(tools: &HookTools, context: &HookContext, leader: bool) -> Result<Self, HookToolError> {
-        let provider = ProviderState::read(tools, ProviderContext::from_hook(context, ENDPOINT))?;
+        let mut provider_context = ProviderContext::from_hook(context, ENDPOINT);
+        if let Some(peers) = tools.relation_ids(PEER_RELATION)?.into_iter().next() {
+            let store = PublicationStore { relation: peers, key: PUBLISHED_KEY.to_string() };
+            provider_context = provider_context.with_store(store);
+        }
+        let provider = ProviderState::read(tools, provider_context)?;
         let apps: BTreeMap<&RelationId, &Option<String>> =
             provider.relations().iter().map(|relation| (&relation.id, &relation.remote_app)).collect();
         let relations = provider

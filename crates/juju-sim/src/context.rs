@@ -1,11 +1,6 @@
 //! The hook context: what one running hook's tools share (model snapshot, buffered changes,
-//! new log lines, action outcome, call records), and the locked JSON file that carries it
-//! between the driver and `juju-sim-tool` processes.
-
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write as _};
-use std::os::unix::io::AsRawFd;
-use std::path::{Path, PathBuf};
+//! new log lines, action outcome, call records). The agent ([`crate::agent`]) holds it while
+//! the hook runs.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -14,9 +9,8 @@ use crate::model::{Change, LogRecord, Model};
 
 /// The environment variable holding the context id (as in Juju).
 pub const CONTEXT_ID_ENV: &str = "JUJU_CONTEXT_ID";
-/// The environment variable holding the context file path. Juju puts the jujuc socket address
-/// here; the simulator puts the path of the context file the tools lock and update.
-pub const CONTEXT_PATH_ENV: &str = "JUJU_AGENT_SOCKET_ADDRESS";
+/// The environment variable holding the agent's socket (as in Juju).
+pub const AGENT_SOCKET_ENV: &str = "JUJU_AGENT_SOCKET_ADDRESS";
 
 /// Everything hook tools need to answer and record calls for one hook or action.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -135,114 +129,4 @@ pub struct ToolCall {
     pub stdout: String,
     pub stderr: String,
     pub duration_us: u64,
-}
-
-/// Why the context file could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ContextError {
-    #[error("cannot {action} hook context {path}: {source}")]
-    Io { action: &'static str, path: PathBuf, source: io::Error },
-    #[error("hook context {path} is corrupt: {source}")]
-    Corrupt { path: PathBuf, source: serde_json::Error },
-}
-
-/// A hook context stored as JSON at a path, guarded by an exclusive lock on `<path>.lock`
-/// and replaced atomically (write to a temporary file, then rename).
-#[derive(Debug)]
-pub struct ContextFile {
-    path: PathBuf,
-}
-
-impl ContextFile {
-    /// Writes a new context file.
-    pub fn create(path: &Path, context: &HookContext) -> Result<Self, ContextError> {
-        let file = ContextFile { path: path.to_owned() };
-        let _lock = file.lock()?;
-        file.write(context)?;
-        Ok(file)
-    }
-
-    /// Refers to an existing context file (as a tool process does).
-    pub fn open(path: &Path) -> Self {
-        ContextFile { path: path.to_owned() }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Locks, reads, lets `update` change the context, and writes it back.
-    pub fn update<R>(&self, update: impl FnOnce(&mut HookContext) -> R) -> Result<R, ContextError> {
-        let _lock = self.lock()?;
-        let mut context = self.read_unlocked()?;
-        let result = update(&mut context);
-        self.write(&context)?;
-        Ok(result)
-    }
-
-    /// Reads the context under the lock.
-    pub fn read(&self) -> Result<HookContext, ContextError> {
-        let _lock = self.lock()?;
-        self.read_unlocked()
-    }
-
-    /// Deletes the context and its lock file; tools called afterwards fail.
-    pub fn remove(self) -> Result<(), ContextError> {
-        let lock = self.lock()?;
-        fs::remove_file(&self.path).map_err(|source| self.io("remove", source))?;
-        drop(lock);
-        // The lock file may be re-created by a racing tool; that tool then finds no context.
-        let _ = fs::remove_file(self.lock_path());
-        Ok(())
-    }
-
-    fn read_unlocked(&self) -> Result<HookContext, ContextError> {
-        let bytes = fs::read(&self.path).map_err(|source| self.io("read", source))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|source| ContextError::Corrupt { path: self.path.clone(), source })
-    }
-
-    fn write(&self, context: &HookContext) -> Result<(), ContextError> {
-        let bytes = serde_json::to_vec(context)
-            .map_err(|source| ContextError::Corrupt { path: self.path.clone(), source })?;
-        let temporary = self.path.with_extension(format!("tmp-{}", std::process::id()));
-        let mut file = File::create(&temporary).map_err(|source| self.io("write", source))?;
-        file.write_all(&bytes).map_err(|source| self.io("write", source))?;
-        fs::rename(&temporary, &self.path).map_err(|source| self.io("replace", source))
-    }
-
-    fn lock_path(&self) -> PathBuf {
-        let mut name = self.path.as_os_str().to_owned();
-        name.push(".lock");
-        PathBuf::from(name)
-    }
-
-    fn lock(&self) -> Result<FileLock, ContextError> {
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.lock_path())
-            .map_err(|source| self.io("lock", source))?;
-        loop {
-            // SAFETY: flock on a file descriptor we own; no memory is involved.
-            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-            if rc == 0 {
-                return Ok(FileLock { _file: file });
-            }
-            let error = io::Error::last_os_error();
-            if error.kind() != io::ErrorKind::Interrupted {
-                return Err(self.io("lock", error));
-            }
-        }
-    }
-
-    fn io(&self, action: &'static str, source: io::Error) -> ContextError {
-        ContextError::Io { action, path: self.path.clone(), source }
-    }
-}
-
-/// Holds an exclusive `flock`; closing the file releases it.
-struct FileLock {
-    _file: File,
 }

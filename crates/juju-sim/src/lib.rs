@@ -4,9 +4,11 @@
 //! `hooks/<hook>`, the full hook environment, hook tools on `PATH`), commits buffered changes
 //! when a hook exits 0, and queues the follow-up events Juju would fire. The hook tools are one
 //! multi-call binary, `juju-sim-tool`, faithful to Juju 3.6 (flags, output formats, exit codes,
-//! error texts, databag ACLs, secrets). [`InProcessRunner`] answers the same tool calls without
+//! error texts, databag ACLs, secrets), which asks the simulator's agent over a unix socket as
+//! Juju's tools do ([`agent`]). [`InProcessRunner`] answers the same tool calls without
 //! processes, for unit tests of charm logic. The `juju-sim` binary runs YAML scenarios.
 
+pub mod agent;
 pub mod charm;
 pub mod context;
 mod driver;

@@ -3,7 +3,7 @@
 //!
 //! Linux folds every descendant a process waited for into that process's `wait4` figures: a
 //! hook's CPU time includes its hook tools'. To tell the charm's share apart, each
-//! `juju-sim-tool` appends its own figures to `<context>.usage` when it is done (CPU time from
+//! `juju-sim-tool` appends its own figures to the hook's usage record when it is done (CPU time from
 //! `getrusage`, peak RSS from `VmHWM`), and the driver sums them up after the hook.
 //!
 //! Peak RSS needs care: `ru_maxrss` of a process started by `fork`/`vfork` and `exec` starts
@@ -15,7 +15,7 @@
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write as _};
 use std::os::unix::process::ExitStatusExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitStatus;
 use std::time::Duration;
 
@@ -132,16 +132,10 @@ fn process_cpu(pid: u32) -> io::Result<Duration> {
     Ok(Duration::new(seconds, nanos))
 }
 
-/// Where the tools of the hook whose context is at `context` record their usage.
-fn tools_usage_path(context: &Path) -> PathBuf {
-    let mut name = context.as_os_str().to_owned();
-    name.push(".usage");
-    PathBuf::from(name)
-}
-
-/// Appends this process's usage to the hook's record (called by `juju-sim-tool` at its end).
-/// One short line in one `write` to an append-only file, so concurrent tools do not interleave.
-pub fn record_tool_usage(context: &Path) -> io::Result<()> {
+/// Appends this process's usage to the hook's record, the file the agent named (called by
+/// `juju-sim-tool` at its end). One short line in one `write` to an append-only file, so
+/// concurrent tools do not interleave.
+pub fn record_tool_usage(record: &Path) -> io::Result<()> {
     let usage = ResourceUsage::of_self()?;
     let own = peak_rss_kib("/proc/self/status")?;
     let caller = Caller::current();
@@ -152,7 +146,7 @@ pub fn record_tool_usage(context: &Path) -> io::Result<()> {
         caller.rss_kib,
         caller.cpu.as_micros()
     );
-    let mut file = OpenOptions::new().create(true).append(true).open(tools_usage_path(context))?;
+    let mut file = OpenOptions::new().create(true).append(true).open(record)?;
     file.write_all(line.as_bytes())
 }
 
@@ -169,12 +163,11 @@ fn peak_rss_kib(status_path: &str) -> io::Result<u64> {
         .ok_or_else(|| io::Error::other("no VmHWM in /proc/self/status"))
 }
 
-/// Reads and deletes the tools' record of the hook whose context is at `context`; no record
-/// means no tool ran. Lines that do not parse (a tool killed mid-write) are skipped.
-pub(crate) fn take_tools_usage(context: &Path) -> ToolsUsage {
-    let path = tools_usage_path(context);
-    let text = fs::read_to_string(&path).unwrap_or_default();
-    let _ = fs::remove_file(&path);
+/// Reads and deletes the tools' record of a hook; no record means no tool ran. Lines that do
+/// not parse (a tool killed mid-write) are skipped.
+pub(crate) fn take_tools_usage(record: &Path) -> ToolsUsage {
+    let text = fs::read_to_string(record).unwrap_or_default();
+    let _ = fs::remove_file(record);
     let mut total = ToolsUsage::default();
     for line in text.lines() {
         let fields: Vec<u64> = line.split(' ').filter_map(|field| field.parse().ok()).collect();
@@ -215,19 +208,19 @@ mod tests {
     #[test]
     fn tool_records_add_up_and_are_consumed() {
         let dir = tempfile::tempdir().unwrap();
-        let context = dir.path().join("1.json");
-        assert_eq!(take_tools_usage(&context), ToolsUsage::default());
-        record_tool_usage(&context).unwrap();
-        record_tool_usage(&context).unwrap();
-        let mut file = OpenOptions::new().append(true).open(tools_usage_path(&context)).unwrap();
+        let record = dir.path().join("1.usage");
+        assert_eq!(take_tools_usage(&record), ToolsUsage::default());
+        record_tool_usage(&record).unwrap();
+        record_tool_usage(&record).unwrap();
+        let mut file = OpenOptions::new().append(true).open(&record).unwrap();
         file.write_all(b"garbage line\n1500 500 4096 8192 3000000\n").unwrap();
-        let total = take_tools_usage(&context);
+        let total = take_tools_usage(&record);
         assert_eq!(total.processes, 3);
         assert!(total.max_rss_kib >= 4096);
         // The callers were the test runner, then the line above.
         assert!(total.max_caller_rss_kib >= 8192);
         assert!(total.max_caller_cpu >= Duration::from_secs(3));
         assert!(total.cpu() >= Duration::from_micros(2000));
-        assert!(!tools_usage_path(&context).exists(), "the record is consumed");
+        assert!(!record.exists(), "the record is consumed");
     }
 }

@@ -123,7 +123,13 @@ pub struct HookTools {
     leader: OnceLock<bool>,
     /// `relation-ids` answers by endpoint: a hook's relations do not change while it runs.
     relation_ids: Arc<std::sync::Mutex<BTreeMap<String, Vec<RelationId>>>>,
+    /// `relation-get` answers by relation, bag owner and kind: like Juju's agent, a hook sees
+    /// one snapshot of each bag, plus its own writes (a `relation-set` forgets the relation's).
+    bags: Arc<std::sync::Mutex<BTreeMap<BagKey, Databag>>>,
 }
+
+/// A bag as `relation-get` names it: relation, owner (unit or application), application bag.
+type BagKey = (RelationId, String, bool);
 
 impl std::fmt::Debug for HookTools {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -144,7 +150,7 @@ impl HookTools {
     }
 
     pub fn from_shared(runner: Arc<dyn ToolRunner + Send + Sync>) -> Self {
-        Self { runner, leader: OnceLock::new(), relation_ids: Arc::default() }
+        Self { runner, leader: OnceLock::new(), relation_ids: Arc::default(), bags: Arc::default() }
     }
 
     /// The runner, to share with the logging layer.
@@ -213,24 +219,31 @@ impl HookTools {
         self.run_json("relation-list", &args(["--format=json", "-r", &relation.to_string(), "--app"]))
     }
 
-    /// `relation-get --app - <app>`: an application bag (`{}` when empty).
+    /// `relation-get --app - <app>`: an application bag (`{}` when empty). Asked once per bag
+    /// and hook until this hook writes to the relation.
     pub fn relation_get_app(&self, relation: &RelationId, app: &str) -> Result<Databag> {
         self.relation_get(relation, app, true)
     }
 
-    /// `relation-get - <unit>`: a unit bag (`{}` when empty).
+    /// `relation-get - <unit>`: a unit bag (`{}` when empty). Asked once per bag and hook until
+    /// this hook writes to the relation.
     pub fn relation_get_unit(&self, relation: &RelationId, unit: &str) -> Result<Databag> {
         self.relation_get(relation, unit, false)
     }
 
     fn relation_get(&self, relation: &RelationId, target: &str, app: bool) -> Result<Databag> {
+        let key = (relation.clone(), target.to_string(), app);
+        if let Some(bag) = self.bags.lock().unwrap_or_else(|poison| poison.into_inner()).get(&key) {
+            return Ok(bag.clone());
+        }
         let mut argv = args(["--format=json", "-r", &relation.to_string()]);
         if app {
             argv.push("--app".into());
         }
         argv.extend(args(["-", target]));
-        let bag: Option<Databag> = self.run_json("relation-get", &argv)?;
-        Ok(bag.unwrap_or_default())
+        let bag: Databag = self.run_json::<Option<Databag>>("relation-get", &argv)?.unwrap_or_default();
+        self.bags.lock().unwrap_or_else(|poison| poison.into_inner()).insert(key, bag.clone());
+        Ok(bag)
     }
 
     /// `relation-set --file -`: writes the given keys; an empty value deletes its key.
@@ -245,6 +258,8 @@ impl HookTools {
         }
         argv.extend(args(["--file", "-"]));
         let body = serde_json::to_vec(data).expect("a string map always serialises");
+        // Whatever happens, this relation's bags are read afresh from now on.
+        self.bags.lock().unwrap_or_else(|poison| poison.into_inner()).retain(|(id, _, _), _| id != relation);
         self.run("relation-set", &argv, Some(&body)).map(drop)
     }
 
@@ -738,6 +753,27 @@ mod tests {
         assert_eq!(recorder.calls.lock().unwrap().len(), 1);
         hook_tools.relation_ids("matrix-auth").unwrap();
         assert_eq!(recorder.calls.lock().unwrap().len(), 2, "another endpoint is asked");
+    }
+
+    #[test]
+    fn a_bag_is_asked_once_per_hook_until_the_hook_writes_to_its_relation() {
+        let recorder = Recorder::default().answer("relation-get", 0, r#"{"homeserver": "h"}"#, "");
+        let (hook_tools, recorder) = tools(recorder);
+        let relation = RelationId::new("matrix-auth", 4);
+        let other = RelationId::new("matrix-auth", 5);
+        let count = |tool: &str| recorder.calls.lock().unwrap().iter().filter(|call| call.0 == tool).count();
+        let bag = hook_tools.relation_get_app(&relation, "synapse").unwrap();
+        assert_eq!(bag.get("homeserver").map(String::as_str), Some("h"));
+        assert_eq!(hook_tools.relation_get_app(&relation, "synapse").unwrap(), bag);
+        assert_eq!(count("relation-get"), 1);
+        hook_tools.relation_get_unit(&relation, "synapse").unwrap();
+        hook_tools.relation_get_app(&relation, "irc").unwrap();
+        hook_tools.relation_get_app(&other, "synapse").unwrap();
+        assert_eq!(count("relation-get"), 4, "another bag is another question");
+        hook_tools.relation_set(&relation, Bag::App, &Databag::from([("k".into(), "v".into())])).unwrap();
+        hook_tools.relation_get_app(&relation, "synapse").unwrap();
+        hook_tools.relation_get_app(&other, "synapse").unwrap();
+        assert_eq!(count("relation-get"), 5, "only the written relation is asked again");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //!   loads them, and registrations that cannot be loaded together.
 //! - [`provider`]: Synapse's side; read everything once, publish (leader), get one
 //!   [`RegistrationOutcome`] per relation (every unit).
+//! - [`published`]: the leader's record of what it published, which saves reads.
 //! - [`requirer`]: the bridges' and bots' side; read the provider's data, send a registration.
 
 pub mod conflict;
@@ -15,6 +16,7 @@ pub mod data;
 mod overlap;
 pub mod protocol;
 pub mod provider;
+pub mod published;
 mod pyregex;
 mod pyyaml;
 pub mod registration;
@@ -27,6 +29,7 @@ pub use provider::{
     EventRelation, NotReady, OwnedSecret, ProviderContext, ProviderRelation, ProviderSecrets, ProviderState,
     PublishOutcome, PublishPlan, PublishReport, RegistrationOutcome, Rejection,
 };
+pub use published::PublicationStore;
 pub use pyregex::PatternError;
 pub use pyyaml::YamlError;
 pub use registration::{Namespace, NamespaceKind, Registration, RegistrationError, MAX_REGISTRATION_BYTES};

@@ -24,6 +24,7 @@ use crate::protocol::{
     REGISTRATION_KEY, SHARED_SECRET_CONTENT, SHARED_SECRET_ID_KEY, SHARED_SECRET_LABEL,
     V0_REGISTRATION_CONTENT, V0_REGISTRATION_SECRET_ID_KEY,
 };
+use crate::published::{PublicationStore, Published};
 use crate::registration::{Registration, RegistrationError, MAX_REGISTRATION_BYTES};
 
 /// Longest token worth decrypting: the token of a [`MAX_REGISTRATION_BYTES`] text.
@@ -37,6 +38,9 @@ pub struct ProviderContext {
     pub model_uuid: String,
     /// The relation of this hook's event, when the event is on the endpoint.
     pub event: Option<EventRelation>,
+    /// Where the leader keeps its record of what it published (see [`crate::published`]);
+    /// without one it reads its own bag of every relation and the secrets' metadata.
+    pub store: Option<PublicationStore>,
 }
 
 /// The relation a relation hook is about, as Juju's environment names it.
@@ -65,7 +69,13 @@ impl ProviderContext {
             local_app: context.app_name.clone(),
             model_uuid: context.model_uuid.clone(),
             event,
+            store: None,
         }
+    }
+
+    /// Keeps the leader's record of what it published in `store`.
+    pub fn with_store(self, store: PublicationStore) -> Self {
+        Self { store: Some(store), ..self }
     }
 
     /// The relation being broken in this hook, if any.
@@ -208,6 +218,8 @@ pub struct ProviderState {
     key: Key,
     /// Read by the leader when it has relations to serve or a broken one to clean up after.
     secrets: Option<ProviderSecrets>,
+    /// The leader's record as it found it in the store (`None`: no store, or no record).
+    recorded: Option<String>,
 }
 
 impl fmt::Debug for ProviderState {
@@ -261,10 +273,20 @@ pub enum PublishOutcome {
 impl ProviderState {
     /// Reads the relations of the endpoint (minus a broken one), each requirer bag, a v0
     /// registration secret where one is referenced, and the encryption key by label (once,
-    /// only if some relation sent a token). The leader also reads its own bags and, when it
-    /// has relations or a broken one, the metadata of the two secrets.
+    /// only if some relation sent a token). The leader also reads its record from the store
+    /// and, where the record does not tell, its own bags and (when it has relations or a
+    /// broken one) the metadata of the two secrets.
     pub fn read(tools: &HookTools, context: ProviderContext) -> Result<Self, HookToolError> {
         let leader = tools.is_leader()?;
+        let recorded = match &context.store {
+            Some(store) if leader => {
+                tolerate_gone(tools.relation_get_app(&store.relation, &context.local_app))?
+                    .and_then(|mut bag| bag.remove(&store.key))
+                    .filter(|text| !text.is_empty())
+            }
+            _ => None,
+        };
+        let record = recorded.as_deref().and_then(Published::parse).unwrap_or_default();
         let mut relations = Vec::new();
         for id in tools.relation_ids(&context.endpoint)? {
             if context.broken().is_some_and(|broken| broken.id == id) {
@@ -278,10 +300,12 @@ impl ProviderState {
                 Some(app) => read_sent(tools, &id, app)?,
                 None => Sent::Nothing,
             };
-            let own_bag = if leader {
-                Some(tolerate_gone(tools.relation_get_app(&id, &context.local_app))?.unwrap_or_default())
-            } else {
-                None
+            let own_bag = match remote_app.as_deref().and_then(|app| record.bag(&id, app)) {
+                _ if !leader => None,
+                Some(published) => Some(published.clone()),
+                None => {
+                    Some(tolerate_gone(tools.relation_get_app(&id, &context.local_app))?.unwrap_or_default())
+                }
             };
             relations.push(ProviderRelation { id, remote_app, sent, own_bag });
         }
@@ -291,11 +315,15 @@ impl ProviderState {
             Key::NotNeeded
         };
         let secrets = if leader && (!relations.is_empty() || context.broken().is_some()) {
-            Some(read_secrets(tools)?)
+            let live = relations.iter().filter_map(|r| Some((&r.id, r.remote_app.as_deref()?)));
+            match record.secrets(live) {
+                Some(known) => Some(known),
+                None => Some(read_secrets(tools)?),
+            }
         } else {
             None
         };
-        Ok(Self { context, leader, relations, key, secrets })
+        Ok(Self { context, leader, relations, key, secrets, recorded })
     }
 
     pub fn relations(&self) -> &[ProviderRelation] {
@@ -387,7 +415,10 @@ impl ProviderState {
             return None;
         }
         let mut plan = PublishPlan::default();
-        let Some(secrets) = &self.secrets else { return Some(plan) };
+        let Some(secrets) = &self.secrets else {
+            self.plan_record(None, &mut plan);
+            return Some(plan);
+        };
         if self.relations.is_empty() {
             for (label, secret) in [
                 (SHARED_SECRET_LABEL, &secrets.shared_secret),
@@ -398,6 +429,7 @@ impl ProviderState {
                     plan.report.removed.push(label);
                 }
             }
+            self.plan_record(None, &mut plan);
             return Some(plan);
         }
         let existing = |secret: &Option<OwnedSecret>| -> Option<Planned> {
@@ -460,7 +492,23 @@ impl ProviderState {
             }
         }
         self.plan_revokes([(SHARED_SECRET_LABEL, &shared), (ENCRYPTION_KEY_LABEL, &key)], &mut plan);
+        let served = self.relations.iter().filter_map(|r| Some((&r.id, r.remote_app.as_deref()?)));
+        self.plan_record(Published::of(&desired, served), &mut plan);
         Some(plan)
+    }
+
+    /// Plans keeping `record` in the store when it differs from the one found there; `None`
+    /// clears it.
+    fn plan_record(&self, record: Option<Published>, plan: &mut PublishPlan) {
+        let Some(store) = &self.context.store else { return };
+        let text = record.map(|record| record.to_text()).unwrap_or_default();
+        if self.recorded.as_deref().unwrap_or_default() != text {
+            plan.effects.push(Effect::RelationSet {
+                relation: store.relation.clone(),
+                bag: Bag::App,
+                data: BTreeMap::from([(store.key.clone(), Value::Text(text))]),
+            });
+        }
     }
 
     /// [`ProviderState::plan_publish`] with a freshly generated key, executed.

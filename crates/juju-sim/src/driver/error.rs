@@ -4,7 +4,6 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::charm::CharmError;
-use crate::context::ContextError;
 use crate::locate::LocateError;
 
 use super::HookRun;
@@ -42,8 +41,6 @@ pub enum SimError {
     Passive(String),
     #[error(transparent)]
     Charm(#[from] CharmError),
-    #[error(transparent)]
-    Context(#[from] ContextError),
     #[error(transparent)]
     Locate(#[from] LocateError),
     #[error("cannot {action} {path}: {source}")]

@@ -10,9 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::context::{
-    ActionRun, ContextFile, HookContext, HookInfo, ToolFault, CONTEXT_ID_ENV, CONTEXT_PATH_ENV,
-};
+use crate::context::{ActionRun, HookContext, HookInfo, ToolFault, AGENT_SOCKET_ENV, CONTEXT_ID_ENV};
 use crate::model::{app_of, ActionRecord, ActionStatus};
 use crate::runner::InProcessRunner;
 use crate::usage::{take_tools_usage, ResourceUsage, ToolsUsage};
@@ -20,11 +18,12 @@ use crate::usage::{take_tools_usage, ResourceUsage, ToolsUsage};
 use super::{process, ActionResult, Event, HookRun, SimError, Simulator, PASSED_THROUGH};
 
 impl Simulator {
+    /// A new hook's context id, and the file its tools record their usage in.
     pub(super) fn next_context_id(&mut self, unit: &str, hook: &str) -> (String, PathBuf) {
         self.next_context += 1;
         let id = format!("{unit}-{hook}-{}", self.next_context);
-        let path = self.work.path().join("contexts").join(format!("{}.json", self.next_context));
-        (id, path)
+        let usage = self.work.path().join("contexts").join(format!("{}.usage", self.next_context));
+        (id, usage)
     }
 
     /// Builds the hook context as tools will see it: the model without log and action
@@ -51,7 +50,7 @@ impl Simulator {
         unit: &str,
         dispatch_path: &str,
         hook_name: &str,
-        context: (&str, &Path),
+        context_id: &str,
         kind_env: Vec<(&'static str, String)>,
     ) -> BTreeMap<String, String> {
         let mut env = BTreeMap::new();
@@ -79,8 +78,8 @@ impl Simulator {
             ("JUJU_VERSION", self.model.juju_version.clone()),
             ("JUJU_CHARM_DIR", charm_dir.clone()),
             ("CHARM_DIR", charm_dir),
-            (CONTEXT_ID_ENV, context.0.to_owned()),
-            (CONTEXT_PATH_ENV, context.1.display().to_string()),
+            (CONTEXT_ID_ENV, context_id.to_owned()),
+            (AGENT_SOCKET_ENV, self.agent.socket().display().to_string()),
             ("JUJU_AGENT_SOCKET_NETWORK", "unix".to_owned()),
             ("JUJU_API_ADDRESSES", "10.152.183.10:17070".to_owned()),
             ("JUJU_MACHINE_ID", String::new()),
@@ -118,7 +117,7 @@ impl Simulator {
         let label = dispatch_path.rsplit_once('/').map_or(dispatch_path, |(_, name)| name).to_owned();
         let charm_dir = self.unit_charm_dir(unit);
         let handler = find_handler(&charm_dir, dispatch_path);
-        let (id, path) = self.next_context_id(unit, &label);
+        let (id, usage_path) = self.next_context_id(unit, &label);
         let context = self.context_for(id.clone(), unit, info);
         let Some(handler) = handler else {
             let mut run = self.skipped_run(unit, label, None);
@@ -135,15 +134,13 @@ impl Simulator {
             .filter(|(_, app)| app.as_deref().is_none_or(|app| app == app_of(unit)))
             .map(|(fault, _)| *fault);
         context.fault = faulted;
-        let file = ContextFile::create(&path, &context)?;
-        let env = self.hook_env(unit, dispatch_path, &hook_name, (&id, &path), kind_env);
+        let env = self.hook_env(unit, dispatch_path, &hook_name, &id, kind_env);
+        self.agent.begin(context, usage_path.clone());
         let finished = process::run(&handler, &charm_dir, &env, self.hook_timeout)
             .map_err(|e| SimError::io("run", &handler, e));
-        let context = file.read();
-        let tools_usage = take_tools_usage(&path);
-        file.remove()?;
+        let context = self.agent.finish().expect("the agent holds the running hook's context");
+        let tools_usage = take_tools_usage(&usage_path);
         let finished = finished?;
-        let context = context?;
         // A fault not reached in this hook is due that many calls into the next ones.
         if let Some(fault) = faulted {
             self.tool_fault =
@@ -317,8 +314,8 @@ impl Simulator {
         self.before_hook(unit, &event);
         let info = self.hook_info(unit, &hook, &event);
         let kind_env = event.env(&self.model, unit);
-        let (id, path) = self.next_context_id(unit, &hook);
-        let env = self.hook_env(unit, &format!("hooks/{hook}"), &hook, (&id, &path), kind_env);
+        let (id, _) = self.next_context_id(unit, &hook);
+        let env = self.hook_env(unit, &format!("hooks/{hook}"), &hook, &id, kind_env);
         let context = self.context_for(id, unit, info);
         Ok(InProcessRunner::new(context, env, event))
     }

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::agent::Agent;
 use crate::charm::CharmMeta;
 use crate::context::{ToolCall, ToolFault, ToolFaultKind};
 use crate::model::{
@@ -179,6 +180,8 @@ pub struct ActionResult {
 /// `JUJU_CONTEXT_ID`). Work files live in a temporary directory removed on drop.
 pub struct Simulator {
     model: Model,
+    /// Answers the hook tools of the running hook (first, to stop before its socket goes).
+    agent: Agent,
     work: tempfile::TempDir,
     tools_dir: PathBuf,
     queue: VecDeque<(String, Event)>,
@@ -223,8 +226,11 @@ impl Simulator {
             let path = work.path().join(dir);
             fs::create_dir_all(&path).map_err(|e| SimError::io("create", &path, e))?;
         }
+        let socket = work.path().join("agent.socket");
+        let agent = Agent::start(socket.clone()).map_err(|e| SimError::io("listen on", socket, e))?;
         Ok(Simulator {
             model: Model::new("test-model"),
+            agent,
             work,
             tools_dir,
             queue: VecDeque::new(),
