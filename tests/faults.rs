@@ -1,6 +1,6 @@
 //! Every hook converges after any single fault. For each main scenario (deploy, a config
-//! change, integrating a bridge, removing it, scaling out, removing the leader unit) and for
-//! **every** k:
+//! change, integrating a bridge, removing it, integrating the database, scaling out, removing
+//! the leader unit) and for **every** k:
 //!
 //! - hook-tool call k (of Synapse's hooks) fails as Juju's tools do when the agent loses its API connection
 //!   (`ERROR connection is shut down`);
@@ -28,11 +28,13 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
+use std::sync::Arc;
 
 use juju_sim::context::ToolFaultKind;
 use juju_sim::SimError;
 use regex::Regex;
 use serde_json::{json, Value};
+use support::postgres::PostgresServer;
 use support::world::{World, BRIDGE};
 use support::APP;
 
@@ -40,6 +42,8 @@ use support::APP;
 struct Scenario {
     setup: fn(&mut World) -> Result<(), SimError>,
     operation: fn(&mut World) -> Result<(), SimError>,
+    /// Whether postgresql-k8s needs a real PostgreSQL server (one for all the runs).
+    database: bool,
 }
 
 fn nothing(_: &mut World) -> Result<(), SimError> {
@@ -60,7 +64,8 @@ fn bridged(world: &mut World) -> Result<(), SimError> {
     world.harness.sim.integrate(BRIDGE, APP).map(drop)
 }
 
-const DEPLOY: Scenario = Scenario { setup: nothing, operation: |world| world.deploy(1).map(drop) };
+const DEPLOY: Scenario =
+    Scenario { setup: nothing, operation: |world| world.deploy(1).map(drop), database: false };
 
 const CONFIG_CHANGE: Scenario = Scenario {
     setup: one_unit,
@@ -68,11 +73,13 @@ const CONFIG_CHANGE: Scenario = Scenario {
         let values = BTreeMap::from([("block_non_admin_invites".to_string(), json!(true))]);
         world.harness.sim.set_config(APP, values).map(drop)
     },
+    database: false,
 };
 
 const INTEGRATE_A_BRIDGE: Scenario = Scenario {
     setup: one_unit_and_a_bridge,
     operation: |world| world.harness.sim.integrate(BRIDGE, APP).map(drop),
+    database: false,
 };
 
 const REMOVE_A_RELATION: Scenario = Scenario {
@@ -81,13 +88,26 @@ const REMOVE_A_RELATION: Scenario = Scenario {
         let relation = world.harness.sim.relation_id(BRIDGE, APP).expect("the bridge's relation");
         world.harness.sim.remove_relation(relation).map(drop)
     },
+    database: false,
 };
 
-const SCALE_OUT: Scenario = Scenario { setup: one_unit, operation: |world| world.add_unit().map(drop) };
+const SCALE_OUT: Scenario =
+    Scenario { setup: one_unit, operation: |world| world.add_unit().map(drop), database: false };
 
 const REMOVE_THE_LEADER: Scenario = Scenario {
     setup: |world| world.deploy(2).map(drop),
     operation: |world| world.harness.sim.remove_units(&[&format!("{APP}/0")]).map(drop),
+    database: false,
+};
+
+const INTEGRATE_THE_DATABASE: Scenario = Scenario {
+    setup: |world| {
+        one_unit(world)?;
+        world.deploy_postgresql();
+        Ok(())
+    },
+    operation: |world| world.integrate_database().map(drop),
+    database: true,
 };
 
 /// Which fault, where.
@@ -109,8 +129,12 @@ struct Counts {
 
 /// Runs `scenario` with `fault` (if any), retries what failed as Juju does, and returns what
 /// the model and containers hold, and what the operation did.
-fn run(scenario: &Scenario, fault: Option<Fault>) -> (String, Counts) {
-    let mut world = World::new();
+fn run(
+    scenario: &Scenario,
+    fault: Option<Fault>,
+    database: Option<&Arc<PostgresServer>>,
+) -> (String, Counts) {
+    let mut world = database.map_or_else(World::new, |server| World::with_database_server(server.clone()));
     (scenario.setup)(&mut world).expect("the setup succeeds without faults");
     let units = world.synapse_units();
     let requests_before: Vec<usize> = units.iter().map(|unit| world.harness.request_count(unit)).collect();
@@ -162,7 +186,8 @@ fn run(scenario: &Scenario, fault: Option<Fault>) -> (String, Counts) {
 /// Runs the scenario without faults, then with each fault at every k, comparing each end
 /// state with the fault-free one.
 fn converges_after_any_single_fault(scenario: Scenario) {
-    let (expected, counts) = run(&scenario, None);
+    let database = scenario.database.then(|| Arc::new(PostgresServer::start()));
+    let (expected, counts) = run(&scenario, None, database.as_ref());
     assert!(counts.calls > 0, "the operation makes tool calls");
     let mut faults: Vec<Fault> = Vec::new();
     for call in 1..=counts.calls {
@@ -181,7 +206,7 @@ fn converges_after_any_single_fault(scenario: Scenario) {
     let offset = env_number("FAULTS_OFFSET", 0) % every;
     let chosen = faults.into_iter().enumerate().filter(|(index, _)| *index % every == offset);
     for (_, fault) in chosen {
-        let (got, _) = run(&scenario, Some(fault));
+        let (got, _) = run(&scenario, Some(fault), database.as_ref());
         if got != expected {
             let diff: Vec<String> = diff_lines(&expected, &got);
             panic!("after {fault:?} the end state differs from the fault-free run:\n{}", diff.join("\n"));
@@ -346,4 +371,9 @@ fn scaling_out_converges_after_any_single_fault() {
 #[test]
 fn removing_the_leader_unit_converges_after_any_single_fault() {
     converges_after_any_single_fault(REMOVE_THE_LEADER);
+}
+
+#[test]
+fn integrating_the_database_converges_after_any_single_fault() {
+    converges_after_any_single_fault(INTEGRATE_THE_DATABASE);
 }

@@ -168,11 +168,17 @@ fn targets(events: &[EventFigures], packed: &PackedSize) {
         let (rust, python) = pair(event);
         let ratio = ms(rust.wall()) / ms(python.wall());
         let target = if event.relations > 1 { WALL_RATIO_TARGET_MANY } else { WALL_RATIO_TARGET };
-        verdict(ratio <= target, &format!("{}: wall time ratio {ratio:.3} (target ≤ {target:.2})", event.name));
+        verdict(
+            ratio <= target,
+            &format!("{}: wall time ratio {ratio:.3} (target ≤ {target:.2})", event.name),
+        );
         let own = ms(rust.charm_cpu()) / ms(python.charm_cpu());
         verdict(
             own <= OWN_CPU_RATIO_TARGET,
-            &format!("{}: the charm's own CPU ratio {own:.3} (target ≤ {OWN_CPU_RATIO_TARGET:.2})", event.name),
+            &format!(
+                "{}: the charm's own CPU ratio {own:.3} (target ≤ {OWN_CPU_RATIO_TARGET:.2})",
+                event.name
+            ),
         );
         let rss = rust.charm_rss_kib();
         verdict(

@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 
 use juju_sim::model::{Bag, GrantTarget, Secret, SecretOwner};
-use juju_sim::{CharmMeta, HookRun, Simulator};
+use juju_sim::{CharmMeta, HookRun, SimError, Simulator};
 
 use super::passive_app;
 use super::postgres::{new_password, DatabaseUser, Locale, PostgresServer};
@@ -181,6 +181,20 @@ impl PostgresqlK8s {
         relation: u32,
         options: &AnswerOptions,
     ) -> Answer {
+        let (mut answer, runs) = self.try_answer_with(sim, server, relation, options);
+        answer.runs = runs.expect("bag written");
+        answer
+    }
+
+    /// [`PostgresqlK8s::answer_with`] when the requirer's hooks may fail: the answer (with no
+    /// `runs`) and what publishing it made the requirer do.
+    pub fn try_answer_with(
+        &self,
+        sim: &mut Simulator,
+        server: &PostgresServer,
+        relation: u32,
+        options: &AnswerOptions,
+    ) -> (Answer, Result<Vec<HookRun>, SimError>) {
         let request = self.request(sim, relation);
         let database = request.database.clone().unwrap_or_else(|| {
             panic!("the requirer has not asked for a database on relation {relation}: {:?}", request.bag)
@@ -242,8 +256,14 @@ impl PostgresqlK8s {
         bag.insert("database".into(), database);
         bag.insert("version".into(), server.version());
         bag.insert("data".into(), snapshot(&request.bag));
-        let runs = sim.set_relation_data(relation, Bag::App(self.app.clone()), bag).expect("bag written");
-        Answer { user, user_secret: secrets.remove("user"), tls_secret: secrets.remove("tls"), runs }
+        let runs = sim.set_relation_data(relation, Bag::App(self.app.clone()), bag);
+        let answer = Answer {
+            user,
+            user_secret: secrets.remove("user"),
+            tls_secret: secrets.remove("tls"),
+            runs: Vec::new(),
+        };
+        (answer, runs)
     }
 
     /// Gives the relation's user a new random password: the real `ALTER ROLE` first, then a

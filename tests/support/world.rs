@@ -2,10 +2,19 @@
 //! bridges made of the example requirer charm, every step returning the simulator's result
 //! so that a failed hook is the test's to judge.
 
-use juju_sim::{AppSpec, HookRun, SimError};
+use std::sync::Arc;
 
+use juju_sim::{AppSpec, HookRun, SimError};
+use pebble_sim::ExecRule;
+use serde_json::json;
+
+use super::postgres::{Locale, PostgresServer};
+use super::postgresql_provider::{AnswerOptions, PostgresqlK8s, ENDPOINT as DATABASE_ENDPOINT};
 use super::requirers::make_rust_requirer_dir;
 use super::{Harness, APP, SERVER_NAME};
+
+/// The charm's database inspection script, as it runs it (`python3 -c <script>`).
+const INSPECT_SCRIPT: &str = include_str!("../../src/components/database/inspect.py");
 
 /// The bridge the scenarios integrate.
 pub const BRIDGE: &str = "irc";
@@ -13,6 +22,10 @@ pub const BRIDGE: &str = "irc";
 pub struct World {
     pub harness: Harness,
     requirers: tempfile::TempDir,
+    /// The PostgreSQL server postgresql-k8s gives databases on (see [`World::with_database_server`]).
+    database_server: Option<Arc<PostgresServer>>,
+    /// postgresql-k8s, once [`World::deploy_postgresql`] added it.
+    postgresql: Option<PostgresqlK8s>,
 }
 
 impl World {
@@ -20,7 +33,19 @@ impl World {
         let requirers =
             tempfile::Builder::new().prefix("requirer-charm-").tempdir().expect("a temporary directory");
         make_rust_requirer_dir(requirers.path());
-        Self { harness: Harness::new(), requirers }
+        Self { harness: Harness::new(), requirers, database_server: None, postgresql: None }
+    }
+
+    /// A world whose postgresql-k8s creates its databases on `server`, emptied first of what
+    /// an earlier world made there (its `relation_id_<n>` users and Synapse's database).
+    pub fn with_database_server(server: Arc<PostgresServer>) -> Self {
+        server.query("postgres", &format!("DROP DATABASE IF EXISTS {APP}"));
+        for row in
+            server.query("postgres", "SELECT rolname FROM pg_roles WHERE rolname LIKE 'relation\\_id\\_%'")
+        {
+            server.drop_user_like_postgresql_k8s(&row[0]);
+        }
+        Self { database_server: Some(server), ..Self::new() }
     }
 
     /// Deploys Synapse with `units` units, each Pebble up from the start.
@@ -56,5 +81,39 @@ impl World {
             .app(APP)
             .map(|app| app.unit_names().map(str::to_string).collect())
             .unwrap_or_default()
+    }
+
+    /// Adds postgresql-k8s (passive, not integrated yet), and scripts Synapse's database
+    /// inspection on every unit to find an empty database fit for it.
+    pub fn deploy_postgresql(&mut self) {
+        let fit = json!({"collate": "C", "ctype": "C", "tables": 0, "port_started": false,
+                         "can_create": true, "superuser": true, "fixed": false});
+        for unit in self.synapse_units() {
+            let rule =
+                ExecRule::new(["python3", "-c", INSPECT_SCRIPT]).read_stdin().stdout(format!("{fit}\n"));
+            self.harness.pebble(&unit).script_exec(rule);
+        }
+        self.postgresql = Some(PostgresqlK8s::deploy(&mut self.harness.sim, 1));
+    }
+
+    /// `juju integrate synapse postgresql-k8s`, each failed hook retried as Juju does, then
+    /// postgresql-k8s's answer: a real user and database on its server.
+    pub fn integrate_database(&mut self) -> Result<Vec<HookRun>, SimError> {
+        let postgresql = self.postgresql.as_ref().expect("postgresql-k8s is deployed");
+        let server = self.database_server.as_ref().expect("a world with a database server");
+        let sim = &mut self.harness.sim;
+        let endpoints =
+            (format!("{APP}:{DATABASE_ENDPOINT}"), format!("{}:{DATABASE_ENDPOINT}", postgresql.app));
+        let mut outcome = sim.integrate(&endpoints.0, &endpoints.1).map(|(_, runs)| runs);
+        for _ in 0..3 {
+            match outcome {
+                Err(SimError::HookFailed(_)) => outcome = sim.run_until_quiet(),
+                _ => break,
+            }
+        }
+        outcome?;
+        let relation = sim.relation_id(APP, &postgresql.app).expect("the database relation");
+        let options = AnswerOptions { locale: Locale::C, ..AnswerOptions::default() };
+        postgresql.try_answer_with(sim, server, relation, &options).1
     }
 }
