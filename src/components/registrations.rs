@@ -56,7 +56,8 @@ pub struct RelationRegistration {
 impl MatrixAuthState {
     /// Reads every relation once and decrypts and checks each registration (see
     /// [`ProviderState::read`] for the hook-tool calls). The leader keeps its record of what
-    /// it published in the peer relation's application bag.
+    /// it published in the peer relation's application bag, where every unit finds each
+    /// relation's requirer.
     pub fn load(tools: &HookTools, context: &HookContext, leader: bool) -> Result<Self, HookToolError> {
         let mut provider_context = ProviderContext::from_hook(context, ENDPOINT);
         if let Some(peers) = tools.relation_ids(PEER_RELATION)?.into_iter().next() {

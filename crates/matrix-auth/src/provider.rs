@@ -218,7 +218,7 @@ pub struct ProviderState {
     key: Key,
     /// Read by the leader when it has relations to serve or a broken one to clean up after.
     secrets: Option<ProviderSecrets>,
-    /// The leader's record as it found it in the store (`None`: no store, or no record).
+    /// The record as this unit found it in the store (`None`: no store, or no record).
     recorded: Option<String>,
 }
 
@@ -273,18 +273,17 @@ pub enum PublishOutcome {
 impl ProviderState {
     /// Reads the relations of the endpoint (minus a broken one), each requirer bag, a v0
     /// registration secret where one is referenced, and the encryption key by label (once,
-    /// only if some relation sent a token). The leader also reads its record from the store
-    /// and, where the record does not tell, its own bags and (when it has relations or a
-    /// broken one) the metadata of the two secrets.
+    /// only if some relation sent a token). Every unit reads the leader's record from the
+    /// store, which names the requirer of each relation it has served; the leader also reads,
+    /// where the record does not tell, its own bags and (when it has relations or a broken
+    /// one) the metadata of the two secrets.
     pub fn read(tools: &HookTools, context: ProviderContext) -> Result<Self, HookToolError> {
         let leader = tools.is_leader()?;
         let recorded = match &context.store {
-            Some(store) if leader => {
-                tolerate_gone(tools.relation_get_app(&store.relation, &context.local_app))?
-                    .and_then(|mut bag| bag.remove(&store.key))
-                    .filter(|text| !text.is_empty())
-            }
-            _ => None,
+            Some(store) => tolerate_gone(tools.relation_get_app(&store.relation, &context.local_app))?
+                .and_then(|mut bag| bag.remove(&store.key))
+                .filter(|text| !text.is_empty()),
+            None => None,
         };
         let record = recorded.as_deref().and_then(Published::parse).unwrap_or_default();
         let mut relations = Vec::new();
@@ -292,7 +291,9 @@ impl ProviderState {
             if context.broken().is_some_and(|broken| broken.id == id) {
                 continue;
             }
-            let remote_app = match context.known_remote_app(&id) {
+            // A relation's requirer never changes: the environment's or the record's name
+            // saves a `relation-list --app`.
+            let remote_app = match context.known_remote_app(&id).or_else(|| record.app(&id)) {
                 Some(app) => Some(app.to_string()),
                 None => tolerate_gone(tools.relation_remote_app(&id))?.flatten(),
             };

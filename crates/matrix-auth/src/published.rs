@@ -1,6 +1,7 @@
 //! What the provider's leader last published, kept in an application bag of a peer relation
 //! (a [`PublicationStore`]) where every later leader finds it. With it a hook reads neither
-//! its own bag of each relation nor, when no relation is new, the two secrets' metadata.
+//! its own bag of each relation nor, when no relation is new, the two secrets' metadata; and
+//! every unit learns each served relation's requirer without asking Juju.
 //!
 //! The record is written in the same hook as what it describes, so Juju commits both or
 //! neither. A record that is missing, unreadable or silent about a relation only costs the
@@ -48,6 +49,11 @@ impl Published {
 
     pub(crate) fn to_text(&self) -> String {
         serde_json::to_string(self).expect("a record of strings always serialises")
+    }
+
+    /// The requirer of `relation` when it was served (a relation's requirer never changes).
+    pub(crate) fn app(&self, relation: &RelationId) -> Option<&str> {
+        self.relations.get(&relation.id).map(|entry| entry.app.as_str())
     }
 
     /// What was published to `relation` while its requirer was `app`.
@@ -144,6 +150,7 @@ mod tests {
         let record = Published::parse(&record.to_text()).expect("the record reads back");
         assert_eq!(record.bag(&irc, "irc").unwrap()[HOMESERVER_KEY], "http://synapse:8008");
         assert_eq!(record.bag(&irc, "irc-alias"), None, "another requirer under that number");
+        assert_eq!((record.app(&irc), record.app(&new)), (Some("irc"), None));
 
         let secrets = record.secrets([(&irc, "irc"), (&maubot, "maubot")].into_iter()).unwrap();
         let shared = secrets.shared_secret.unwrap();
