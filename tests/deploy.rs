@@ -322,3 +322,32 @@ fn refreshing_to_a_newer_build_regenerates_and_restarts_nothing() {
     assert_eq!(harness.pebble(UNIT0).service_starts("synapse"), 1, "no restart");
     assert_eq!(harness.status(UNIT0), ("active".into(), String::new()));
 }
+
+#[test]
+fn the_secret_file_check_finds_a_secret_in_a_file_others_can_read() {
+    let mut harness = Harness::new();
+    assert_hooks_succeeded(&harness.deploy(1, &[("server_name", json!(SERVER_NAME))]));
+    let unit = "synapse/0";
+    let secret = harness
+        .sim
+        .model()
+        .secrets
+        .values()
+        .flat_map(|secret| {
+            secret.latest().map(|revision| revision.decoded()).unwrap_or_default().into_values()
+        })
+        .find(|value| value.len() >= 16)
+        .expect("the application secrets exist");
+    let client = pebble::Client::new(harness.socket(unit));
+    let readable = pebble::PushOptions {
+        permissions: Some(0o644),
+        user_id: Some(991),
+        group_id: Some(991),
+        ..Default::default()
+    };
+    client.push("/data/copy", secret.as_bytes(), &readable).expect("push");
+    let check = || support::leaks::assert_secret_files_private(&harness.sim, APP, [harness.pebble(unit)]);
+    assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)).is_err(), "0644 passed the check");
+    client.remove_path("/data/copy", false).expect("remove");
+    check();
+}

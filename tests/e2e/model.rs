@@ -406,6 +406,7 @@ impl Drop for E2e {
     fn drop(&mut self) {
         if !std::thread::panicking() {
             crate::support::leaks::assert_no_secret_leaks(&self.harness.sim, APP, self.pebbles.values());
+            crate::support::leaks::assert_secret_files_private(&self.harness.sim, APP, self.pebbles.values());
         }
         self.pebbles.clear();
         self.pods.clear();

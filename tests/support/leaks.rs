@@ -6,7 +6,8 @@
 //! action's results, messages and logs, the relation data the Synapse application wrote, each
 //! unit's Pebble plan (service definitions and their environment) and the argv of every
 //! command run in the containers. A hit fails the test, naming the secret's key and where it
-//! showed, never the value.
+//! showed, never the value. Every file the charm wrote that holds a secret value must also be
+//! readable by its owner only, the synapse user.
 
 use juju_sim::Simulator;
 use pebble_sim::PebbleSim;
@@ -28,6 +29,8 @@ const NOT_SECRET: [&str; 9] = [
 const SECRET_OPTIONS: [&str; 1] = ["backup_passphrase"];
 /// Relation keys whose plain-text values are secret.
 const PLAIN_SECRET_KEYS: [&str; 3] = ["access-key", "secret-key", "password"];
+/// The synapse user of Synapse's image, who must own every secret-bearing file.
+const SYNAPSE_UID: u32 = 991;
 /// Shorter values ("C", "True") match by accident.
 const MIN_LENGTH: usize = 8;
 
@@ -37,43 +40,11 @@ pub fn assert_no_secret_leaks<'a>(
     app: &str,
     pebbles: impl IntoIterator<Item = &'a PebbleSim>,
 ) {
-    let model = sim.model();
-    let mut secrets: Vec<(String, String)> = model
-        .secrets
-        .values()
-        .flat_map(|secret| secret.revisions.iter().map(move |revision| (secret, revision)))
-        .flat_map(|(secret, revision)| {
-            let label = secret.label.clone().unwrap_or_else(|| secret.id.clone());
-            revision.decoded().into_iter().map(move |(key, value)| (format!("{label}/{key}"), value))
-        })
-        .filter(|(key, value)| {
-            value.trim().len() >= MIN_LENGTH
-                && !NOT_SECRET.iter().any(|plain| key.ends_with(&format!("/{plain}")))
-        })
-        .collect();
-    // Secrets that travel outside Juju secrets: the charm's secret options, and the keys
-    // and passwords providers publish in plain text (track-1 s3-integrator, smtp-legacy).
-    if let Some(charm) = model.applications.get(app) {
-        for option in SECRET_OPTIONS {
-            if let Some(serde_json::Value::String(value)) = charm.config.get(option) {
-                if value.trim().len() >= MIN_LENGTH {
-                    secrets.push((format!("option {option}"), value.clone()));
-                }
-            }
-        }
-    }
-    for relation in model.relations.values() {
-        for (owner, bag) in relation.app_data.iter().filter(|(owner, _)| *owner != app) {
-            for key in PLAIN_SECRET_KEYS {
-                if let Some(value) = bag.get(key).filter(|value| value.trim().len() >= MIN_LENGTH) {
-                    secrets.push((format!("relation {} {key} of {owner}", relation.id), value.clone()));
-                }
-            }
-        }
-    }
+    let secrets = secret_values(sim, app);
     if secrets.is_empty() {
         return;
     }
+    let model = sim.model();
     let mut places: Vec<(String, String)> = Vec::new();
     for record in &model.logs {
         places.push((format!("juju-log of {} ({})", record.unit, record.hook), record.message.clone()));
@@ -121,4 +92,71 @@ pub fn assert_no_secret_leaks<'a>(
     leaks.sort();
     leaks.dedup();
     assert!(leaks.is_empty(), "secret values are visible: {leaks:#?}");
+}
+
+/// Every secret value of the model (see the module documentation), named by where it is kept.
+fn secret_values(sim: &Simulator, app: &str) -> Vec<(String, String)> {
+    let model = sim.model();
+    let mut secrets: Vec<(String, String)> = model
+        .secrets
+        .values()
+        .flat_map(|secret| secret.revisions.iter().map(move |revision| (secret, revision)))
+        .flat_map(|(secret, revision)| {
+            let label = secret.label.clone().unwrap_or_else(|| secret.id.clone());
+            revision.decoded().into_iter().map(move |(key, value)| (format!("{label}/{key}"), value))
+        })
+        .filter(|(key, value)| {
+            value.trim().len() >= MIN_LENGTH
+                && !NOT_SECRET.iter().any(|plain| key.ends_with(&format!("/{plain}")))
+        })
+        .collect();
+    // Secrets that travel outside Juju secrets: the charm's secret options, and the keys
+    // and passwords providers publish in plain text (track-1 s3-integrator, smtp-legacy).
+    if let Some(charm) = model.applications.get(app) {
+        for option in SECRET_OPTIONS {
+            if let Some(serde_json::Value::String(value)) = charm.config.get(option) {
+                if value.trim().len() >= MIN_LENGTH {
+                    secrets.push((format!("option {option}"), value.clone()));
+                }
+            }
+        }
+    }
+    for relation in model.relations.values() {
+        for (owner, bag) in relation.app_data.iter().filter(|(owner, _)| *owner != app) {
+            for key in PLAIN_SECRET_KEYS {
+                if let Some(value) = bag.get(key).filter(|value| value.trim().len() >= MIN_LENGTH) {
+                    secrets.push((format!("relation {} {key} of {owner}", relation.id), value.clone()));
+                }
+            }
+        }
+    }
+    secrets
+}
+
+/// Panics unless every file the charm wrote into a container (through Pebble) that holds a
+/// secret value is readable by its owner only and owned by the synapse user.
+pub fn assert_secret_files_private<'a>(
+    sim: &Simulator,
+    app: &str,
+    pebbles: impl IntoIterator<Item = &'a PebbleSim>,
+) {
+    let secrets = secret_values(sim, app);
+    let mut exposed = Vec::new();
+    for pebble in pebbles {
+        for path in pebble.written_files() {
+            let content = std::fs::read(pebble.root().join(path.trim_start_matches('/'))).unwrap_or_default();
+            let content = String::from_utf8_lossy(&content);
+            let Some((key, _)) = secrets.iter().find(|(_, value)| content.contains(value.as_str())) else {
+                continue;
+            };
+            match pebble.file_meta(&path) {
+                Some(meta) if meta.permissions & 0o077 == 0 && meta.user_id == SYNAPSE_UID => {}
+                meta => exposed.push(format!("{path} holds {key} but is {meta:?}")),
+            }
+        }
+    }
+    assert!(
+        exposed.is_empty(),
+        "secret-bearing files others can read or the synapse user does not own: {exposed:#?}"
+    );
 }

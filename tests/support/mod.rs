@@ -65,7 +65,8 @@ pub const MODEL_WRITES: [&str; 12] = [
 ];
 
 /// A simulated model with the Synapse charm and a simulated Pebble per unit. Dropping it
-/// runs the secret leak check ([`leaks::assert_no_secret_leaks`]) unless the test failed.
+/// runs the secret leak checks ([`leaks::assert_no_secret_leaks`],
+/// [`leaks::assert_secret_files_private`]) unless the test failed.
 pub struct Harness {
     pub sim: Simulator,
     /// Holds the charm directory and every unit's container directory.
@@ -334,6 +335,7 @@ impl Drop for Harness {
     fn drop(&mut self) {
         if !std::thread::panicking() {
             leaks::assert_no_secret_leaks(&self.sim, APP, self.pebbles.values());
+            leaks::assert_secret_files_private(&self.sim, APP, self.pebbles.values());
         }
     }
 }

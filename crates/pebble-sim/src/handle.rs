@@ -117,6 +117,12 @@ impl PebbleSim {
         Some(state.services.get(name).map(|r| r.current).unwrap_or_default())
     }
 
+    /// The container paths of the files written through the files API (pushes) that were
+    /// not removed through it since, sorted.
+    pub fn written_files(&self) -> Vec<String> {
+        self.shared.lock().owners.written().map(str::to_owned).collect()
+    }
+
     /// Mode and owner of a container path, owners as requested by pushes/make-dirs.
     pub fn file_meta(&self, container_path: &str) -> Option<FileMeta> {
         let db = UserDb::load(&self.shared.root);

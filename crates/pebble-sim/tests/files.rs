@@ -290,3 +290,21 @@ fn make_dirs_and_remove() {
     assert!(!fx.root().join("srv/a").exists());
     assert!(fx.sim.file_meta("/srv/a/b").is_none());
 }
+
+#[test]
+fn the_files_written_through_the_api_are_known_until_removed_through_it() {
+    let fx = Fixture::start();
+    let client = fx.client();
+    std::fs::create_dir_all(fx.root().join("data")).expect("data");
+    std::fs::write(fx.root().join("data/seeded"), b"put there by the test").expect("seed");
+    for path in ["/data/a/key", "/data/b"] {
+        let request = json!({"action": "write", "files": [{"path": path, "make-dirs": true}]});
+        client.sync(client.push(&request, &[(path, b"x")]));
+    }
+    assert_eq!(fx.sim.written_files(), ["/data/a/key", "/data/b"], "neither the seeded file nor a directory");
+    client.sync(client.post_json(
+        "/v1/files",
+        &json!({"action": "remove", "paths": [{"path": "/data/a", "recursive": true}]}),
+    ));
+    assert_eq!(fx.sim.written_files(), ["/data/b"]);
+}

@@ -213,6 +213,7 @@ impl Fs<'_> {
         }
         written?;
         self.index.set(&clean, owner.as_ref());
+        self.index.wrote(&clean);
         Ok(())
     }
 

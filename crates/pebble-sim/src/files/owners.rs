@@ -2,7 +2,7 @@
 //! host's), Pebble's rules for turning user/user-id/group/group-id into an owner, and the index
 //! of owners recorded by pushes (so uid/gid 991 can be asserted even when not applied).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,27 +155,42 @@ fn parse_group_line(line: &str) -> Option<GroupEntry> {
     }
 }
 
-/// Owners requested for container paths.
+/// Owners requested for container paths, and which files were written through the API.
 #[derive(Debug, Default)]
-pub struct OwnerIndex(BTreeMap<String, Owner>);
+pub struct OwnerIndex {
+    owners: BTreeMap<String, Owner>,
+    written: BTreeSet<String>,
+}
 
 impl OwnerIndex {
     pub fn get(&self, path: &str) -> Option<&Owner> {
-        self.0.get(path)
+        self.owners.get(path)
     }
 
     /// Records `owner` for `path`, or forgets a stale record when the path got no owner.
     pub fn set(&mut self, path: &str, owner: Option<&Owner>) {
         match owner {
-            Some(owner) => self.0.insert(path.to_owned(), owner.clone()),
-            None => self.0.remove(path),
+            Some(owner) => self.owners.insert(path.to_owned(), owner.clone()),
+            None => self.owners.remove(path),
         };
+    }
+
+    /// Records that the file at `path` was written through the API.
+    pub fn wrote(&mut self, path: &str) {
+        self.written.insert(path.to_owned());
+    }
+
+    /// The files written through the API and not removed since.
+    pub fn written(&self) -> impl Iterator<Item = &str> {
+        self.written.iter().map(String::as_str)
     }
 
     /// Forgets `path` and everything under it.
     pub fn forget_tree(&mut self, path: &str) {
         let prefix = if path == "/" { "/".to_owned() } else { format!("{path}/") };
-        self.0.retain(|p, _| p != path && !p.starts_with(&prefix));
+        let inside = |p: &String| p == path || p.starts_with(&prefix);
+        self.owners.retain(|p, _| !inside(p));
+        self.written.retain(|p| !inside(p));
     }
 }
 
