@@ -67,8 +67,18 @@ pub fn hook_tools(data: &[u8]) {
         local_app: "synapse".into(),
         model_uuid: "a6f4c2bc-4f1e-4a39-8a5b-5f5b2f0e1d3c".into(),
         event: None,
+        store: None,
     };
-    let _ = matrix_auth::ProviderState::read(&tools(), context);
+    let _ = matrix_auth::ProviderState::read(&tools(), context.clone());
+    // With the leader's record of what it published, which the replayed peer bag holds.
+    let store = matrix_auth::PublicationStore {
+        relation: RelationId::new("synapse-peers", 0),
+        key: "matrix-auth-published".into(),
+    };
+    if let Ok(state) = matrix_auth::ProviderState::read(&tools(), context.with_store(store)) {
+        let _ = state.registrations();
+        let _ = state.plan_publish("http://synapse:8008", None, || "k".to_string().into());
+    }
     // The framework's own readers of tool output.
     let tools = tools();
     let _ = tools.config_get();
