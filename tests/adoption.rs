@@ -18,7 +18,6 @@ use matrix_auth::protocol::{
     ENCRYPTION_KEY_CONTENT, ENCRYPTION_KEY_LABEL, ENCRYPTION_KEY_SECRET_ID_KEY, HOMESERVER_KEY,
     REGISTRATION_KEY, SHARED_SECRET_CONTENT, SHARED_SECRET_ID_KEY, SHARED_SECRET_LABEL,
 };
-use pebble_sim::ExecRule;
 use secrecy::ExposeSecret as _;
 use serde_json::{json, Value};
 use support::passive_requirers::registration;
@@ -28,7 +27,6 @@ use test_support::assert_hooks_succeeded;
 const UNIT: &str = "synapse/0";
 const PEERS: &str = "synapse-peers";
 const MARKER: &str = "/data/.synapse-k8s-charm";
-const INSPECT_SCRIPT: &str = include_str!("../src/components/database/inspect.py");
 const POSTGRESQL: &str = "postgresql-k8s";
 const BRIDGE: &str = "irc";
 
@@ -250,11 +248,7 @@ impl Upstream {
         if self.era == Era::Y2025 {
             // The database the upstream charm used, as the inspection finds it: in C, with
             // Synapse's tables.
-            let report = json!({"collate": "C", "ctype": "C", "tables": 180, "port_started": false,
-                                "can_create": true, "superuser": true, "fixed": false});
-            let rule =
-                ExecRule::new(["python3", "-c", INSPECT_SCRIPT]).read_stdin().stdout(format!("{report}\n"));
-            self.harness.pebble(UNIT).script_exec(rule);
+            support::inspection::script(self.harness.pebble(UNIT), &support::inspection::fit(180));
         }
     }
 

@@ -9,27 +9,16 @@ mod support;
 
 use pebble_sim::{ExecRule, ServiceStatus};
 use serde_json::{json, Value};
+use support::inspection::{self, fit, INSPECT_SCRIPT};
 use support::postgres::{Locale, PostgresServer};
 use support::postgresql_provider::PostgresqlK8s;
 use support::{Harness, APP, SERVER_NAME};
 use test_support::assert_hooks_succeeded;
 
 const UNIT: &str = "synapse/0";
-/// The charm's database inspection script, as it runs it.
-const INSPECT_SCRIPT: &str = include_str!("../src/components/database/inspect.py");
-
-/// What the inspection script prints for a database fit for Synapse with `tables` tables.
-fn fit(tables: u32) -> String {
-    json!({"collate": "C", "ctype": "C", "tables": tables, "port_started": false, "can_create": true,
-           "superuser": true, "fixed": false})
-    .to_string()
-}
-
-/// Scripts the inspection (`python3 -c <script>`) to print `report`.
+/// Scripts the inspection to print `report`.
 fn inspection_reports(harness: &Harness, report: &str) {
-    // Only the inspection: the charm's other `python3 -c` (Synapse's version) stays unanswered.
-    let rule = ExecRule::new(["python3", "-c", INSPECT_SCRIPT]).read_stdin().stdout(format!("{report}\n"));
-    harness.pebble(UNIT).script_exec(rule);
+    inspection::script(harness.pebble(UNIT), report);
 }
 
 fn port_exits(harness: &Harness, code: i32, output: &str) {

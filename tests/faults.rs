@@ -35,7 +35,7 @@ use juju_sim::SimError;
 use regex::Regex;
 use serde_json::{json, Value};
 use support::postgres::PostgresServer;
-use support::world::{World, BRIDGE};
+use support::world::{retried_as_juju_does, World, BRIDGE};
 use support::APP;
 
 /// A scenario: what is there before, and the operation the faults hit.
@@ -153,15 +153,8 @@ fn run(
         Some(Fault::Exec(unit, exec)) => world.harness.pebble(&units[unit]).time_out_exec(exec),
         None => {}
     }
-    let mut outcome = (scenario.operation)(&mut world);
-    // Juju retries a failed hook until it succeeds; the fault happens once.
-    for _ in 0..3 {
-        match outcome {
-            Err(SimError::HookFailed(_)) => outcome = world.harness.sim.run_until_quiet().map(drop),
-            _ => break,
-        }
-    }
-    if let Err(error) = outcome {
+    let outcome = (scenario.operation)(&mut world);
+    if let Err(error) = retried_as_juju_does(&mut world.harness.sim, outcome) {
         panic!("{fault:?}: the scenario does not converge: {error}");
     }
     assert!(!world.harness.sim.tool_fault_pending(), "{fault:?} never happened");

@@ -5,13 +5,12 @@
 //! `backup_passphrase` option; nothing of this component reaches homeserver.yaml or
 //! restarts anything.
 
-use juju::{Databag, HookContext, HookTools, LogLevel, RelationId, Status};
+use juju::{HookContext, HookTools, LogLevel, Status};
 use s3_client::{plan_request, S3Request, S3View};
 
 use crate::component::{ComponentPlan, Facts};
 use crate::deployment::Deployment;
 use crate::s3_relation::{self, S3Relation};
-use crate::s3_tool::BucketCheck;
 use crate::state::StateError;
 
 pub const NAME: &str = "backup";
@@ -22,20 +21,8 @@ pub const CHECK_KEY: &str = "backup-bucket-check";
 /// Upstream's status when the bucket does not answer.
 pub const BUCKET_UNREACHABLE: &str = "Backup: S3 bucket does not exist or cannot be accessed";
 
-/// What the hook found.
-#[derive(Debug, Default)]
-pub enum BackupState {
-    #[default]
-    NotRelated,
-    Related {
-        id: RelationId,
-        /// This application's bag and the leader's unit bag, as the leader reads them.
-        own: Option<(Databag, Databag)>,
-        view: S3View,
-        /// For usable settings when Pebble answers: whether the bucket does.
-        check: Option<Box<BucketCheck>>,
-    },
-}
+/// What the hook found: the relation, if there is one.
+pub type BackupState = Option<S3Relation>;
 
 /// The `backup` relation, as [`s3_relation::load`] reads it.
 pub fn load(
@@ -46,19 +33,12 @@ pub fn load(
     leader: bool,
     reachable: bool,
 ) -> Result<BackupState, StateError> {
-    let relation =
-        s3_relation::load(tools, context, deployment, pebble, (ENDPOINT, CHECK_KEY), leader, reachable)?;
-    Ok(relation.map_or(BackupState::NotRelated, |S3Relation { id, own, view, check }| BackupState::Related {
-        id,
-        own,
-        view,
-        check,
-    }))
+    s3_relation::load(tools, context, deployment, pebble, (ENDPOINT, CHECK_KEY), leader, reachable)
 }
 
 pub fn plan(state: &BackupState, facts: &Facts) -> ComponentPlan {
     let mut plan = ComponentPlan::default();
-    let BackupState::Related { id, own, view, check } = state else { return plan };
+    let Some(S3Relation { id, own, view, check }) = state else { return plan };
     if let (Some((app, unit)), true) = (own, facts.speaks_for_app() && facts.may_write) {
         let effects = plan_request(id, app, unit, &S3Request::for_relation(id));
         if !effects.is_empty() {
@@ -112,6 +92,8 @@ mod tests {
     use super::*;
     use crate::component::tests::facts;
     use crate::s3_tool::tests::{fresh, kept};
+    use crate::s3_tool::BucketCheck;
+    use juju::RelationId;
 
     fn settings() -> S3Settings {
         S3Settings {
@@ -129,7 +111,7 @@ mod tests {
 
     fn related(view: S3View, check: Option<BucketCheck>) -> BackupState {
         let check = check.map(Box::new);
-        BackupState::Related { id: RelationId::new(ENDPOINT, 7), own: None, view, check }
+        Some(S3Relation { id: RelationId::new(ENDPOINT, 7), own: None, view, check })
     }
 
     #[test]

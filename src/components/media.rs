@@ -17,7 +17,7 @@
 //! the bucket does not answer from Synapse's container ([`BucketCheck`], checked again on
 //! `update-status`): Synapse would fail every upload otherwise.
 
-use juju::{Databag, HookContext, HookTools, LogLevel, RelationId, Status};
+use juju::{HookContext, HookTools, LogLevel, Status};
 use s3_client::{plan_request, S3Request, S3Settings, S3View};
 use secrecy::ExposeSecret as _;
 use serde_json::json;
@@ -25,7 +25,6 @@ use serde_json::json;
 use crate::component::{ComponentPlan, Facts, OwnedFiles, PlannedFile};
 use crate::deployment::Deployment;
 use crate::s3_relation::{self, S3Relation};
-use crate::s3_tool::BucketCheck;
 use crate::state::StateError;
 use crate::workload::{ContainerFile, DATA_DIR, SERVICE};
 
@@ -47,20 +46,8 @@ pub const CHECK_KEY: &str = "media-bucket-check";
 /// The status while the bucket does not answer.
 pub const BUCKET_UNREACHABLE: &str = "Media: S3 bucket does not exist or cannot be accessed";
 
-/// What the hook found.
-#[derive(Debug, Default)]
-pub enum MediaState {
-    #[default]
-    NotRelated,
-    Related {
-        id: RelationId,
-        /// This application's bag and the leader's unit bag, as the leader reads them.
-        own: Option<(Databag, Databag)>,
-        view: S3View,
-        /// For usable settings when Pebble answers: whether the bucket does.
-        check: Option<Box<BucketCheck>>,
-    },
-}
+/// What the hook found: the relation, if there is one.
+pub type MediaState = Option<S3Relation>;
 
 /// The `media` relation, as [`s3_relation::load`] reads it.
 pub fn load(
@@ -71,19 +58,12 @@ pub fn load(
     leader: bool,
     reachable: bool,
 ) -> Result<MediaState, StateError> {
-    let relation =
-        s3_relation::load(tools, context, deployment, pebble, (ENDPOINT, CHECK_KEY), leader, reachable)?;
-    Ok(relation.map_or(MediaState::NotRelated, |S3Relation { id, own, view, check }| MediaState::Related {
-        id,
-        own,
-        view,
-        check,
-    }))
+    s3_relation::load(tools, context, deployment, pebble, (ENDPOINT, CHECK_KEY), leader, reachable)
 }
 
 pub fn plan(state: &MediaState, facts: &Facts) -> ComponentPlan {
     let mut plan = ComponentPlan { owned_files: vec![FILES], ..ComponentPlan::default() };
-    let MediaState::Related { id, own, view, check } = state else { return plan };
+    let Some(S3Relation { id, own, view, check }) = state else { return plan };
     if let (Some((app, unit)), true) = (own, facts.speaks_for_app() && facts.may_write) {
         let effects = plan_request(id, app, unit, &S3Request::for_relation(id));
         if !effects.is_empty() {
@@ -201,6 +181,7 @@ mod tests {
     use super::*;
     use crate::component::tests::facts;
     use crate::s3_tool::tests::{fresh, kept};
+    use juju::{Databag, RelationId};
 
     fn settings() -> S3Settings {
         S3Settings {
@@ -217,7 +198,7 @@ mod tests {
     }
 
     fn related(view: S3View, own: Option<(Databag, Databag)>) -> MediaState {
-        MediaState::Related { id: RelationId::new(ENDPOINT, 3), own, view, check: None }
+        Some(S3Relation { id: RelationId::new(ENDPOINT, 3), own, view, check: None })
     }
 
     fn plan_of(state: &MediaState, leader: bool) -> ComponentPlan {
@@ -285,11 +266,13 @@ mod tests {
 
     #[test]
     fn a_bucket_that_does_not_answer_keeps_media_on_the_data_storage_until_it_does() {
-        let checked = |check| MediaState::Related {
-            id: RelationId::new(ENDPOINT, 3),
-            own: None,
-            view: S3View::Ready(Box::new(settings())),
-            check: Some(Box::new(check)),
+        let checked = |check| {
+            Some(S3Relation {
+                id: RelationId::new(ENDPOINT, 3),
+                own: None,
+                view: S3View::Ready(Box::new(settings())),
+                check: Some(Box::new(check)),
+            })
         };
         let failed = plan_of(&checked(fresh(CHECK_KEY, Some("NoSuchBucket (HTTP 404)"))), false);
         assert_eq!(failed.statuses, [Status::blocked(BUCKET_UNREACHABLE)]);
@@ -377,7 +360,7 @@ mod tests {
             );
             assert_eq!(planned.owned_files, [FILES], "the files of an earlier configuration go");
         }
-        let unrelated = plan_of(&MediaState::NotRelated, true);
+        let unrelated = plan_of(&None, true);
         assert!(
             unrelated.statuses.is_empty()
                 && unrelated.homeserver.0.is_empty()

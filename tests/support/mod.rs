@@ -10,6 +10,7 @@
 
 pub mod edge_providers;
 pub mod flaky_proxy;
+pub mod inspection;
 pub mod leaks;
 pub mod loki;
 pub mod passive_app;

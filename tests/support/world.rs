@@ -4,17 +4,13 @@
 
 use std::sync::Arc;
 
-use juju_sim::{AppSpec, HookRun, SimError};
-use pebble_sim::ExecRule;
-use serde_json::json;
+use juju_sim::{AppSpec, HookRun, SimError, Simulator};
 
+use super::inspection;
 use super::postgres::{Locale, PostgresServer};
 use super::postgresql_provider::{AnswerOptions, PostgresqlK8s, ENDPOINT as DATABASE_ENDPOINT};
 use super::requirers::make_rust_requirer_dir;
 use super::{Harness, APP, SERVER_NAME};
-
-/// The charm's database inspection script, as it runs it (`python3 -c <script>`).
-const INSPECT_SCRIPT: &str = include_str!("../../src/components/database/inspect.py");
 
 /// The bridge the scenarios integrate.
 pub const BRIDGE: &str = "irc";
@@ -86,12 +82,8 @@ impl World {
     /// Adds postgresql-k8s (passive, not integrated yet), and scripts Synapse's database
     /// inspection on every unit to find an empty database fit for it.
     pub fn deploy_postgresql(&mut self) {
-        let fit = json!({"collate": "C", "ctype": "C", "tables": 0, "port_started": false,
-                         "can_create": true, "superuser": true, "fixed": false});
         for unit in self.synapse_units() {
-            let rule =
-                ExecRule::new(["python3", "-c", INSPECT_SCRIPT]).read_stdin().stdout(format!("{fit}\n"));
-            self.harness.pebble(&unit).script_exec(rule);
+            inspection::script(self.harness.pebble(&unit), &inspection::fit(0));
         }
         self.postgresql = Some(PostgresqlK8s::deploy(&mut self.harness.sim, 1));
     }
@@ -104,16 +96,22 @@ impl World {
         let sim = &mut self.harness.sim;
         let endpoints =
             (format!("{APP}:{DATABASE_ENDPOINT}"), format!("{}:{DATABASE_ENDPOINT}", postgresql.app));
-        let mut outcome = sim.integrate(&endpoints.0, &endpoints.1).map(|(_, runs)| runs);
-        for _ in 0..3 {
-            match outcome {
-                Err(SimError::HookFailed(_)) => outcome = sim.run_until_quiet(),
-                _ => break,
-            }
-        }
-        outcome?;
+        let outcome = sim.integrate(&endpoints.0, &endpoints.1).map(drop);
+        retried_as_juju_does(sim, outcome)?;
         let relation = sim.relation_id(APP, &postgresql.app).expect("the database relation");
         let options = AnswerOptions { locale: Locale::C, ..AnswerOptions::default() };
         postgresql.try_answer_with(sim, server, relation, &options).1
     }
+}
+
+/// `outcome` of an operation, its failed hooks retried as Juju retries them until they
+/// succeed (a few times: a fault happens once).
+pub fn retried_as_juju_does(sim: &mut Simulator, mut outcome: Result<(), SimError>) -> Result<(), SimError> {
+    for _ in 0..3 {
+        match outcome {
+            Err(SimError::HookFailed(_)) => outcome = sim.run_until_quiet().map(drop),
+            _ => break,
+        }
+    }
+    outcome
 }

@@ -301,10 +301,11 @@ impl ProviderState {
                 Some(app) => read_sent(tools, &id, app)?,
                 None => Sent::Nothing,
             };
-            let own_bag = match remote_app.as_deref().and_then(|app| record.bag(&id, app)) {
-                _ if !leader => None,
-                Some(published) => Some(published.clone()),
-                None => {
+            let published = remote_app.as_deref().and_then(|app| record.bag(&id, app));
+            let own_bag = match (leader, published) {
+                (false, _) => None,
+                (true, Some(published)) => Some(published.clone()),
+                (true, None) => {
                     Some(tolerate_gone(tools.relation_get_app(&id, &context.local_app))?.unwrap_or_default())
                 }
             };
