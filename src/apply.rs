@@ -15,11 +15,11 @@
 //! they are left out (and recorded in the service's environment, so later hooks know), the rest is
 //! applied. A rejected configuration without them keeps the running one untouched.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use juju::{EffectError, HookToolError, HookTools, LogLevel, StatusTarget};
-use pebble::{ExecRequest, PushOptions};
+use pebble::{ExecRequest, FileInfo, FileToPush, FileType, PushOptions};
 
 use crate::component::{ContainerStep, Reload};
 use crate::components::synapse::Outcome;
@@ -30,8 +30,8 @@ use crate::layer::{layer, DesiredService};
 use crate::redact::Redactor;
 use crate::status;
 use crate::workload::{
-    version_stem, ContainerFile, CANDIDATE_CONFIG_PATH, CONFIG_PATH, DATA_DIR, LAYER_LABEL, SYNAPSE_GID,
-    SYNAPSE_UID, SYNAPSE_VERSION_COMMAND,
+    named_after_content, version_stem, ContainerFile, CANDIDATE_CONFIG_PATH, CONFIG_PATH, DATA_DIR,
+    LAYER_LABEL, SYNAPSE_GID, SYNAPSE_UID, SYNAPSE_VERSION_COMMAND,
 };
 
 /// Where the digest of the last candidate Synapse's loader rejected is kept, with its reason:
@@ -50,6 +50,10 @@ const PORT_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
 /// How long reading Synapse's version may take.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the components' directories hold before the files are written (one listing per
+/// directory), by path.
+type Present = BTreeMap<String, FileInfo>;
 
 /// A step failed; says which.
 #[derive(Debug, thiserror::Error)]
@@ -187,10 +191,11 @@ impl Container<'_> {
     fn configure(&self, desired: &DesiredContainer) -> Result<Applied, ApplyError> {
         let config_changes = desired.config_changes();
         let candidate = config_changes.then(|| desired.candidate_digest());
-        let recorded = match &candidate {
-            Some(digest) => self.recorded_rejection(digest)?,
-            None => None,
-        };
+        let rejection = if config_changes { self.rejection_record()? } else { None };
+        let recorded = rejection
+            .as_ref()
+            .filter(|(digest, _)| Some(digest) == candidate.as_ref())
+            .map(|(_, reason)| reason.clone());
         if let Some(reason) = recorded {
             // Synapse's loader rejected this very candidate in an earlier hook: the running
             // configuration stays, and the loader is not asked again until the inputs change.
@@ -204,20 +209,26 @@ impl Container<'_> {
             });
         }
         self.tools.status_set(StatusTarget::Unit, &status::configuring())?;
-        if config_changes {
+        let present = if config_changes {
             self.own_data_dir()?;
-        }
-        if desired.mark_data_dir {
-            self.push(MARKER_PATH, &ContainerFile::public(MARKER_PATH, MARKER_CONTENT))?;
-        }
-        for planned in &desired.files {
-            self.push(&planned.file.path, &planned.file)?;
-        }
+            self.list_owned_dirs(desired)?
+        } else {
+            Present::new()
+        };
+        // The marker goes first: it is written before anything else of the charm's. The
+        // candidate goes last, with every file it names.
+        let marker = desired.mark_data_dir.then(|| ContainerFile::public(MARKER_PATH, MARKER_CONTENT));
+        let candidate_file = config_changes.then(|| ContainerFile {
+            path: CANDIDATE_CONFIG_PATH.to_string(),
+            ..desired.config.render(&BTreeSet::new())
+        });
+        let files = marker.iter().chain(desired.files.iter().map(|planned| &planned.file));
+        self.push_all(files.filter(|file| !in_place(&present, file)).chain(&candidate_file))?;
         let (reloaded, rejected_reloads) = self.prepare_reloads(&desired.reloads)?;
         let mut left_out = BTreeSet::new();
         if config_changes {
             let candidate = candidate.as_deref().unwrap_or_default();
-            left_out = match self.check(desired, &BTreeSet::new())? {
+            left_out = match self.check_candidate(desired)? {
                 None => BTreeSet::new(),
                 Some(reason) if desired.config.appservices.is_empty() => {
                     return self.rejected(candidate, &reason, rejected_reloads)
@@ -227,7 +238,9 @@ impl Container<'_> {
                     Err(reason) => return self.rejected(candidate, &reason, rejected_reloads),
                 },
             };
-            self.forget_rejection()?;
+            if rejection.is_some() {
+                self.forget_rejection()?;
+            }
             if !left_out.is_empty() {
                 // The steps read the candidate: it must be the configuration about to be used.
                 self.push(CANDIDATE_CONFIG_PATH, &desired.config.render(&left_out))?;
@@ -239,8 +252,7 @@ impl Container<'_> {
                 }
             }
             self.push(CONFIG_PATH, &desired.config.render(&left_out))?;
-            self.pebble.remove_path(CANDIDATE_CONFIG_PATH, false).map_err(step("remove the candidate"))?;
-            self.remove_unwanted(desired, &left_out)?;
+            self.remove_unwanted(desired, &left_out, &present)?;
         }
         let left_out: Vec<String> = left_out.into_iter().collect();
         let running_before = self.active_services(&reloaded)?;
@@ -366,14 +378,14 @@ impl Container<'_> {
         Ok(())
     }
 
-    /// The reason Synapse's loader gave for the candidate with `digest`, if it rejected it in
-    /// an earlier hook.
-    fn recorded_rejection(&self, digest: &str) -> Result<Option<String>, ApplyError> {
+    /// The digest of the candidate Synapse's loader rejected in an earlier hook, and its
+    /// reason.
+    fn rejection_record(&self) -> Result<Option<(String, String)>, ApplyError> {
         match self.pebble.pull(REJECTED_CANDIDATE_PATH) {
             Ok(record) => {
                 let record = String::from_utf8_lossy(&record).into_owned();
-                let reason = record.split_once('\n').filter(|(recorded, _)| *recorded == digest);
-                Ok(reason.map(|(_, reason)| reason.trim_end().to_string()))
+                let (digest, reason) = record.split_once('\n').unwrap_or((&record, ""));
+                Ok(Some((digest.to_string(), reason.trim_end().to_string())))
             }
             Err(error) if error.is_not_found() => Ok(None),
             Err(error) => Err(step("read the rejected candidate's record")(error)),
@@ -585,6 +597,11 @@ impl Container<'_> {
         left_out: &BTreeSet<String>,
     ) -> Result<Option<String>, ApplyError> {
         self.push(CANDIDATE_CONFIG_PATH, &desired.config.render(left_out))?;
+        self.check_candidate(desired)
+    }
+
+    /// Synapse's loader on the candidate in place: `Some` with its reason when it rejects it.
+    fn check_candidate(&self, desired: &DesiredContainer) -> Result<Option<String>, ApplyError> {
         // Each worker configuration is loaded on top of homeserver.yaml: check each pair.
         let overlays: Vec<Option<&str>> = if desired.overlays.is_empty() {
             vec![None]
@@ -657,49 +674,95 @@ impl Container<'_> {
         Ok(())
     }
 
-    /// Removes the files in the components' places that no plan wants (older versions,
-    /// registrations of relations that are gone or left out): one listing per directory.
+    /// What the components' directories hold now: one listing per directory.
+    fn list_owned_dirs(&self, desired: &DesiredContainer) -> Result<Present, ApplyError> {
+        let dirs: BTreeSet<&str> = desired.owned_files.iter().map(|owned| owned.dir).collect();
+        let mut present = Present::new();
+        for dir in dirs {
+            let entries = self.pebble.list_files(dir, None, false).map_err(step("list the charm's files"))?;
+            present.extend(entries.into_iter().map(|entry| (entry.path.clone(), entry)));
+        }
+        Ok(present)
+    }
+
+    /// Removes the candidate and the files in the components' places that no plan wants
+    /// (older versions, registrations of relations that are gone or left out), in one
+    /// request.
     fn remove_unwanted(
         &self,
         desired: &DesiredContainer,
         left_out: &BTreeSet<String>,
+        present: &Present,
     ) -> Result<(), ApplyError> {
-        let wanted: BTreeSet<&str> = desired
-            .files
-            .iter()
-            .map(|planned| planned.file.path.as_str())
-            .filter(|path| !left_out.contains(*path))
+        let planned: BTreeSet<&str> =
+            desired.files.iter().map(|planned| planned.file.path.as_str()).collect();
+        let wanted: BTreeSet<&str> =
+            planned.iter().copied().filter(|path| !left_out.contains(*path)).collect();
+        let owned = |path: &str| {
+            path.rsplit_once('/').is_some_and(|(dir, name)| {
+                desired.owned_files.iter().any(|owned| owned.dir == dir && owned.matches(name))
+            })
+        };
+        let unwanted: Vec<&str> = present
+            .keys()
+            .map(String::as_str)
+            .chain(planned.iter().copied())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .filter(|path| owned(path) && !wanted.contains(path))
             .collect();
-        let dirs: BTreeSet<&str> = desired.owned_files.iter().map(|owned| owned.dir).collect();
-        for dir in dirs {
-            let entries = self.pebble.list_files(dir, None, false).map_err(step("list old files"))?;
-            for entry in entries {
-                let owned =
-                    desired.owned_files.iter().any(|owned| owned.dir == dir && owned.matches(&entry.name));
-                if !owned || wanted.contains(entry.path.as_str()) {
-                    continue;
-                }
-                let newer = version_stem(&entry.path)
-                    .is_some_and(|stem| wanted.iter().any(|path| version_stem(path) == Some(stem)));
-                match self.pebble.remove_path(&entry.path, false) {
-                    Ok(()) if newer => tracing::debug!("removed {}: replaced by a newer version", entry.path),
-                    Ok(()) => tracing::info!("removed {}: no longer used", entry.path),
-                    Err(error) if error.is_not_found() => {}
-                    Err(error) => return Err(step("remove an old file")(error)),
-                }
+        let removed: Vec<&str> =
+            std::iter::once(CANDIDATE_CONFIG_PATH).chain(unwanted.iter().copied()).collect();
+        self.pebble.remove_all_present(&removed).map_err(step("remove old files"))?;
+        for path in unwanted {
+            let newer = version_stem(path)
+                .is_some_and(|stem| wanted.iter().any(|path| version_stem(path) == Some(stem)));
+            if newer {
+                tracing::debug!("removed {path}: replaced by a newer version");
+            } else {
+                tracing::info!("removed {path}: no longer used");
             }
         }
         Ok(())
     }
 
-    fn push(&self, path: &str, file: &ContainerFile) -> Result<(), ApplyError> {
-        let options = PushOptions {
-            make_dirs: true,
-            permissions: Some(file.permissions()),
-            user_id: Some(SYNAPSE_UID),
-            group_id: Some(SYNAPSE_GID),
-            ..PushOptions::default()
-        };
-        self.pebble.push(path, &file.content, &options).map_err(step("write a file"))
+    /// Writes `files` in one request, each owned by the synapse user.
+    fn push_all<'f>(&self, files: impl Iterator<Item = &'f ContainerFile>) -> Result<(), ApplyError> {
+        let files: Vec<&ContainerFile> = files.collect();
+        let options: Vec<PushOptions> = files.iter().map(|file| push_options(file)).collect();
+        let batch: Vec<FileToPush> = files
+            .iter()
+            .zip(&options)
+            .map(|(file, options)| FileToPush { path: &file.path, content: &file.content, options })
+            .collect();
+        self.pebble.push_all(&batch).map_err(step("write a file"))
     }
+
+    fn push(&self, path: &str, file: &ContainerFile) -> Result<(), ApplyError> {
+        self.pebble.push(path, &file.content, &push_options(file)).map_err(step("write a file"))
+    }
+}
+
+/// A file of the charm's: owned by the synapse user, with the file's mode.
+fn push_options(file: &ContainerFile) -> PushOptions {
+    PushOptions {
+        make_dirs: true,
+        permissions: Some(file.permissions()),
+        user_id: Some(SYNAPSE_UID),
+        group_id: Some(SYNAPSE_GID),
+        ..PushOptions::default()
+    }
+}
+
+/// Whether `file` is in place already: named after its content (so what is at its path is
+/// that content, Pebble writing atomically), with its size, mode and owner.
+fn in_place(present: &Present, file: &ContainerFile) -> bool {
+    named_after_content(&file.path, &file.content)
+        && present.get(&file.path).is_some_and(|info| {
+            info.file_type == FileType::File
+                && info.size == Some(file.content.len() as u64)
+                && info.permissions == file.permissions()
+                && info.user_id == Some(SYNAPSE_UID)
+                && info.group_id == Some(SYNAPSE_GID)
+        })
 }

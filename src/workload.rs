@@ -89,6 +89,16 @@ pub fn version_stem(path: &str) -> Option<&str> {
     (hash.len() == 16 && hash.bytes().all(|byte| byte.is_ascii_hexdigit())).then_some(base)
 }
 
+/// Whether `path` is the [`versioned_path`] of `content`.
+pub fn named_after_content(path: &str, content: &[u8]) -> bool {
+    let (Some((dir, stem)), Some((_, extension))) =
+        (version_stem(path).and_then(|base| base.rsplit_once('/')), path.rsplit_once('.'))
+    else {
+        return false;
+    };
+    versioned_path(dir, stem, extension, content) == path
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +115,10 @@ mod tests {
         assert_eq!(version_stem(&first), Some("/data/log"));
         assert_eq!(version_stem("/data/log.config"), None);
         assert_eq!(version_stem("/data/homeserver.yaml"), None);
+        assert!(named_after_content(&first, b"version: 1\n"));
+        assert!(!named_after_content(&first, b"version: 2\n"));
+        assert!(!named_after_content("/data/log-0123456789abcdef.config", b"version: 1\n"));
+        assert!(!named_after_content("/data/homeserver.yaml", b""));
     }
 
     #[test]

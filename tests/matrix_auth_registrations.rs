@@ -74,6 +74,42 @@ fn rotated_tokens_rewrite_the_file_and_restart_synapse_exactly_once() {
     }
 }
 
+/// The `(name, inode)` of every registration file: a file written again (atomically, so
+/// replaced) gets a new inode.
+fn registration_inodes(model: &ProviderModel) -> BTreeMap<String, u64> {
+    use std::os::unix::fs::MetadataExt as _;
+    let data = model.harness.container_path(UNIT0, "/data");
+    std::fs::read_dir(data)
+        .expect("data directory")
+        .map(|entry| entry.expect("directory entry"))
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("appservice-registration-"))
+        .map(|entry| {
+            (entry.file_name().to_string_lossy().into_owned(), entry.metadata().expect("stat").ino())
+        })
+        .collect()
+}
+
+#[test]
+fn a_changed_registration_writes_its_own_file_and_leaves_the_others_alone() {
+    let mut model = ProviderModel::new(1);
+    let relations: Vec<u32> = ["irc", "maubot", "slack"].iter().map(|app| model.relate(app)).collect();
+    for (relation, app) in relations.iter().zip(["irc", "maubot", "slack"]) {
+        model.send(*relation, app, &registration(app, &format!("as-{app}"), &format!("{app}_")));
+    }
+    let before = registration_inodes(&model);
+    assert_eq!(before.len(), 3);
+
+    let text = registration("irc", "as-irc-rotated", "irc_");
+    model.send(relations[0], "irc", &text);
+    model.assert_file(UNIT0, relations[0], &text);
+    let after = registration_inodes(&model);
+    assert_eq!(after.len(), 3, "the old version of irc's registration is removed: {after:?}");
+    let kept: Vec<&String> =
+        after.iter().filter(|(name, inode)| before.get(*name) == Some(inode)).map(|(name, _)| name).collect();
+    assert_eq!(kept.len(), 2, "maubot's and slack's files are not written again: {before:?} → {after:?}");
+    assert!(kept.iter().all(|name| !name.contains(&format!("-{}-", relations[0]))), "{kept:?}");
+}
+
 /// Synapse with the good bridge `irc` registered and the application `bad` related.
 fn good_and_bad() -> (ProviderModel, u32, u32, String) {
     let mut model = ProviderModel::new(1);

@@ -135,7 +135,7 @@ impl BenchModel {
         fs::create_dir_all(sockets.join(CONTAINER))?;
         let pebble = PebbleSim::start(SimConfig::new(sockets.join(CONTAINER).join("pebble.socket"), root))?;
         pebble.script_exec(ExecRule::new(["python3", "-m", "synapse.config"]).stdout("Config parses OK!\n"));
-        pebble.script_exec(ExecRule::new(["chown"]));
+        pebble.script_exec(ExecRule::new(["chown"]).changing_owner());
         // Only the shared script gets the answer (the Rust charm's version check is also
         // `python3 -c`, and stays unanswered as in the other events).
         let inspect = [INSPECT_COMMAND[0], INSPECT_COMMAND[1], self.inspect_script.as_str()];

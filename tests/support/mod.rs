@@ -99,7 +99,7 @@ impl Harness {
     /// the charm runs: a passing configuration check and `chown`.
     pub fn start_pebble(&mut self, unit: &str) -> &PebbleSim {
         let pebble = self.start_pebble_with(unit, |_| {});
-        pebble.script_exec(ExecRule::new(["chown"]));
+        pebble.script_exec(ExecRule::new(["chown"]).changing_owner());
         pebble
     }
 

@@ -6,7 +6,12 @@
 //! product of the two patterns' DFAs, each side done once it has matched. Patterns that do
 //! not compile to a small DFA (lookaround, large Unicode classes) are compared as text: only
 //! identical ones count as overlapping.
+//!
+//! Most pairs are told apart sooner: every ID a regex claims starts with one of its literal
+//! prefixes (`@irc_` for `@irc_.*`), and two regexes none of whose prefixes is a prefix of the
+//! other's claim no ID in common. The DFAs are built only for the pairs this leaves open.
 
+use std::cell::OnceCell;
 use std::collections::{HashSet, VecDeque};
 
 use regex_automata::dfa::{dense, Automaton, StartKind};
@@ -14,40 +19,75 @@ use regex_automata::util::primitives::StateID;
 use regex_automata::util::start;
 use regex_automata::{Anchored, MatchKind};
 
-use crate::pyregex;
-
 /// Memory allowed for building one DFA.
 const DFA_BYTES: usize = 1 << 20;
 /// Pairs of states explored before giving up (and comparing the text instead).
 const MAX_PAIRS: usize = 20_000;
 
-/// A namespace regex made ready for overlap checks: its DFA is built once, however many
-/// regexes it is compared with.
+/// A namespace regex made ready for overlap checks: its literal prefixes are found once, and
+/// its DFA built once when first needed, however many regexes it is compared with.
 pub(crate) struct Claim {
     text: String,
-    /// `None` when the regex has no small DFA (then only identical text overlaps).
-    pattern: Option<Pattern>,
+    /// The regex in Rust (`fancy-regex`) syntax.
+    translated: String,
+    /// Every claimed ID starts with one of these; `None` when they are not known.
+    prefixes: Option<Vec<Vec<u8>>>,
+    /// `None` inside when the regex has no small DFA (then only identical text overlaps).
+    pattern: OnceCell<Option<Pattern>>,
 }
 
 impl Claim {
-    pub(crate) fn new(python: &str) -> Self {
-        Self { text: python.to_string(), pattern: Pattern::compile(python) }
+    /// The Python regex `python`, checked and `translated` by [`crate::pyregex::check`].
+    pub(crate) fn new(python: &str, translated: &str) -> Self {
+        Self {
+            text: python.to_string(),
+            translated: translated.to_string(),
+            prefixes: literal_prefixes(translated),
+            pattern: OnceCell::new(),
+        }
     }
 
     /// Whether some ID is claimed by both regexes.
     pub(crate) fn overlaps(&self, other: &Claim) -> bool {
-        self.text == other.text
-            || match (&self.pattern, &other.pattern) {
-                (Some(a), Some(b)) => product_overlap(a, b).unwrap_or(false),
-                _ => false,
+        if self.text == other.text {
+            return true;
+        }
+        if let (Some(ours), Some(theirs)) = (&self.prefixes, &other.prefixes) {
+            let compatible = |a: &Vec<u8>, b: &Vec<u8>| a.starts_with(b) || b.starts_with(a);
+            if !ours.iter().any(|a| theirs.iter().any(|b| compatible(a, b))) {
+                return false;
             }
+        }
+        match (self.pattern(), other.pattern()) {
+            (Some(a), Some(b)) => product_overlap(a, b).unwrap_or(false),
+            _ => false,
+        }
     }
+
+    fn pattern(&self) -> Option<&Pattern> {
+        self.pattern.get_or_init(|| Pattern::compile(&self.translated)).as_ref()
+    }
+}
+
+/// The literals every match of the (Rust syntax) regex starts with one of, when there are
+/// finitely many.
+fn literal_prefixes(translated: &str) -> Option<Vec<Vec<u8>>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_syntax::parse(translated).ok()?;
+    let prefixes = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    Some(prefixes.literals()?.iter().map(|literal| literal.as_bytes().to_vec()).collect())
+}
+
+/// A claim of a Python regex that passes [`crate::pyregex::check`].
+#[cfg(test)]
+fn claim(python: &str) -> Claim {
+    Claim::new(python, &crate::pyregex::check(python).expect("a valid regex").translated)
 }
 
 /// Whether some ID is claimed by both Python regexes.
 #[cfg(test)]
 fn overlap(a: &str, b: &str) -> bool {
-    Claim::new(a).overlaps(&Claim::new(b))
+    claim(a).overlaps(&claim(b))
 }
 
 /// One pattern's progress along a common input.
@@ -63,14 +103,13 @@ struct Pattern {
 }
 
 impl Pattern {
-    fn compile(python: &str) -> Option<Self> {
-        let translated = pyregex::check(python).ok()?.translated;
+    fn compile(translated: &str) -> Option<Self> {
         let config = dense::Config::new()
             .match_kind(MatchKind::All)
             .start_kind(StartKind::Anchored)
             .dfa_size_limit(Some(DFA_BYTES))
             .determinize_size_limit(Some(DFA_BYTES));
-        let dfa = dense::Builder::new().configure(config).build(&translated).ok()?;
+        let dfa = dense::Builder::new().configure(config).build(translated).ok()?;
         Some(Self { dfa })
     }
 
@@ -167,6 +206,60 @@ mod tests {
         assert!(!overlap(r"@a$", r"@ab"));
         assert!(overlap(r"@a$", r"@a"));
         assert!(overlap(r"@a\Z", r"@.*"));
+    }
+
+    #[test]
+    fn distinct_literal_prefixes_decide_without_building_a_dfa() {
+        let (irc, oftc) = (claim(r"@irc_.*:example\.com"), claim(r"@oftc_.*"));
+        assert_eq!(irc.prefixes, Some(vec![b"@irc_".to_vec()]));
+        assert!(!irc.overlaps(&oftc));
+        assert!(irc.pattern.get().is_none() && oftc.pattern.get().is_none());
+        // Compatible prefixes leave it to the DFAs.
+        let (any, bob) = (claim(r"@.*"), claim(r"@irc_bob:example\.com$"));
+        assert!(any.overlaps(&irc) && irc.overlaps(&bob));
+        assert!(irc.pattern.get().is_some_and(Option::is_some));
+        // Alternatives and case-insensitive letters give several prefixes.
+        let either = claim(r"(?i)@(IRC|tg)_.*");
+        assert!(either.overlaps(&irc) && either.overlaps(&claim(r"@tG_x")));
+        assert!(!either.overlaps(&oftc));
+        // A class too large to list ends the prefix, or leaves it unknown.
+        assert_eq!(claim(r"@\w+_bot").prefixes, Some(vec![b"@".to_vec()]));
+        assert_eq!(claim(r"\w+_bot").prefixes, None);
+    }
+
+    #[test]
+    fn the_prefix_shortcut_agrees_with_the_dfas_on_every_pair() {
+        let patterns = [
+            r"@irc_.*",
+            r"@irc_libera_.*:example\.com",
+            r"@irc",
+            r"@i.*",
+            r"@[a-z]+_.*",
+            r"(?i)@IRC_.*",
+            r"@(irc|tg)_[0-9]+$",
+            r"@tg_.*",
+            r"@\w+_bot",
+            r"\w+_bot",
+            r"#irc_.*",
+            r"@.*:example\.com",
+            r"@a$",
+            r"@ab",
+            r"@a?b.*",
+            r"@(?:x|xy)z",
+            r"@xy",
+            r"",
+        ];
+        let claims: Vec<Claim> = patterns.iter().map(|pattern| claim(pattern)).collect();
+        for (a, claim_a) in patterns.iter().zip(&claims) {
+            for (b, claim_b) in patterns.iter().zip(&claims) {
+                let by_dfa = a == b
+                    || match (claim_a.pattern(), claim_b.pattern()) {
+                        (Some(x), Some(y)) => product_overlap(x, y).unwrap_or(false),
+                        _ => false,
+                    };
+                assert_eq!(claim_a.overlaps(claim_b), by_dfa, "{a:?} and {b:?}");
+            }
+        }
     }
 
     #[test]

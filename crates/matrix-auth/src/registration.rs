@@ -45,6 +45,8 @@ impl fmt::Display for NamespaceKind {
 pub struct Namespace {
     pub exclusive: bool,
     pub regex: String,
+    /// `regex` in Rust's (`fancy-regex`) syntax, as checked.
+    pub(crate) translated: String,
 }
 
 /// Why a registration text was refused. Never quotes a token or the text itself.
@@ -256,7 +258,10 @@ fn parse_namespaces(node: Option<&Node>) -> Result<Vec<(NamespaceKind, Namespace
             if kind == NamespaceKind::Users && *exclusive && pattern.has_global_flags {
                 return Err(RegistrationError::GlobalFlagsInExclusiveUsers { index });
             }
-            namespaces.push((kind, Namespace { exclusive: *exclusive, regex: regex.to_string() }));
+            namespaces.push((
+                kind,
+                Namespace { exclusive: *exclusive, regex: regex.to_string(), translated: pattern.translated },
+            ));
         }
     }
     Ok(namespaces)

@@ -126,6 +126,9 @@ fn cases() -> Vec<(&'static str, Vec<String>, Expect)> {
         ("verbose flag", replaced("regex: '#bot_", "regex: '(?x)#bot_"), Stricter),
         ("possessive", with_users("@irc_.*+"), Loads),
         ("atomic group", with_users("@(?>irc)_.*"), Loads),
+        ("multiple repeat", with_users("@a**"), Refused),
+        ("nothing to repeat", with_users("@(*a)"), Refused),
+        ("large repeat of a class", with_users("@\\w{1000}_.*:example\\.com"), Loads),
         ("experimental proxy", with_line("io.element.msc4512.proxy_prefix: null"), Loads),
         (
             "two distinct bridges",

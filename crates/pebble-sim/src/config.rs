@@ -104,6 +104,9 @@ pub struct ExecRule {
     /// Answer only while the container file at this path contains these bytes: a program
     /// whose result depends on what it reads (a configuration checker, say).
     pub when_file_contains: Option<(String, Vec<u8>)>,
+    /// The command is `chown [options] UID:GID PATH…`: each path gets that owner, as the real
+    /// command gives it (recorded, and applied on the host when running as root).
+    pub changes_owner: bool,
 }
 
 impl ExecRule {
@@ -120,6 +123,7 @@ impl ExecRule {
             stderr: Vec::new(),
             read_stdin: false,
             when_file_contains: None,
+            changes_owner: false,
         }
     }
 
@@ -140,6 +144,13 @@ impl ExecRule {
 
     pub fn read_stdin(mut self) -> Self {
         self.read_stdin = true;
+        self
+    }
+
+    /// Makes the rule a `chown UID:GID PATH…` that changes the owner of the paths it names
+    /// (numeric ids; options such as `-R` change nothing more).
+    pub fn changing_owner(mut self) -> Self {
+        self.changes_owner = true;
         self
     }
 
@@ -170,6 +181,7 @@ impl std::fmt::Debug for ExecRule {
             .field("stderr_len", &self.stderr.len())
             .field("read_stdin", &self.read_stdin)
             .field("when_file_contains", &self.when_file_contains.as_ref().map(|(path, _)| path))
+            .field("changes_owner", &self.changes_owner)
             .finish()
     }
 }

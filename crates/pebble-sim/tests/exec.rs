@@ -110,6 +110,29 @@ async fn scripted_rule_answers_with_output_and_exit_code() {
 }
 
 #[tokio::test]
+async fn a_scripted_chown_gives_the_paths_it_names_their_owner() {
+    let fx = Fixture::start();
+    fx.sim.script_exec(ExecRule::new(["chown"]).changing_owner());
+    std::fs::create_dir(fx.root().join("data")).expect("mkdir");
+    let client = fx.client();
+    let owner = |path: &str| {
+        let listed = client.sync(client.get(&format!("/v1/files?action=list&path={path}&itself=true")));
+        (listed[0]["user-id"].clone(), listed[0]["group-id"].clone())
+    };
+    let before = owner("/data");
+    assert_ne!(before, (json!(991), json!(991)));
+    let body = json!({"command": ["chown", "-R", "991:991", "/data", "/missing"]});
+    let outcome = run(&client, body, b"").await;
+    assert_eq!(outcome.change["tasks"][0]["data"]["exit-code"], 0);
+    assert_eq!(owner("/data"), (json!(991), json!(991)));
+
+    // A rule that does not change owners leaves them alone.
+    fx.sim.script_exec(ExecRule::new(["chown", "0:0"]));
+    run(&client, json!({"command": ["chown", "0:0", "/data"]}), b"").await;
+    assert_eq!(owner("/data"), (json!(991), json!(991)));
+}
+
+#[tokio::test]
 async fn the_latest_of_equally_long_rules_wins() {
     let fx = Fixture::start();
     fx.sim.script_exec(ExecRule::new(["python3", "-m", "synapse.config"]).exit_code(0).read_stdin());

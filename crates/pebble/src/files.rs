@@ -69,6 +69,14 @@ pub struct PushOptions {
     pub group: Option<String>,
 }
 
+/// One file of [`Client::push_all`].
+#[derive(Clone, Copy, Debug)]
+pub struct FileToPush<'a> {
+    pub path: &'a str,
+    pub content: &'a [u8],
+    pub options: &'a PushOptions,
+}
+
 /// Options for [`Client::make_dir`]. Pebble defaults to mode `0o755`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MakeDirOptions {
@@ -106,7 +114,7 @@ struct PathRequest<'a> {
 #[derive(Serialize)]
 struct WriteRequest<'a> {
     action: &'static str,
-    files: [PathRequest<'a>; 1],
+    files: Vec<PathRequest<'a>>,
 }
 
 #[derive(Serialize)]
@@ -118,7 +126,7 @@ struct MakeDirsRequest<'a> {
 #[derive(Serialize)]
 struct RemoveRequest<'a> {
     action: &'static str,
-    paths: [RemovePath<'a>; 1],
+    paths: Vec<RemovePath<'a>>,
 }
 
 #[derive(Serialize)]
@@ -150,14 +158,18 @@ struct PullResponse {
 }
 
 /// Fails with the error reported for `path`, if any.
-fn check_path(request: &str, path: &str, results: Vec<PathResult>) -> Result<()> {
+fn check_path(request: &str, path: &str, results: &[PathResult]) -> Result<()> {
     let result = results
-        .into_iter()
+        .iter()
         .find(|result| result.path == path)
         .ok_or_else(|| protocol(request, format_args!("no result for {path:?}")))?;
-    match result.error {
+    match &result.error {
         None => Ok(()),
-        Some(failure) => Err(Error::Path { path: result.path, kind: failure.kind, message: failure.message }),
+        Some(failure) => Err(Error::Path {
+            path: result.path.clone(),
+            kind: failure.kind.clone(),
+            message: failure.message.clone(),
+        }),
     }
 }
 
@@ -168,40 +180,61 @@ fn octal_mode(mode: Option<u32>) -> Option<String> {
 impl Client {
     /// Writes `content` to `path` atomically.
     pub fn push(&self, path: &str, content: &[u8], options: &PushOptions) -> Result<()> {
-        if path.contains(['\r', '\n']) {
+        self.push_all(&[FileToPush { path, content, options }])
+    }
+
+    /// Writes every file in one request, each atomically; fails with the first file Pebble
+    /// could not write (the others are written).
+    pub fn push_all(&self, files: &[FileToPush]) -> Result<()> {
+        let Some(first) = files.first() else { return Ok(()) };
+        if let Some(file) = files.iter().find(|file| file.path.contains(['\r', '\n'])) {
             return Err(Error::Path {
-                path: path.to_owned(),
+                path: file.path.to_owned(),
                 kind: "generic-file-error".to_owned(),
                 message: "paths cannot contain line breaks".to_owned(),
             });
         }
         let metadata = WriteRequest {
             action: "write",
-            files: [PathRequest {
-                path,
-                make_dirs: options.make_dirs,
-                make_parents: false,
-                permissions: octal_mode(options.permissions),
-                user_id: options.user_id,
-                user: options.user.as_deref(),
-                group_id: options.group_id,
-                group: options.group.as_deref(),
-            }],
+            files: files
+                .iter()
+                .map(|file| PathRequest {
+                    path: file.path,
+                    make_dirs: file.options.make_dirs,
+                    make_parents: false,
+                    permissions: octal_mode(file.options.permissions),
+                    user_id: file.options.user_id,
+                    user: file.options.user.as_deref(),
+                    group_id: file.options.group_id,
+                    group: file.options.group.as_deref(),
+                })
+                .collect(),
         };
         let describe = "POST /v1/files";
         let metadata = serde_json::to_vec(&metadata)
             .map_err(|err| protocol(describe, format_args!("cannot encode request: {err}")))?;
-        let boundary = Boundary::avoiding(&[&metadata, content]);
-        let (head, tail) = multipart::push_envelope(&boundary, &metadata, path);
+        let contents: Vec<&[u8]> =
+            std::iter::once(metadata.as_slice()).chain(files.iter().map(|file| file.content)).collect();
+        let boundary = Boundary::avoiding(&contents);
+        let paths: Vec<&str> = files.iter().map(|file| file.path).collect();
+        let envelope = multipart::push_envelope(&boundary, &metadata, &paths);
+        let mut body: Vec<&[u8]> = vec![&envelope.head, first.content];
+        for (between, file) in envelope.between.iter().zip(&files[1..]) {
+            body.extend([between.as_slice(), file.content]);
+        }
+        body.push(&envelope.tail);
         let response = self.send(&Request {
             method: "POST",
             target: "/v1/files",
             content_type: Some(&boundary.content_type()),
             accept: JSON,
-            body: &[&head, content, &tail],
+            body: &body,
         })?;
-        let results = Envelope::decode(describe, &response)?.into_result(describe)?;
-        check_path(describe, path, results)
+        let results: Vec<PathResult> = Envelope::decode(describe, &response)?.into_result(describe)?;
+        for path in paths {
+            check_path(describe, path, &results)?;
+        }
+        Ok(())
     }
 
     /// Reads the whole file at `path`.
@@ -227,7 +260,7 @@ impl Client {
             .ok_or_else(|| protocol(&describe, "no \"response\" part"))?;
         let status: PullResponse = serde_json::from_slice(status.body)
             .map_err(|err| crate::envelope::json_error(&describe, &err))?;
-        check_path(&describe, path, status.result)?;
+        check_path(&describe, path, &status.result)?;
         parts
             .into_iter()
             .find(|part| part.name == "files" && part.filename.as_deref() == Some(path))
@@ -281,15 +314,36 @@ impl Client {
                 group: options.group.as_deref(),
             }],
         };
-        let results = self.post("/v1/files", &request)?;
-        check_path("POST /v1/files", path, results)
+        let results: Vec<PathResult> = self.post("/v1/files", &request)?;
+        check_path("POST /v1/files", path, &results)
     }
 
     /// Removes `path`; `recursive` removes a directory tree and accepts a missing path.
     pub fn remove_path(&self, path: &str, recursive: bool) -> Result<()> {
-        let request = RemoveRequest { action: "remove", paths: [RemovePath { path, recursive }] };
-        let results = self.post("/v1/files", &request)?;
-        check_path("POST /v1/files", path, results)
+        let request = RemoveRequest { action: "remove", paths: vec![RemovePath { path, recursive }] };
+        let results: Vec<PathResult> = self.post("/v1/files", &request)?;
+        check_path("POST /v1/files", path, &results)
+    }
+
+    /// Removes each of `paths` (files or empty directories) in one request; a path already
+    /// gone is fine. Fails with the first other path Pebble could not remove (the others are
+    /// removed).
+    pub fn remove_all_present(&self, paths: &[&str]) -> Result<()> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let request = RemoveRequest {
+            action: "remove",
+            paths: paths.iter().map(|path| RemovePath { path, recursive: false }).collect(),
+        };
+        let results: Vec<PathResult> = self.post("/v1/files", &request)?;
+        for path in paths {
+            match check_path("POST /v1/files", path, &results) {
+                Err(error) if error.is_not_found() => {}
+                other => other?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -334,7 +388,7 @@ mod tests {
     fn write_metadata_uses_pebble_names() {
         let request = WriteRequest {
             action: "write",
-            files: [PathRequest {
+            files: vec![PathRequest {
                 path: "/data/homeserver.yaml",
                 make_dirs: true,
                 make_parents: false,
@@ -363,10 +417,10 @@ mod tests {
                 kind: "not-found".into(),
             }),
         }];
-        let err = check_path("POST /v1/files", "/x", results).unwrap_err();
+        let err = check_path("POST /v1/files", "/x", &results).unwrap_err();
         assert!(err.is_not_found());
         assert_eq!(err.to_string(), "/x: stat /x: no such file or directory (not-found)");
-        let err = check_path("POST /v1/files", "/y", Vec::new()).unwrap_err();
+        let err = check_path("POST /v1/files", "/y", &[]).unwrap_err();
         assert!(matches!(err, Error::Protocol(_)));
     }
 

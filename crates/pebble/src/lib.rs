@@ -43,7 +43,7 @@ pub use client::{
 };
 pub use error::{Error, Result};
 pub use exec::{ExecOutput, ExecRequest, EXEC_OUTPUT_GRACE};
-pub use files::{FileInfo, FileType, MakeDirOptions, PushOptions};
+pub use files::{FileInfo, FileToPush, FileType, MakeDirOptions, PushOptions};
 pub use layer::{
     Check, CheckLevel, Environment, ExecCheck, HttpCheck, Layer, LogTarget, LogTargetType, Override, Plan,
     Service, ServiceAction, Startup, TcpCheck,

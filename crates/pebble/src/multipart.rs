@@ -40,10 +40,27 @@ fn random_u64() -> u64 {
     RandomState::new().hash_one(COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
-/// The parts of a push body around the file content: `(head, tail)`, so that the content
-/// is sent without being copied. `filename` must not contain line breaks.
-pub(crate) fn push_envelope(boundary: &Boundary, request_json: &[u8], filename: &str) -> (Vec<u8>, Vec<u8>) {
+/// The parts of a push body around the files' contents: the `request` part and the head of
+/// the first `files` part, the head of each next one, and the closing delimiter, so that the
+/// contents are sent without being copied. Filenames must not contain line breaks.
+pub(crate) struct PushEnvelope {
+    /// The `request` part, then the head of the first `files` part.
+    pub head: Vec<u8>,
+    /// Before each further file: the end of the previous part and this one's head.
+    pub between: Vec<Vec<u8>>,
+    pub tail: Vec<u8>,
+}
+
+pub(crate) fn push_envelope(boundary: &Boundary, request_json: &[u8], filenames: &[&str]) -> PushEnvelope {
     let boundary = boundary.as_str();
+    let file_head = |filename: &str| {
+        format!(
+            "\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n\
+             Content-Disposition: form-data; name=\"files\"; filename=\"{}\"\r\n\r\n",
+            quote_escape(filename)
+        )
+        .into_bytes()
+    };
     let mut head = Vec::with_capacity(request_json.len() + 256);
     head.extend_from_slice(
         format!(
@@ -53,16 +70,9 @@ pub(crate) fn push_envelope(boundary: &Boundary, request_json: &[u8], filename: 
         .as_bytes(),
     );
     head.extend_from_slice(request_json);
-    head.extend_from_slice(
-        format!(
-            "\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n\
-             Content-Disposition: form-data; name=\"files\"; filename=\"{}\"\r\n\r\n",
-            quote_escape(filename)
-        )
-        .as_bytes(),
-    );
-    let tail = format!("\r\n--{boundary}--\r\n").into_bytes();
-    (head, tail)
+    let mut heads = filenames.iter().map(|filename| file_head(filename));
+    head.extend(heads.next().unwrap_or_default());
+    PushEnvelope { head, between: heads.collect(), tail: format!("\r\n--{boundary}--\r\n").into_bytes() }
 }
 
 fn quote_escape(value: &str) -> String {
@@ -200,8 +210,9 @@ mod tests {
     #[test]
     fn push_bodies_have_the_request_and_files_parts() {
         let boundary = Boundary("b".repeat(32));
-        let (head, tail) = push_envelope(&boundary, br#"{"action":"write"}"#, r#"/data/a"b\c"#);
-        let body = [head.as_slice(), b"\x00bytes\r\n", &tail].concat();
+        let envelope = push_envelope(&boundary, br#"{"action":"write"}"#, &[r#"/data/a"b\c"#]);
+        assert!(envelope.between.is_empty());
+        let body = [envelope.head.as_slice(), b"\x00bytes\r\n", &envelope.tail].concat();
         let b = "b".repeat(32);
         assert_eq!(
             body,
@@ -221,6 +232,30 @@ mod tests {
         assert_eq!(parts[1].name, "files");
         assert_eq!(parts[1].filename.as_deref(), Some(r#"/data/a"b\c"#));
         assert_eq!(parts[1].body, b"\x00bytes\r\n");
+    }
+
+    #[test]
+    fn several_files_go_in_one_body_in_order() {
+        let boundary = Boundary("c".repeat(32));
+        let envelope = push_envelope(&boundary, b"{}", &["/a", "/b", "/c"]);
+        assert_eq!(envelope.between.len(), 2);
+        let body = [
+            envelope.head.as_slice(),
+            b"first",
+            &envelope.between[0],
+            b"",
+            &envelope.between[1],
+            b"third\r\n",
+            &envelope.tail,
+        ]
+        .concat();
+        let parts = decode(boundary.as_str(), &body).unwrap();
+        let files: Vec<(Option<&str>, &[u8])> =
+            parts[1..].iter().map(|part| (part.filename.as_deref(), part.body)).collect();
+        assert_eq!(
+            files,
+            [(Some("/a"), &b"first"[..]), (Some("/b"), &b""[..]), (Some("/c"), &b"third\r\n"[..])]
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 mod common;
 
-use pebble::{Error, FileType, MakeDirOptions, PushOptions};
+use pebble::{Error, FileToPush, FileType, MakeDirOptions, PushOptions};
 
 fn path_error(result: Result<impl std::fmt::Debug, Error>) -> (String, String, String) {
     match result {
@@ -62,6 +62,68 @@ fn push_applies_modes_and_owners() {
     client.push(&file, b"x", &PushOptions::default()).unwrap();
     let entry = &client.list_files(&file, None, true).unwrap()[0];
     assert_eq!(entry.permissions, 0o644);
+}
+
+#[test]
+fn push_all_writes_every_file_in_one_request_each_with_its_options() {
+    let fixture = common::start();
+    let client = &fixture.client;
+    let (key, config, empty) =
+        (fixture.path("/data/keys/signing.key"), fixture.path("/data/log.yaml"), fixture.path("/data/empty"));
+    let private = PushOptions { make_dirs: true, permissions: Some(0o600), ..PushOptions::default() };
+    let public = PushOptions { make_dirs: true, ..PushOptions::default() };
+    let files = [
+        FileToPush { path: &key, content: b"ed25519 a_key seed\n", options: &private },
+        FileToPush { path: &config, content: b"version: 1\n", options: &public },
+        FileToPush { path: &empty, content: b"", options: &public },
+    ];
+    client.push_all(&files).unwrap();
+    for file in &files {
+        assert_eq!(client.pull(file.path).unwrap(), file.content, "{}", file.path);
+        let mode = client.list_files(file.path, None, true).unwrap()[0].permissions;
+        assert_eq!(mode, file.options.permissions.unwrap_or(0o644), "{}", file.path);
+    }
+    if let Some(sim) = fixture.sim() {
+        let requests = sim.requests();
+        let writes =
+            requests.iter().filter(|r| r.method == "POST" && r.path.starts_with("/v1/files")).count();
+        assert_eq!(writes, 1, "{requests:?}");
+    }
+
+    // A file that cannot be written is named; the others are written all the same.
+    let (missing, other) = (fixture.path("/missing/dir/file"), fixture.path("/data/other"));
+    let no_dirs = PushOptions::default();
+    let files = [
+        FileToPush { path: &other, content: b"o", options: &no_dirs },
+        FileToPush { path: &missing, content: b"m", options: &no_dirs },
+    ];
+    let (reported, kind, _) = path_error(client.push_all(&files));
+    assert_eq!((reported.as_str(), kind.as_str()), (missing.as_str(), "not-found"));
+    assert_eq!(client.pull(&other).unwrap(), b"o");
+    client.push_all(&[]).unwrap();
+}
+
+#[test]
+fn remove_all_present_removes_in_one_request_and_accepts_missing_paths() {
+    let fixture = common::start();
+    let client = &fixture.client;
+    let options = PushOptions { make_dirs: true, ..PushOptions::default() };
+    let (a, b, dir) = (fixture.path("/data/a"), fixture.path("/data/b"), fixture.path("/data/dir"));
+    client.push(&a, b"a", &options).unwrap();
+    client.push(&b, b"b", &options).unwrap();
+    client.push(&format!("{dir}/inner"), b"i", &options).unwrap();
+    let before = fixture.sim().map(|sim| sim.requests().len());
+    let missing = fixture.path("/data/missing");
+    // The non-empty directory is named; the files around it are removed all the same.
+    let error = client.remove_all_present(&[&a, &missing, &dir, &b]).unwrap_err();
+    assert_eq!(path_error(Err::<(), _>(error)).0, dir);
+    if let (Some(sim), Some(before)) = (fixture.sim(), before) {
+        assert_eq!(sim.requests().len(), before + 1);
+    }
+    assert!(client.pull(&a).unwrap_err().is_not_found());
+    assert!(client.pull(&b).unwrap_err().is_not_found());
+    client.remove_all_present(&[&missing]).unwrap();
+    client.remove_all_present(&[]).unwrap();
 }
 
 #[test]

@@ -26,6 +26,8 @@ use tokio_util::sync::CancellationToken;
 use super::session::{Channel, WebSocket};
 use super::{Prepared, Program};
 use crate::config::ExecRule;
+use crate::files::fsops::Fs;
+use crate::files::owners::UserDb;
 use crate::files::paths::{clean_absolute, host_path};
 use crate::state::Shared;
 
@@ -129,8 +131,32 @@ async fn run(
         ));
     }
     match &prepared.program {
-        Program::Scripted(rule) => run_scripted(rule, sockets, stdin_log).await,
+        Program::Scripted(rule) => {
+            if rule.changes_owner {
+                change_owners(shared, &prepared.argv);
+            }
+            run_scripted(rule, sockets, stdin_log).await
+        }
         Program::Host(program) => run_host(shared, program, prepared, sockets, abort, stdin_log).await,
+    }
+}
+
+/// What a scripted `chown [options] UID:GID PATH…` does to the container's files (paths
+/// that do not exist are left alone, as the real command reports them and goes on).
+fn change_owners(shared: &Shared, argv: &[String]) {
+    let mut operands = argv.iter().skip(1).filter(|arg| !arg.starts_with('-'));
+    let Some((uid, gid)) = operands
+        .next()
+        .and_then(|owner| owner.split_once(':'))
+        .and_then(|(uid, gid)| Some((uid.parse().ok()?, gid.parse().ok()?)))
+    else {
+        return;
+    };
+    let db = UserDb::load(&shared.root);
+    let mut state = shared.lock();
+    let mut fs = Fs { root: &shared.root, db: &db, index: &mut state.owners };
+    for path in operands {
+        let _ = fs.change_owner(path, uid, gid);
     }
 }
 

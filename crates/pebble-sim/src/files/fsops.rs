@@ -230,6 +230,16 @@ impl Fs<'_> {
         Ok(())
     }
 
+    /// Gives an existing path the owner `uid:gid`, as `chown` does.
+    pub fn change_owner(&mut self, path: &str, uid: u32, gid: u32) -> Result<(), FileError> {
+        let (clean, host) = self.locate(path)?;
+        fs::symlink_metadata(&host).map_err(|e| FileError::io("stat", path, &e))?;
+        let owner = Owner { uid, gid, user: None, group: None };
+        apply_owner(&host, Some(&owner)).map_err(|e| FileError::io("chown", path, &e))?;
+        self.index.set(&clean, Some(&owner));
+        Ok(())
+    }
+
     /// Removes a file or empty directory; `recursive` removes a tree and ignores a missing path.
     pub fn remove(&mut self, path: &str, recursive: bool) -> Result<(), FileError> {
         let (clean, host) = self.locate(path)?;
