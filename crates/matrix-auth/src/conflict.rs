@@ -51,7 +51,7 @@ impl ExclusiveClaims {
             registration
                 .namespaces()
                 .filter(|(_, namespace)| namespace.exclusive)
-                .map(|(kind, namespace)| (kind, Claim::new(&namespace.regex, &namespace.translated)))
+                .map(|(kind, namespace)| (kind, Claim::new(&namespace.regex, &namespace.checked)))
                 .collect(),
         )
     }

@@ -14,6 +14,8 @@
 use std::cell::OnceCell;
 use std::collections::{HashSet, VecDeque};
 
+use crate::pyregex::Pattern;
+
 use regex_automata::dfa::{dense, Automaton, StartKind};
 use regex_automata::util::primitives::StateID;
 use regex_automata::util::start;
@@ -33,16 +35,16 @@ pub(crate) struct Claim {
     /// Every claimed ID starts with one of these; `None` when they are not known.
     prefixes: Option<Vec<Vec<u8>>>,
     /// `None` inside when the regex has no small DFA (then only identical text overlaps).
-    pattern: OnceCell<Option<Pattern>>,
+    pattern: OnceCell<Option<Dfa>>,
 }
 
 impl Claim {
-    /// The Python regex `python`, checked and `translated` by [`crate::pyregex::check`].
-    pub(crate) fn new(python: &str, translated: &str) -> Self {
+    /// The Python regex `python` as [`crate::pyregex::check`] found it.
+    pub(crate) fn new(python: &str, checked: &Pattern) -> Self {
         Self {
             text: python.to_string(),
-            translated: translated.to_string(),
-            prefixes: literal_prefixes(translated),
+            translated: checked.translated.clone(),
+            prefixes: checked.prefixes.clone(),
             pattern: OnceCell::new(),
         }
     }
@@ -64,24 +66,15 @@ impl Claim {
         }
     }
 
-    fn pattern(&self) -> Option<&Pattern> {
-        self.pattern.get_or_init(|| Pattern::compile(&self.translated)).as_ref()
+    fn pattern(&self) -> Option<&Dfa> {
+        self.pattern.get_or_init(|| Dfa::compile(&self.translated)).as_ref()
     }
-}
-
-/// The literals every match of the (Rust syntax) regex starts with one of, when there are
-/// finitely many.
-fn literal_prefixes(translated: &str) -> Option<Vec<Vec<u8>>> {
-    use regex_syntax::hir::literal::{ExtractKind, Extractor};
-    let hir = regex_syntax::parse(translated).ok()?;
-    let prefixes = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
-    Some(prefixes.literals()?.iter().map(|literal| literal.as_bytes().to_vec()).collect())
 }
 
 /// A claim of a Python regex that passes [`crate::pyregex::check`].
 #[cfg(test)]
 fn claim(python: &str) -> Claim {
-    Claim::new(python, &crate::pyregex::check(python).expect("a valid regex").translated)
+    Claim::new(python, &crate::pyregex::check(python).expect("a valid regex"))
 }
 
 /// Whether some ID is claimed by both Python regexes.
@@ -98,11 +91,11 @@ enum Side {
     Matched,
 }
 
-struct Pattern {
+struct Dfa {
     dfa: dense::DFA<Vec<u32>>,
 }
 
-impl Pattern {
+impl Dfa {
     fn compile(translated: &str) -> Option<Self> {
         let config = dense::Config::new()
             .match_kind(MatchKind::All)
@@ -142,7 +135,7 @@ impl Pattern {
 }
 
 /// Breadth-first search for an input both patterns claim; `None` when undecided.
-fn product_overlap(a: &Pattern, b: &Pattern) -> Option<bool> {
+fn product_overlap(a: &Dfa, b: &Dfa) -> Option<bool> {
     let bytes = representatives(a, b);
     let first = (a.start()?, b.start()?);
     let mut seen = HashSet::from([first]);
@@ -167,7 +160,7 @@ fn product_overlap(a: &Pattern, b: &Pattern) -> Option<bool> {
 /// The bytes where the byte class of either DFA changes from the byte before: every pair
 /// of classes the two DFAs tell apart starts at one of them, and a DFA treats every byte of a
 /// class alike, so stepping the others would only reach pairs of states already reached.
-fn representatives(a: &Pattern, b: &Pattern) -> Vec<u8> {
+fn representatives(a: &Dfa, b: &Dfa) -> Vec<u8> {
     let (classes_a, classes_b) = (a.dfa.byte_classes(), b.dfa.byte_classes());
     let differs = |byte: u8| {
         classes_a.get(byte) != classes_a.get(byte - 1) || classes_b.get(byte) != classes_b.get(byte - 1)

@@ -31,6 +31,9 @@ pub(crate) struct Pattern {
     /// The same pattern in `fancy-regex` syntax (Rust's regex syntax where it uses no
     /// lookaround, atomic group or possessive repeat).
     pub(crate) translated: String,
+    /// The literals every match starts with one of, when there are finitely many and the
+    /// pattern is in Rust's regex syntax.
+    pub(crate) prefixes: Option<Vec<Vec<u8>>>,
 }
 
 /// Checks that Python's `re.compile(pattern)` succeeds.
@@ -49,10 +52,21 @@ pub(crate) fn check(pattern: &str) -> Result<Pattern, PatternError> {
     // A translation in Rust's own regex syntax (most are) is checked by parsing it, which is
     // all Python does; only lookaround, atomic groups and possessive repeats need compiling
     // with `fancy-regex` (tens of microseconds each) to be checked.
-    if regex_syntax::parse(&translator.out).is_err() {
-        fancy_regex::Regex::new(&translator.out).map_err(invalid)?;
-    }
-    Ok(Pattern { has_global_flags: translator.has_global_flags, translated: translator.out })
+    let prefixes = match regex_syntax::parse(&translator.out) {
+        Ok(hir) => literal_prefixes(&hir),
+        Err(_) => {
+            fancy_regex::Regex::new(&translator.out).map_err(invalid)?;
+            None
+        }
+    };
+    Ok(Pattern { has_global_flags: translator.has_global_flags, translated: translator.out, prefixes })
+}
+
+/// The literals every match of `hir` starts with one of, when there are finitely many.
+fn literal_prefixes(hir: &regex_syntax::hir::Hir) -> Option<Vec<Vec<u8>>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let prefixes = Extractor::new().kind(ExtractKind::Prefix).extract(hir);
+    Some(prefixes.literals()?.iter().map(|literal| literal.as_bytes().to_vec()).collect())
 }
 
 fn invalid(reason: impl Into<String>) -> PatternError {

@@ -45,8 +45,8 @@ impl fmt::Display for NamespaceKind {
 pub struct Namespace {
     pub exclusive: bool,
     pub regex: String,
-    /// `regex` in Rust's (`fancy-regex`) syntax, as checked.
-    pub(crate) translated: String,
+    /// `regex` as checked.
+    pub(crate) checked: pyregex::Pattern,
 }
 
 /// Why a registration text was refused. Never quotes a token or the text itself.
@@ -260,7 +260,7 @@ fn parse_namespaces(node: Option<&Node>) -> Result<Vec<(NamespaceKind, Namespace
             }
             namespaces.push((
                 kind,
-                Namespace { exclusive: *exclusive, regex: regex.to_string(), translated: pattern.translated },
+                Namespace { exclusive: *exclusive, regex: regex.to_string(), checked: pattern },
             ));
         }
     }
