@@ -59,7 +59,13 @@ impl Setup {
     /// Synapse deployed, running on SQLite and answering.
     fn on_sqlite() -> Self {
         let mut setup = Self::new();
-        setup.e2e.deploy(&[Services::Real], &loopback_config());
+        // Synapse sleeps a second between batches of its background updates, so a fresh
+        // server takes minutes to finish them before it can be ported; a tenth of that keeps
+        // some pending at the port (the charm waits for them) without the wait.
+        let mut config = loopback_config();
+        config
+            .push(("additional_homeserver_config", json!("background_updates:\n  sleep_duration_ms: 100\n")));
+        setup.e2e.deploy(&[Services::Real], &config);
         setup.e2e.wait_for_synapse(UNIT);
         assert_eq!(setup.database()["name"], "sqlite3");
         setup

@@ -53,7 +53,9 @@ pub fn rust_requirer_binary() -> &'static Path {
     BINARY.get_or_init(|| {
         let profile = profile_dir();
         let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        command.args(["build", "--quiet", "-p", RUST_BINARY, "--bin", RUST_BINARY]);
+        // `--workspace`, not `-p`: the dependencies keep the features of the workspace build,
+        // so Cargo reuses them instead of compiling another copy.
+        command.args(["build", "--quiet", "--workspace", "--bin", RUST_BINARY]);
         match profile.file_name().and_then(|name| name.to_str()) {
             Some("debug") | None => {}
             Some("release") => {

@@ -1,5 +1,10 @@
 //! Finding the `juju-sim-tool` binary: `JUJU_SIM_TOOL`, else next to the running executable
 //! in its Cargo target directory, else built there with `$CARGO build`.
+//!
+//! The build selects the whole workspace (`--workspace --bin juju-sim-tool`), so dependencies
+//! get the features `cargo build --workspace` gives them and their builds are reused;
+//! `-p juju-sim` would resolve other features and compile a second copy of them. Outside this
+//! workspace, set `JUJU_SIM_TOOL`.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -31,7 +36,7 @@ pub enum LocateError {
 /// Order: the `JUJU_SIM_TOOL` environment variable; then the Cargo profile directory of the
 /// running executable (`<target>/<profile>/juju-sim-tool`, where test executables live in
 /// `<target>/<profile>/deps`), if the binary there is at least as new as the executable;
-/// otherwise `$CARGO build -p juju-sim --bin juju-sim-tool` into that target directory
+/// otherwise `$CARGO build --workspace --bin juju-sim-tool` into that target directory
 /// (`CARGO` is set by Cargo for tests; `CARGO_TARGET_DIR` is inherited).
 pub fn tool_path() -> Result<PathBuf, LocateError> {
     static FOUND: OnceLock<PathBuf> = OnceLock::new();
@@ -84,7 +89,7 @@ fn is_fresh(tool: &Path, exe: &Path) -> bool {
 
 fn build_args(profile_dir: &Path) -> Vec<String> {
     let mut args: Vec<String> =
-        ["build", "--quiet", "-p", "juju-sim", "--bin", TOOL_NAME].map(str::to_owned).to_vec();
+        ["build", "--quiet", "--workspace", "--bin", TOOL_NAME].map(str::to_owned).to_vec();
     let profile = profile_dir.file_name().and_then(|name| name.to_str());
     match profile {
         Some("debug") | None => {}
@@ -140,6 +145,7 @@ mod tests {
     fn build_args_follow_the_profile() {
         let args = build_args(Path::new("/t/release"));
         assert!(args.contains(&"--release".to_owned()));
+        assert!(args.contains(&"--workspace".to_owned()) && !args.contains(&"-p".to_owned()));
         assert!(args.ends_with(&["--target-dir".to_owned(), "/t".to_owned()]));
         let args = build_args(Path::new("/t/bench"));
         assert!(args.windows(2).any(|w| w == ["--profile", "bench"]));
