@@ -34,9 +34,16 @@ use crate::workload::{
     LAYER_LABEL, SYNAPSE_GID, SYNAPSE_UID, SYNAPSE_VERSION_COMMAND,
 };
 
-/// Where the digest of the last candidate Synapse's loader rejected is kept, with its reason:
-/// outside `/data`, so that a new container (a new image, say) checks again.
+/// Where the charm keeps what holds for this container only: outside `/data`, so that a new
+/// container (a new image, say) starts without them. One listing tells which are there.
+const CONTAINER_RECORDS_DIR: &str = "/tmp";
+const CONTAINER_RECORDS_PATTERN: &str = "synapse-k8s-*";
+/// Where the digest of the last candidate Synapse's loader rejected is kept, with its reason
+/// (the loader is asked again in a new container).
 pub const REJECTED_CANDIDATE_PATH: &str = "/tmp/synapse-k8s-rejected-candidate";
+/// Written once the image's Synapse version is shown in `juju status`: reading it means
+/// starting Python and importing Synapse (a second or two of CPU), once per container.
+pub const VERSION_SHOWN_PATH: &str = "/tmp/synapse-k8s-version-shown";
 /// The layer holding the log targets (the label ops' LogForwarder gives it).
 const LOG_FORWARDING_LABEL: &str = "synapse-log-forwarding";
 /// How long Synapse may take to load a configuration.
@@ -191,7 +198,9 @@ impl Container<'_> {
     fn configure(&self, desired: &DesiredContainer) -> Result<Applied, ApplyError> {
         let config_changes = desired.config_changes();
         let candidate = config_changes.then(|| desired.candidate_digest());
-        let rejection = if config_changes { self.rejection_record()? } else { None };
+        let records = if config_changes { self.container_records()? } else { BTreeSet::new() };
+        let rejection =
+            if records.contains(REJECTED_CANDIDATE_PATH) { self.rejection_record()? } else { None };
         let recorded = rejection
             .as_ref()
             .filter(|(digest, _)| Some(digest) == candidate.as_ref())
@@ -305,7 +314,7 @@ impl Container<'_> {
             other => other,
         };
         self.signal_reloads(desired, &reloaded, &running_before)?;
-        if config_changes {
+        if config_changes && !records.contains(VERSION_SHOWN_PATH) {
             self.set_workload_version()?;
         }
         let apps = desired.config.owners(&left_out).map(str::to_string).collect();
@@ -376,6 +385,15 @@ impl Container<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The paths of the charm's records in this container.
+    fn container_records(&self) -> Result<BTreeSet<String>, ApplyError> {
+        match self.pebble.list_files(CONTAINER_RECORDS_DIR, Some(CONTAINER_RECORDS_PATTERN), false) {
+            Ok(entries) => Ok(entries.into_iter().map(|entry| entry.path).collect()),
+            Err(error) if error.is_not_found() => Ok(BTreeSet::new()),
+            Err(error) => Err(step("list the charm's records in the container")(error)),
+        }
     }
 
     /// The digest of the candidate Synapse's loader rejected in an earlier hook, and its
@@ -640,14 +658,19 @@ impl Container<'_> {
         Ok(None)
     }
 
-    /// Shows the Synapse version of the image in `juju status`; a container that cannot
-    /// tell leaves the version as it is.
+    /// Shows the Synapse version of the image in `juju status`, and records that it did; a
+    /// container that cannot tell leaves the version as it is (and is asked again).
     fn set_workload_version(&self) -> Result<(), ApplyError> {
         let request =
             ExecRequest { timeout: Some(VERSION_TIMEOUT), ..ExecRequest::new(SYNAPSE_VERSION_COMMAND) };
         match self.pebble.exec(&request) {
             Ok(output) if output.success() && !output.stdout_text().trim().is_empty() => {
-                self.tools.application_version_set(output.stdout_text().trim())?;
+                let version = output.stdout_text().trim().to_string();
+                self.tools.application_version_set(&version)?;
+                self.push(
+                    VERSION_SHOWN_PATH,
+                    &ContainerFile::public(VERSION_SHOWN_PATH, format!("{version}\n")),
+                )?;
             }
             Ok(output) => tracing::debug!("cannot read Synapse's version: exit code {}", output.exit_code),
             Err(error) if error.is_connection_error() => return Err(step("read Synapse's version")(error)),

@@ -285,6 +285,40 @@ fn the_charm_marks_its_own_data_dir_and_a_restarted_pod_keeps_serving_it() {
 }
 
 #[test]
+fn synapses_version_is_read_once_per_container() {
+    const VERSION: [&str; 3] = ["python3", "-c", "import synapse; print(synapse.__version__)"];
+    let mut harness = Harness::new();
+    harness.start_pebble(UNIT0).script_exec(pebble_sim::ExecRule::new(VERSION).stdout("1.141.0\n"));
+    let runs = harness.deploy_without_pebble(1, &[("server_name", json!(SERVER_NAME))]);
+    assert_hooks_succeeded(&runs);
+    let reads = |harness: &Harness| {
+        harness
+            .pebble(UNIT0)
+            .exec_log()
+            .iter()
+            .filter(|exec| exec.argv.starts_with(&VERSION.map(String::from)))
+            .count()
+    };
+    let shown = |harness: &Harness| harness.sim.model().unit(UNIT0).unwrap().workload_version.clone();
+    assert_eq!((reads(&harness), shown(&harness)), (1, "1.141.0".to_string()));
+
+    // A change Synapse restarts for does not start Python again to read the same version.
+    assert_hooks_succeeded(&harness.configure(&[("block_non_admin_invites", json!(true))]));
+    assert_eq!(harness.homeserver(UNIT0)["block_non_admin_invites"], json!(true));
+    assert_eq!(reads(&harness), 1);
+
+    // A new container (a new image, say) has an empty /tmp: the version is read again.
+    harness.pebble(UNIT0).script_exec(pebble_sim::ExecRule::new(VERSION).stdout("1.142.1\n"));
+    harness.pebble(UNIT0).restart_container();
+    std::fs::remove_dir_all(harness.container_path(UNIT0, "/tmp")).unwrap();
+    assert_hooks_succeeded(&[harness
+        .sim
+        .run_hook(UNIT0, Event::PebbleReady { container: CONTAINER.into() })
+        .unwrap()]);
+    assert_eq!((reads(&harness), shown(&harness)), (2, "1.142.1".to_string()));
+}
+
+#[test]
 fn secrets_juju_discarded_after_synapse_started_are_taken_back_from_the_container() {
     let mut harness = Harness::new();
     assert_hooks_succeeded(&harness.deploy(1, &[("server_name", json!(SERVER_NAME))]));

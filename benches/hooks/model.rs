@@ -41,6 +41,8 @@ pub const OTHER_SERVICES: [&str; 2] = ["synapse-federation-sender", "synapse-ngi
 const DATA_DIR: &str = "/data";
 /// nginx's check of a new configuration, as the Rust charm runs it (the candidate follows).
 const NGINX_CHECK: [&str; 2] = ["/usr/sbin/nginx", "-t"];
+/// How the Rust charm asks the image for Synapse's version.
+const SYNAPSE_VERSION: [&str; 3] = ["python3", "-c", "import synapse; print(synapse.__version__)"];
 pub const REDIS_ENDPOINT: &str = "redis";
 pub const REDIS_APP: &str = "redis-k8s";
 pub const DATABASE_ENDPOINT: &str = "database";
@@ -126,7 +128,8 @@ impl BenchModel {
     }
 
     /// Starts unit `number`'s Pebble, answering what the charms run in the container: the
-    /// configuration check, `chown`, the database inspection and nginx's check.
+    /// configuration check, `chown`, Synapse's version, the database inspection and nginx's
+    /// check.
     fn start_pebble(&mut self, number: u32) -> anyhow::Result<()> {
         let dir = self.unit_dir(number);
         let root = dir.join("root");
@@ -136,8 +139,8 @@ impl BenchModel {
         let pebble = PebbleSim::start(SimConfig::new(sockets.join(CONTAINER).join("pebble.socket"), root))?;
         pebble.script_exec(ExecRule::new(["python3", "-m", "synapse.config"]).stdout("Config parses OK!\n"));
         pebble.script_exec(ExecRule::new(["chown"]).changing_owner());
-        // Only the shared script gets the answer (the Rust charm's version check is also
-        // `python3 -c`, and stays unanswered as in the other events).
+        // Synapse's version, which the Rust charm reads once per container.
+        pebble.script_exec(ExecRule::new(SYNAPSE_VERSION).stdout("1.141.0\n"));
         let inspect = [INSPECT_COMMAND[0], INSPECT_COMMAND[1], self.inspect_script.as_str()];
         pebble.script_exec(ExecRule::new(inspect).stdout(format!("{INSPECTION}\n")).read_stdin());
         pebble.script_exec(ExecRule::new(NGINX_CHECK));
