@@ -170,18 +170,30 @@ impl Container<'_> {
     /// Replans, which starts what is not running, and (with `wait`) waits for Synapse to
     /// answer.
     fn start(&self, wait: bool) -> Result<Outcome, ApplyError> {
-        match self.pebble.replan() {
-            Ok(_) => {}
-            Err(pebble::Error::Change { err, .. }) => {
-                let error = self.redactor.apply(&err);
-                tracing::error!("Synapse did not start: {error}");
-                return Ok(Outcome::StartFailed(error));
-            }
-            Err(error) => return Err(step("start Synapse")(error)),
+        if let Some(failed) = self.replan()? {
+            return Ok(failed);
         }
         if !wait {
             return Ok(Outcome::Idle);
         }
+        self.wait_for_synapse()
+    }
+
+    /// Replans, which (re)starts the services whose definition changed; `Some` when one did
+    /// not start.
+    fn replan(&self) -> Result<Option<Outcome>, ApplyError> {
+        match self.pebble.replan() {
+            Ok(_) => Ok(None),
+            Err(pebble::Error::Change { err, .. }) => {
+                let error = self.redactor.apply(&err);
+                tracing::error!("Synapse did not start: {error}");
+                Ok(Some(Outcome::StartFailed(error)))
+            }
+            Err(error) => Err(step("start Synapse")(error)),
+        }
+    }
+
+    fn wait_for_synapse(&self) -> Result<Outcome, ApplyError> {
         let health =
             Health::wait(self.pebble, STARTUP_WAIT, STARTUP_POLL).map_err(step("wait for Synapse"))?;
         Ok(Outcome::Started(health))
@@ -302,18 +314,18 @@ impl Container<'_> {
         if !digests.is_empty() {
             tracing::info!("services updated ({})", digests.join(", "));
         }
-        let outcome = if desired.changed.is_empty() && desired.retired.is_empty() {
-            Outcome::Unchanged(desired.health.clone())
-        } else {
-            self.start(
-                desired.runs_synapse() && desired.changed.iter().any(|name| CONFIG_READERS.contains(name)),
-            )?
-        };
-        let outcome = match outcome {
-            Outcome::Idle if desired.runs_synapse() => Outcome::Unchanged(desired.health.clone()),
-            other => other,
-        };
+        let restarts = !desired.changed.is_empty() || !desired.retired.is_empty();
+        let failed = if restarts { self.replan()? } else { None };
+        // The reloaded services re-read their files while Synapse starts.
         self.signal_reloads(desired, &reloaded, &running_before)?;
+        let waits =
+            desired.runs_synapse() && desired.changed.iter().any(|name| CONFIG_READERS.contains(name));
+        let outcome = match failed {
+            Some(failed) => failed,
+            None if restarts && waits => self.wait_for_synapse()?,
+            None if restarts && !desired.runs_synapse() => Outcome::Idle,
+            None => Outcome::Unchanged(desired.health.clone()),
+        };
         if config_changes && !records.contains(VERSION_SHOWN_PATH) {
             self.set_workload_version()?;
         }

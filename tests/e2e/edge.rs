@@ -64,9 +64,18 @@ fn edge_ingress_url_well_known_and_real_client_addresses() {
     let homeserver = load_with_pyyaml(&e2e.container_path(UNIT, "/data/homeserver.yaml"));
     assert_eq!(homeserver["public_baseurl"], URL);
 
-    // nginx answers the well-known documents and the health check.
+    // nginx answers the well-known documents and the health check. It re-reads its
+    // configuration on the charm's SIGHUP, a moment after the signal.
     assert_eq!(get("/health", None).status, 204);
-    let client = get("/.well-known/matrix/client", None);
+    let reloaded = std::time::Instant::now();
+    let client = loop {
+        let client = get("/.well-known/matrix/client", None);
+        if client.status != 200 || client.json() == json!({"m.homeserver": {"base_url": URL}}) {
+            break client;
+        }
+        assert!(reloaded.elapsed() < std::time::Duration::from_secs(5), "nginx still says {}", client.text());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
     assert_eq!(client.status, 200);
     assert_eq!(client.json(), json!({"m.homeserver": {"base_url": URL}}));
     assert_eq!(get("/.well-known/matrix/server", None).json(), json!({"m.server": "chat.example.net:443"}));
