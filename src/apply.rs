@@ -3,12 +3,14 @@
 //!
 //! Order: the log lines, the Juju effects, then the container. Configuring goes: data
 //! directory owned by the synapse user (marked as the charm's first), every file
-//! homeserver.yaml refers to (versioned names, so the running configuration's files are
-//! never overwritten), the candidate homeserver.yaml checked by Synapse's own loader, the
-//! components' steps on the checked candidate (a database's locale, the port of SQLite to
-//! PostgreSQL; a failed step keeps the running configuration and starts it again), then the
-//! switch: homeserver.yaml, removal of the files no plan wants, the layer and a replan
-//! (which restarts only the services whose digest changed).
+//! homeserver.yaml refers to and the candidate homeserver.yaml in one write (versioned names,
+//! so the running configuration's files are never overwritten, and those already in place
+//! are not written again), the candidate checked by Synapse's own loader, the components'
+//! steps on the checked candidate (a database's locale, the port of SQLite to PostgreSQL; a
+//! failed step keeps the running configuration and starts it again), then the switch:
+//! homeserver.yaml, removal of the files no plan wants, the layer, a replan (which restarts
+//! only the services whose digest changed), the reloaded services' signals, and the wait for
+//! Synapse to answer.
 //!
 //! When the loader rejects the candidate and the plan has appservice registrations, the
 //! check is repeated without any, then with each alone, to find those the loader rejects;
