@@ -348,14 +348,7 @@ fn a_rejected_configuration_keeps_the_running_one() {
     assert!(errors.iter().all(|line| !line.contains(&form_secret)), "a secret reached the log");
 
     // Later hooks do not ask the loader again about the same candidate, and write nothing.
-    let checks = |harness: &Harness| {
-        harness
-            .pebble(UNIT)
-            .exec_log()
-            .iter()
-            .filter(|exec| exec.argv.starts_with(&VALIDATE.map(String::from)))
-            .count()
-    };
+    let checks = |harness: &Harness| harness.execs(UNIT, &VALIDATE).len();
     let (checked, before) = (checks(&harness), harness.request_count(UNIT));
     assert_hooks_succeeded(&harness.sim.update_status().unwrap());
     assert_eq!(checks(&harness), checked, "the rejected candidate was checked again");

@@ -7,7 +7,7 @@ use juju_sim::model::{Bag, PortRange};
 use juju_sim::Event;
 use pebble_sim::{FileKind, ServiceStatus};
 use serde_json::json;
-use support::{Harness, APP, CONTAINER, NO_OP_REQUESTS, SERVER_NAME, VALIDATE};
+use support::{Harness, APP, CONTAINER, NO_OP_REQUESTS, SERVER_NAME, SYNAPSE_VERSION, VALIDATE};
 use test_support::assert_hooks_succeeded;
 
 const UNIT0: &str = "synapse/0";
@@ -64,12 +64,7 @@ fn deploy_ends_active_with_secrets_files_layer_and_port() {
     assert_eq!(log_config["root"]["handlers"], json!(["console"]));
 
     // The candidate was checked by Synapse's loader as the synapse user before use.
-    let checks: Vec<_> = harness
-        .pebble(UNIT0)
-        .exec_log()
-        .into_iter()
-        .filter(|exec| exec.argv.starts_with(&VALIDATE.map(String::from)))
-        .collect();
+    let checks = harness.execs(UNIT0, &VALIDATE);
     assert_eq!(checks.len(), 1);
     assert_eq!(checks[0].argv[3..], ["-c".to_string(), "/data/homeserver.yaml.candidate".to_string()]);
     assert_eq!((checks[0].user_id, checks[0].group_id), (Some(991), Some(991)));
@@ -286,19 +281,11 @@ fn the_charm_marks_its_own_data_dir_and_a_restarted_pod_keeps_serving_it() {
 
 #[test]
 fn synapses_version_is_read_once_per_container() {
-    const VERSION: [&str; 3] = ["python3", "-c", "import synapse; print(synapse.__version__)"];
     let mut harness = Harness::new();
-    harness.start_pebble(UNIT0).script_exec(pebble_sim::ExecRule::new(VERSION).stdout("1.141.0\n"));
+    harness.start_pebble(UNIT0).script_exec(pebble_sim::ExecRule::new(SYNAPSE_VERSION).stdout("1.141.0\n"));
     let runs = harness.deploy_without_pebble(1, &[("server_name", json!(SERVER_NAME))]);
     assert_hooks_succeeded(&runs);
-    let reads = |harness: &Harness| {
-        harness
-            .pebble(UNIT0)
-            .exec_log()
-            .iter()
-            .filter(|exec| exec.argv.starts_with(&VERSION.map(String::from)))
-            .count()
-    };
+    let reads = |harness: &Harness| harness.execs(UNIT0, &SYNAPSE_VERSION).len();
     let shown = |harness: &Harness| harness.sim.model().unit(UNIT0).unwrap().workload_version.clone();
     assert_eq!((reads(&harness), shown(&harness)), (1, "1.141.0".to_string()));
 
@@ -308,7 +295,7 @@ fn synapses_version_is_read_once_per_container() {
     assert_eq!(reads(&harness), 1);
 
     // A new container (a new image, say) has an empty /tmp: the version is read again.
-    harness.pebble(UNIT0).script_exec(pebble_sim::ExecRule::new(VERSION).stdout("1.142.1\n"));
+    harness.pebble(UNIT0).script_exec(pebble_sim::ExecRule::new(SYNAPSE_VERSION).stdout("1.142.1\n"));
     harness.pebble(UNIT0).restart_container();
     std::fs::remove_dir_all(harness.container_path(UNIT0, "/tmp")).unwrap();
     assert_hooks_succeeded(&[harness

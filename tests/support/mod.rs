@@ -42,6 +42,8 @@ pub const SERVER_NAME: &str = "example.com";
 
 /// The argv prefix of the configuration check the charm runs in the container.
 pub const VALIDATE: [&str; 3] = ["python3", "-m", "synapse.config"];
+/// How the charm asks the image for Synapse's version.
+pub const SYNAPSE_VERSION: [&str; 3] = ["python3", "-c", "import synapse; print(synapse.__version__)"];
 /// The Pebble requests of a hook that changes nothing: the plan, Synapse's service, its
 /// readiness check and nginx's configuration.
 pub const NO_OP_REQUESTS: usize = 4;
@@ -175,6 +177,12 @@ impl Harness {
     /// The unit's homeserver.yaml, parsed.
     pub fn homeserver(&self, unit: &str) -> Value {
         safe_yaml::from_str(&self.read(unit, "/data/homeserver.yaml")).expect("homeserver.yaml is YAML")
+    }
+
+    /// The commands `unit`'s Pebble ran (or answered) so far whose argv starts with `prefix`.
+    pub fn execs(&self, unit: &str, prefix: &[&str]) -> Vec<pebble_sim::ExecRecord> {
+        let prefix: Vec<String> = prefix.iter().map(|arg| arg.to_string()).collect();
+        self.pebble(unit).exec_log().into_iter().filter(|exec| exec.argv.starts_with(&prefix)).collect()
     }
 
     /// How many requests `unit`'s Pebble has answered so far.

@@ -30,23 +30,16 @@ const MAX_PAIRS: usize = 20_000;
 /// its DFA built once when first needed, however many regexes it is compared with.
 pub(crate) struct Claim {
     text: String,
-    /// The regex in Rust (`fancy-regex`) syntax.
-    translated: String,
-    /// Every claimed ID starts with one of these; `None` when they are not known.
-    prefixes: Option<Vec<Vec<u8>>>,
+    /// Its translation and literal prefixes.
+    checked: Pattern,
     /// `None` inside when the regex has no small DFA (then only identical text overlaps).
-    pattern: OnceCell<Option<Dfa>>,
+    dfa: OnceCell<Option<Dfa>>,
 }
 
 impl Claim {
     /// The Python regex `python` as [`crate::pyregex::check`] found it.
     pub(crate) fn new(python: &str, checked: &Pattern) -> Self {
-        Self {
-            text: python.to_string(),
-            translated: checked.translated.clone(),
-            prefixes: checked.prefixes.clone(),
-            pattern: OnceCell::new(),
-        }
+        Self { text: python.to_string(), checked: checked.clone(), dfa: OnceCell::new() }
     }
 
     /// Whether some ID is claimed by both regexes.
@@ -54,20 +47,20 @@ impl Claim {
         if self.text == other.text {
             return true;
         }
-        if let (Some(ours), Some(theirs)) = (&self.prefixes, &other.prefixes) {
+        if let (Some(ours), Some(theirs)) = (&self.checked.prefixes, &other.checked.prefixes) {
             let compatible = |a: &Vec<u8>, b: &Vec<u8>| a.starts_with(b) || b.starts_with(a);
             if !ours.iter().any(|a| theirs.iter().any(|b| compatible(a, b))) {
                 return false;
             }
         }
-        match (self.pattern(), other.pattern()) {
+        match (self.dfa(), other.dfa()) {
             (Some(a), Some(b)) => product_overlap(a, b).unwrap_or(false),
             _ => false,
         }
     }
 
-    fn pattern(&self) -> Option<&Dfa> {
-        self.pattern.get_or_init(|| Dfa::compile(&self.translated)).as_ref()
+    fn dfa(&self) -> Option<&Dfa> {
+        self.dfa.get_or_init(|| Dfa::compile(&self.checked.translated)).as_ref()
     }
 }
 
@@ -204,20 +197,20 @@ mod tests {
     #[test]
     fn distinct_literal_prefixes_decide_without_building_a_dfa() {
         let (irc, oftc) = (claim(r"@irc_.*:example\.com"), claim(r"@oftc_.*"));
-        assert_eq!(irc.prefixes, Some(vec![b"@irc_".to_vec()]));
+        assert_eq!(irc.checked.prefixes, Some(vec![b"@irc_".to_vec()]));
         assert!(!irc.overlaps(&oftc));
-        assert!(irc.pattern.get().is_none() && oftc.pattern.get().is_none());
+        assert!(irc.dfa.get().is_none() && oftc.dfa.get().is_none());
         // Compatible prefixes leave it to the DFAs.
         let (any, bob) = (claim(r"@.*"), claim(r"@irc_bob:example\.com$"));
         assert!(any.overlaps(&irc) && irc.overlaps(&bob));
-        assert!(irc.pattern.get().is_some_and(Option::is_some));
+        assert!(irc.dfa.get().is_some_and(Option::is_some));
         // Alternatives and case-insensitive letters give several prefixes.
         let either = claim(r"(?i)@(IRC|tg)_.*");
         assert!(either.overlaps(&irc) && either.overlaps(&claim(r"@tG_x")));
         assert!(!either.overlaps(&oftc));
         // A class too large to list ends the prefix, or leaves it unknown.
-        assert_eq!(claim(r"@\w+_bot").prefixes, Some(vec![b"@".to_vec()]));
-        assert_eq!(claim(r"\w+_bot").prefixes, None);
+        assert_eq!(claim(r"@\w+_bot").checked.prefixes, Some(vec![b"@".to_vec()]));
+        assert_eq!(claim(r"\w+_bot").checked.prefixes, None);
     }
 
     #[test]
@@ -246,7 +239,7 @@ mod tests {
         for (a, claim_a) in patterns.iter().zip(&claims) {
             for (b, claim_b) in patterns.iter().zip(&claims) {
                 let by_dfa = a == b
-                    || match (claim_a.pattern(), claim_b.pattern()) {
+                    || match (claim_a.dfa(), claim_b.dfa()) {
                         (Some(x), Some(y)) => product_overlap(x, y).unwrap_or(false),
                         _ => false,
                     };
