@@ -231,7 +231,28 @@ impl Container<'_> {
                 rejected_reloads,
             });
         }
-        self.tools.status_set(StatusTarget::Unit, &status::configuring())?;
+        // The unit shows it is configuring while it does (the status needs nothing of it).
+        let (shown, applied) = juju::parallel::join(
+            || self.tools.status_set(StatusTarget::Unit, &status::configuring()),
+            || self.configure_container(desired, candidate.as_deref(), &records, rejection.is_some()),
+        );
+        let applied = applied?;
+        shown?;
+        Ok(applied)
+    }
+
+    /// Writes the files, checks the candidate, switches and (re)starts: see the module
+    /// documentation. `candidate` is the candidate's digest when the configuration changes,
+    /// `records` the container's records (see [`CONTAINER_RECORDS_DIR`]), `rejected_before` whether an
+    /// earlier candidate's rejection is recorded.
+    fn configure_container(
+        &self,
+        desired: &DesiredContainer,
+        candidate: Option<&str>,
+        records: &BTreeSet<String>,
+        rejected_before: bool,
+    ) -> Result<Applied, ApplyError> {
+        let config_changes = candidate.is_some();
         let present = if config_changes {
             self.own_data_dir()?;
             self.list_owned_dirs(desired)?
@@ -250,7 +271,7 @@ impl Container<'_> {
         let (reloaded, rejected_reloads) = self.prepare_reloads(&desired.reloads)?;
         let mut left_out = BTreeSet::new();
         if config_changes {
-            let candidate = candidate.as_deref().unwrap_or_default();
+            let candidate = candidate.unwrap_or_default();
             left_out = match self.check_candidate(desired)? {
                 None => BTreeSet::new(),
                 Some(reason) if desired.config.appservices.is_empty() => {
@@ -261,7 +282,7 @@ impl Container<'_> {
                     Err(reason) => return self.rejected(candidate, &reason, rejected_reloads),
                 },
             };
-            if rejection.is_some() {
+            if rejected_before {
                 self.forget_rejection()?;
             }
             if !left_out.is_empty() {

@@ -27,6 +27,11 @@ mod status;
 mod unsupported;
 mod workload;
 
+/// The packed charm is a static musl binary (see `scripts/pack`), whose own allocator is slow.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
 fn main() -> std::process::ExitCode {
     juju::charm_main(charm::run)
 }

@@ -1,5 +1,6 @@
-//! Everything one hook knows about the world: each component's `load`, in an order that lets
-//! later reads depend on earlier ones, with as few calls as possible and no side effects.
+//! Everything one hook knows about the world: each component's `load`, the reads later ones
+//! depend on first, independent ones side by side, with as few calls as possible and no side
+//! effects.
 
 use juju::{HookContext, HookToolError, HookTools};
 
@@ -18,7 +19,7 @@ use crate::components::secrets::{self, Secrets};
 use crate::components::smtp::{self, SmtpState};
 use crate::components::synapse::{self, SynapseState};
 use crate::config::{InvalidConfig, SynapseConfig};
-use crate::deployment::Deployment;
+use crate::deployment::{Deployment, PEER_RELATION};
 use crate::layer::ProxySettings;
 
 /// What the hook observed.
@@ -43,6 +44,29 @@ pub struct CharmState {
     pub ingress: IngressState,
     pub observability: ObservabilityState,
     pub peers: PeerStatuses,
+}
+
+/// Runs independent reads side by side (see [`juju::parallel`]).
+fn run_side_by_side(reads: &[&(dyn Fn() + Sync)]) {
+    juju::parallel::map(reads, |read| read());
+}
+
+/// Where a read run side by side leaves its result.
+struct Slot<T>(std::sync::Mutex<Option<Result<T, StateError>>>);
+
+impl<T> Slot<T> {
+    fn new() -> Self {
+        Self(std::sync::Mutex::new(None))
+    }
+
+    fn fill(&self, result: Result<T, impl Into<StateError>>) {
+        *self.0.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(result.map_err(Into::into));
+    }
+
+    /// The result; every read is run before its result is taken.
+    fn take(self) -> Result<T, StateError> {
+        self.0.into_inner().unwrap_or_else(|poison| poison.into_inner()).expect("the read ran")
+    }
 }
 
 /// Optional observations, made only by the hooks that need them.
@@ -83,7 +107,8 @@ impl CharmState {
     /// [`nginx::load`]), the mail relay (see [`smtp::load`]), media in S3 (see
     /// [`media::load`]), backups to S3 (see [`backup::load`]), the ingress relations (see
     /// [`ingress::load`]), the COS relations (see [`observability::load`]) and the other
-    /// units' statuses when there are other units.
+    /// units' statuses when there are other units. The first five reads go side by side, then
+    /// every component's (see [`juju::parallel`]); each read is made once whoever asks.
     pub fn load(
         tools: &HookTools,
         pebble: &pebble::Client,
@@ -91,24 +116,55 @@ impl CharmState {
         proxy: ProxySettings,
         observe: Observe,
     ) -> Result<Self, StateError> {
-        let config = SynapseConfig::from_options(&tools.config_get()?);
-        let leader = tools.is_leader()?;
-        let deployment = Deployment::load(tools, context)?;
-        let synapse = synapse::load(tools, pebble, proxy, observe.ports)?;
-        let secrets = secrets::load(tools, pebble, &context.app_name, leader, synapse.workload.data_dir())?;
-        let matrix_auth = MatrixAuthState::load(tools, context, leader)?;
-        let database = database::load(tools, context, pebble, leader, &synapse.workload, &deployment)?;
-        let redis = redis::load(tools, context, &deployment)?;
-        let roles = scale::load(tools, context, &deployment)?;
+        // First the reads the others depend on, side by side; the peer relation's id, which
+        // most components need, is remembered for them (a failure shows where it is needed).
+        let (config, leader, deployment, synapse) = (Slot::new(), Slot::new(), Slot::new(), Slot::new());
+        run_side_by_side(&[
+            &|| config.fill(tools.config_get()),
+            &|| leader.fill(tools.is_leader()),
+            &|| deployment.fill(Deployment::load(tools, context)),
+            &|| synapse.fill(synapse::load(tools, pebble, proxy.clone(), observe.ports)),
+            &|| drop(tools.relation_ids(PEER_RELATION)),
+        ]);
+        let config = SynapseConfig::from_options(&config.take()?);
+        let leader = leader.take()?;
+        let deployment = deployment.take()?;
+        let synapse = synapse.take()?;
         let reachable = !matches!(synapse.workload, synapse::Workload::Unreachable);
-        let nginx = nginx::load(pebble, reachable).map_err(StateError::Pebble)?;
-        let smtp = smtp::load(tools, context, &deployment, pebble, reachable)?;
-        let media = media::load(tools, context, &deployment, pebble, leader, reachable)?;
-        let backup = backup::load(tools, context, &deployment, pebble, leader, reachable)?;
-        let ingress = ingress::load(tools, context, &deployment, leader)?;
         let in_plan = observability::targets_in_plan(&synapse.log_targets);
-        let observability = observability::load(tools, context, &deployment, leader, in_plan)?;
-        let peers = PeerStatuses::load(tools, context, leader, &deployment)?;
+        // Then every component's own reads, the longest chains first.
+        let (matrix_auth, peers, secrets, database, redis, roles) =
+            (Slot::new(), Slot::new(), Slot::new(), Slot::new(), Slot::new(), Slot::new());
+        let (nginx, smtp, media, backup, ingress, observability) =
+            (Slot::new(), Slot::new(), Slot::new(), Slot::new(), Slot::new(), Slot::new());
+        let data_dir = synapse.workload.data_dir();
+        run_side_by_side(&[
+            &|| matrix_auth.fill(MatrixAuthState::load(tools, context, leader)),
+            &|| peers.fill(PeerStatuses::load(tools, context, leader, &deployment)),
+            &|| secrets.fill(secrets::load(tools, pebble, &context.app_name, leader, data_dir)),
+            &|| database.fill(database::load(tools, context, pebble, leader, &synapse.workload, &deployment)),
+            &|| redis.fill(redis::load(tools, context, &deployment)),
+            &|| roles.fill(scale::load(tools, context, &deployment)),
+            &|| nginx.fill(nginx::load(pebble, reachable).map_err(StateError::Pebble)),
+            &|| smtp.fill(smtp::load(tools, context, &deployment, pebble, reachable)),
+            &|| media.fill(media::load(tools, context, &deployment, pebble, leader, reachable)),
+            &|| backup.fill(backup::load(tools, context, &deployment, pebble, leader, reachable)),
+            &|| ingress.fill(ingress::load(tools, context, &deployment, leader)),
+            &|| observability.fill(observability::load(tools, context, &deployment, leader, in_plan.clone())),
+        ]);
+        // Errors in the order the components break ties.
+        let secrets = secrets.take()?;
+        let matrix_auth = matrix_auth.take()?;
+        let database = database.take()?;
+        let redis = redis.take()?;
+        let roles = roles.take()?;
+        let nginx = nginx.take()?;
+        let smtp = smtp.take()?;
+        let media = media.take()?;
+        let backup = backup.take()?;
+        let ingress = ingress.take()?;
+        let observability = observability.take()?;
+        let peers = peers.take()?;
         Ok(Self {
             unit: context.unit_name.clone(),
             app: context.app_name.clone(),

@@ -1,5 +1,5 @@
 //! The two charms under test, each in a charm directory of its own: the Rust charm as
-//! `scripts/pack` lays it out (dispatch, metadata, the release binary), and the Python ops
+//! `scripts/pack` lays it out (dispatch, metadata, the binary it builds), and the Python ops
 //! reference (`tests/python/reference_provider`) run by the `scripts/python-env ops` venv,
 //! with the Rust charm's database inspection script next to it ([`INSPECT_SCRIPT_SOURCE`]).
 
@@ -58,10 +58,11 @@ impl Charms {
         for file in ["metadata.yaml", "config.yaml", "actions.yaml", "dispatch"] {
             copy(&repo().join(file), &rust.join(file))?;
         }
+        let binary = crate::pack::rust_binary()?;
         match wrap_rust {
-            None => copy(Path::new(rust_binary()), &rust.join("bin/synapse-k8s"))?,
+            None => copy(binary, &rust.join("bin/synapse-k8s"))?,
             Some(prefix) => {
-                let script = format!("#!/bin/sh\nexec {prefix} {}\n", rust_binary());
+                let script = format!("#!/bin/sh\nexec {prefix} {}\n", binary.display());
                 fs::write(rust.join("bin/synapse-k8s"), script)?;
                 fs::set_permissions(rust.join("bin/synapse-k8s"), fs::Permissions::from_mode(0o755))?;
             }
@@ -107,11 +108,6 @@ impl Charms {
 /// The repository root.
 pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The charm binary Cargo built for this benchmark (release settings).
-pub fn rust_binary() -> &'static str {
-    env!("CARGO_BIN_EXE_synapse-k8s")
 }
 
 /// Copies a file keeping its mode (`dispatch` and the binary must stay executable).

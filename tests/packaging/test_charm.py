@@ -29,7 +29,10 @@ from common import (
     analyse,
     cargo_target_dir,
     expected_charm_files,
+    load_pack_script,
 )
+
+pack = load_pack_script()
 
 REGULAR_FILE = 0o100000
 
@@ -69,10 +72,11 @@ class PackedCharmTest(unittest.TestCase):
         for name in METADATA_FILES:
             self.assertEqual(self.read(name), (ROOT / name).read_bytes(), name)
 
-    def test_binary_is_the_release_build(self):
+    def test_binary_is_the_static_release_build(self):
         binary = self.read("bin/synapse-k8s")
-        self.assertEqual(binary[:4], b"\x7fELF")
-        self.assertEqual(binary, (cargo_target_dir() / "release" / "synapse-k8s").read_bytes())
+        built = cargo_target_dir() / pack.static_target() / "release" / "synapse-k8s"
+        self.assertEqual(binary, built.read_bytes())
+        pack.check_static(built)
 
     def test_manifest_is_valid_for_charmcraft_and_matches_the_project(self):
         manifest = Manifest.unmarshal(yaml.safe_load(self.read("manifest.yaml")))

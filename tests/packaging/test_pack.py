@@ -6,6 +6,7 @@ import contextlib
 import datetime
 import io
 import shutil
+import struct
 import sys
 import tempfile
 import unittest
@@ -21,18 +22,29 @@ class PackChecksTest(unittest.TestCase):
         self.tmp = Path(tempfile.mkdtemp(prefix="synapse-k8s-pack-checks-"))
         self.addCleanup(shutil.rmtree, self.tmp)
 
-    def fake_binary(self, *versions: str) -> Path:
+    def fake_binary(self, *program_headers: int) -> Path:
+        """A 64-bit ELF file with program headers of the given types (1 = PT_LOAD)."""
         binary = self.tmp / "synapse-k8s"
-        needs = b"".join(f"GLIBC_{version}\x00".encode() for version in versions)
-        binary.write_bytes(b"\x7fELF" + b"\x00" * 64 + needs)
+        header = bytearray(64)
+        header[:6] = b"\x7fELF\x02\x01"
+        struct.pack_into("<Q", header, 0x20, 64)  # e_phoff
+        struct.pack_into("<HH", header, 0x36, 56, len(program_headers))  # e_phentsize, e_phnum
+        table = b"".join(struct.pack("<I", kind) + bytes(52) for kind in program_headers)
+        binary.write_bytes(bytes(header) + table)
         return binary
 
-    def test_glibc_of_the_base_or_older_is_accepted(self):
-        pack.check_glibc(self.fake_binary("2.2.5", "2.34", "2.39"))
+    def test_a_static_binary_is_accepted(self):
+        pack.check_static(self.fake_binary(6, 1, 1, 2))
 
-    def test_glibc_newer_than_the_base_is_refused(self):
-        with self.assertRaisesRegex(pack.PackError, r"GLIBC_2\.40 .* ships 2\.39"):
-            pack.check_glibc(self.fake_binary("2.2.5", "2.40"))
+    def test_a_binary_asking_for_a_dynamic_loader_is_refused(self):
+        with self.assertRaisesRegex(pack.PackError, "dynamically linked"):
+            pack.check_static(self.fake_binary(6, 3, 1, 1, 2))
+
+    def test_what_is_not_an_elf_file_is_refused(self):
+        binary = self.tmp / "synapse-k8s"
+        binary.write_bytes(b"#!/bin/sh\nexit 0\n" + bytes(64))
+        with self.assertRaisesRegex(pack.PackError, "not a 64-bit little-endian ELF"):
+            pack.check_static(binary)
 
     def test_missing_metadata_file_is_refused(self):
         for name in ("dispatch", "metadata.yaml", "actions.yaml"):
@@ -45,7 +57,7 @@ class PackChecksTest(unittest.TestCase):
             pack.collect_entries(self.fake_binary(), b"")
 
     def test_charm_with_analyse_errors_is_refused(self):
-        binary = self.fake_binary("2.34")
+        binary = self.fake_binary(1)
         binary.chmod(0o755)
         entries = [
             entry

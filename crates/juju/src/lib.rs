@@ -7,11 +7,14 @@
 //! - [`effects`]: changes to the model planned as data, then executed in order.
 //! - [`status`]: collect-status style status reporting, per component.
 //! - [`log`]: `tracing` events to `juju-log`.
+//! - [`parallel`]: independent hook-tool calls side by side.
 
 pub mod context;
 pub mod effects;
 pub mod error;
 pub mod log;
+mod memo;
+pub mod parallel;
 pub mod runner;
 pub mod secrets;
 pub mod status;
@@ -43,12 +46,12 @@ pub fn charm_main<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
         }
     };
     let tools = HookTools::default();
-    log::init(&tools);
+    let log_flush = log::init(&tools);
     let orphans = tools::remove_orphaned_secret_files();
     if orphans > 0 {
         tracing::warn!("removed {orphans} temporary secret directories that killed hooks left behind");
     }
-    match charm(&context, &tools) {
+    let code = match charm(&context, &tools) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             let message = error_chain(error.into().as_ref());
@@ -56,7 +59,15 @@ pub fn charm_main<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
             eprintln!("ERROR {} failed: {message}", context.hook_name());
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    drop(log_flush);
+    code
+}
+
+/// A mutex's value even when a thread panicked holding it: the values here are only ever
+/// assigned whole, so a poisoned lock still holds a consistent one.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
 /// An error and its causes, `outer: inner: root`.

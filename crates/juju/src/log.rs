@@ -2,28 +2,96 @@
 //! matching `--log-level`; DEBUG and TRACE go to stderr, which Juju keeps at WARNING in the
 //! unit log only when the hook fails loudly. Secret values are never printed: keep them in
 //! `secrecy::SecretString`, whose `Debug` is redacted and which has no `Display`.
+//!
+//! One thread sends the lines, in order, so the hook goes on while `juju-log` runs; the
+//! [`LogFlush`] that [`init`] returns (or dropping the layer) waits for the last line.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::Layer;
 
+use crate::lock;
 use crate::runner::ToolRunner;
 use crate::tools::{HookTools, LogLevel};
 
 /// A `tracing` layer that forwards events to `juju-log` or stderr.
 pub struct JujuLogLayer {
-    tools: HookTools,
+    queue: Arc<LogQueue>,
     stderr_debug: bool,
 }
 
 impl JujuLogLayer {
     /// `stderr_debug` prints DEBUG and TRACE events on stderr (otherwise they are dropped).
     pub fn new(runner: Arc<dyn ToolRunner + Send + Sync>, stderr_debug: bool) -> Self {
-        Self { tools: HookTools::from_shared(runner), stderr_debug }
+        let queue = LogQueue { tools: HookTools::from_shared(runner), sending: Mutex::default() };
+        Self { queue: Arc::new(queue), stderr_debug }
+    }
+
+    /// What waits for the lines logged so far to reach `juju-log`.
+    pub fn flush_handle(&self) -> LogFlush {
+        LogFlush(Arc::clone(&self.queue))
+    }
+}
+
+/// The lines on their way to `juju-log`, and the thread sending them (started by the first).
+struct LogQueue {
+    tools: HookTools,
+    sending: Mutex<Option<Writer>>,
+}
+
+/// Where a line goes, and the thread that sends it to `juju-log`.
+type Writer = (Sender<(LogLevel, String)>, JoinHandle<()>);
+
+impl LogQueue {
+    fn send(&self, level: LogLevel, line: String) {
+        let mut sending = lock(&self.sending);
+        let (lines, _) = sending.get_or_insert_with(|| {
+            let (lines, queued) = mpsc::channel::<(LogLevel, String)>();
+            let tools = self.tools.clone();
+            let writer = std::thread::spawn(move || {
+                for (level, line) in queued {
+                    if tools.juju_log(level, &line).is_err() {
+                        // juju-log itself is unavailable: stderr still reaches the unit log.
+                        eprintln!("{level:?} {line}");
+                    }
+                }
+            });
+            (lines, writer)
+        });
+        // The writer only stops when the sender is gone.
+        let _ = lines.send((level, line));
+    }
+
+    /// Waits for every line sent so far.
+    fn flush(&self) {
+        let sending = lock(&self.sending).take();
+        if let Some((lines, writer)) = sending {
+            drop(lines);
+            let _ = writer.join();
+        }
+    }
+}
+
+impl Drop for LogQueue {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// Waits, when dropped, for the lines logged so far to reach `juju-log`: hold it until the
+/// hook ends.
+#[must_use = "the lines still queued are lost unless the flush is held until the hook ends"]
+pub struct LogFlush(Arc<LogQueue>);
+
+impl Drop for LogFlush {
+    fn drop(&mut self) {
+        self.0.flush();
     }
 }
 
@@ -42,10 +110,7 @@ impl<S: Subscriber> Layer<S> for JujuLogLayer {
                 return;
             }
         };
-        if self.tools.juju_log(level, &text.0).is_err() {
-            // juju-log itself is unavailable: stderr still reaches the unit log.
-            eprintln!("{level:?} {}", text.0);
-        }
+        self.queue.send(level, text.0);
     }
 }
 
@@ -83,13 +148,15 @@ impl Visit for MessageText {
     }
 }
 
-/// Installs the layer as the global subscriber for this hook process. Debug output on stderr
-/// is enabled by `JUJU_DEBUG` or `CHARM_DEBUG` being set.
-pub fn init(tools: &HookTools) {
+/// Installs the layer as the global subscriber for this hook process; hold the flush until
+/// the hook ends. Debug output on stderr is enabled by `JUJU_DEBUG` or `CHARM_DEBUG` being set.
+pub fn init(tools: &HookTools) -> LogFlush {
     let stderr_debug = std::env::var_os("JUJU_DEBUG").is_some() || std::env::var_os("CHARM_DEBUG").is_some();
-    let subscriber = tracing_subscriber::registry().with(JujuLogLayer::new(tools.runner(), stderr_debug));
+    let layer = JujuLogLayer::new(tools.runner(), stderr_debug);
+    let flush = layer.flush_handle();
     // A second call (tests running several charms in one process) keeps the first subscriber.
-    let _ = tracing::subscriber::set_global_default(subscriber);
+    let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer));
+    flush
 }
 
 #[cfg(test)]

@@ -150,12 +150,19 @@ impl StatusReport {
     }
 
     /// Sets the unit status and, when `application` is given (the leader's view of the
-    /// whole application), the application status. Returns the unit status.
+    /// whole application), the application status, both at once. Returns the unit status.
     pub fn set(&self, tools: &HookTools, application: Option<&Status>) -> Result<Status, HookToolError> {
         let unit = self.unit();
-        tools.status_set(StatusTarget::Unit, &unit)?;
-        if let Some(application) = application {
-            tools.status_set(StatusTarget::Application, application)?;
+        match application {
+            None => tools.status_set(StatusTarget::Unit, &unit)?,
+            Some(application) => {
+                let (application_set, unit_set) = crate::parallel::join(
+                    || tools.status_set(StatusTarget::Application, application),
+                    || tools.status_set(StatusTarget::Unit, &unit),
+                );
+                unit_set?;
+                application_set?;
+            }
         }
         Ok(unit)
     }

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use crate::context::RelationId;
 use crate::error::{HookToolError, RedactedCommand};
+use crate::memo::Memo;
 use crate::runner::{ProcessRunner, ToolRunner};
 use crate::secrets::{
     NewSecret, RawSecretInfo, ReadMode, SecretContent, SecretInfo, SecretRef, SecretUpdate, SecretUri,
@@ -120,12 +121,21 @@ pub struct InterfaceAddress {
 #[derive(Clone)]
 pub struct HookTools {
     runner: Arc<dyn ToolRunner + Send + Sync>,
-    leader: OnceLock<bool>,
-    /// `relation-ids` answers by endpoint: a hook's relations do not change while it runs.
-    relation_ids: Arc<std::sync::Mutex<BTreeMap<String, Vec<RelationId>>>>,
-    /// `relation-get` answers by relation, bag owner and kind: like Juju's agent, a hook sees
-    /// one snapshot of each bag, plus its own writes (a `relation-set` forgets the relation's).
-    bags: Arc<std::sync::Mutex<BTreeMap<BagKey, Databag>>>,
+    /// The answers a hook asks for once, shared by the clones and the threads of one hook.
+    memos: Arc<Memos>,
+}
+
+/// What a hook asks Juju once: a hook sees one snapshot of each (as ops does), plus its own
+/// writes (a `relation-set` forgets the relation's bags).
+#[derive(Debug, Default)]
+struct Memos {
+    config: Memo<(), serde_json::Map<String, Value>>,
+    leader: Memo<(), bool>,
+    goal_state: Memo<(), GoalState>,
+    /// `relation-ids` answers by endpoint.
+    relation_ids: Memo<String, Vec<RelationId>>,
+    /// `relation-get` answers by relation, bag owner and kind.
+    bags: Memo<BagKey, Databag>,
 }
 
 /// A bag as `relation-get` names it: relation, owner (unit or application), application bag.
@@ -133,7 +143,7 @@ type BagKey = (RelationId, String, bool);
 
 impl std::fmt::Debug for HookTools {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HookTools").field("leader", &self.leader.get()).finish_non_exhaustive()
+        f.debug_struct("HookTools").field("leader", &self.memos.leader.get(&())).finish_non_exhaustive()
     }
 }
 
@@ -150,7 +160,7 @@ impl HookTools {
     }
 
     pub fn from_shared(runner: Arc<dyn ToolRunner + Send + Sync>) -> Self {
-        Self { runner, leader: OnceLock::new(), relation_ids: Arc::default(), bags: Arc::default() }
+        Self { runner, memos: Arc::default() }
     }
 
     /// The runner, to share with the logging layer.
@@ -187,26 +197,20 @@ impl HookTools {
     /// `relation-ids`: the live relations of an endpoint, sorted. Asked once per endpoint and
     /// hook, and remembered (as ops does).
     pub fn relation_ids(&self, endpoint: &str) -> Result<Vec<RelationId>> {
-        let known =
-            self.relation_ids.lock().unwrap_or_else(|poison| poison.into_inner()).get(endpoint).cloned();
-        if let Some(ids) = known {
-            return Ok(ids);
-        }
-        let ids: Vec<String> = self.run_json("relation-ids", &args(["--format=json", endpoint]))?;
-        let mut parsed = Vec::with_capacity(ids.len());
-        for id in ids {
-            let relation = id.parse().or_else(|_| id.parse::<u32>().map(|n| RelationId::new(endpoint, n)));
-            parsed.push(relation.map_err(|_| HookToolError::Output {
-                command: RedactedCommand::new("relation-ids", &args([endpoint])),
-                reason: format!("invalid relation id {id:?}"),
-            })?);
-        }
-        parsed.sort();
-        self.relation_ids
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .insert(endpoint.to_string(), parsed.clone());
-        Ok(parsed)
+        self.memos.relation_ids.get_or_fetch(&endpoint.to_string(), || {
+            let ids: Vec<String> = self.run_json("relation-ids", &args(["--format=json", endpoint]))?;
+            let mut parsed = Vec::with_capacity(ids.len());
+            for id in ids {
+                let relation =
+                    id.parse().or_else(|_| id.parse::<u32>().map(|n| RelationId::new(endpoint, n)));
+                parsed.push(relation.map_err(|_| HookToolError::Output {
+                    command: RedactedCommand::new("relation-ids", &args([endpoint])),
+                    reason: format!("invalid relation id {id:?}"),
+                })?);
+            }
+            parsed.sort();
+            Ok(parsed)
+        })
     }
 
     /// `relation-list`: the remote units currently in the relation.
@@ -233,17 +237,14 @@ impl HookTools {
 
     fn relation_get(&self, relation: &RelationId, target: &str, app: bool) -> Result<Databag> {
         let key = (relation.clone(), target.to_string(), app);
-        if let Some(bag) = self.bags.lock().unwrap_or_else(|poison| poison.into_inner()).get(&key) {
-            return Ok(bag.clone());
-        }
-        let mut argv = args(["--format=json", "-r", &relation.to_string()]);
-        if app {
-            argv.push("--app".into());
-        }
-        argv.extend(args(["-", target]));
-        let bag: Databag = self.run_json::<Option<Databag>>("relation-get", &argv)?.unwrap_or_default();
-        self.bags.lock().unwrap_or_else(|poison| poison.into_inner()).insert(key, bag.clone());
-        Ok(bag)
+        self.memos.bags.get_or_fetch(&key, || {
+            let mut argv = args(["--format=json", "-r", &relation.to_string()]);
+            if app {
+                argv.push("--app".into());
+            }
+            argv.extend(args(["-", target]));
+            Ok(self.run_json::<Option<Databag>>("relation-get", &argv)?.unwrap_or_default())
+        })
     }
 
     /// `relation-set --file -`: writes the given keys; an empty value deletes its key.
@@ -259,26 +260,24 @@ impl HookTools {
         argv.extend(args(["--file", "-"]));
         let body = serde_json::to_vec(data).expect("a string map always serialises");
         // Whatever happens, this relation's bags are read afresh from now on.
-        self.bags.lock().unwrap_or_else(|poison| poison.into_inner()).retain(|(id, _, _), _| id != relation);
+        self.memos.bags.forget(|(id, _, _)| id == relation);
         self.run("relation-set", &argv, Some(&body)).map(drop)
     }
 
     // ---- config, leadership, status ----------------------------------------------------------
 
-    /// `config-get`: every option that has a value or a default.
+    /// `config-get`: every option that has a value or a default. Asked once per hook.
     pub fn config_get(&self) -> Result<serde_json::Map<String, Value>> {
-        let config: Option<serde_json::Map<String, Value>> =
-            self.run_json("config-get", &args(["--format=json"]))?;
-        Ok(config.unwrap_or_default())
+        self.memos.config.get_or_fetch(&(), || {
+            let config: Option<serde_json::Map<String, Value>> =
+                self.run_json("config-get", &args(["--format=json"]))?;
+            Ok(config.unwrap_or_default())
+        })
     }
 
     /// `is-leader`, asked once per hook and remembered (Juju guarantees it for 30 s).
     pub fn is_leader(&self) -> Result<bool> {
-        if let Some(leader) = self.leader.get() {
-            return Ok(*leader);
-        }
-        let leader = self.run_json("is-leader", &args(["--format=json"]))?;
-        Ok(*self.leader.get_or_init(|| leader))
+        self.memos.leader.get_or_fetch(&(), || self.run_json("is-leader", &args(["--format=json"])))
     }
 
     /// `status-set` for the unit or (leader only) the application.
@@ -508,9 +507,9 @@ impl HookTools {
         self.run_json("network-get", &argv)
     }
 
-    /// `goal-state`: the units and relations Juju is converging to.
+    /// `goal-state`: the units and relations Juju is converging to. Asked once per hook.
     pub fn goal_state(&self) -> Result<GoalState> {
-        self.run_json("goal-state", &args(["--format=json"]))
+        self.memos.goal_state.get_or_fetch(&(), || self.run_json("goal-state", &args(["--format=json"])))
     }
 
     /// `status-get --application` (leader only): the application's status and every unit's

@@ -273,48 +273,61 @@ pub enum PublishOutcome {
 impl ProviderState {
     /// Reads the relations of the endpoint (minus a broken one), each requirer bag, a v0
     /// registration secret where one is referenced, and the encryption key by label (once,
-    /// only if some relation sent a token). Every unit reads the leader's record from the
+    /// when there is a relation; used only if some relation sent a token), independent reads
+    /// side by side (see [`juju::parallel`]). Every unit reads the leader's record from the
     /// store, which names the requirer of each relation it has served; the leader also reads,
     /// where the record does not tell, its own bags and (when it has relations or a broken
     /// one) the metadata of the two secrets.
     pub fn read(tools: &HookTools, context: ProviderContext) -> Result<Self, HookToolError> {
         let leader = tools.is_leader()?;
-        let recorded = match &context.store {
-            Some(store) => tolerate_gone(tools.relation_get_app(&store.relation, &context.local_app))?
-                .and_then(|mut bag| bag.remove(&store.key))
-                .filter(|text| !text.is_empty()),
-            None => None,
-        };
+        // The record and the relations' ids side by side, then every relation's reads (and
+        // the key, which a relation with a token needs) side by side.
+        let (recorded, ids) = juju::parallel::join(
+            || match &context.store {
+                Some(store) => {
+                    Ok(tolerate_gone(tools.relation_get_app(&store.relation, &context.local_app))?
+                        .and_then(|mut bag| bag.remove(&store.key))
+                        .filter(|text| !text.is_empty()))
+                }
+                None => Ok(None),
+            },
+            || tools.relation_ids(&context.endpoint),
+        );
+        let recorded: Option<String> = recorded?;
         let record = recorded.as_deref().and_then(Published::parse).unwrap_or_default();
-        let mut relations = Vec::new();
-        for id in tools.relation_ids(&context.endpoint)? {
-            if context.broken().is_some_and(|broken| broken.id == id) {
-                continue;
-            }
+        let ids: Vec<RelationId> =
+            ids?.into_iter().filter(|id| context.broken().is_none_or(|broken| broken.id != *id)).collect();
+        let read_relation = |id: &RelationId| -> Result<ProviderRelation, HookToolError> {
             // A relation's requirer never changes: the environment's or the record's name
             // saves a `relation-list --app`.
-            let remote_app = match context.known_remote_app(&id).or_else(|| record.app(&id)) {
+            let remote_app = match context.known_remote_app(id).or_else(|| record.app(id)) {
                 Some(app) => Some(app.to_string()),
-                None => tolerate_gone(tools.relation_remote_app(&id))?.flatten(),
+                None => tolerate_gone(tools.relation_remote_app(id))?.flatten(),
             };
             let sent = match &remote_app {
-                Some(app) => read_sent(tools, &id, app)?,
+                Some(app) => read_sent(tools, id, app)?,
                 None => Sent::Nothing,
             };
-            let published = remote_app.as_deref().and_then(|app| record.bag(&id, app));
+            let published = remote_app.as_deref().and_then(|app| record.bag(id, app));
             let own_bag = match (leader, published) {
                 (false, _) => None,
                 (true, Some(published)) => Some(published.clone()),
                 (true, None) => {
-                    Some(tolerate_gone(tools.relation_get_app(&id, &context.local_app))?.unwrap_or_default())
+                    Some(tolerate_gone(tools.relation_get_app(id, &context.local_app))?.unwrap_or_default())
                 }
             };
-            relations.push(ProviderRelation { id, remote_app, sent, own_bag });
-        }
-        let key = if relations.iter().any(|r| matches!(r.sent, Sent::Token(_))) {
-            read_key(tools)?
-        } else {
-            Key::NotNeeded
+            Ok(ProviderRelation { id: id.clone(), remote_app, sent, own_bag })
+        };
+        // The key is read with the relations when there are any (nearly always one has sent a
+        // token); it is kept only if one did, and a failure to read it matters only then.
+        let (key, relations) = juju::parallel::join(
+            || (!ids.is_empty()).then(|| read_key(tools)),
+            || juju::parallel::map(&ids, read_relation),
+        );
+        let relations = relations.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let key = match key {
+            Some(key) if relations.iter().any(|r| matches!(r.sent, Sent::Token(_))) => key?,
+            _ => Key::NotNeeded,
         };
         let secrets = if leader && (!relations.is_empty() || context.broken().is_some()) {
             let live = relations.iter().filter_map(|r| Some((&r.id, r.remote_app.as_deref()?)));
@@ -590,10 +603,11 @@ fn read_key(tools: &HookTools) -> Result<Key, HookToolError> {
 }
 
 fn read_secrets(tools: &HookTools) -> Result<ProviderSecrets, HookToolError> {
-    Ok(ProviderSecrets {
-        shared_secret: secret_info(tools, SHARED_SECRET_LABEL)?,
-        encryption_key: secret_info(tools, ENCRYPTION_KEY_LABEL)?,
-    })
+    let (shared_secret, encryption_key) = juju::parallel::join(
+        || secret_info(tools, SHARED_SECRET_LABEL),
+        || secret_info(tools, ENCRYPTION_KEY_LABEL),
+    );
+    Ok(ProviderSecrets { shared_secret: shared_secret?, encryption_key: encryption_key? })
 }
 
 /// `secret-info-get --label`: the secret's URI and the applications its grants name.
