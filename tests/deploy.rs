@@ -297,7 +297,6 @@ fn synapses_version_is_read_once_per_container() {
     // A new container (a new image, say) has an empty /tmp: the version is read again.
     harness.pebble(UNIT0).script_exec(pebble_sim::ExecRule::new(SYNAPSE_VERSION).stdout("1.142.1\n"));
     harness.pebble(UNIT0).restart_container();
-    std::fs::remove_dir_all(harness.container_path(UNIT0, "/tmp")).unwrap();
     assert_hooks_succeeded(&[harness
         .sim
         .run_hook(UNIT0, Event::PebbleReady { container: CONTAINER.into() })

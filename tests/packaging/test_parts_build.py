@@ -28,7 +28,10 @@ from common import (
     WRITTEN_BY_CHARMCRAFT,
     cargo_target_dir,
     expected_charm_files,
+    load_pack_script,
 )
+
+pack = load_pack_script()
 
 
 class PartsBuildTest(unittest.TestCase):
@@ -94,8 +97,8 @@ class PartsBuildTest(unittest.TestCase):
         for hook in (self.prime / "hooks").iterdir():
             self.assertEqual(hook.read_bytes(), dispatch, hook.name)
 
-    def test_binary_is_an_executable(self):
-        self.assertEqual((self.prime / "bin" / "synapse-k8s").read_bytes()[:4], b"\x7fELF")
+    def test_binary_is_static_as_scripts_pack_builds_it(self):
+        pack.check_static(self.prime / "bin" / "synapse-k8s")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ use std::any::Any;
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use crate::lock;
@@ -123,23 +124,29 @@ pub fn scope<'env, R>(body: impl FnOnce(&Scope<'env>) -> R) -> R {
     result.unwrap_or_else(|panic| resume_unwind(panic))
 }
 
-/// `work` applied to every item side by side, the results in the items' order.
+/// `work` applied to every item side by side, the results in the items' order. Each thread
+/// takes the next item when it is done with one, so many items cost few hand-overs.
 pub fn map<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
     if items.len() <= 1 {
         return items.iter().map(work).collect();
     }
     let results: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
     scope(|scope| {
-        let (work, results) = (&work, &results);
-        for (item, result) in items.iter().zip(results).skip(1) {
-            scope.spawn(move || *lock(result) = Some(work(item)));
+        let run = || loop {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(index) else { return };
+            *lock(&results[index]) = Some(work(item));
+        };
+        for _ in 1..items.len().min(CALLS_IN_FLIGHT) {
+            scope.spawn(run);
         }
-        *lock(&results[0]) = Some(work(&items[0]));
+        run();
     });
     results
         .into_iter()
         .map(|result| {
-            result.into_inner().unwrap_or_else(|poison| poison.into_inner()).expect("every job ran")
+            result.into_inner().unwrap_or_else(|poison| poison.into_inner()).expect("every item was taken")
         })
         .collect()
 }

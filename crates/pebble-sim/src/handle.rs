@@ -140,9 +140,13 @@ impl PebbleSim {
     }
 
     /// Simulates a fresh Pebble after a container restart: processes killed, plan, services,
-    /// checks, changes and notices cleared, new boot id. Files and recorded owners stay.
+    /// checks, changes and notices cleared, new boot id, and `/tmp` empty (a new container's
+    /// is the image's). Other files (the storage, what the tests put in the image) and
+    /// recorded owners stay.
     pub fn restart_container(&self) {
         reset_runtime_state(&self.shared, true);
+        empty_dir(&self.shared.root.join("tmp"));
+        self.shared.lock().owners.forget_tree("/tmp");
     }
 
     /// Makes Pebble drop the connection of request number `request` from now (1-based) once it
@@ -210,6 +214,21 @@ impl Drop for PebbleSim {
 
 /// Kills every process and stops check probes; with `fresh_pebble` also forgets everything
 /// a restarted Pebble would not know.
+/// Removes what `dir` holds, when it exists; a failure would make the restart unfaithful.
+fn empty_dir(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries {
+        let path = entry.expect("a restarted container's /tmp can be listed").path();
+        let removed = if path.is_dir() && !path.is_symlink() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed
+            .unwrap_or_else(|error| panic!("cannot empty {} for the new container: {error}", path.display()));
+    }
+}
+
 pub(crate) fn reset_runtime_state(shared: &Shared, fresh_pebble: bool) {
     {
         let mut state = shared.lock();

@@ -338,7 +338,7 @@ fn unavailable_socket_refuses_and_comes_back_with_state() {
 }
 
 #[test]
-fn restart_container_forgets_plan_and_changes_but_keeps_files() {
+fn restart_container_forgets_plan_and_changes_and_tmp_but_keeps_other_files() {
     let fx = Fixture::start();
     let client = fx.client();
     let boot_before = client.sync(client.get("/v1/system-info"))["boot-id"].clone();
@@ -350,6 +350,8 @@ fn restart_container_forgets_plan_and_changes_but_keeps_files() {
     let change = client.services_action("replan", &[]);
     client.wait_change(&change);
     std::fs::write(fx.root().join("kept"), b"x").expect("write");
+    std::fs::create_dir_all(fx.root().join("tmp/dir")).expect("mkdir");
+    std::fs::write(fx.root().join("tmp/record"), b"x").expect("write");
     fx.sim.restart_container();
     assert_eq!(client.sync(client.get("/v1/plan?format=yaml")), json!("{}\n"));
     assert_eq!(client.sync(client.get("/v1/services")), json!([]));
@@ -357,6 +359,8 @@ fn restart_container_forgets_plan_and_changes_but_keeps_files() {
     assert_eq!(status, 404);
     assert_ne!(client.sync(client.get("/v1/system-info"))["boot-id"], boot_before);
     assert!(fx.root().join("kept").exists());
+    let tmp: Vec<_> = std::fs::read_dir(fx.root().join("tmp")).expect("/tmp stays a directory").collect();
+    assert!(tmp.is_empty(), "a new container starts with an empty /tmp: {tmp:?}");
 }
 
 #[test]
