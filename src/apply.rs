@@ -118,6 +118,22 @@ impl Default for Applied {
     }
 }
 
+/// What writing the files and checking the candidate found.
+enum Checked {
+    Passed(Written),
+    /// Synapse's loader rejected the candidate: the running configuration stays.
+    Rejected(Applied),
+}
+
+/// The files written: those found in place, the reloaded services (and those whose file was
+/// rejected), and the registrations the loader rejected.
+struct Written {
+    present: Present,
+    reloaded: Vec<&'static str>,
+    rejected_reloads: Vec<(&'static str, String)>,
+    left_out: BTreeSet<String>,
+}
+
 /// Carries out `plan`.
 pub fn apply(tools: &HookTools, pebble: &pebble::Client, plan: &Plan) -> Result<Applied, ApplyError> {
     let redactor = &plan.redactor;
@@ -231,27 +247,39 @@ impl Container<'_> {
                 rejected_reloads,
             });
         }
-        // The unit shows it is configuring while it does (the status needs nothing of it).
-        let (shown, applied) = juju::parallel::join(
+        // The unit shows it is configuring while the files are written and checked; the steps,
+        // which may show a status of their own, come after it.
+        let (shown, written) = juju::parallel::join(
             || self.tools.status_set(StatusTarget::Unit, &status::configuring()),
-            || self.configure_container(desired, candidate.as_deref(), &records, rejection.is_some()),
+            || self.write_and_check(desired, candidate.as_deref(), rejection.is_some()),
         );
-        let applied = applied?;
         shown?;
-        Ok(applied)
+        let written = match written? {
+            Checked::Passed(written) => written,
+            Checked::Rejected(applied) => return Ok(applied),
+        };
+        if candidate.is_some() {
+            for container_step in &desired.steps {
+                if let Some(mut failed) = self.run_step(container_step, desired)? {
+                    failed.rejected_reloads = written.rejected_reloads;
+                    return Ok(failed);
+                }
+            }
+            self.push(CONFIG_PATH, &desired.config.render(&written.left_out))?;
+            self.remove_unwanted(desired, &written.left_out, &written.present)?;
+        }
+        self.switch(desired, candidate.is_some(), &records, written)
     }
 
-    /// Writes the files, checks the candidate, switches and (re)starts: see the module
-    /// documentation. `candidate` is the candidate's digest when the configuration changes,
-    /// `records` the container's records (see [`CONTAINER_RECORDS_DIR`]), `rejected_before` whether an
-    /// earlier candidate's rejection is recorded.
-    fn configure_container(
+    /// Writes the files and, when the configuration changes (`candidate` is its digest),
+    /// checks the candidate with Synapse's loader, leaving out the registrations it rejects;
+    /// `rejected_before` says an earlier candidate's rejection is recorded (and now forgotten).
+    fn write_and_check(
         &self,
         desired: &DesiredContainer,
         candidate: Option<&str>,
-        records: &BTreeSet<String>,
         rejected_before: bool,
-    ) -> Result<Applied, ApplyError> {
+    ) -> Result<Checked, ApplyError> {
         let config_changes = candidate.is_some();
         let present = if config_changes {
             self.own_data_dir()?;
@@ -269,35 +297,48 @@ impl Container<'_> {
         let files = marker.iter().chain(desired.files.iter().map(|planned| &planned.file));
         self.push_all(files.filter(|file| !in_place(&present, file)).chain(&candidate_file))?;
         let (reloaded, rejected_reloads) = self.prepare_reloads(&desired.reloads)?;
-        let mut left_out = BTreeSet::new();
-        if config_changes {
-            let candidate = candidate.unwrap_or_default();
-            left_out = match self.check_candidate(desired)? {
-                None => BTreeSet::new(),
-                Some(reason) if desired.config.appservices.is_empty() => {
-                    return self.rejected(candidate, &reason, rejected_reloads)
+        let Some(candidate) = candidate else {
+            return Ok(Checked::Passed(Written {
+                present,
+                reloaded,
+                rejected_reloads,
+                left_out: BTreeSet::new(),
+            }));
+        };
+        let left_out = match self.check_candidate(desired)? {
+            None => BTreeSet::new(),
+            Some(reason) if desired.config.appservices.is_empty() => {
+                return self.rejected(candidate, &reason, rejected_reloads).map(Checked::Rejected)
+            }
+            Some(_) => match self.find_rejected_registrations(desired)? {
+                Ok(left_out) => left_out,
+                Err(reason) => {
+                    return self.rejected(candidate, &reason, rejected_reloads).map(Checked::Rejected)
                 }
-                Some(_) => match self.find_rejected_registrations(desired)? {
-                    Ok(left_out) => left_out,
-                    Err(reason) => return self.rejected(candidate, &reason, rejected_reloads),
-                },
-            };
-            if rejected_before {
-                self.forget_rejection()?;
-            }
-            if !left_out.is_empty() {
-                // The steps read the candidate: it must be the configuration about to be used.
-                self.push(CANDIDATE_CONFIG_PATH, &desired.config.render(&left_out))?;
-            }
-            for container_step in &desired.steps {
-                if let Some(mut failed) = self.run_step(container_step, desired)? {
-                    failed.rejected_reloads = rejected_reloads;
-                    return Ok(failed);
-                }
-            }
-            self.push(CONFIG_PATH, &desired.config.render(&left_out))?;
-            self.remove_unwanted(desired, &left_out, &present)?;
+            },
+        };
+        if rejected_before {
+            self.forget_rejection()?;
         }
+        if !left_out.is_empty() {
+            // The steps read the candidate: it must be the configuration about to be used.
+            self.push(CANDIDATE_CONFIG_PATH, &desired.config.render(&left_out))?;
+        }
+        Ok(Checked::Passed(Written { present, reloaded, rejected_reloads, left_out }))
+    }
+
+    /// The switch to the written configuration: the layer, the log targets, the retired
+    /// services stopped, a replan, the reloads signalled, the wait for Synapse, and Synapse's
+    /// version shown once per container (`records`: the container's, see
+    /// [`CONTAINER_RECORDS_DIR`]).
+    fn switch(
+        &self,
+        desired: &DesiredContainer,
+        config_changes: bool,
+        records: &BTreeSet<String>,
+        written: Written,
+    ) -> Result<Applied, ApplyError> {
+        let Written { reloaded, rejected_reloads, left_out, .. } = written;
         let left_out: Vec<String> = left_out.into_iter().collect();
         let running_before = self.active_services(&reloaded)?;
         // A service whose first configuration file was rejected cannot run: it stays out.
